@@ -1,0 +1,1 @@
+"""What models exist: the embedded offline defaults and the Qwen3 catalog."""

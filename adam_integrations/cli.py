@@ -1,0 +1,189 @@
+"""The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``.
+
+Modelled on ``ollama``: ``adam run MODEL "prompt"`` streams an answer, ``adam run MODEL``
+alone opens a chat (``/bye`` leaves). Errors print one line saying what to do and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+
+from adam_integrations import __version__
+from adam_integrations.core.errors import AdamError
+from adam_integrations.core.manager import ModelManager
+from adam_integrations.core.types import ChatMessage, Usage
+
+DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
+DEMO_TEXTS = ("A cat sits on the mat.", "A kitten is resting on a rug.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``adam`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.handler(args)
+    except AdamError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adam", description="Local language models for LangChain and LlamaIndex."
+    )
+    parser.add_argument("--version", action="version", version=f"adam {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="stream an answer and compare two embeddings")
+    _model_options(demo)
+    demo.add_argument("--question", default=DEMO_QUESTION)
+    demo.add_argument("--embedding-model", default=None, help="embedding model reference")
+    demo.set_defaults(handler=_demo)
+
+    run = commands.add_parser("run", help="answer a prompt, or chat when no prompt is given")
+    run.add_argument("model", nargs="?", default=None, help="model reference (default: auto)")
+    run.add_argument("prompt", nargs="*", help="the prompt; omit it for an interactive chat")
+    _generation_options(run)
+    run.add_argument("--system", default=None, help="system prompt")
+    run.add_argument("--backend", default="huggingface", help="backend name")
+    run.add_argument("--verbose", action="store_true", help="print token counts and speed")
+    run.set_defaults(handler=_run)
+
+    show = commands.add_parser("show", help="show what a model is and where it lives")
+    show.add_argument("model", nargs="?", default=None)
+    show.add_argument("--embedding", action="store_true", help="default to the embedder")
+    show.add_argument("--backend", default="huggingface")
+    show.set_defaults(handler=_show)
+
+    embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
+    embed.add_argument("texts", nargs="+")
+    embed.add_argument("--model", default=None, help="embedding model reference")
+    embed.add_argument("--backend", default="huggingface")
+    embed.set_defaults(handler=_embed)
+    return parser
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="chat model reference (default: auto)")
+    parser.add_argument("--backend", default="huggingface", help="backend name")
+    _generation_options(parser)
+
+
+def _generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.0)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    manager = ModelManager(model_type=args.backend, model=args.model,
+                           embedding_model=args.embedding_model)
+    print(f"Model: {manager.explanation}")
+    manager.load()
+    print(f"\nQ: {args.question}\nA: ", end="", flush=True)
+    messages = [ChatMessage("user", args.question)]
+    usage = _stream_answer(manager, messages, args)
+    info = manager.info
+    print(f"\n[{info.name} on {info.backend}/{info.device} ({info.dtype}): "
+          f"{_usage_line(usage)}]")
+
+    first, second = manager.batch_embed(list(DEMO_TEXTS))
+    embedder = manager.embedder.info()
+    print(f"\nEmbeddings ({embedder.name}, {embedder.embedding_dimension} dimensions):")
+    print(f"  {DEMO_TEXTS[0]!r} vs {DEMO_TEXTS[1]!r}")
+    print(f"  cosine similarity: {cosine(first, second):.4f}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    manager = ModelManager(model_type=args.backend, model=args.model)
+    history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
+    if args.prompt:
+        history.append(ChatMessage("user", " ".join(args.prompt)))
+        usage = _stream_answer(manager, history, args)
+        print()
+        if args.verbose:
+            print(_usage_line(usage), file=sys.stderr)
+        return 0
+    print(f"{manager.explanation}\nType a message; /bye to leave.", file=sys.stderr)
+    while True:
+        try:
+            line = input(">>> ")
+        except EOFError:
+            return 0
+        if line.strip() in ("/bye", "/exit", "/quit"):
+            return 0
+        if not line.strip():
+            continue
+        history.append(ChatMessage("user", line))
+        parts: list[str] = []
+        usage = _stream_answer(manager, history, args, collect=parts)
+        history.append(ChatMessage("assistant", "".join(parts)))
+        print("\n" if not args.verbose else f"\n{_usage_line(usage)}\n")
+
+
+def _show(args: argparse.Namespace) -> int:
+    manager = ModelManager(model_type=args.backend, model=None if args.embedding else args.model,
+                           embedding_model=args.model if args.embedding else None)
+    backend = manager.embedder if args.embedding else manager.backend
+    info = backend.info()
+    rows = {
+        "name": info.name, "backend": info.backend, "family": info.family,
+        "parameters": f"{info.parameter_count:,}" if info.parameter_count else None,
+        "context window": info.context_window, "embedding dim": info.embedding_dimension,
+        "capabilities": ", ".join(info.capabilities), "format": info.format,
+        "device": info.device, "dtype": info.dtype, "path": info.path,
+        "why": backend.source.explanation if hasattr(backend, "source") else None,
+    }
+    for key, value in rows.items():
+        if value is not None:
+            print(f"  {key:<15} {value}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    manager = ModelManager(model_type=args.backend, embedding_model=args.model)
+    json.dump(manager.batch_embed(args.texts), sys.stdout)
+    print()
+    return 0
+
+
+def _stream_answer(
+    manager: ModelManager, messages: list[ChatMessage], args: argparse.Namespace,
+    collect: list[str] | None = None,
+) -> Usage:
+    usage = Usage()
+    stream = manager.stream_chat(messages, max_tokens=args.max_tokens,
+                                         temperature=args.temperature)
+    for chunk in stream:
+        print(chunk.text, end="", flush=True)
+        if collect is not None:
+            collect.append(chunk.text)
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return usage
+
+
+def _usage_line(usage: Usage) -> str:
+    return (f"{usage.prompt_tokens} prompt tokens, {usage.completion_tokens} generated, "
+            f"{usage.tokens_per_second:.1f} tokens/s")
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two vectors."""
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backend-neutral core: types, the ModelBackend interface, registry, resolver, manager."""

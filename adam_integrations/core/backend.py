@@ -1,0 +1,154 @@
+"""ModelBackend: the interface every backend (transformers, llama.cpp, Ollama) implements.
+
+A backend implements four primitives: ``_stream_chat``, ``_stream_complete``, ``_embed``
+and ``info``, plus ``load``/``unload``/``is_loaded``. Everything else is derived here, once:
+
+- input validation (messages, prompt, generation options, embedding input);
+- non-streaming calls, which are the stream collected (``chat``, ``complete``);
+- async calls, which run the same stream on a worker thread (``achat``,
+  ``astream_chat``, ...), so the event loop never blocks and cancelling the task stops
+  generation. A backend with a native async client may override them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from adam_integrations.core.streaming import iterate_in_thread
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    Completion,
+    GenerationConfig,
+    ModelInfo,
+    check_prompt,
+    check_texts,
+    coerce_messages,
+    collect,
+)
+
+Messages = Iterable[ChatMessage | Mapping[str, Any]]
+
+
+def make_config(config: GenerationConfig | None, options: Mapping[str, Any]) -> GenerationConfig:
+    """A validated ``GenerationConfig`` from an optional base config and keyword options."""
+    return (config or GenerationConfig()).merged(**options)
+
+
+class ModelBackend(ABC):
+    """One model served by one engine.
+
+    Subclasses set ``name`` (the registry name) and implement the primitives. Models
+    load lazily on first use; ``load()`` loads eagerly and ``unload()`` frees memory
+    (the next call loads again).
+    """
+
+    name: ClassVar[str] = ""
+
+    # -- lifecycle -------------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> None:
+        """Load the model into memory (no-op when already loaded)."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Free the model's memory. The next call loads it again."""
+
+    @property
+    @abstractmethod
+    def is_loaded(self) -> bool:
+        """Whether the weights are in memory now."""
+
+    @abstractmethod
+    def info(self) -> ModelInfo:
+        """What the model is and can do."""
+
+    # -- primitives ------------------------------------------------------------------
+    @abstractmethod
+    def _stream_chat(
+        self, messages: list[ChatMessage], config: GenerationConfig
+    ) -> Iterator[Chunk]:
+        """Stream an answer to a validated conversation."""
+
+    @abstractmethod
+    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+        """Stream a continuation of a validated raw prompt (no chat template)."""
+
+    @abstractmethod
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        """Embed a validated, non-empty list of texts."""
+
+    # -- public API, derived ---------------------------------------------------------
+    def stream_chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Iterator[Chunk]:
+        """Stream the answer to ``messages`` chunk by chunk; the last chunk has usage.
+
+        Closing the iterator early (``break``) stops generation.
+        """
+        return self._stream_chat(coerce_messages(messages), make_config(config, options))
+
+    def chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """The whole answer to ``messages``."""
+        return collect(self.stream_chat(messages, config, **options), model=self.info().name)
+
+    def stream_complete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> Iterator[Chunk]:
+        """Stream a continuation of a raw prompt, without the chat template."""
+        return self._stream_complete(check_prompt(prompt), make_config(config, options))
+
+    def complete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """The whole continuation of a raw prompt."""
+        return collect(self.stream_complete(prompt, config, **options), model=self.info().name)
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        """One embedding (plain floats) per text; ``embed([])`` is ``[]``."""
+        checked = check_texts(texts)
+        return self._embed(checked) if checked else []
+
+    async def astream_chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        """Async ``stream_chat``; cancelling the consuming task stops generation."""
+        checked, cfg = coerce_messages(messages), make_config(config, options)
+        async for chunk in iterate_in_thread(lambda: self._stream_chat(checked, cfg)):
+            yield chunk
+
+    async def achat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """Async ``chat``."""
+        return await acollect(self.astream_chat(messages, config, **options), self.info().name)
+
+    async def astream_complete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        """Async ``stream_complete``."""
+        checked, cfg = check_prompt(prompt), make_config(config, options)
+        async for chunk in iterate_in_thread(lambda: self._stream_complete(checked, cfg)):
+            yield chunk
+
+    async def acomplete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """Async ``complete``."""
+        return await acollect(self.astream_complete(prompt, config, **options), self.info().name)
+
+    async def aembed(self, texts: list[str]) -> list[list[float]]:
+        """Async ``embed``, computed on a worker thread."""
+        checked = check_texts(texts)
+        return await asyncio.to_thread(self._embed, checked) if checked else []
+
+
+async def acollect(chunks: AsyncIterator[Chunk], model: str = "") -> Completion:
+    """Async counterpart of ``collect``: gather a chunk stream into a ``Completion``."""
+    gathered = [chunk async for chunk in chunks]
+    return collect(gathered, model=model)

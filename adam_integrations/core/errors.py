@@ -1,0 +1,47 @@
+"""The one exception hierarchy of adam-integrations: every error a user can act on.
+
+Each class also derives from the built-in exception a Python user would expect
+(``ValueError`` for bad values, ``TypeError`` for bad types, ``LookupError`` for a name
+that is not known), so ``except ValueError`` keeps working. Every message says what
+was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+EMBEDDED_INSTALL_HINT = "pip install 'adam-integrations[embedded]'"
+
+
+class AdamError(Exception):
+    """Base class of every error raised on purpose by adam-integrations."""
+
+
+class InvalidRequestError(AdamError, ValueError):
+    """A request argument has a value that cannot work (empty prompt, max_tokens <= 0, ...)."""
+
+
+class InvalidInputTypeError(AdamError, TypeError):
+    """A request argument has the wrong type (for example a number given to ``embed``)."""
+
+
+class UnknownBackendError(AdamError, LookupError):
+    """The backend name is not registered; the message lists the ones that are."""
+
+
+class UnknownDomainError(AdamError, LookupError):
+    """The domain profile name is not known; the message lists the ones that are."""
+
+
+class ModelNotFoundError(AdamError, LookupError):
+    """The model reference names nothing that can be loaded here."""
+
+
+class EmbeddedModelMissingError(ModelNotFoundError):
+    """No model was named, nothing usable is on disk, and the embedded defaults are absent."""
+
+
+class ModelLoadError(AdamError):
+    """The model was found but could not be loaded (unsupported architecture, broken files)."""
+
+
+class UnsupportedOperationError(AdamError):
+    """The loaded model cannot do what was asked (e.g. ``embed`` on a chat-only model)."""

@@ -1,0 +1,241 @@
+"""ModelManager: the one-object API of the original design note, over any backend.
+
+It resolves a model reference, picks the backend from the registry, and offers plain
+string-in/string-out calls (``generate_response``, ``generate_stream``, ``embed``) next to
+the richer ``chat`` that returns a ``Completion`` with usage. The embedding model is a
+second backend object, created on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import Any
+
+from adam_integrations.catalog.domains import DomainProfile, get_domain
+from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.errors import AdamError, InvalidInputTypeError
+from adam_integrations.core.registry import registry
+from adam_integrations.core.resolver import resolve
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    Completion,
+    GenerationConfig,
+    ModelInfo,
+    check_prompt,
+)
+
+_GENERATION_FIELDS = frozenset(GenerationConfig.__dataclass_fields__)
+
+
+class ModelManager:
+    """One chat model and one embedding model, ready to use.
+
+    Example:
+        >>> from adam_integrations import ModelManager
+        >>> manager = ModelManager()   # the default model for this machine
+        >>> reply = manager.generate_response("Say hi.", max_tokens=16)
+        >>> for piece in manager.generate_stream("Count to three.", max_tokens=16):
+        ...     print(piece, end="")                                    # doctest: +SKIP
+        >>> len(manager.embed("one text"))
+        384
+
+    Args:
+        model_type: the backend: "huggingface" (alias "hf", "transformers"), or any
+            registered name (see ``ModelRegistry``).
+        model_size: a catalog alias such as "qwen3_small"; ``model`` wins when both given.
+        domain: a domain profile ("general", "code", ...) whose system prompt is used when
+            the call gives none.
+        model: any model reference (see ``core.resolver``); None = default for this machine.
+        share_with_ollama: register the model in Ollama's store (not available yet).
+        embedding_model: the model reference for ``embed``; None = the default embedder.
+        **backend_options: passed to the backend class (e.g. ``device``, ``dtype``).
+    """
+
+    def __init__(
+        self,
+        model_type: str = "huggingface",
+        model_size: str | None = None,
+        domain: str | None = None,
+        model: str | None = None,
+        share_with_ollama: bool = False,
+        embedding_model: str | None = None,
+        **backend_options: Any,
+    ) -> None:
+        if share_with_ollama:
+            raise AdamError(
+                "share_with_ollama is not available in this version yet; load the model "
+                "without it (sharing with Ollama's store is planned)"
+            )
+        self.backend_class: type[ModelBackend] = registry.get(model_type)
+        self.domain: DomainProfile | None = get_domain(domain) if domain else None
+        self.source = resolve(model or model_size, purpose="chat")
+        self.backend: ModelBackend = self.backend_class(self.source, **backend_options)
+        self._embedding_reference = embedding_model
+        self._backend_options = backend_options
+        self._embedder: ModelBackend | None = None
+
+    def __repr__(self) -> str:
+        return f"ModelManager(model={self.source.name!r}, backend={self.backend_class.name!r})"
+
+    @property
+    def explanation(self) -> str:
+        """One line saying which model was chosen and why."""
+        return self.source.explanation
+
+    @property
+    def info(self) -> ModelInfo:
+        """What the chat model is (loads it if needed)."""
+        return self.backend.info()
+
+    @property
+    def embedder(self) -> ModelBackend:
+        """The embedding model's backend, created on first use."""
+        if self._embedder is None:
+            source = resolve(self._embedding_reference, purpose="embedding")
+            self._embedder = self.backend_class(source, **self._backend_options)
+        return self._embedder
+
+    def load(self) -> ModelManager:
+        """Load the chat model now instead of on first use."""
+        self.backend.load()
+        return self
+
+    def unload(self) -> None:
+        """Free the memory of both models; the next call loads again."""
+        self.backend.unload()
+        if self._embedder is not None:
+            self._embedder.unload()
+
+    def __enter__(self) -> ModelManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unload()
+
+    # -- text generation -------------------------------------------------------------
+    def generate_response(
+        self,
+        prompt: str,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """The model's answer to one prompt, as a string."""
+        messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
+                                             kwargs)
+        return self.backend.chat(messages, config).text
+
+    def generate_stream(
+        self,
+        prompt: str,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[str]:
+        """The answer to one prompt, piece by piece as it is generated."""
+        messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
+                                             kwargs)
+        return (chunk.text for chunk in self.backend.stream_chat(messages, config) if chunk.text)
+
+    async def agenerate_response(
+        self,
+        prompt: str,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> str:
+        """Async ``generate_response``."""
+        messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
+                                             kwargs)
+        return (await self.backend.achat(messages, config)).text
+
+    async def agenerate_stream(
+        self,
+        prompt: str,
+        temperature: float = 0.7,
+        max_tokens: int = 512,
+        system_prompt: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Async ``generate_stream``; cancelling the task stops generation."""
+        messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
+                                             kwargs)
+        async for chunk in self.backend.astream_chat(messages, config):
+            if chunk.text:
+                yield chunk.text
+
+    def chat(
+        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
+    ) -> Completion:
+        """Answer a whole conversation; returns text, finish reason and usage."""
+        return self.backend.chat(self._with_domain(messages), **options)
+
+    def stream_chat(
+        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
+    ) -> Iterator[Chunk]:
+        """Stream the answer to a conversation; the last chunk carries usage."""
+        return self.backend.stream_chat(self._with_domain(messages), **options)
+
+    async def achat(
+        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
+    ) -> Completion:
+        """Async ``chat``."""
+        return await self.backend.achat(self._with_domain(messages), **options)
+
+    # -- embeddings ------------------------------------------------------------------
+    def embed(self, text: str) -> list[float]:
+        """The embedding of one text."""
+        if not isinstance(text, str):
+            raise InvalidInputTypeError(
+                f"embed() takes one str, got {type(text).__name__}; use batch_embed() for lists"
+            )
+        return self.embedder.embed([text])[0]
+
+    def batch_embed(self, texts: list[str]) -> list[list[float]]:
+        """One embedding per text, computed in length-sorted batches."""
+        return self.embedder.embed(texts)
+
+    async def aembed(self, text: str) -> list[float]:
+        """Async ``embed``."""
+        if not isinstance(text, str):
+            raise InvalidInputTypeError(
+                f"aembed() takes one str, got {type(text).__name__}; use abatch_embed() for lists"
+            )
+        return (await self.embedder.aembed([text]))[0]
+
+    async def abatch_embed(self, texts: list[str]) -> list[list[float]]:
+        """Async ``batch_embed``."""
+        return await self.embedder.aembed(texts)
+
+    # -- helpers ---------------------------------------------------------------------
+    def _single_turn(
+        self, prompt: str, temperature: float, max_tokens: int, system_prompt: str | None,
+        options: dict[str, Any],
+    ) -> tuple[list[ChatMessage], GenerationConfig]:
+        check_prompt(prompt)
+        messages = [ChatMessage("user", prompt)]
+        if system_prompt:
+            messages.insert(0, ChatMessage("system", system_prompt))
+        config = GenerationConfig(temperature=temperature, max_tokens=max_tokens).merged(
+            **{k: v for k, v in options.items() if k in _GENERATION_FIELDS}
+        )
+        unknown = set(options) - _GENERATION_FIELDS
+        if unknown:
+            raise InvalidInputTypeError(
+                f"unknown option(s) {sorted(unknown)}; generation options are "
+                f"{sorted(_GENERATION_FIELDS)}"
+            )
+        return self._with_domain(messages), config
+
+    def _with_domain(
+        self, messages: Iterable[ChatMessage | Mapping[str, Any]]
+    ) -> list[ChatMessage]:
+        checked = [ChatMessage.coerce(m) for m in messages]
+        has_system = any(m.role == "system" for m in checked)
+        if self.domain is not None and self.domain.system_prompt and not has_system:
+            checked.insert(0, ChatMessage("system", self.domain.system_prompt))
+        return checked

@@ -1,0 +1,124 @@
+"""Streaming machinery every backend shares: stop strings, and async over sync streams.
+
+Backends produce a synchronous iterator of text pieces. Two things happen the same way
+for all of them, so they live here:
+
+- ``StopStringFilter`` cuts the stream at the first stop string. Text that might be the
+  start of a stop string is held back until it is clear, so a stop string split over
+  several tokens never reaches the consumer.
+- ``iterate_in_thread`` turns a blocking iterator into an async one. The iterator runs on
+  its own thread, so the event loop never blocks; when the consumer stops (break, aclose,
+  task cancellation) the iterator is closed on its own thread, which is how a backend
+  learns to stop generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+class StopStringFilter:
+    """Cut a text stream at the first of ``stops``, holding back possible partial matches.
+
+    Example:
+        >>> f = StopStringFilter(["END"])
+        >>> f.push("hello E"), f.push("ND more"), f.stopped
+        ('hello ', '', True)
+    """
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = [s for s in stops if s]
+        self._held = ""
+        self.stopped = False
+
+    def push(self, text: str) -> str:
+        """Feed new text; return what can safely be emitted now."""
+        if self.stopped:
+            return ""
+        if not self._stops:
+            return text
+        buffer = self._held + text
+        cut = min((i for i in (buffer.find(s) for s in self._stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            self._held = ""
+            return buffer[:cut]
+        keep = self._longest_partial_suffix(buffer)
+        self._held = buffer[len(buffer) - keep:] if keep else ""
+        return buffer[: len(buffer) - keep]
+
+    def flush(self) -> str:
+        """End of stream: release whatever was held back."""
+        held, self._held = self._held, ""
+        return "" if self.stopped else held
+
+    def _longest_partial_suffix(self, buffer: str) -> int:
+        best = 0
+        for stop in self._stops:
+            for length in range(min(len(stop) - 1, len(buffer)), best, -1):
+                if buffer.endswith(stop[:length]):
+                    best = length
+                    break
+        return best
+
+
+async def iterate_in_thread(
+    make_iterator: Callable[[], Iterator[T]], *, name: str = "adam-stream"
+) -> AsyncIterator[T]:
+    """Run a blocking iterator on a worker thread and yield its items asynchronously.
+
+    Cancelling the consuming task, or closing this async generator early, makes the
+    worker close the blocking iterator before it fetches another item, so generation
+    stops within one step. Exceptions from the iterator are re-raised here.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def produce() -> None:
+        iterator: Iterator[T] | None = None
+        try:
+            iterator = make_iterator()
+            for item in iterator:
+                if stop.is_set():
+                    break
+                put(item)
+        except BaseException as error:  # handed to the consumer, re-raised there
+            put(_Failure(error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+            put(_DONE)
+
+    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error

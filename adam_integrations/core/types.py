@@ -1,0 +1,304 @@
+"""Backend-neutral data types: chat messages, generation settings, stream chunks, results.
+
+Every backend speaks these types and every adapter (LangChain, LlamaIndex, the server)
+translates from and to them, so a field is defined once. They are plain dataclasses,
+not pydantic models: a ``Chunk`` is created for every generated token and must be cheap,
+and validation happens once, in ``__post_init__``, raising this package's own errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+from adam_integrations.core.errors import InvalidInputTypeError, InvalidRequestError
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+FinishReason = Literal["stop", "length", "cancelled"]
+"""Why generation ended: an end-of-turn token or stop string, max_tokens or the context
+window, or the consumer stopped reading."""
+
+Capability = Literal["completion", "chat", "embedding", "tools", "thinking"]
+
+
+@dataclass
+class ToolCall:
+    """One call of a tool requested by the model."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+@dataclass
+class ChatMessage:
+    """One turn of a conversation.
+
+    Example:
+        >>> ChatMessage("user", "Hello!").to_template_dict()
+        {'role': 'user', 'content': 'Hello!'}
+    """
+
+    role: Role
+    content: str = ""
+    name: str | None = None
+    tool_call_id: str | None = None
+    thinking: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise InvalidRequestError(
+                f"unknown message role {self.role!r}; use one of {', '.join(ROLES)}"
+            )
+        if self.content is None:
+            self.content = ""
+        if not isinstance(self.content, str):
+            raise InvalidInputTypeError(
+                f"message content must be a str, got {type(self.content).__name__}"
+            )
+
+    @classmethod
+    def coerce(cls, message: ChatMessage | Mapping[str, Any]) -> ChatMessage:
+        """Accept a ``ChatMessage`` or an OpenAI/Ollama-style ``{"role", "content"}`` dict."""
+        if isinstance(message, ChatMessage):
+            return message
+        if isinstance(message, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = set(message) - known
+            if unknown or "role" not in message:
+                raise InvalidRequestError(
+                    f"a message dict needs 'role' and may have {sorted(known)}; "
+                    f"got keys {sorted(message)}"
+                )
+            calls = [
+                c if isinstance(c, ToolCall) else ToolCall(**c)
+                for c in message.get("tool_calls") or []
+            ]
+            return cls(**{**message, "tool_calls": calls})
+        raise InvalidInputTypeError(
+            f"a message must be a ChatMessage or a dict, got {type(message).__name__}"
+        )
+
+    def to_template_dict(self) -> dict[str, Any]:
+        """The message as chat templates (Jinja, Hugging Face style) expect it."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name:
+            out["name"] = self.name
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return out
+
+
+def coerce_messages(messages: Iterable[ChatMessage | Mapping[str, Any]]) -> list[ChatMessage]:
+    """Validate a conversation: a non-empty sequence of messages (objects or dicts)."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+        raise InvalidInputTypeError(
+            "messages must be a list of ChatMessage or {'role', 'content'} dicts, "
+            f"got {type(messages).__name__}"
+        )
+    result = [ChatMessage.coerce(m) for m in messages]
+    if not result:
+        raise InvalidRequestError("the message list is empty; pass at least one user message")
+    return result
+
+
+@dataclass
+class GenerationConfig:
+    """How to sample: every field ``None`` means "the backend's or model's default".
+
+    Example:
+        >>> GenerationConfig(max_tokens=64, temperature=0.0, stop=["\\n\\n"]).max_tokens
+        64
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    repetition_penalty: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        self.stop = [s for s in (self.stop or []) if s]
+        if not all(isinstance(s, str) for s in self.stop):
+            raise InvalidInputTypeError("stop must be a string or a list of strings")
+        _check_number("max_tokens", self.max_tokens, minimum=1, integer=True,
+                      hint="ask for at least 1 token, or None for the model's limit")
+        _check_number("temperature", self.temperature, minimum=0.0,
+                      hint="use 0 for greedy decoding, ~0.7 for varied answers")
+        _check_number("top_p", self.top_p, minimum=0.0, maximum=1.0)
+        _check_number("top_k", self.top_k, minimum=0, integer=True)
+        _check_number("min_p", self.min_p, minimum=0.0, maximum=1.0)
+        _check_number("seed", self.seed, integer=True)
+        _check_number("repetition_penalty", self.repetition_penalty, minimum=0.0,
+                      exclusive_minimum=True, hint="1.0 means no penalty")
+        _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
+        _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
+
+    def merged(self, **overrides: Any) -> GenerationConfig:
+        """A copy with the given fields replaced; ``None`` values leave a field as it is."""
+        names = {f.name for f in fields(self)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise InvalidRequestError(
+                f"unknown generation option(s) {sorted(unknown)}; known: {sorted(names)}"
+            )
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def greedy(self) -> bool:
+        """True when sampling is switched off (temperature 0)."""
+        return self.temperature is not None and self.temperature == 0.0
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool = False,
+    exclusive_minimum: bool = False,
+    hint: str = "",
+) -> None:
+    if value is None:
+        return
+    wanted = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        kind = "an integer" if integer else "a number"
+        raise InvalidInputTypeError(f"{name} must be {kind}, got {value!r}")
+    if isinstance(value, float) and math.isnan(value):
+        raise InvalidRequestError(f"{name} must be a number, got NaN")
+    too_low = minimum is not None and (
+        value <= minimum if exclusive_minimum else value < minimum
+    )
+    too_high = maximum is not None and value > maximum
+    if too_low or too_high:
+        bound = ">" if exclusive_minimum else ">="
+        limits = " and ".join(
+            part
+            for part in (
+                f"{bound} {minimum}" if minimum is not None else "",
+                f"<= {maximum}" if maximum is not None else "",
+            )
+            if part
+        )
+        suffix = f" ({hint})" if hint else ""
+        raise InvalidRequestError(f"{name} must be {limits}, got {value!r}{suffix}")
+
+
+@dataclass
+class Usage:
+    """Exact token counts and wall-clock timings (seconds) of one generation."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    load_seconds: float = 0.0
+    prompt_seconds: float = 0.0
+    completion_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Decoding speed: completion tokens after the first one, per second."""
+        if self.completion_tokens <= 1 or self.completion_seconds <= 0:
+            return 0.0
+        return (self.completion_tokens - 1) / self.completion_seconds
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One piece of a streamed answer. The last chunk has ``finish_reason`` and ``usage``."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass
+class Completion:
+    """A whole answer: the stream of chunks, collected."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    model: str = ""
+
+
+@dataclass
+class ModelInfo:
+    """What a loaded model is and what it can do."""
+
+    name: str
+    backend: str
+    family: str | None = None
+    parameter_count: int | None = None
+    context_window: int | None = None
+    embedding_dimension: int | None = None
+    capabilities: tuple[Capability, ...] = ()
+    path: str | None = None
+    format: str | None = None
+    quantization: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def collect(chunks: Iterable[Chunk], model: str = "") -> Completion:
+    """Collect a chunk stream into a ``Completion`` (the one non-streaming code path)."""
+    parts: list[str] = []
+    finish: FinishReason = "stop"
+    usage = Usage()
+    for chunk in chunks:
+        parts.append(chunk.text)
+        if chunk.finish_reason is not None:
+            finish = chunk.finish_reason
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return Completion(text="".join(parts), finish_reason=finish, usage=usage, model=model)
+
+
+def check_prompt(prompt: Any) -> str:
+    """Validate a raw prompt string."""
+    if not isinstance(prompt, str):
+        raise InvalidInputTypeError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InvalidRequestError("the prompt is empty; pass the text the model should answer")
+    return prompt
+
+
+def check_texts(texts: Sequence[Any]) -> list[str]:
+    """Validate embedding input: a list of strings (an empty list is allowed)."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise InvalidInputTypeError(
+            f"embed() takes a list of strings, got {type(texts).__name__}; "
+            "wrap a single text as [text]"
+        )
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInputTypeError(
+                f"embed() input {i} is a {type(text).__name__}, not a str; "
+                "convert it with str() first"
+            )
+    return list(texts)

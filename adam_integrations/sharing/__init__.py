@@ -1,0 +1,1 @@
+"""Model sharing across stores: files are joined by the sha256 of their content."""

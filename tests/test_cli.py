@@ -1,0 +1,54 @@
+"""The adam command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def adam(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "adam_integrations.cli", *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def conversion_done(chat_model):
+    """The GGUF conversion is cached by the session fixture before any subprocess runs."""
+
+
+def test_demo_streams_an_answer_and_prints_an_embedding_similarity():
+    result = adam("demo", "--max-tokens", "24")
+    assert result.returncode == 0, result.stderr
+    assert "embedded default" in result.stdout
+    assert "A: " in result.stdout and "tokens/s" in result.stdout
+    similarity = float(result.stdout.rsplit("cosine similarity:", 1)[1].split()[0])
+    assert 0.3 < similarity < 1.0
+
+
+def test_run_answers_a_prompt_given_on_the_command_line():
+    result = adam("run", "smollm2", "Say hello.", "--max-tokens", "8", "--verbose")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() and "tokens/s" in result.stderr
+
+
+def test_run_chats_interactively_until_bye():
+    result = subprocess.run([sys.executable, "-m", "adam_integrations.cli", "run", "smollm2",
+                             "--max-tokens", "8"], input="Hello\n/bye\n", capture_output=True,
+                            text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stderr
+    assert ">>> " in result.stdout and len(result.stdout.strip()) > len(">>> >>>")
+
+
+def test_show_describes_the_embedding_model():
+    result = adam("show", "--embedding")
+    assert result.returncode == 0, result.stderr
+    assert "all-MiniLM-L6-v2" in result.stdout and "384" in result.stdout
+
+
+def test_a_bad_model_path_is_one_line_of_error_and_exit_code_1():
+    result = adam("run", "./no/such/model.gguf", "hi")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr

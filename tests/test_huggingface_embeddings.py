@@ -1,0 +1,114 @@
+"""HuggingFaceModel embeddings on the real embedded all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adam_integrations import ModelNotFoundError, UnsupportedOperationError
+from adam_integrations.backends.huggingface import HuggingFaceModel
+
+TEXTS = [
+    "A cat sits on the mat.",
+    "hi",
+    "Transformers process whole sequences in parallel with attention. " * 12,
+    "Ünïcödé and 日本語 text",
+    "",
+    "The quick brown fox jumps over the lazy dog.",
+]
+
+
+def cosine(a, b):
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+@pytest.fixture(scope="module")
+def vectors(embedder):
+    return embedder.embed(TEXTS)
+
+
+def test_vectors_equal_sentence_transformers_within_cosine_0_9999(vectors, embedding_folder):
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(embedding_folder), device="cpu").encode(TEXTS)
+    for ours, theirs in zip(vectors, reference, strict=True):
+        assert cosine(ours, theirs.tolist()) > 0.9999
+
+
+def test_vectors_are_plain_normalized_floats_of_the_models_dimension(vectors, embedder):
+    assert embedder.info().embedding_dimension == 384
+    for vector in vectors:
+        assert len(vector) == 384 and all(type(x) is float for x in vector)
+        assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-5)
+
+
+def test_length_sorted_batching_keeps_the_input_order(vectors, embedding_folder):
+    small_batches = HuggingFaceModel(str(embedding_folder), embed_batch_size=2)
+    try:
+        for ours, batched in zip(vectors, small_batches.embed(TEXTS), strict=True):
+            assert cosine(ours, batched) > 0.99999
+    finally:
+        small_batches.unload()
+
+
+def test_related_texts_are_closer_than_unrelated_ones(embedder):
+    cat, kitten, stocks = embedder.embed(
+        ["A cat sits on the mat.", "A kitten rests on a rug.", "Stock markets fell sharply."]
+    )
+    assert cosine(cat, kitten) > cosine(cat, stocks) + 0.2
+
+
+def test_embedding_nothing_returns_nothing_and_bad_input_is_a_type_error(embedder):
+    assert embedder.embed([]) == []
+    with pytest.raises(TypeError, match="wrap a single text"):
+        embedder.embed("a single string")
+    with pytest.raises(TypeError, match="not a str"):
+        embedder.embed(["fine", None])
+
+
+async def test_async_embedding_equals_sync_embedding(embedder):
+    assert await embedder.aembed(TEXTS[:3]) == embedder.embed(TEXTS[:3])
+
+
+def test_an_embedding_model_refuses_to_chat(embedder):
+    with pytest.raises(UnsupportedOperationError, match="embedding model"):
+        embedder.chat([{"role": "user", "content": "hi"}])
+
+
+def _fake_hub_cache(root: Path, repo_id: str, files: Path) -> Path:
+    """The layout huggingface_hub writes: blobs, snapshots/<commit>/, refs/main."""
+    repo = root / f"models--{repo_id.replace('/', '--')}"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(files, snapshot, copy_function=os.link)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return root
+
+
+def test_a_hub_id_loads_offline_from_the_local_hub_cache(tmp_path, embedding_folder, vectors):
+    cache = _fake_hub_cache(tmp_path, "sentence-transformers/all-MiniLM-L6-v2", embedding_folder)
+    model = HuggingFaceModel("hf:sentence-transformers/all-MiniLM-L6-v2", cache_dir=cache,
+                             allow_download=False)
+    try:
+        assert model.embed(TEXTS[:1])[0] == pytest.approx(vectors[0], abs=1e-6)
+        assert model.info().name == "sentence-transformers/all-MiniLM-L6-v2"
+    finally:
+        model.unload()
+
+
+def test_a_hub_id_missing_from_the_cache_with_downloads_off_says_how_to_get_it(tmp_path):
+    model = HuggingFaceModel("hf:someone/missing-model", cache_dir=tmp_path, allow_download=False)
+    with pytest.raises(ModelNotFoundError, match="hf download someone/missing-model"):
+        model.load()
+
+
+def test_a_hub_id_that_cannot_be_downloaded_offline_gives_a_clear_error(tmp_path):
+    model = HuggingFaceModel("hf:someone/missing-model", cache_dir=tmp_path)
+    with pytest.raises(ModelNotFoundError, match="someone/missing-model"):
+        model.load()

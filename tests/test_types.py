@@ -1,0 +1,100 @@
+"""Core types validate their input with this package's errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from adam_integrations import (
+    AdamError,
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    InvalidInputTypeError,
+    InvalidRequestError,
+    Usage,
+)
+from adam_integrations.core.types import check_prompt, check_texts, coerce_messages, collect
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_tokens": 0}, "max_tokens must be >= 1"),
+        ({"max_tokens": -5}, "max_tokens must be >= 1"),
+        ({"temperature": -0.1}, "temperature must be >= 0.0"),
+        ({"top_p": 1.5}, "top_p must be >= 0.0 and <= 1.0"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty must be > 0.0"),
+        ({"temperature": float("nan")}, "NaN"),
+    ],
+)
+def test_generation_config_rejects_values_that_cannot_work(options, message):
+    with pytest.raises(InvalidRequestError, match=message):
+        GenerationConfig(**options)
+
+
+def test_generation_config_rejects_wrong_types_as_type_errors():
+    with pytest.raises(InvalidInputTypeError, match="max_tokens must be an integer"):
+        GenerationConfig(max_tokens="10")
+    with pytest.raises(TypeError):
+        GenerationConfig(temperature=True)
+
+
+def test_generation_errors_are_value_errors_and_adam_errors():
+    with pytest.raises(ValueError):
+        GenerationConfig(max_tokens=0)
+    with pytest.raises(AdamError):
+        GenerationConfig(max_tokens=0)
+
+
+def test_a_single_stop_string_becomes_a_list_and_empty_ones_are_dropped():
+    assert GenerationConfig(stop="END").stop == ["END"]
+    assert GenerationConfig(stop=["", "x"]).stop == ["x"]
+
+
+def test_merged_replaces_given_fields_and_keeps_the_rest():
+    base = GenerationConfig(max_tokens=10, temperature=0.5)
+    merged = base.merged(temperature=0.0, top_k=None)
+    assert (merged.max_tokens, merged.temperature, merged.top_k) == (10, 0.0, None)
+    with pytest.raises(InvalidRequestError, match="unknown generation option"):
+        base.merged(max_new_tokens=3)
+
+
+def test_messages_accept_dicts_and_reject_unknown_roles_and_keys():
+    assert ChatMessage.coerce({"role": "user", "content": "hi"}) == ChatMessage("user", "hi")
+    with pytest.raises(InvalidRequestError, match="unknown message role"):
+        ChatMessage("robot", "hi")
+    with pytest.raises(InvalidRequestError, match="a message dict needs 'role'"):
+        ChatMessage.coerce({"content": "hi"})
+    with pytest.raises(InvalidInputTypeError, match="content must be a str"):
+        ChatMessage("user", 42)
+
+
+def test_an_empty_conversation_is_refused_with_a_hint():
+    with pytest.raises(InvalidRequestError, match="at least one user message"):
+        coerce_messages([])
+    with pytest.raises(InvalidInputTypeError):
+        coerce_messages("hello")
+
+
+def test_prompts_must_be_non_empty_strings():
+    with pytest.raises(InvalidRequestError, match="prompt is empty"):
+        check_prompt("   ")
+    with pytest.raises(InvalidInputTypeError):
+        check_prompt(None)
+
+
+def test_embedding_input_must_be_a_list_of_strings():
+    assert check_texts([]) == []
+    with pytest.raises(TypeError, match="wrap a single text"):
+        check_texts("one text")
+    with pytest.raises(TypeError, match="input 1 is a int"):
+        check_texts(["ok", 3])
+
+
+def test_collect_joins_text_and_keeps_the_final_reason_and_usage():
+    usage = Usage(prompt_tokens=3, completion_tokens=2)
+    chunks = [Chunk("Hel"), Chunk("lo"), Chunk("", finish_reason="length", usage=usage)]
+    completion = collect(chunks, model="m")
+    assert (completion.text, completion.finish_reason, completion.usage) == ("Hello", "length",
+                                                                            usage)
+    assert completion.usage.total_tokens == 5
