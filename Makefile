@@ -25,6 +25,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: install
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

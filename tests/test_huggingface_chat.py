@@ -10,6 +10,7 @@ import pytest
 
 from adam_integrations import (
     InvalidRequestError,
+    ModelLoadError,
     ModelNotFoundError,
     UnsupportedOperationError,
 )
@@ -193,6 +194,7 @@ def test_info_describes_the_real_model(chat_model, chat_gguf_path):
     assert info.context_window == 8192
     assert 130_000_000 < info.parameter_count < 140_000_000
     assert "chat" in info.capabilities and info.path == str(chat_gguf_path.resolve())
+    assert info.quantization == "Q4_1"
 
 
 def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_gguf_path):
@@ -224,3 +226,26 @@ def _msg(m):
     from adam_integrations import ChatMessage
 
     return ChatMessage.coerce(m)
+
+
+def test_a_truncated_gguf_is_refused_before_transformers_reads_it(tmp_path, chat_gguf_path):
+    truncated = tmp_path / "cut.gguf"
+    truncated.write_bytes(chat_gguf_path.read_bytes()[:2000])
+    with pytest.raises(ModelLoadError, match="truncated or corrupt"):
+        HuggingFaceModel(str(truncated)).load()
+
+
+def test_a_gguf_architecture_transformers_cannot_read_is_named(tmp_path):
+    import gguf
+    import numpy
+
+    path = tmp_path / "unknown-arch.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="someoddarch")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", numpy.zeros((4, 4), dtype="float32"))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelLoadError, match=r"architecture 'someoddarch'.*cannot load"):
+        HuggingFaceModel(str(path)).load()

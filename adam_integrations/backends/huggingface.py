@@ -48,6 +48,7 @@ from adam_integrations.core.types import (
     Usage,
 )
 from adam_integrations.sharing.digest import file_sha256
+from adam_integrations.sharing.gguf_header import read_gguf_header
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ class _Loaded:
     max_length: int | None = None
     prompts: dict[str, str] = field(default_factory=dict)
     eos_ids: frozenset[int] = frozenset()
+    gguf_path: Path | None = None
+    quantization: str | None = None
 
 
 class HuggingFaceModel(ModelBackend):
@@ -176,7 +179,7 @@ class HuggingFaceModel(ModelBackend):
 
     def _load(self) -> _Loaded:
         started = time.perf_counter()
-        folder, from_cache = self._local_folder()
+        folder, from_cache, gguf_path = self._local_folder()
         import torch
 
         device = _pick_device(self._device)
@@ -187,6 +190,9 @@ class HuggingFaceModel(ModelBackend):
             dtype = _pick_dtype(device, self._dtype, for_embedding=False)
             loaded = self._load_causal(folder, device, dtype)
         loaded.from_conversion_cache = from_cache
+        if gguf_path is not None:
+            loaded.gguf_path = gguf_path
+            loaded.quantization = read_gguf_header(gguf_path).quantization
         loaded.load_seconds = time.perf_counter() - started
         logger.info("loaded %s on %s (%s) in %.2fs", self.source.name, device,
                     str(loaded.dtype).replace("torch.", ""), loaded.load_seconds)
@@ -241,16 +247,20 @@ class HuggingFaceModel(ModelBackend):
                        prompts=layout.prompts)
 
     # -- where the files are ---------------------------------------------------------
-    def _local_folder(self) -> tuple[Path, bool | None]:
-        """A folder transformers can load, and whether a GGUF conversion came from cache."""
+    def _local_folder(self) -> tuple[Path, bool | None, Path | None]:
+        """A folder transformers can load, whether it came from the conversion cache, and
+        the GGUF file it was converted from (None for safetensors models)."""
         source = self.source
         if source.kind == "folder":
-            return Path(source.location), None
+            return Path(source.location), None, None
         if source.kind == "gguf":
-            return self._converted_gguf(Path(source.location))
-        if self._gguf_file:
-            return self._converted_gguf(self._hub_file(source.location, self._gguf_file))
-        return self._hub_snapshot(source.location), None
+            gguf_path = Path(source.location)
+        elif self._gguf_file:
+            gguf_path = self._hub_file(source.location, self._gguf_file)
+        else:
+            return self._hub_snapshot(source.location), None, None
+        folder, from_cache = self._converted_gguf(gguf_path)
+        return folder, from_cache, gguf_path
 
     def _hub_snapshot(self, repo_id: str) -> Path:
         from huggingface_hub import snapshot_download
@@ -301,6 +311,7 @@ class HuggingFaceModel(ModelBackend):
 
     def _converted_gguf(self, gguf_path: Path) -> tuple[Path, bool]:
         """The transformers folder converted from ``gguf_path``, converting on first use."""
+        _check_transformers_can_read(gguf_path)
         digest = file_sha256(gguf_path)
         root = self._conversion_cache_dir or cache_root() / "gguf-conversions"
         target = root / digest
@@ -359,7 +370,8 @@ class HuggingFaceModel(ModelBackend):
             embedding_dimension=getattr(config, "hidden_size", None) if is_embedding else None,
             capabilities=("embedding",) if is_embedding else ("completion", "chat"),
             path=self.source.location if self.source.kind != "hub" else str(loaded.folder),
-            format="gguf" if self.source.kind == "gguf" or self._gguf_file else "safetensors",
+            format="gguf" if loaded.gguf_path else "safetensors",
+            quantization=loaded.quantization,
             device=loaded.device,
             dtype=str(loaded.dtype).replace("torch.", ""),
             details={
@@ -803,6 +815,23 @@ def cpu_has_native_bf16() -> bool:
 
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)
+
+
+def _check_transformers_can_read(gguf_path: Path) -> None:
+    """Refuse, with the reason, a GGUF that transformers cannot dequantize."""
+    from transformers.integrations.ggml import GGUF_CONFIG_MAPPING
+
+    header = read_gguf_header(gguf_path)
+    architecture = header.architecture or "unknown"
+    if architecture not in GGUF_CONFIG_MAPPING:
+        import transformers
+
+        supported = ", ".join(sorted(set(GGUF_CONFIG_MAPPING) - {"general", "tokenizer"}))
+        raise ModelLoadError(
+            f"{gguf_path.name} is a GGUF of architecture {architecture!r}, which transformers "
+            f"{transformers.__version__} cannot load (it reads: {supported}). Use the "
+            "model's safetensors repository with this backend instead."
+        )
 
 
 def _download_error(repo_id: str, error: Exception) -> ModelNotFoundError:
