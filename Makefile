@@ -19,7 +19,7 @@ demo: install
 	$(BIN)/adam demo
 
 lint: install
-	$(BIN)/ruff check adam_integrations tests benchmarks
+	$(BIN)/ruff check adam_integrations tests benchmarks cookbook
 
 test: lint
 	$(BIN)/pytest

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,68 +41,64 @@ def best_of(runs: int, measure: Callable[[], float]) -> float:
     return max(measure() for _ in range(runs))
 
 
-def chat_benchmarks(runs: int) -> dict[str, float]:
+def _rate_of_best_run(runs: int, measure: Callable[[], float]) -> float:
+    measure()  # warm-up
+    return best_of(runs, measure)
+
+
+def measure_load() -> dict[str, float]:
+    gguf = str(EMBEDDED_CHAT.require_path())
+    started = time.perf_counter()
+    HuggingFaceModel(gguf).load()
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    HuggingFaceModel(gguf).load()
+    return {"load_first_s": first, "load_cached_s": time.perf_counter() - started}
+
+
+def measure_ours(dtype: str, runs: int) -> dict[str, float]:
+    model = HuggingFaceModel(str(EMBEDDED_CHAT.require_path()), dtype=dtype)
+
+    def once() -> float:
+        started = time.perf_counter()
+        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0).usage
+        return usage.completion_tokens / (time.perf_counter() - started)
+
+    return {f"ours_{dtype}_tok_s": _rate_of_best_run(runs, once)}
+
+
+def measure_raw_transformers(dtype: str, runs: int) -> dict[str, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = EMBEDDED_CHAT.require_path()
-    results: dict[str, float] = {}
+    folder = HuggingFaceModel(str(EMBEDDED_CHAT.require_path()))._local_folder()[0]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype)).eval()
+    prompt = tokenizer.apply_chat_template(CHAT, add_generation_prompt=True,
+                                           return_tensors="pt", return_dict=True)
 
-    started = time.perf_counter()
-    first = HuggingFaceModel(str(gguf))
-    first.load()
-    results["load_first_s"] = time.perf_counter() - started
-    first.unload()
-    started = time.perf_counter()
-    cached = HuggingFaceModel(str(gguf))
-    cached.load()
-    results["load_cached_s"] = time.perf_counter() - started
-    folder = cached._ensure_loaded().folder
-    cached.unload()
+    def once() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(**prompt, max_new_tokens=NEW_TOKENS, do_sample=False)
+        generated = out.shape[-1] - prompt["input_ids"].shape[-1]
+        return generated / (time.perf_counter() - started)
 
-    for dtype in ("float32", "bfloat16"):
-        ours = HuggingFaceModel(str(gguf), dtype=dtype)
-        ours.chat(CHAT, max_tokens=4, temperature=0)  # warm-up
+    return {f"raw_transformers_{dtype}_tok_s": _rate_of_best_run(runs, once)}
 
-        def measure_ours(model: HuggingFaceModel = ours) -> float:
-            started = time.perf_counter()
-            usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0).usage
-            return usage.completion_tokens / (time.perf_counter() - started)
 
-        results[f"ours_{dtype}_tok_s"] = best_of(runs, measure_ours)
-        ours.unload()
+def measure_llama_cpp(runs: int) -> dict[str, float]:
+    from llama_cpp import Llama
 
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        raw = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype)).eval()
-        prompt = tokenizer.apply_chat_template(
-            CHAT, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+    llama = Llama(model_path=str(EMBEDDED_CHAT.require_path()), n_ctx=2048,
+                  n_threads=os.cpu_count() or 1, verbose=False)
 
-        def measure_raw(model=raw, prompt=prompt) -> float:
-            started = time.perf_counter()
-            with torch.inference_mode():
-                out = model.generate(**prompt, max_new_tokens=NEW_TOKENS, do_sample=False)
-            generated = out.shape[-1] - prompt["input_ids"].shape[-1]
-            return generated / (time.perf_counter() - started)
-
-        measure_raw()  # warm-up
-        results[f"raw_transformers_{dtype}_tok_s"] = best_of(runs, measure_raw)
-        del raw
-
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return results
-    llama = Llama(model_path=str(gguf), n_ctx=2048, n_threads=os.cpu_count() or 1, verbose=False)
-
-    def measure_llama() -> float:
+    def once() -> float:
         started = time.perf_counter()
         out = llama.create_chat_completion(CHAT, max_tokens=NEW_TOKENS, temperature=0)
         return out["usage"]["completion_tokens"] / (time.perf_counter() - started)
 
-    measure_llama()
-    results["llama_cpp_tok_s"] = best_of(runs, measure_llama)
-    return results
+    return {"llama_cpp_tok_s": _rate_of_best_run(runs, once)}
 
 
 def embedding_texts(count: int = 1000) -> list[str]:
@@ -111,46 +108,53 @@ def embedding_texts(count: int = 1000) -> list[str]:
         "token", "language", "graph", "retrieval", "context", "memory", "chunk", "document",
         "embed", "python", "agent", "tool",
     ]
-    return [
-        " ".join(rng.choice(words) for _ in range(rng.choice([3, 8, 20, 60, 150, 300])))
-        for _ in range(count)
-    ]
+    return [" ".join(rng.choice(words) for _ in range(rng.choice([3, 8, 20, 60, 150, 300])))
+            for _ in range(count)]
 
 
-def embedding_benchmarks(count: int) -> dict[str, float]:
-    folder = str(EMBEDDED_EMBEDDING.require_path())
+def _texts_per_second(embed: Callable[[list[str]], object], count: int) -> float:
     texts = embedding_texts(count)
-    results: dict[str, float] = {}
+    embed(texts[:16])  # warm-up
+    started = time.perf_counter()
+    embed(texts)
+    return len(texts) / (time.perf_counter() - started)
 
-    def rate(embed: Callable[[list[str]], object]) -> float:
-        embed(texts[:16])  # warm-up
-        started = time.perf_counter()
-        embed(texts)
-        return len(texts) / (time.perf_counter() - started)
 
-    ours = HuggingFaceModel(folder)
-    results["ours_texts_s"] = rate(ours.embed)
-    ours.unload()
+def measure_embeddings(which: str, count: int) -> dict[str, float]:
+    folder = str(EMBEDDED_EMBEDDING.require_path())
+    if which == "ours":
+        embed = HuggingFaceModel(folder).embed
+    elif which == "sentence_transformers":
+        from sentence_transformers import SentenceTransformer
 
-    from sentence_transformers import SentenceTransformer
+        model = SentenceTransformer(folder, device="cpu")
 
-    st = SentenceTransformer(folder, device="cpu")
-    results["sentence_transformers_texts_s"] = rate(lambda t: st.encode(t, batch_size=32))
-    try:
+        def embed(texts: list[str]) -> object:
+            return model.encode(texts, batch_size=32)
+    elif which == "langchain_huggingface":
         from langchain_huggingface import HuggingFaceEmbeddings
 
-        lc = HuggingFaceEmbeddings(model_name=folder)
-        results["langchain_huggingface_texts_s"] = rate(lc.embed_documents)
-    except ImportError:
-        pass
-    try:
+        embed = HuggingFaceEmbeddings(model_name=folder).embed_documents
+    else:
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-        li = HuggingFaceEmbedding(model_name=folder, device="cpu")
-        results["llama_index_texts_s"] = rate(li.get_text_embedding_batch)
-    except ImportError:
-        pass
-    return results
+        embed = HuggingFaceEmbedding(model_name=folder, device="cpu").get_text_embedding_batch
+    return {f"{which}_texts_s": _texts_per_second(embed, count)}
+
+
+def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, float]]]:
+    """Every measurement by name; each runs in a fresh process (see ``main``)."""
+    return {
+        "load": measure_load,
+        "ours_float32": lambda: measure_ours("float32", runs),
+        "ours_bfloat16": lambda: measure_ours("bfloat16", runs),
+        "raw_float32": lambda: measure_raw_transformers("float32", runs),
+        "raw_bfloat16": lambda: measure_raw_transformers("bfloat16", runs),
+        "llama_cpp": lambda: measure_llama_cpp(runs),
+        **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
+           for name in ("ours", "sentence_transformers", "langchain_huggingface",
+                        "llama_index")},
+    }
 
 
 def ratios(r: dict[str, float]) -> dict[str, float]:
@@ -166,9 +170,12 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
         "chat bf16 vs fp32 (ours)": ("ours_bfloat16_tok_s", "ours_float32_tok_s"),
         "chat bf16 vs llama.cpp": ("ours_bfloat16_tok_s", "llama_cpp_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
-        "embeddings vs sentence-transformers": ("ours_texts_s", "sentence_transformers_texts_s"),
-        "embeddings vs langchain-huggingface": ("ours_texts_s", "langchain_huggingface_texts_s"),
-        "embeddings vs LlamaIndex HuggingFaceEmbedding": ("ours_texts_s", "llama_index_texts_s"),
+        "embeddings vs sentence-transformers": ("ours_texts_s",
+                                                "sentence_transformers_texts_s"),
+        "embeddings vs langchain-huggingface": ("ours_texts_s",
+                                                "langchain_huggingface_texts_s"),
+        "embeddings vs LlamaIndex HuggingFaceEmbedding": ("ours_texts_s",
+                                                          "llama_index_texts_s"),
     }
     return {name: r[a] / r[b] for name, (a, b) in pairs.items() if a in r and b in r and r[b]}
 
@@ -176,9 +183,24 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 run each, 200 texts")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args()
     runs, count = (1, 200) if args.quick else (3, 1000)
-    results = {**chat_benchmarks(runs), **embedding_benchmarks(count)}
+    table = measurements(runs, count)
+    if args.only:
+        print(json.dumps(table[args.only]()))
+        return 0
+    # Each measurement runs in its own process: torch's CPU thread pools of one contender
+    # would otherwise slow down the next (see adam_integrations/backends/compute.py).
+    results: dict[str, float] = {}
+    for name in table:
+        command = [sys.executable, __file__, "--only", name, *(["--quick"] if args.quick else [])]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"  {name}: skipped ({done.stderr.strip().splitlines()[-1:]})")
+            continue
+        results.update(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"  {name}: done", flush=True)
     summary = ratios(results)
     print("\nmeasurements:")
     for key, value in results.items():
@@ -188,17 +210,8 @@ def main() -> int:
         print(f"  {key:<48} {value:6.2f}x")
     out = Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "measurements": results,
-                "ratios": summary,
-                "python": sys.version,
-                "cpu_count": os.cpu_count(),
-            },
-            indent=2,
-        )
-    )
+    out.write_text(json.dumps({"measurements": results, "ratios": summary,
+                               "python": sys.version, "cpu_count": os.cpu_count()}, indent=2))
     print(f"\nwritten to {out}")
     return 0
 

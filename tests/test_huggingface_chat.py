@@ -14,21 +14,18 @@ from adam_integrations import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface import HuggingFaceModel
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
 
 
-def generation_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "adam-generate"]
-
-
-def wait_for_no_generation_thread(timeout: float = 5.0) -> bool:
+def wait_until_compute_idle(timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
-    while generation_threads() and time.monotonic() < deadline:
+    while not compute.idle() and time.monotonic() < deadline:
         time.sleep(0.02)
-    return not generation_threads()
+    return compute.idle()
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +84,14 @@ def test_a_multi_token_stop_string_is_cut_cleanly(chat_model, reference_answer):
     assert completion.text == text[: text.index(stop)]
 
 
-def test_breaking_out_of_a_stream_stops_generation_and_leaves_no_thread(chat_model):
+def test_breaking_out_of_a_stream_stops_generation_and_leaves_nothing_running(chat_model):
     stream = chat_model.stream_chat(QUESTION, max_tokens=200, **GREEDY)
     for chunk in stream:
         if chunk.text:
             break
     stream.close()
-    assert generation_threads() == []
+    assert compute.idle()
+    assert [t for t in threading.enumerate() if t.name.startswith("adam-stream")] == []
 
 
 async def test_async_streaming_matches_sync_streaming(chat_model, reference_answer):
@@ -132,7 +130,7 @@ async def test_cancelling_an_async_stream_stops_generation(chat_model):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(wait_for_no_generation_thread)
+    assert await asyncio.to_thread(wait_until_compute_idle)
 
 
 def test_concurrent_calls_never_interleave(chat_model):
@@ -213,7 +211,9 @@ def test_unload_frees_the_model_and_the_next_call_loads_it_again(chat_gguf_path)
     model.load()
     model.unload()
     assert not model.is_loaded
-    assert model.chat(QUESTION, max_tokens=2, **GREEDY).usage.completion_tokens == 2
+    reloaded = model.chat(QUESTION, max_tokens=2, **GREEDY).usage
+    assert reloaded.completion_tokens == 2 and reloaded.load_seconds > 0
+    assert model.chat(QUESTION, max_tokens=2, **GREEDY).usage.load_seconds == 0
     model.unload()
 
 
@@ -249,3 +249,21 @@ def test_a_gguf_architecture_transformers_cannot_read_is_named(tmp_path):
     writer.close()
     with pytest.raises(ModelLoadError, match=r"architecture 'someoddarch'.*cannot load"):
         HuggingFaceModel(str(path)).load()
+
+
+def test_a_program_exiting_with_an_open_stream_exits_promptly_and_cleanly(chat_model):
+    import subprocess
+    import sys
+
+    script = (
+        "from adam_integrations.backends.huggingface import HuggingFaceModel\n"
+        "stream = HuggingFaceModel('smollm2').stream_chat(\n"
+        "    [{'role': 'user', 'content': 'Tell a very long story.'}], max_tokens=4000)\n"
+        "print(next(stream).text)\n"
+    )
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.strip()
+    assert time.perf_counter() - started < 60  # 4000 tokens would take minutes

@@ -5,10 +5,12 @@ online and allowed), a local model folder, or a GGUF file. transformers dequanti
 GGUF on every load, which takes tens of seconds, so the converted model is kept once in
 ``<cache>/gguf-conversions/<sha256 of the GGUF>/`` and later loads read it from there.
 
-Generation runs ``model.generate`` on a thread and hands tokens over a queue. When the
-consumer stops reading (break, close, async cancellation), a stopping criterion ends
-``generate`` at the next token step and the thread is joined before the stream closes.
-One lock per loaded model keeps concurrent requests from interleaving.
+All torch work runs on the process's one compute thread (``backends.compute``; it
+explains the measured reason). Generation runs ``model.generate`` there and hands tokens
+over a queue. When the consumer stops reading (break, close, async cancellation), a
+stopping criterion ends ``generate`` at the next token step, and the stream waits for that
+before it closes. The compute thread takes one job at a time, so concurrent requests
+queue and never interleave.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adam_integrations.backends import compute
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     AdamError,
@@ -54,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 CONVERSION_MARKER = "adam-conversion.json"
 DEFAULT_EMBED_BATCH_SIZE = 32
+DEFAULT_MAX_TOKENS = 512  # only for models whose config states no context window
 
 # Files a transformers model never needs when safetensors are present.
 _HUB_IGNORE = ["*.gguf", "*.pt", "*.h5", "*.msgpack", "*.onnx", "onnx/*", "openvino/*",
@@ -145,7 +150,6 @@ class HuggingFaceModel(ModelBackend):
         self._trust_remote_code = trust_remote_code
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()
 
     def __repr__(self) -> str:
         state = "loaded" if self.is_loaded else "not loaded"
@@ -160,13 +164,13 @@ class HuggingFaceModel(ModelBackend):
         self._ensure_loaded()
 
     def unload(self) -> None:
-        with self._load_lock, self._run_lock:
+        with self._load_lock:
             loaded, self._loaded = self._loaded, None
         if loaded is not None and loaded.device.startswith("cuda"):
             import torch
 
             del loaded
-            torch.cuda.empty_cache()
+            compute.run(torch.cuda.empty_cache)
 
     def _ensure_loaded(self) -> _Loaded:
         loaded = self._loaded
@@ -174,7 +178,7 @@ class HuggingFaceModel(ModelBackend):
             return loaded
         with self._load_lock:
             if self._loaded is None:
-                self._loaded = self._load()
+                self._loaded = compute.run(self._load)
             return self._loaded
 
     def _load(self) -> _Loaded:
@@ -387,15 +391,15 @@ class HuggingFaceModel(ModelBackend):
     def _stream_chat(
         self, messages: list[ChatMessage], config: GenerationConfig
     ) -> Iterator[Chunk]:
-        loaded = self._require("causal")
+        loaded, load_seconds = self._require_timed("causal")
         prompt = self._render_chat(loaded, messages)
         ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        return self._generate(loaded, ids, config)
+        return self._generate(loaded, ids, config, load_seconds)
 
     def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
-        loaded = self._require("causal")
+        loaded, load_seconds = self._require_timed("causal")
         ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        return self._generate(loaded, ids, config)
+        return self._generate(loaded, ids, config, load_seconds)
 
     def render_chat(self, messages: list[ChatMessage]) -> str:
         """The exact prompt text the chat template makes of ``messages``."""
@@ -407,6 +411,13 @@ class HuggingFaceModel(ModelBackend):
         if not getattr(tokenizer, "chat_template", None):
             return _plain_chat_prompt(dicts)
         return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+
+    def _require_timed(self, kind: str) -> tuple[_Loaded, float]:
+        """``_require``, and how long this call spent loading the model (0 when loaded)."""
+        started = time.perf_counter()
+        was_loaded = self.is_loaded
+        loaded = self._require(kind)
+        return loaded, 0.0 if was_loaded else time.perf_counter() - started
 
     def _require(self, kind: str) -> _Loaded:
         loaded = self._ensure_loaded()
@@ -424,7 +435,7 @@ class HuggingFaceModel(ModelBackend):
         return loaded
 
     def _generate(
-        self, loaded: _Loaded, input_ids: Any, config: GenerationConfig
+        self, loaded: _Loaded, input_ids: Any, config: GenerationConfig, load_seconds: float
     ) -> Iterator[Chunk]:
         prompt_tokens = int(input_ids.shape[-1])
         window = _context_window(loaded.model.config)
@@ -434,53 +445,42 @@ class HuggingFaceModel(ModelBackend):
                 f"the prompt has {prompt_tokens} tokens and fills the {window}-token context "
                 f"window of {self.source.name}; shorten the prompt or the history"
             )
-        max_new = min(config.max_tokens or room or 512, room or config.max_tokens or 512)
+        # No max_tokens means "until the end of the turn or of the context window".
+        limit = config.max_tokens or room or DEFAULT_MAX_TOKENS
+        max_new = min(limit, room) if room else limit
         settings = _hf_generation_config(loaded, config, max_new)
-        return self._token_stream(loaded, input_ids, settings, config, max_new)
+        return self._token_stream(loaded, input_ids, settings, config, max_new, load_seconds)
 
     def _token_stream(
         self, loaded: _Loaded, input_ids: Any, settings: tuple[Any, Any],
-        config: GenerationConfig, max_new: int,
+        config: GenerationConfig, max_new: int, load_seconds: float,
     ) -> Iterator[Chunk]:
-        with self._run_lock:
-            started = time.perf_counter()
-            tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
-            cancel = threading.Event()
-            worker = threading.Thread(
-                target=_run_generate,
-                args=(loaded, input_ids, settings, config.seed, tokens, cancel),
-                name="adam-generate", daemon=True,
-            )
-            worker.start()
-            try:
-                yield from _decode_stream(loaded, tokens, config, max_new, started,
-                                          prompt_tokens=int(input_ids.shape[-1]))
-            finally:
-                cancel.set()
-                worker.join()
+        started = time.perf_counter()
+        tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        cancel = threading.Event()
+        job = compute.submit(_run_generate, loaded, input_ids, settings, config.seed, tokens,
+                             cancel)
+        try:
+            yield from _decode_stream(loaded, tokens, config, max_new, started,
+                                      prompt_tokens=int(input_ids.shape[-1]),
+                                      load_seconds=load_seconds)
+        finally:
+            cancel.set()  # a queued job that has not started yet ends at its first step
+            futures.wait([job])
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str]) -> list[list[float]]:
         loaded = self._require("embedding")
-        import torch
-
         tokenizer = loaded.tokenizer
         encoded = tokenizer(texts, truncation=True, max_length=loaded.max_length,
                             add_special_tokens=True)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]), reverse=True)
+        batches = [[encoded[i] for i in order[start:start + self._embed_batch_size]]
+                   for start in range(0, len(order), self._embed_batch_size)]
+        rows = compute.run(_embed_batches, loaded, batches)
         vectors: list[list[float]] = [[] for _ in texts]
-        with self._run_lock, torch.inference_mode():
-            for start in range(0, len(order), self._embed_batch_size):
-                batch = order[start:start + self._embed_batch_size]
-                padded = tokenizer.pad({"input_ids": [encoded[i] for i in batch]},
-                                       return_tensors="pt")
-                padded = {k: v.to(loaded.device) for k, v in padded.items()}
-                hidden = loaded.model(**padded).last_hidden_state
-                pooled = _pool(hidden, padded["attention_mask"], loaded.pooling)
-                if loaded.normalize:
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                for index, row in zip(batch, pooled.float().cpu().tolist(), strict=True):
-                    vectors[index] = row
+        for index, row in zip(order, rows, strict=True):
+            vectors[index] = row
         return vectors
 
 
@@ -497,11 +497,14 @@ class _Failure:
 
 def _run_generate(loaded: _Loaded, input_ids: Any, settings: tuple[Any, Any], seed: int | None,
                   tokens: queue.SimpleQueue[Any], cancel: threading.Event) -> None:
-    """Body of the generation thread: run ``generate`` and pass each new token on."""
+    """Runs on the compute thread: ``generate``, passing each new token on."""
     import torch
     from transformers import StoppingCriteriaList
 
     generation_config, processors = settings
+    if cancel.is_set():  # the consumer left while this job waited in the queue
+        tokens.put(_END)
+        return
     try:
         if seed is not None:
             torch.manual_seed(seed)
@@ -548,13 +551,13 @@ class _CancelCriteria:
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full((input_ids.shape[0],), self._cancel.is_set(), dtype=torch.bool,
-                          device=input_ids.device)
+        stop = self._cancel.is_set() or compute.shutting_down.is_set()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 def _decode_stream(
     loaded: _Loaded, tokens: queue.SimpleQueue[Any], config: GenerationConfig,
-    max_new: int, started: float, *, prompt_tokens: int,
+    max_new: int, started: float, *, prompt_tokens: int, load_seconds: float,
 ) -> Iterator[Chunk]:
     decoder = IncrementalDecoder(loaded.tokenizer)
     stops = StopStringFilter(config.stop)
@@ -587,10 +590,10 @@ def _decode_stream(
     usage = Usage(
         prompt_tokens=prompt_tokens,
         completion_tokens=generated,
-        load_seconds=loaded.load_seconds,
+        load_seconds=load_seconds,
         prompt_seconds=first_token_at - started,
         completion_seconds=last_token_at - first_token_at,
-        total_seconds=time.perf_counter() - started,
+        total_seconds=time.perf_counter() - started + load_seconds,
     )
     yield Chunk(text=tail, finish_reason=finish, usage=usage)
 
@@ -683,6 +686,23 @@ class _PresenceFrequencyPenalty:
 
 
 # -- embedding helpers ---------------------------------------------------------------
+def _embed_batches(loaded: _Loaded, batches: list[list[list[int]]]) -> list[list[float]]:
+    """Runs on the compute thread: pooled (and normalized) vectors, batch after batch."""
+    import torch
+
+    rows: list[list[float]] = []
+    with torch.inference_mode():
+        for batch in batches:
+            padded = loaded.tokenizer.pad({"input_ids": batch}, return_tensors="pt")
+            padded = {k: v.to(loaded.device) for k, v in padded.items()}
+            hidden = loaded.model(**padded).last_hidden_state
+            pooled = _pool(hidden, padded["attention_mask"], loaded.pooling)
+            if loaded.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            rows.extend(pooled.float().cpu().tolist())
+    return rows
+
+
 @dataclass
 class _SentenceTransformersLayout:
     """Pooling, normalization, length and prompts as a sentence-transformers folder says."""

@@ -77,7 +77,8 @@ async def iterate_in_thread(
 
     Cancelling the consuming task, or closing this async generator early, makes the
     worker close the blocking iterator before it fetches another item, so generation
-    stops within one step. Exceptions from the iterator are re-raised here.
+    stops within one step; this generator finishes only once that has happened.
+    Exceptions from the iterator are re-raised here.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -115,6 +116,10 @@ async def iterate_in_thread(
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+        # Wait (without blocking the loop) until the worker has closed the iterator, so
+        # generation has really stopped when this generator is done, also at shutdown.
+        while worker.is_alive():
+            await asyncio.sleep(0.005)
 
 
 class _Failure:
