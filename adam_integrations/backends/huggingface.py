@@ -184,8 +184,6 @@ class HuggingFaceModel(ModelBackend):
     def _load(self) -> _Loaded:
         started = time.perf_counter()
         folder, from_cache, gguf_path = self._local_folder()
-        import torch
-
         device = _pick_device(self._device)
         config = _read_json(folder / "config.json")
         if (folder / "modules.json").exists() or not _is_causal(config):
@@ -200,7 +198,6 @@ class HuggingFaceModel(ModelBackend):
         loaded.load_seconds = time.perf_counter() - started
         logger.info("loaded %s on %s (%s) in %.2fs", self.source.name, device,
                     str(loaded.dtype).replace("torch.", ""), loaded.load_seconds)
-        del torch
         return loaded
 
     def _load_causal(self, folder: Path, device: str, dtype: Any) -> _Loaded:
