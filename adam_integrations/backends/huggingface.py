@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends import compute
+from adam_integrations.backends.grammar import GrammarCache, ThinkingMode, structural_tag
+from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     AdamError,
@@ -40,7 +42,9 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.output import ResponseParser, merge_chunks
 from adam_integrations.core.paths import cache_root
+from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.resolver import ModelSource, Purpose, resolve
 from adam_integrations.core.streaming import StopStringFilter
 from adam_integrations.core.types import (
@@ -84,6 +88,9 @@ class _Loaded:
     eos_ids: frozenset[int] = frozenset()
     gguf_path: Path | None = None
     quantization: str | None = None
+    family: str | None = None
+    traits: TemplateTraits = field(default_factory=lambda: TemplateTraits.of(None))
+    grammars: GrammarCache | None = None  # type: ignore[assignment]
 
 
 class HuggingFaceModel(ModelBackend):
@@ -111,6 +118,7 @@ class HuggingFaceModel(ModelBackend):
         conversion_cache_dir: where converted GGUF models are kept.
         gguf_file: the GGUF file to use from a hub repository that holds several.
         embed_batch_size: texts per forward pass when embedding.
+        chat_template: a Jinja chat template to use instead of the model's own.
     """
 
     name = "huggingface"
@@ -129,6 +137,7 @@ class HuggingFaceModel(ModelBackend):
         revision: str | None = None,
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
         trust_remote_code: bool = False,
+        chat_template: str | None = None,
     ) -> None:
         self.source = model if isinstance(model, ModelSource) else resolve(model, purpose=purpose)
         if self.source.kind == "ollama":
@@ -148,6 +157,7 @@ class HuggingFaceModel(ModelBackend):
         self._revision = revision
         self._embed_batch_size = embed_batch_size
         self._trust_remote_code = trust_remote_code
+        self._chat_template = chat_template
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
 
@@ -215,13 +225,19 @@ class HuggingFaceModel(ModelBackend):
                 f"transformers could not load {self.source.name} from {folder}: {error}"
             ) from error
         model.eval()
+        if self._chat_template is not None:
+            tokenizer.chat_template = self._chat_template
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         if tokenizer.eos_token_id is not None:
             eos_ids.add(tokenizer.eos_token_id)
+        vocab_size = model.get_output_embeddings().weight.shape[0]
         return _Loaded(model=model, tokenizer=tokenizer, kind="causal", folder=folder,
                        device=device, dtype=dtype, load_seconds=0.0,
-                       eos_ids=frozenset(eos_ids))
+                       eos_ids=frozenset(eos_ids), family=getattr(model.config, "model_type",
+                                                                  None),
+                       traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
+                       grammars=GrammarCache(tokenizer, vocab_size, sorted(eos_ids)))
 
     def _load_embedding(self, folder: Path, device: str) -> _Loaded:
         from transformers import AutoModel, AutoTokenizer
@@ -369,7 +385,9 @@ class HuggingFaceModel(ModelBackend):
             parameter_count=sum(p.numel() for p in loaded.model.parameters()),
             context_window=loaded.max_length if is_embedding else _context_window(config),
             embedding_dimension=getattr(config, "hidden_size", None) if is_embedding else None,
-            capabilities=("embedding",) if is_embedding else ("completion", "chat"),
+            capabilities=("embedding",) if is_embedding else (
+                "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
+                                                 else ())),
             path=self.source.location if self.source.kind != "hub" else str(loaded.folder),
             format="gguf" if loaded.gguf_path else "safetensors",
             quantization=loaded.quantization,
@@ -389,25 +407,34 @@ class HuggingFaceModel(ModelBackend):
         self, messages: list[ChatMessage], config: GenerationConfig
     ) -> Iterator[Chunk]:
         loaded, load_seconds = self._require_timed("causal")
-        prompt = self._render_chat(loaded, messages)
+        config = _with_model_presets(loaded, config)
+        prompt = self._render_chat(loaded, messages, config)
         ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        return self._generate(loaded, ids, config, load_seconds)
+        return self._generate(loaded, ids, config, load_seconds, prompt)
 
     def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+        if config.tools:
+            raise InvalidRequestError("tools need a conversation; use chat() instead of "
+                                      "complete()")
         loaded, load_seconds = self._require_timed("causal")
         ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        return self._generate(loaded, ids, config, load_seconds)
+        return self._generate(loaded, ids, config, load_seconds, prompt)
 
-    def render_chat(self, messages: list[ChatMessage]) -> str:
-        """The exact prompt text the chat template makes of ``messages``."""
-        return self._render_chat(self._require("causal"), messages)
+    def render_chat(
+        self, messages: list[ChatMessage], config: GenerationConfig | None = None
+    ) -> str:
+        """The exact prompt text the chat template makes of ``messages`` and ``config``."""
+        return self._render_chat(self._require("causal"), messages, config or GenerationConfig())
 
-    def _render_chat(self, loaded: _Loaded, messages: list[ChatMessage]) -> str:
+    def _render_chat(
+        self, loaded: _Loaded, messages: list[ChatMessage], config: GenerationConfig
+    ) -> str:
         tokenizer = loaded.tokenizer
-        dicts = [m.to_template_dict() for m in messages]
+        dicts, variables = template_inputs(messages, config, loaded.traits, self.source.name)
         if not getattr(tokenizer, "chat_template", None):
             return _plain_chat_prompt(dicts)
-        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True,
+                                             **variables)
 
     def _require_timed(self, kind: str) -> tuple[_Loaded, float]:
         """``_require``, and how long this call spent loading the model (0 when loaded)."""
@@ -432,8 +459,11 @@ class HuggingFaceModel(ModelBackend):
         return loaded
 
     def _generate(
-        self, loaded: _Loaded, input_ids: Any, config: GenerationConfig, load_seconds: float
+        self, loaded: _Loaded, input_ids: Any, config: GenerationConfig, load_seconds: float,
+        prompt: str,
     ) -> Iterator[Chunk]:
+        """Check limits and build everything up front, so bad requests fail before the
+        stream starts; the returned iterator then only generates."""
         prompt_tokens = int(input_ids.shape[-1])
         window = _context_window(loaded.model.config)
         room = (window - prompt_tokens) if window else None
@@ -445,22 +475,26 @@ class HuggingFaceModel(ModelBackend):
         # No max_tokens means "until the end of the turn or of the context window".
         limit = config.max_tokens or room or DEFAULT_MAX_TOKENS
         max_new = min(limit, room) if room else limit
-        settings = _hf_generation_config(loaded, config, max_new)
-        return self._token_stream(loaded, input_ids, settings, config, max_new, load_seconds)
+        starts_thinking = opens_thinking(prompt)
+        tag = structural_tag(config, _thinking_mode(loaded, config, starts_thinking))
+        grammar = loaded.grammars.logits_processor(tag) if tag is not None else None
+        request = _Request(
+            input_ids=input_ids, config=config, max_new=max_new, load_seconds=load_seconds,
+            settings=_generation_settings(loaded, config, max_new, grammar),
+            parser=ResponseParser(tool_names=config.tool_names,
+                                  parse_tool_calls=config.tools_active,
+                                  starts_in_thinking=starts_thinking,
+                                  forced_tool_call=bool(config.forced_tools)),
+        )
+        return self._token_stream(loaded, request)
 
-    def _token_stream(
-        self, loaded: _Loaded, input_ids: Any, settings: tuple[Any, Any],
-        config: GenerationConfig, max_new: int, load_seconds: float,
-    ) -> Iterator[Chunk]:
+    def _token_stream(self, loaded: _Loaded, request: _Request) -> Iterator[Chunk]:
         started = time.perf_counter()
         tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
         cancel = threading.Event()
-        job = compute.submit(_run_generate, loaded, input_ids, settings, config.seed, tokens,
-                             cancel)
+        job = compute.submit(_run_generate, loaded, request, tokens, cancel)
         try:
-            yield from _decode_stream(loaded, tokens, config, max_new, started,
-                                      prompt_tokens=int(input_ids.shape[-1]),
-                                      load_seconds=load_seconds)
+            yield from _decode_stream(loaded, request, tokens, started)
         finally:
             cancel.set()  # a queued job that has not started yet ends at its first step
             futures.wait([job])
@@ -485,6 +519,18 @@ class HuggingFaceModel(ModelBackend):
 _END = object()
 
 
+@dataclass
+class _Request:
+    """Everything one generation needs, prepared before the stream starts."""
+
+    input_ids: Any
+    config: GenerationConfig
+    max_new: int
+    load_seconds: float
+    settings: tuple[Any, Any]
+    parser: ResponseParser
+
+
 class _Failure:
     __slots__ = ("error",)
 
@@ -492,20 +538,20 @@ class _Failure:
         self.error = error
 
 
-def _run_generate(loaded: _Loaded, input_ids: Any, settings: tuple[Any, Any], seed: int | None,
-                  tokens: queue.SimpleQueue[Any], cancel: threading.Event) -> None:
+def _run_generate(loaded: _Loaded, request: _Request, tokens: queue.SimpleQueue[Any],
+                  cancel: threading.Event) -> None:
     """Runs on the compute thread: ``generate``, passing each new token on."""
     import torch
     from transformers import StoppingCriteriaList
 
-    generation_config, processors = settings
+    generation_config, processors = request.settings
     if cancel.is_set():  # the consumer left while this job waited in the queue
         tokens.put(_END)
         return
     try:
-        if seed is not None:
-            torch.manual_seed(seed)
-        ids = input_ids.to(loaded.device)
+        if request.config.seed is not None:
+            torch.manual_seed(request.config.seed)
+        ids = request.input_ids.to(loaded.device)
         with torch.inference_mode():
             loaded.model.generate(
                 input_ids=ids,
@@ -553,14 +599,14 @@ class _CancelCriteria:
 
 
 def _decode_stream(
-    loaded: _Loaded, tokens: queue.SimpleQueue[Any], config: GenerationConfig,
-    max_new: int, started: float, *, prompt_tokens: int, load_seconds: float,
+    loaded: _Loaded, request: _Request, tokens: queue.SimpleQueue[Any], started: float
 ) -> Iterator[Chunk]:
+    """Token ids in, chunks out: detokenize, cut at stop strings, split thinking/tools."""
     decoder = IncrementalDecoder(loaded.tokenizer)
-    stops = StopStringFilter(config.stop)
-    generated = 0
+    stops = StopStringFilter(request.config.stop)
+    parser = request.parser
+    generated = reasoning = 0
     first_token_at = last_token_at = started
-    finish: FinishReason = "stop"
     hit_eos = False
     while True:
         item = tokens.get()
@@ -575,24 +621,30 @@ def _decode_stream(
         if item in loaded.eos_ids:
             hit_eos = True
             continue
-        text = stops.push(decoder.push(item))
-        if text:
-            yield Chunk(text=text)
+        was_thinking = parser.in_thinking
+        piece = merge_chunks(parser.push(stops.push(decoder.push(item))))
+        if was_thinking or parser.in_thinking:
+            reasoning += 1
+        if not piece.empty:
+            yield piece
         if stops.stopped:
             break
-    if not stops.stopped and not hit_eos and generated >= max_new:
+    finish: FinishReason = "stop"
+    if not stops.stopped and not hit_eos and generated >= request.max_new:
         finish = "length"
     tail = "" if stops.stopped else stops.push(decoder.flush())
-    tail += stops.flush()
-    usage = Usage(
-        prompt_tokens=prompt_tokens,
+    last = merge_chunks([*parser.push(tail + stops.flush()), *parser.finish()])
+    last.finish_reason = finish
+    last.usage = Usage(
+        prompt_tokens=int(request.input_ids.shape[-1]),
         completion_tokens=generated,
-        load_seconds=load_seconds,
+        reasoning_tokens=reasoning,
+        load_seconds=request.load_seconds,
         prompt_seconds=first_token_at - started,
         completion_seconds=last_token_at - first_token_at,
-        total_seconds=time.perf_counter() - started + load_seconds,
+        total_seconds=time.perf_counter() - started + request.load_seconds,
     )
-    yield Chunk(text=tail, finish_reason=finish, usage=usage)
+    yield last
 
 
 class IncrementalDecoder:
@@ -626,38 +678,77 @@ class IncrementalDecoder:
         return after[len(before):]
 
 
-def _hf_generation_config(
-    loaded: _Loaded, config: GenerationConfig, max_new: int
-) -> tuple[Any, Any]:
-    """transformers' GenerationConfig and extra logits processors for one request."""
-    from transformers import LogitsProcessorList
+def _with_model_presets(loaded: _Loaded, config: GenerationConfig) -> GenerationConfig:
+    """Qwen3 gets the Qwen team's sampling for its mode when the caller chose none."""
+    if config.sampling_given or not is_qwen3_family(loaded.family):
+        return config
+    thinking = config.think if config.think is not None else loaded.traits.thinking_switch
+    return config.merged(**sampling_preset(thinking))
 
-    generation_config = copy.deepcopy(loaded.model.generation_config)
-    sampling = {
-        "temperature": config.temperature,
-        "top_p": config.top_p,
-        "top_k": config.top_k or None,
-        "min_p": config.min_p or None,
-    }
-    if config.greedy:
-        generation_config.update(do_sample=False, temperature=None, top_p=None, top_k=None,
-                                 min_p=None)
-    elif any(v is not None for v in sampling.values()):
-        generation_config.update(do_sample=True, **{k: v for k, v in sampling.items()
-                                                    if v is not None})
-    if config.repetition_penalty is not None:
-        generation_config.repetition_penalty = config.repetition_penalty
-    pad = generation_config.pad_token_id
-    if pad is None:
-        pad = loaded.tokenizer.pad_token_id
-    if pad is None and loaded.eos_ids:
-        pad = min(loaded.eos_ids)
-    generation_config.update(max_new_tokens=max_new, pad_token_id=pad, max_length=None)
+
+def _thinking_mode(loaded: _Loaded, config: GenerationConfig, starts_thinking: bool
+                   ) -> ThinkingMode:
+    if starts_thinking:
+        return "open"
+    if loaded.traits.thinking and config.think is not False:
+        return "optional"
+    return "none"
+
+
+def _generation_settings(
+    loaded: _Loaded, config: GenerationConfig, max_new: int, grammar: Any
+) -> tuple[Any, Any]:
+    """transformers' GenerationConfig and the logits processors for one request.
+
+    The processors are built here, in one order: penalties, then the grammar mask, then
+    temperature/top-k/top-p/min-p. (Processors handed to ``generate`` run after its own
+    samplers, where a top-k cut could leave the grammar no token; so ``generate``'s own
+    samplers are switched off.)
+    """
+    from transformers import (
+        LogitsProcessorList,
+        MinPLogitsWarper,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    defaults = loaded.model.generation_config
     processors = LogitsProcessorList()
+    if config.repetition_penalty not in (None, 1.0):
+        processors.append(RepetitionPenaltyLogitsProcessor(config.repetition_penalty))
     if config.presence_penalty or config.frequency_penalty:
         processors.append(_PresenceFrequencyPenalty(config.presence_penalty or 0.0,
                                                     config.frequency_penalty or 0.0))
+    if grammar is not None:
+        processors.append(grammar)
+    sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
+    if sample:
+        temperature = _first(config.temperature, defaults.temperature, 1.0)
+        top_k = _first(config.top_k, defaults.top_k, 0)
+        top_p = _first(config.top_p, defaults.top_p, 1.0)
+        min_p = _first(config.min_p, defaults.min_p, 0.0)
+        if temperature != 1.0:
+            processors.append(TemperatureLogitsWarper(temperature))
+        if top_k:
+            processors.append(TopKLogitsWarper(top_k))
+        if top_p < 1.0:
+            processors.append(TopPLogitsWarper(top_p))
+        if min_p:
+            processors.append(MinPLogitsWarper(min_p))
+    generation_config = copy.deepcopy(defaults)
+    pad = _first(generation_config.pad_token_id, loaded.tokenizer.pad_token_id,
+                 min(loaded.eos_ids) if loaded.eos_ids else None)
+    generation_config.update(do_sample=sample, temperature=1.0, top_k=0 if sample else None,
+                             top_p=1.0, min_p=None,
+                             repetition_penalty=1.0, max_new_tokens=max_new, max_length=None,
+                             pad_token_id=pad)
     return generation_config, processors
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
 
 
 class _PresenceFrequencyPenalty:

@@ -48,3 +48,15 @@ def find_qwen3(name: str) -> Qwen3Model | None:
             )
             return model
     return None
+
+
+def is_qwen3_family(family: str | None) -> bool:
+    """Whether a model family (config ``model_type`` / GGUF architecture) is Qwen3."""
+    return bool(family) and family.lower().startswith("qwen3")
+
+
+def sampling_preset(thinking: bool) -> dict[str, float | int]:
+    """The Qwen team's recommended sampling for thinking and non-thinking mode."""
+    if thinking:
+        return {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0}
+    return {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "min_p": 0.0}

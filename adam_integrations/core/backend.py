@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from adam_integrations.core.streaming import iterate_in_thread
+from adam_integrations.core.tools import ResponseFormat
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -95,7 +96,9 @@ class ModelBackend(ABC):
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:
         """The whole answer to ``messages``."""
-        return collect(self.stream_chat(messages, config, **options), model=self.info().name)
+        cfg = make_config(config, options)
+        return collect(self.stream_chat(messages, cfg), model=self.info().name,
+                       response_format=cfg.response_format)
 
     def stream_complete(
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
@@ -107,7 +110,9 @@ class ModelBackend(ABC):
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:
         """The whole continuation of a raw prompt."""
-        return collect(self.stream_complete(prompt, config, **options), model=self.info().name)
+        cfg = make_config(config, options)
+        return collect(self.stream_complete(prompt, cfg), model=self.info().name,
+                       response_format=cfg.response_format)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         """One embedding (plain floats) per text; ``embed([])`` is ``[]``."""
@@ -126,7 +131,9 @@ class ModelBackend(ABC):
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:
         """Async ``chat``."""
-        return await acollect(self.astream_chat(messages, config, **options), self.info().name)
+        cfg = make_config(config, options)
+        return await acollect(self.astream_chat(messages, cfg), self.info().name,
+                              cfg.response_format)
 
     async def astream_complete(
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
@@ -140,7 +147,9 @@ class ModelBackend(ABC):
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:
         """Async ``complete``."""
-        return await acollect(self.astream_complete(prompt, config, **options), self.info().name)
+        cfg = make_config(config, options)
+        return await acollect(self.astream_complete(prompt, cfg), self.info().name,
+                              cfg.response_format)
 
     async def aembed(self, texts: list[str]) -> list[list[float]]:
         """Async ``embed``, computed on a worker thread."""
@@ -148,7 +157,9 @@ class ModelBackend(ABC):
         return await asyncio.to_thread(self._embed, checked) if checked else []
 
 
-async def acollect(chunks: AsyncIterator[Chunk], model: str = "") -> Completion:
+async def acollect(
+    chunks: AsyncIterator[Chunk], model: str = "", response_format: ResponseFormat | None = None
+) -> Completion:
     """Async counterpart of ``collect``: gather a chunk stream into a ``Completion``."""
     gathered = [chunk async for chunk in chunks]
-    return collect(gathered, model=model)
+    return collect(gathered, model=model, response_format=response_format)

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 from adam_integrations.core.errors import InvalidInputTypeError, InvalidRequestError
+from adam_integrations.core.tools import (
+    ResponseFormat,
+    ToolSpec,
+    coerce_response_format,
+    coerce_tool_choice,
+    coerce_tools,
+)
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
@@ -31,6 +38,16 @@ class ToolCall:
 
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+
+@dataclass
+class InvalidToolCall:
+    """A tool call the model got wrong (bad JSON, unknown tool): kept, never raised."""
+
+    name: str | None
+    arguments: str
+    error: str
     id: str = ""
 
 
@@ -115,7 +132,20 @@ def coerce_messages(messages: Iterable[ChatMessage | Mapping[str, Any]]) -> list
 
 @dataclass
 class GenerationConfig:
-    """How to sample: every field ``None`` means "the backend's or model's default".
+    """How to generate: every field ``None`` means "the backend's or model's default".
+
+    Sampling: ``max_tokens`` ... ``frequency_penalty``. Beyond sampling:
+
+    - ``think``: True/False switches a thinking model's reasoning on or off (Qwen3's
+      ``enable_thinking``); None keeps the model's default. Reasoning comes back apart
+      from the answer (``Chunk.thinking``, ``Completion.thinking``).
+    - ``tools``: tools the model may call (``ToolSpec`` or OpenAI-style dicts);
+      ``tool_choice``: "auto" (default with tools), "none", "required" (or "any"), or a
+      tool name; ``parallel_tool_calls``: True allows several calls in one turn, False
+      one; None (default) lets the model decide with "auto" and means one call when a
+      call is forced (small models otherwise repeat the forced call).
+    - ``response_format``: None, "json" (any JSON object), a JSON schema, or a pydantic
+      model class; the answer is then JSON that parses and validates.
 
     Example:
         >>> GenerationConfig(max_tokens=64, temperature=0.0, stop=["\\n\\n"]).max_tokens
@@ -132,6 +162,11 @@ class GenerationConfig:
     repetition_penalty: float | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    think: bool | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: str | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -151,6 +186,19 @@ class GenerationConfig:
                       exclusive_minimum=True, hint="1.0 means no penalty")
         _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
         _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
+        if isinstance(self.think, str) and self.think in ("low", "medium", "high"):
+            self.think = True  # Ollama's effort levels; local models have one level
+        if self.think is not None and not isinstance(self.think, bool):
+            raise InvalidInputTypeError(f"think must be True, False or None, got {self.think!r}")
+        self.tools = coerce_tools(self.tools)
+        self.tool_choice = coerce_tool_choice(self.tool_choice, self.tools)
+        self.response_format = coerce_response_format(self.response_format)
+        if self.response_format is not None and self.tool_choice in ("required",
+                                                                     *self.tool_names):
+            raise InvalidRequestError(
+                "response_format and a forced tool_choice both constrain the answer; "
+                "use one of them"
+            )
 
     def merged(self, **overrides: Any) -> GenerationConfig:
         """A copy with the given fields replaced; ``None`` values leave a field as it is."""
@@ -166,6 +214,28 @@ class GenerationConfig:
     def greedy(self) -> bool:
         """True when sampling is switched off (temperature 0)."""
         return self.temperature is not None and self.temperature == 0.0
+
+    @property
+    def sampling_given(self) -> bool:
+        """Whether the caller chose any sampling parameter (else model presets apply)."""
+        return any(v is not None for v in (self.temperature, self.top_p, self.top_k,
+                                            self.min_p))
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.name for t in self.tools]
+
+    @property
+    def tools_active(self) -> bool:
+        """Whether the model is offered tools in this request."""
+        return bool(self.tools) and self.tool_choice != "none"
+
+    @property
+    def forced_tools(self) -> list[ToolSpec]:
+        """The tools one of which must be called (empty when calling is optional)."""
+        if self.tool_choice == "required":
+            return list(self.tools)
+        return [t for t in self.tools if t.name == self.tool_choice]
 
 
 def _check_number(
@@ -210,6 +280,7 @@ class Usage:
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
     load_seconds: float = 0.0
     prompt_seconds: float = 0.0
     completion_seconds: float = 0.0
@@ -229,21 +300,39 @@ class Usage:
 
 @dataclass(slots=True)
 class Chunk:
-    """One piece of a streamed answer. The last chunk has ``finish_reason`` and ``usage``."""
+    """One piece of a streamed answer: answer text, reasoning text and whole tool calls
+    arrive separately. The last chunk has ``finish_reason`` and ``usage``."""
 
     text: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.text or self.thinking or self.tool_calls or self.invalid_tool_calls
+                    or self.finish_reason or self.usage)
 
 
 @dataclass
 class Completion:
-    """A whole answer: the stream of chunks, collected."""
+    """A whole answer: the stream of chunks, collected.
+
+    ``parsed`` holds the answer parsed as JSON when a ``response_format`` was given (an
+    instance of the pydantic model when one was), or None if it does not parse (e.g.
+    cut off by ``max_tokens``).
+    """
 
     text: str
     finish_reason: FinishReason
     usage: Usage
     model: str = ""
+    thinking: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
+    parsed: Any = None
 
 
 @dataclass
@@ -265,18 +354,42 @@ class ModelInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def collect(chunks: Iterable[Chunk], model: str = "") -> Completion:
+def collect(
+    chunks: Iterable[Chunk], model: str = "", response_format: ResponseFormat | None = None
+) -> Completion:
     """Collect a chunk stream into a ``Completion`` (the one non-streaming code path)."""
-    parts: list[str] = []
-    finish: FinishReason = "stop"
-    usage = Usage()
+    text: list[str] = []
+    thinking: list[str] = []
+    completion = Completion(text="", finish_reason="stop", usage=Usage(), model=model)
     for chunk in chunks:
-        parts.append(chunk.text)
+        text.append(chunk.text)
+        thinking.append(chunk.thinking)
+        completion.tool_calls.extend(chunk.tool_calls)
+        completion.invalid_tool_calls.extend(chunk.invalid_tool_calls)
         if chunk.finish_reason is not None:
-            finish = chunk.finish_reason
+            completion.finish_reason = chunk.finish_reason
         if chunk.usage is not None:
-            usage = chunk.usage
-    return Completion(text="".join(parts), finish_reason=finish, usage=usage, model=model)
+            completion.usage = chunk.usage
+    completion.text, completion.thinking = "".join(text), "".join(thinking)
+    if response_format is not None:
+        completion.parsed = parse_structured(completion.text, response_format)
+    return completion
+
+
+def parse_structured(text: str, response_format: ResponseFormat) -> Any:
+    """The answer parsed as JSON (and into the pydantic model, if any); None if it fails."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if response_format.model is None:
+        return value
+    try:
+        return response_format.model.model_validate(value)
+    except ValueError:
+        return None
 
 
 def check_prompt(prompt: Any) -> str:

@@ -1,0 +1,204 @@
+"""Split raw model output into reasoning, answer text and tool calls, while streaming.
+
+Local backends produce one text stream; this parser turns it into ``Chunk`` pieces:
+
+- ``<think>...</think>`` becomes ``thinking`` (never answer text). A tag may arrive split
+  over any number of pieces; a missing closing tag (``max_tokens`` hit while thinking)
+  leaves everything after ``<think>`` as thinking; no think block is fine. Prompts that
+  already open the think block (some templates end the generation prompt with
+  ``<think>``) start the parser inside it.
+- ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (Qwen/Hermes) become
+  ``ToolCall``s with fresh ids, emitted as soon as each block closes; several per turn.
+  A block that does not parse, or names an unknown tool, becomes an ``InvalidToolCall``
+  next to the text: never an exception.
+- When a tool call was forced, a bare JSON object answer is read as the call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, new_tool_call_id
+from adam_integrations.core.types import Chunk, InvalidToolCall, ToolCall
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+_ANSWER, _THINK, _TOOL = "answer", "thinking", "tool"
+
+
+class ResponseParser:
+    """Incremental parser: ``push`` raw text pieces, then ``finish`` once.
+
+    Example:
+        >>> parser = ResponseParser()
+        >>> [c.thinking or c.text for c in parser.push("<thi")]
+        []
+        >>> [(c.thinking, c.text) for c in parser.push("nk>hmm</think>\\n\\nHi")]
+        [('hmm', ''), ('', 'Hi')]
+    """
+
+    def __init__(
+        self,
+        *,
+        tool_names: Sequence[str] = (),
+        parse_tool_calls: bool = False,
+        starts_in_thinking: bool = False,
+        forced_tool_call: bool = False,
+    ) -> None:
+        self._tool_names = list(tool_names)
+        self._parse_tools = parse_tool_calls
+        self._forced = forced_tool_call
+        self._state = _THINK if starts_in_thinking else _ANSWER
+        self._held = ""
+        self._tool_body: list[str] = []
+        self._strip_answer_start = False
+        self._answer_text: list[str] = []
+        self._calls_seen = 0
+
+    @property
+    def in_thinking(self) -> bool:
+        """Whether the text pushed last was inside a think block."""
+        return self._state == _THINK
+
+    def push(self, text: str) -> list[Chunk]:
+        """Feed raw text; return the pieces that are certain now."""
+        out: list[Chunk] = []
+        buffer = self._held + text
+        self._held = ""
+        while buffer:
+            closing = {_ANSWER: self._answer_tags(), _THINK: [THINK_CLOSE],
+                       _TOOL: [TOOL_CALL_CLOSE]}[self._state]
+            index, tag = _find_first(buffer, closing)
+            if tag is None:
+                keep = _partial_tag_suffix(buffer, closing)
+                self._emit(out, buffer[: len(buffer) - keep])
+                self._held = buffer[len(buffer) - keep:]
+                break
+            self._emit(out, buffer[:index])
+            buffer = buffer[index + len(tag):]
+            self._switch(out, tag)
+        return out
+
+    def finish(self) -> list[Chunk]:
+        """End of output: flush held text, close what was left open."""
+        out: list[Chunk] = []
+        held, self._held = self._held, ""
+        self._emit(out, held)
+        if self._state == _TOOL:
+            out.append(self._tool_call_from("".join(self._tool_body), unterminated=True))
+            self._tool_body = []
+        if self._forced and self._calls_seen == 0:
+            answer = "".join(self._answer_text).strip()
+            if answer.startswith("{"):
+                call = self._tool_call_from(answer)
+                if call.tool_calls:
+                    out.append(call)
+        return out
+
+    # -- internals -------------------------------------------------------------------
+    def _answer_tags(self) -> list[str]:
+        return [THINK_OPEN, TOOL_CALL_OPEN] if self._parse_tools else [THINK_OPEN]
+
+    def _emit(self, out: list[Chunk], text: str) -> None:
+        if not text:
+            return
+        if self._state == _TOOL:
+            self._tool_body.append(text)
+        elif self._state == _THINK:
+            out.append(Chunk(thinking=text))
+        else:
+            if self._strip_answer_start:
+                text = text.lstrip()
+                if not text:
+                    return
+                self._strip_answer_start = False
+            self._answer_text.append(text)
+            out.append(Chunk(text=text))
+
+    def _switch(self, out: list[Chunk], tag: str) -> None:
+        if tag == THINK_OPEN:
+            self._state = _THINK
+        elif tag == THINK_CLOSE:
+            self._state = _ANSWER
+            self._strip_answer_start = True  # "</think>\n\n" precedes the answer
+        elif tag == TOOL_CALL_OPEN:
+            self._state = _TOOL
+        else:
+            out.append(self._tool_call_from("".join(self._tool_body)))
+            self._tool_body = []
+            self._state = _ANSWER
+            self._strip_answer_start = True
+
+    def _tool_call_from(self, body: str, *, unterminated: bool = False) -> Chunk:
+        self._calls_seen += 1
+        raw = body.strip()
+        call_id = new_tool_call_id()
+        if unterminated:
+            return _invalid(raw, call_id, f"the tool call was cut off before {TOOL_CALL_CLOSE}")
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            return _invalid(raw, call_id, f"the tool call is not valid JSON: {error}")
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return _invalid(raw, call_id, 'a tool call must be {"name": ..., "arguments": {...}}')
+        name = data["name"]
+        arguments: Any = data.get("arguments", data.get("parameters", {}))
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError as error:
+                return _invalid(raw, call_id, f"the arguments are not valid JSON: {error}", name)
+        if not isinstance(arguments, dict):
+            return _invalid(raw, call_id, "the arguments must be a JSON object", name)
+        if self._tool_names and name not in self._tool_names:
+            known = ", ".join(self._tool_names)
+            return _invalid(raw, call_id, f"unknown tool {name!r}; the tools are: {known}", name)
+        return Chunk(tool_calls=[ToolCall(name=name, arguments=arguments, id=call_id)])
+
+
+def _invalid(raw: str, call_id: str, error: str, name: str | None = None) -> Chunk:
+    if name is None:
+        match = re.search(r'"name"\s*:\s*"([^"]*)"', raw)
+        name = match.group(1) if match else None
+    return Chunk(invalid_tool_calls=[InvalidToolCall(name=name, arguments=raw, error=error,
+                                                     id=call_id)])
+
+
+def _find_first(buffer: str, tags: Sequence[str]) -> tuple[int, str | None]:
+    best, found = len(buffer), None
+    for tag in tags:
+        index = buffer.find(tag)
+        if 0 <= index < best:
+            best, found = index, tag
+    return best, found
+
+
+def _partial_tag_suffix(buffer: str, tags: Sequence[str]) -> int:
+    """Length of the longest end of ``buffer`` that could be the start of a tag."""
+    for length in range(min(len(buffer), max(len(t) for t in tags) - 1), 0, -1):
+        tail = buffer[-length:]
+        if any(t.startswith(tail) for t in tags):
+            return length
+    return 0
+
+
+def merge_chunks(chunks: Sequence[Chunk]) -> Chunk:
+    """One chunk with the text, thinking and calls of several (for a token's pieces)."""
+    merged = Chunk()
+    for chunk in chunks:
+        merged.text += chunk.text
+        merged.thinking += chunk.thinking
+        merged.tool_calls.extend(chunk.tool_calls)
+        merged.invalid_tool_calls.extend(chunk.invalid_tool_calls)
+    return merged
+
+
+def strip_thinking(content: str) -> str:
+    """An earlier assistant answer without its think block (Qwen: keep it out of history)."""
+    if THINK_CLOSE in content:
+        return content.split(THINK_CLOSE)[-1].lstrip()
+    return content

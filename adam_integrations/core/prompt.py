@@ -1,0 +1,78 @@
+"""Turn a conversation and its options into what a Jinja chat template reads.
+
+Shared by the in-process backends (transformers, llama.cpp), which both render the
+model's own chat template:
+
+- earlier assistant turns lose their reasoning (Qwen's advice: thinking stays out of
+  the history);
+- tools go through the template's own tool support when it has one, else into a clear
+  generic system prompt (``core.tools.generic_tool_prompt``);
+- ``think`` reaches templates that know ``enable_thinking``; asking a model that cannot
+  think to think is an error before anything is generated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.output import THINK_OPEN, strip_thinking
+from adam_integrations.core.tools import generic_tool_prompt
+from adam_integrations.core.types import ChatMessage, GenerationConfig
+
+
+@dataclass(frozen=True)
+class TemplateTraits:
+    """What a chat template can do, read from its source text."""
+
+    tools: bool
+    thinking: bool
+    thinking_switch: bool
+
+    @classmethod
+    def of(cls, template: str | None) -> TemplateTraits:
+        source = template or ""
+        return cls(
+            tools="tools" in source,
+            thinking=THINK_OPEN in source or "enable_thinking" in source,
+            thinking_switch="enable_thinking" in source,
+        )
+
+
+def template_inputs(
+    messages: list[ChatMessage], config: GenerationConfig, traits: TemplateTraits,
+    model_name: str,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The message dicts and the extra template variables for one request."""
+    if config.think is True and not traits.thinking:
+        raise InvalidRequestError(
+            f"{model_name} cannot think (its chat template has no thinking support); "
+            "drop think=True or use a thinking model such as Qwen3"
+        )
+    dicts = [m.to_template_dict() for m in messages]
+    for message in dicts:
+        if message["role"] == "assistant":
+            message["content"] = strip_thinking(message["content"])
+    variables: dict[str, Any] = {}
+    if config.tools_active:
+        if traits.tools:
+            variables["tools"] = [t.to_openai() for t in config.tools]
+        else:
+            dicts = _with_system_text(dicts, generic_tool_prompt(config.tools,
+                                                                 config.tool_choice))
+    if config.think is not None and traits.thinking_switch:
+        variables["enable_thinking"] = config.think
+    return dicts, variables
+
+
+def _with_system_text(dicts: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    if dicts and dicts[0]["role"] == "system":
+        first = {**dicts[0], "content": f"{dicts[0]['content']}\n\n{text}".strip()}
+        return [first, *dicts[1:]]
+    return [{"role": "system", "content": text}, *dicts]
+
+
+def opens_thinking(prompt: str) -> bool:
+    """Whether the rendered prompt ends inside an opened think block."""
+    return prompt.rstrip().endswith(THINK_OPEN)
