@@ -60,3 +60,24 @@ def chat_gguf_path() -> Path:
 @pytest.fixture(scope="session")
 def embedding_folder() -> Path:
     return EMBEDDED_EMBEDDING.require_path()
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def qwen3_style_model(chat_gguf_path) -> Iterator[HuggingFaceModel]:
+    """The embedded model with a Qwen3-style chat template (tools, enable_thinking)."""
+    model = HuggingFaceModel(str(chat_gguf_path),
+                             chat_template=(DATA / "qwen3_style_template.jinja").read_text())
+    yield model
+    model.unload()
+
+
+@pytest.fixture(scope="session")
+def open_think_model(chat_gguf_path) -> Iterator[HuggingFaceModel]:
+    """The embedded model with a template whose generation prompt opens a think block."""
+    model = HuggingFaceModel(str(chat_gguf_path),
+                             chat_template=(DATA / "open_think_template.jinja").read_text())
+    yield model
+    model.unload()

@@ -33,7 +33,7 @@ from typing import Any
 
 from adam_integrations.backends import compute
 from adam_integrations.backends.grammar import GrammarCache, ThinkingMode, structural_tag
-from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
+from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     AdamError,
@@ -407,7 +407,7 @@ class HuggingFaceModel(ModelBackend):
         self, messages: list[ChatMessage], config: GenerationConfig
     ) -> Iterator[Chunk]:
         loaded, load_seconds = self._require_timed("causal")
-        config = _with_model_presets(loaded, config)
+        config = with_qwen3_sampling(config, loaded.family, loaded.traits.thinking_switch)
         prompt = self._render_chat(loaded, messages, config)
         ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         return self._generate(loaded, ids, config, load_seconds, prompt)
@@ -676,14 +676,6 @@ class IncrementalDecoder:
             return ""
         self._prefix, self._read = self._read, len(self._ids)
         return after[len(before):]
-
-
-def _with_model_presets(loaded: _Loaded, config: GenerationConfig) -> GenerationConfig:
-    """Qwen3 gets the Qwen team's sampling for its mode when the caller chose none."""
-    if config.sampling_given or not is_qwen3_family(loaded.family):
-        return config
-    thinking = config.think if config.think is not None else loaded.traits.thinking_switch
-    return config.merged(**sampling_preset(thinking))
 
 
 def _thinking_mode(loaded: _Loaded, config: GenerationConfig, starts_thinking: bool

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,15 @@ def find_qwen3(name: str) -> Qwen3Model | None:
 def is_qwen3_family(family: str | None) -> bool:
     """Whether a model family (config ``model_type`` / GGUF architecture) is Qwen3."""
     return bool(family) and family.lower().startswith("qwen3")
+
+
+def with_qwen3_sampling(config: Any, family: str | None, thinks_by_default: bool) -> Any:
+    """``config`` with the Qwen team's sampling for its mode, for Qwen3 models when the
+    caller chose no sampling parameter; otherwise ``config`` unchanged."""
+    if config.sampling_given or not is_qwen3_family(family):
+        return config
+    thinking = config.think if config.think is not None else thinks_by_default
+    return config.merged(**sampling_preset(thinking))
 
 
 def sampling_preset(thinking: bool) -> dict[str, float | int]:

@@ -13,12 +13,13 @@ model's own chat template:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.output import THINK_OPEN, strip_thinking
-from adam_integrations.core.tools import generic_tool_prompt
+from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, generic_tool_prompt
 from adam_integrations.core.types import ChatMessage, GenerationConfig
 
 
@@ -54,6 +55,8 @@ def template_inputs(
     for message in dicts:
         if message["role"] == "assistant":
             message["content"] = strip_thinking(message["content"])
+    if not traits.tools:
+        dicts = _tool_turns_as_text(dicts)
     variables: dict[str, Any] = {}
     if config.tools_active:
         if traits.tools:
@@ -64,6 +67,33 @@ def template_inputs(
     if config.think is not None and traits.thinking_switch:
         variables["enable_thinking"] = config.think
     return dicts, variables
+
+
+def _tool_turns_as_text(dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For templates that ignore tool calls and the tool role: write calls into the
+    assistant's text and tool results into one user turn, in the format the generic tool
+    prompt asks for (as Qwen's own template renders them)."""
+    out: list[dict[str, Any]] = []
+    for message in dicts:
+        if message["role"] == "assistant" and message.get("tool_calls"):
+            calls = "\n".join(
+                f"{TOOL_CALL_OPEN}\n" + json.dumps({"name": c["function"]["name"],
+                                                   "arguments": c["function"]["arguments"]},
+                                                  ensure_ascii=False) + f"\n{TOOL_CALL_CLOSE}"
+                for c in message["tool_calls"])
+            text = "\n".join(part for part in (message["content"], calls) if part)
+            out.append({"role": "assistant", "content": text})
+        elif message["role"] == "tool":
+            response = f"<tool_response>\n{message['content']}\n</tool_response>"
+            if out and out[-1].get("from_tools"):
+                out[-1]["content"] += "\n" + response
+            else:
+                out.append({"role": "user", "content": response, "from_tools": True})
+        else:
+            out.append(message)
+    for message in out:
+        message.pop("from_tools", None)
+    return out
 
 
 def _with_system_text(dicts: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
