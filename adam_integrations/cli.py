@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from adam_integrations import __version__
-from adam_integrations.core.errors import AdamError
+from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Usage
 
@@ -82,6 +82,13 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 def _generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.0)
+    parser.add_argument("--format", default=None,
+                        help="'json', or a JSON schema (inline or @file.json)")
+    thinking = parser.add_mutually_exclusive_group()
+    thinking.add_argument("--think", dest="think", action="store_true", default=None,
+                          help="let a thinking model reason first (shown on stderr)")
+    thinking.add_argument("--nothink", dest="think", action="store_false",
+                          help="switch a thinking model's reasoning off")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -163,8 +170,11 @@ def _stream_answer(
 ) -> Usage:
     usage = Usage()
     stream = manager.stream_chat(messages, max_tokens=args.max_tokens,
-                                         temperature=args.temperature)
+                                 temperature=args.temperature, think=args.think,
+                                 response_format=_response_format(args.format))
     for chunk in stream:
+        if chunk.thinking:
+            print(chunk.thinking, end="", file=sys.stderr, flush=True)
         print(chunk.text, end="", flush=True)
         if collect is not None:
             collect.append(chunk.text)
@@ -173,9 +183,30 @@ def _stream_answer(
     return usage
 
 
+def _response_format(value: str | None) -> object:
+    """``--format``: None, "json", an inline JSON schema, or ``@path`` to a schema file."""
+    if value is None or value == "json":
+        return value
+    text = value
+    if value.startswith("@"):
+        try:
+            with open(value[1:], encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as error:
+            raise InvalidRequestError(
+                f"cannot read the schema file {value[1:]!r}: {error}") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise InvalidRequestError(
+            f"--format must be 'json', a JSON schema or @file.json; this is not JSON: {error}"
+        ) from None
+
+
 def _usage_line(usage: Usage) -> str:
     return (f"{usage.prompt_tokens} prompt tokens, {usage.completion_tokens} generated, "
-            f"{usage.tokens_per_second:.1f} tokens/s")
+            f"{usage.tokens_per_second:.1f} tokens/s"
+            + (f", {usage.reasoning_tokens} of them reasoning" if usage.reasoning_tokens else ""))
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

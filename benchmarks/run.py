@@ -5,6 +5,8 @@
 Anchors (same machine, same run, same model files):
 - chat: raw transformers ``generate`` on the same converted model and dtype, and
   llama.cpp (llama-cpp-python) on the same GGUF; SmolLM2-135M Q4_1, greedy, 100 tokens.
+- constrained decoding: the same generation with a JSON-schema ``response_format``
+  (xgrammar mask on every token) against unconstrained, both ours.
 - loading: the first GGUF load (transformers dequantizes) against our cached load.
 - embeddings: 1,000 mixed-length texts with all-MiniLM-L6-v2 through sentence-transformers,
   langchain-huggingface ``HuggingFaceEmbeddings`` and LlamaIndex ``HuggingFaceEmbedding``.
@@ -56,15 +58,23 @@ def measure_load() -> dict[str, float]:
     return {"load_first_s": first, "load_cached_s": time.perf_counter() - started}
 
 
-def measure_ours(dtype: str, runs: int) -> dict[str, float]:
+# A schema whose answer is long enough to measure: the story runs to max_tokens.
+STORY = {"type": "object", "properties": {"title": {"type": "string"},
+                                          "story": {"type": "string"}},
+         "required": ["title", "story"]}
+
+
+def measure_ours(dtype: str, runs: int, constrained: bool = False) -> dict[str, float]:
     model = HuggingFaceModel(str(EMBEDDED_CHAT.require_path()), dtype=dtype)
+    options = {"response_format": STORY} if constrained else {}
 
     def once() -> float:
         started = time.perf_counter()
-        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0).usage
+        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0, **options).usage
         return usage.completion_tokens / (time.perf_counter() - started)
 
-    return {f"ours_{dtype}_tok_s": _rate_of_best_run(runs, once)}
+    suffix = "_constrained" if constrained else ""
+    return {f"ours_{dtype}{suffix}_tok_s": _rate_of_best_run(runs, once)}
 
 
 def measure_raw_transformers(dtype: str, runs: int) -> dict[str, float]:
@@ -148,6 +158,7 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "load": measure_load,
         "ours_float32": lambda: measure_ours("float32", runs),
         "ours_bfloat16": lambda: measure_ours("bfloat16", runs),
+        "ours_bfloat16_constrained": lambda: measure_ours("bfloat16", runs, constrained=True),
         "raw_float32": lambda: measure_raw_transformers("float32", runs),
         "raw_bfloat16": lambda: measure_raw_transformers("bfloat16", runs),
         "llama_cpp": lambda: measure_llama_cpp(runs),
@@ -168,6 +179,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
             "raw_transformers_float32_tok_s",
         ),
         "chat bf16 vs fp32 (ours)": ("ours_bfloat16_tok_s", "ours_float32_tok_s"),
+        "constrained (JSON schema) vs unconstrained, bf16": ("ours_bfloat16_constrained_tok_s",
+                                                             "ours_bfloat16_tok_s"),
         "chat bf16 vs llama.cpp": ("ours_bfloat16_tok_s", "llama_cpp_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",

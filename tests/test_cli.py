@@ -52,3 +52,20 @@ def test_a_bad_model_path_is_one_line_of_error_and_exit_code_1():
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ") and "does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_with_a_format_schema_prints_json_that_validates():
+    import json
+
+    import jsonschema
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+              "required": ["city"]}
+    result = adam("run", "smollm2", "Name a city.", "--format", json.dumps(schema))
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), schema)
+
+
+def test_a_format_that_is_not_json_is_a_one_line_error():
+    result = adam("run", "smollm2", "hi", "--format", "{not json")
+    assert result.returncode == 1 and result.stderr.startswith("Error: --format")
