@@ -68,7 +68,7 @@ def test_the_manager_explains_its_choice(manager):
 
 def test_a_domain_adds_its_system_prompt_when_the_call_has_none(manager):
     coder = ModelManager(domain="code")
-    coder.backend = manager.backend  # share the loaded model; only the domain differs
+    assert coder.backend is manager.backend  # one loaded copy; only the domain differs
     hi = {"role": "user", "content": "Hi"}
     explicit = manager.chat([{"role": "system", "content": coder.domain.system_prompt}, hi],
                             max_tokens=1)

@@ -3,19 +3,24 @@
 It resolves a model reference, picks the backend from the registry, and offers plain
 string-in/string-out calls (``generate_response``, ``generate_stream``, ``embed``) next to
 the richer ``chat`` that returns a ``Completion`` with usage. The embedding model is a
-second backend object, created on first use.
+second backend object, created on first use. Backend objects come from the process-wide
+``loaded_models`` table, so managers naming the same model share one loaded copy.
+
+Every text call is one stream (``stream_chat`` / ``astream_chat``); the non-streaming
+calls collect it.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from adam_integrations.catalog.domains import DomainProfile, get_domain
-from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
+from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.registry import registry
-from adam_integrations.core.resolver import resolve
+from adam_integrations.core.resolver import Purpose, resolve
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -23,7 +28,11 @@ from adam_integrations.core.types import (
     GenerationConfig,
     ModelInfo,
     check_prompt,
+    collect,
 )
+
+T = TypeVar("T")
+Messages = Iterable[ChatMessage | Mapping[str, Any]]
 
 _GENERATION_FIELDS = frozenset(GenerationConfig.__dataclass_fields__)
 
@@ -49,6 +58,8 @@ class ModelManager:
         model: any model reference (see ``core.resolver``); None = default for this machine.
         share_with_ollama: register the model in Ollama's store (not available yet).
         embedding_model: the model reference for ``embed``; None = the default embedder.
+        keep_alive: unload the models after this much idle time (seconds or "5m"; 0 =
+            after each request); None or negative keeps them loaded until ``unload()``.
         **backend_options: passed to the backend class (e.g. ``device``, ``dtype``).
     """
 
@@ -60,6 +71,7 @@ class ModelManager:
         model: str | None = None,
         share_with_ollama: bool = False,
         embedding_model: str | None = None,
+        keep_alive: float | str | None = None,
         **backend_options: Any,
     ) -> None:
         if share_with_ollama:
@@ -69,10 +81,11 @@ class ModelManager:
             )
         self.backend_class: type[ModelBackend] = registry.get(model_type)
         self.domain: DomainProfile | None = get_domain(domain) if domain else None
-        self.source = resolve(model or model_size, purpose="chat")
-        self.backend: ModelBackend = self.backend_class(self.source, **backend_options)
-        self._embedding_reference = embedding_model
+        self.keep_alive = parse_keep_alive(keep_alive)
         self._backend_options = backend_options
+        self.source = resolve(model or model_size, purpose="chat")
+        self.backend: ModelBackend = self._shared_backend(model or model_size, "chat")
+        self._embedding_reference = embedding_model
         self._embedder: ModelBackend | None = None
 
     def __repr__(self) -> str:
@@ -92,9 +105,17 @@ class ModelManager:
     def embedder(self) -> ModelBackend:
         """The embedding model's backend, created on first use."""
         if self._embedder is None:
-            source = resolve(self._embedding_reference, purpose="embedding")
-            self._embedder = self.backend_class(source, **self._backend_options)
+            self._embedder = self._shared_backend(self._embedding_reference, "embedding")
         return self._embedder
+
+    def _shared_backend(self, reference: str | None, purpose: Purpose) -> ModelBackend:
+        source = self.source if purpose == "chat" else resolve(reference, purpose=purpose)
+        backend = loaded_models.backend(
+            self.backend_class, source, self._backend_options,
+            create=lambda: self.backend_class(source, **self._backend_options))
+        if self.keep_alive is not None:
+            loaded_models.set_keep_alive(backend, self.keep_alive)
+        return backend
 
     def load(self) -> ModelManager:
         """Load the chat model now instead of on first use."""
@@ -114,6 +135,41 @@ class ModelManager:
         self.unload()
 
     # -- text generation -------------------------------------------------------------
+    def stream_chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Iterator[Chunk]:
+        """Stream the answer to a conversation; the last chunk carries usage."""
+        stream = self.backend.stream_chat(self._with_domain(messages), config, **options)
+        return self._tracked(self.backend, stream)
+
+    async def astream_chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        """Async ``stream_chat``; cancelling the task stops generation."""
+        loaded_models.begin(self.backend)
+        try:
+            async for chunk in self.backend.astream_chat(self._with_domain(messages), config,
+                                                         **options):
+                yield chunk
+        finally:
+            loaded_models.end(self.backend)
+
+    def chat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """Answer a whole conversation; returns text, reasoning, tool calls and usage."""
+        config = make_config(config, options)
+        return collect(self.stream_chat(messages, config=config), self.source.name,
+                       config.response_format)
+
+    async def achat(
+        self, messages: Messages, config: GenerationConfig | None = None, **options: Any
+    ) -> Completion:
+        """Async ``chat``."""
+        config = make_config(config, options)
+        return await acollect(self.astream_chat(messages, config=config), self.source.name,
+                              config.response_format)
+
     def generate_response(
         self,
         prompt: str,
@@ -125,7 +181,7 @@ class ModelManager:
         """The model's answer to one prompt, as a string."""
         messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
                                              kwargs)
-        return self.backend.chat(messages, config).text
+        return self.chat(messages, config=config).text
 
     def generate_stream(
         self,
@@ -138,7 +194,7 @@ class ModelManager:
         """The answer to one prompt, piece by piece as it is generated."""
         messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
                                              kwargs)
-        return (chunk.text for chunk in self.backend.stream_chat(messages, config) if chunk.text)
+        return (chunk.text for chunk in self.stream_chat(messages, config=config) if chunk.text)
 
     async def agenerate_response(
         self,
@@ -151,7 +207,7 @@ class ModelManager:
         """Async ``generate_response``."""
         messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
                                              kwargs)
-        return (await self.backend.achat(messages, config)).text
+        return (await self.achat(messages, config=config)).text
 
     async def agenerate_stream(
         self,
@@ -164,52 +220,46 @@ class ModelManager:
         """Async ``generate_stream``; cancelling the task stops generation."""
         messages, config = self._single_turn(prompt, temperature, max_tokens, system_prompt,
                                              kwargs)
-        async for chunk in self.backend.astream_chat(messages, config):
+        async for chunk in self.astream_chat(messages, config=config):
             if chunk.text:
                 yield chunk.text
-
-    def chat(
-        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
-    ) -> Completion:
-        """Answer a whole conversation; returns text, finish reason and usage."""
-        return self.backend.chat(self._with_domain(messages), **options)
-
-    def stream_chat(
-        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
-    ) -> Iterator[Chunk]:
-        """Stream the answer to a conversation; the last chunk carries usage."""
-        return self.backend.stream_chat(self._with_domain(messages), **options)
-
-    async def achat(
-        self, messages: Iterable[ChatMessage | Mapping[str, Any]], **options: Any
-    ) -> Completion:
-        """Async ``chat``."""
-        return await self.backend.achat(self._with_domain(messages), **options)
 
     # -- embeddings ------------------------------------------------------------------
     def embed(self, text: str) -> list[float]:
         """The embedding of one text."""
-        if not isinstance(text, str):
-            raise InvalidInputTypeError(
-                f"embed() takes one str, got {type(text).__name__}; use batch_embed() for lists"
-            )
-        return self.embedder.embed([text])[0]
+        return self.batch_embed([_one_text(text, "embed")])[0]
 
     def batch_embed(self, texts: list[str]) -> list[list[float]]:
         """One embedding per text, computed in length-sorted batches."""
-        return self.embedder.embed(texts)
+        return self._tracked_call(self.embedder, lambda: self.embedder.embed(texts))
 
     async def aembed(self, text: str) -> list[float]:
         """Async ``embed``."""
-        if not isinstance(text, str):
-            raise InvalidInputTypeError(
-                f"aembed() takes one str, got {type(text).__name__}; use abatch_embed() for lists"
-            )
-        return (await self.embedder.aembed([text]))[0]
+        return (await self.abatch_embed([_one_text(text, "aembed")]))[0]
 
     async def abatch_embed(self, texts: list[str]) -> list[list[float]]:
         """Async ``batch_embed``."""
-        return await self.embedder.aembed(texts)
+        loaded_models.begin(self.embedder)
+        try:
+            return await self.embedder.aembed(texts)
+        finally:
+            loaded_models.end(self.embedder)
+
+    @staticmethod
+    def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:
+        loaded_models.begin(backend)
+        try:
+            yield from stream
+        finally:
+            loaded_models.end(backend)
+
+    @staticmethod
+    def _tracked_call(backend: ModelBackend, call: Callable[[], T]) -> T:
+        loaded_models.begin(backend)
+        try:
+            return call()
+        finally:
+            loaded_models.end(backend)
 
     # -- helpers ---------------------------------------------------------------------
     def _single_turn(
@@ -217,7 +267,7 @@ class ModelManager:
         options: dict[str, Any],
     ) -> tuple[list[ChatMessage], GenerationConfig]:
         check_prompt(prompt)
-        messages = [ChatMessage("user", prompt)]
+        messages: list[ChatMessage | Mapping[str, Any]] = [ChatMessage("user", prompt)]
         if system_prompt:
             messages.insert(0, ChatMessage("system", system_prompt))
         config = GenerationConfig(temperature=temperature, max_tokens=max_tokens).merged(
@@ -229,7 +279,7 @@ class ModelManager:
                 f"unknown option(s) {sorted(unknown)}; generation options are "
                 f"{sorted(_GENERATION_FIELDS)}"
             )
-        return self._with_domain(messages), config
+        return messages, config
 
     def _with_domain(
         self, messages: Iterable[ChatMessage | Mapping[str, Any]]
@@ -239,3 +289,12 @@ class ModelManager:
         if self.domain is not None and self.domain.system_prompt and not has_system:
             checked.insert(0, ChatMessage("system", self.domain.system_prompt))
         return checked
+
+
+def _one_text(text: Any, method: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidInputTypeError(
+            f"{method}() takes one str, got {type(text).__name__}; use "
+            f"{'a' if method.startswith('a') else ''}batch_embed() for lists"
+        )
+    return text
