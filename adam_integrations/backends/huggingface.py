@@ -34,7 +34,7 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.grammar import GrammarCache, ThinkingMode, structural_tag
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
-from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.backend import EmbeddingKind, ModelBackend
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -500,8 +500,12 @@ class HuggingFaceModel(ModelBackend):
             futures.wait([job])
 
     # -- embeddings ------------------------------------------------------------------
-    def _embed(self, texts: list[str]) -> list[list[float]]:
+    def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         loaded = self._require("embedding")
+        prompt = loaded.prompts.get(kind) or (loaded.prompts.get("passage", "")
+                                              if kind == "document" else "")
+        if prompt:
+            texts = [prompt + text for text in texts]
         tokenizer = loaded.tokenizer
         encoded = tokenizer(texts, truncation=True, max_length=loaded.max_length,
                             add_special_tokens=True)["input_ids"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from adam_integrations.core.streaming import iterate_in_thread
 from adam_integrations.core.tools import ResponseFormat
@@ -32,6 +32,7 @@ from adam_integrations.core.types import (
 )
 
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
+EmbeddingKind = Literal["document", "query"]
 
 
 def make_config(config: GenerationConfig | None, options: Mapping[str, Any]) -> GenerationConfig:
@@ -79,8 +80,8 @@ class ModelBackend(ABC):
         """Stream a continuation of a validated raw prompt (no chat template)."""
 
     @abstractmethod
-    def _embed(self, texts: list[str]) -> list[list[float]]:
-        """Embed a validated, non-empty list of texts."""
+    def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
+        """Embed a validated, non-empty list of texts (queries or documents)."""
 
     # -- public API, derived ---------------------------------------------------------
     def stream_chat(
@@ -114,10 +115,14 @@ class ModelBackend(ABC):
         return collect(self.stream_complete(prompt, cfg), model=self.info().name,
                        response_format=cfg.response_format)
 
-    def embed(self, texts: list[str]) -> list[list[float]]:
-        """One embedding (plain floats) per text; ``embed([])`` is ``[]``."""
+    def embed(self, texts: list[str], *, kind: EmbeddingKind = "document") -> list[list[float]]:
+        """One embedding (plain floats) per text; ``embed([])`` is ``[]``.
+
+        ``kind="query"`` uses the model's query prompt where it defines one (retrieval
+        models such as Qwen3-Embedding embed queries and documents differently).
+        """
         checked = check_texts(texts)
-        return self._embed(checked) if checked else []
+        return self._embed(checked, kind) if checked else []
 
     async def astream_chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
@@ -151,10 +156,12 @@ class ModelBackend(ABC):
         return await acollect(self.astream_complete(prompt, cfg), self.info().name,
                               cfg.response_format)
 
-    async def aembed(self, texts: list[str]) -> list[list[float]]:
+    async def aembed(
+        self, texts: list[str], *, kind: EmbeddingKind = "document"
+    ) -> list[list[float]]:
         """Async ``embed``, computed on a worker thread."""
         checked = check_texts(texts)
-        return await asyncio.to_thread(self._embed, checked) if checked else []
+        return await asyncio.to_thread(self._embed, checked, kind) if checked else []
 
 
 async def acollect(

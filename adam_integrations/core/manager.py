@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from adam_integrations.catalog.domains import DomainProfile, get_domain
-from adam_integrations.core.backend import ModelBackend, acollect, make_config
+from adam_integrations.core.backend import EmbeddingKind, ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.registry import registry
@@ -229,19 +229,24 @@ class ModelManager:
         """The embedding of one text."""
         return self.batch_embed([_one_text(text, "embed")])[0]
 
-    def batch_embed(self, texts: list[str]) -> list[list[float]]:
-        """One embedding per text, computed in length-sorted batches."""
-        return self._tracked_call(self.embedder, lambda: self.embedder.embed(texts))
+    def batch_embed(
+        self, texts: list[str], *, kind: EmbeddingKind = "document"
+    ) -> list[list[float]]:
+        """One embedding per text, computed in length-sorted batches (``kind="query"``
+        uses the model's query prompt where it has one)."""
+        return self._tracked_call(self.embedder, lambda: self.embedder.embed(texts, kind=kind))
 
     async def aembed(self, text: str) -> list[float]:
         """Async ``embed``."""
         return (await self.abatch_embed([_one_text(text, "aembed")]))[0]
 
-    async def abatch_embed(self, texts: list[str]) -> list[list[float]]:
+    async def abatch_embed(
+        self, texts: list[str], *, kind: EmbeddingKind = "document"
+    ) -> list[list[float]]:
         """Async ``batch_embed``."""
         loaded_models.begin(self.embedder)
         try:
-            return await self.embedder.aembed(texts)
+            return await self.embedder.aembed(texts, kind=kind)
         finally:
             loaded_models.end(self.embedder)
 

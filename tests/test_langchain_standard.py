@@ -1,0 +1,112 @@
+"""LangChain's own standard test suites, run against ChatAdam and AdamEmbeddings on the
+embedded models (langchain-tests is pinned in pyproject.toml)."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_tests.integration_tests import (
+    ChatModelIntegrationTests,
+    EmbeddingsIntegrationTests,
+)
+from langchain_tests.unit_tests import ChatModelUnitTests, EmbeddingsUnitTests
+
+from adam_integrations.langchain import AdamEmbeddings, ChatAdam
+
+# Greedy: the 135M model is deterministic this way. max_tokens leaves room for the long
+# strings it likes to write into tool arguments (the unit suite sets its own).
+UNIT_PARAMS = {"model": "smollm2", "temperature": 0.0}
+CHAT_PARAMS = {**UNIT_PARAMS, "max_tokens": 256}
+
+
+class TestChatAdamUnit(ChatModelUnitTests):
+    @property
+    def chat_model_class(self) -> type[ChatAdam]:
+        return ChatAdam
+
+    @property
+    def chat_model_params(self) -> dict:
+        return UNIT_PARAMS
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+
+class TestChatAdamIntegration(ChatModelIntegrationTests):
+    @property
+    def chat_model_class(self) -> type[ChatAdam]:
+        return ChatAdam
+
+    @property
+    def chat_model_params(self) -> dict:
+        return CHAT_PARAMS
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        return "smollm2-135m-instruct"  # the same embedded model under another name
+
+    @pytest.mark.parametrize("model", [{}, {"output_version": "v1"}], indirect=True)
+    @pytest.mark.xfail(
+        reason="answer quality: the embedded 135M SmolLM2 never chooses to call a tool when "
+               "the choice is left to it (tool_choice='auto'); forced calls pass "
+               "(test_tool_calling, test_tool_choice), and tests/test_langchain.py runs an "
+               "agent loop that forces the first call",
+        strict=True)
+    def test_agent_loop(self, model) -> None:  # type: ignore[override]
+        super().test_agent_loop(model)
+
+
+class TestAdamEmbeddingsUnit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self) -> type[AdamEmbeddings]:
+        return AdamEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return {"model": "all-minilm"}
+
+
+class TestAdamEmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[AdamEmbeddings]:
+        return AdamEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return {"model": "all-minilm"}
