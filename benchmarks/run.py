@@ -10,6 +10,8 @@ Anchors (same machine, same run, same model files):
 - loading: the first GGUF load (transformers dequantizes) against our cached load.
 - embeddings: 1,000 mixed-length texts with all-MiniLM-L6-v2 through sentence-transformers,
   langchain-huggingface ``HuggingFaceEmbeddings`` and LlamaIndex ``HuggingFaceEmbedding``.
+- indexing: ``VectorStoreIndex.from_documents`` over 1,000 short documents with
+  ``AdamEmbedding`` against LlamaIndex's ``HuggingFaceEmbedding`` (same model).
 
 Absolute numbers vary between machines; the ratios are what the goals are stated in.
 Results are printed and written to ``benchmarks/results/<timestamp>.json``.
@@ -152,6 +154,32 @@ def measure_embeddings(which: str, count: int) -> dict[str, float]:
     return {f"{which}_texts_s": _texts_per_second(embed, count)}
 
 
+def measure_indexing(which: str, count: int) -> dict[str, float]:
+    """Seconds to build a LlamaIndex VectorStoreIndex over ``count`` short documents."""
+    from llama_index.core import Document, VectorStoreIndex
+
+    folder = str(EMBEDDED_EMBEDDING.require_path())
+    if which == "ours":
+        from adam_integrations.llama_index import AdamEmbedding
+
+        embed_model = AdamEmbedding(model=folder)
+    else:
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+        embed_model = HuggingFaceEmbedding(model_name=folder, device="cpu")
+    rng = random.Random(1)
+    documents = [Document(text=" ".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 30))))
+                 for _ in range(count)]
+    embed_model.get_text_embedding("warm-up")
+    started = time.perf_counter()
+    VectorStoreIndex.from_documents(documents, embed_model=embed_model)
+    return {f"index_{which}_s": time.perf_counter() - started}
+
+
+_WORDS = ["model", "data", "vector", "search", "local", "fast", "query", "index", "answer",
+          "token", "language", "graph", "retrieval", "context", "memory", "chunk"]
+
+
 def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, float]]]:
     """Every measurement by name; each runs in a fresh process (see ``main``)."""
     return {
@@ -165,6 +193,8 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
            for name in ("ours", "sentence_transformers", "langchain_huggingface",
                         "llama_index")},
+        "index_ours": lambda: measure_indexing("ours", count),
+        "index_llama_index": lambda: measure_indexing("llama_index", count),
     }
 
 
@@ -187,6 +217,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
                                                 "sentence_transformers_texts_s"),
         "embeddings vs langchain-huggingface": ("ours_texts_s",
                                                 "langchain_huggingface_texts_s"),
+        "VectorStoreIndex over 1,000 short documents: HuggingFaceEmbedding time / ours": (
+            "index_llama_index_s", "index_ours_s"),
         "embeddings vs LlamaIndex HuggingFaceEmbedding": ("ours_texts_s",
                                                           "llama_index_texts_s"),
     }
