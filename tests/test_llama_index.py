@@ -242,3 +242,29 @@ def test_thinking_never_appears_in_a_query_engines_answer(index):
     chat = thinker.chat([ChatMessage(role="user", content="hi")])
     assert chat.message.content == "The code word is PINEAPPLE."
     assert "code word" in chat.message.blocks[0].content  # the ThinkingBlock
+
+
+async def test_cancelling_an_async_stream_chat_stops_generation(manager):
+    import asyncio
+    import time
+
+    from adam_integrations.backends import compute
+
+    long = AdamLLM(model="smollm2", temperature=0.0, max_tokens=400)
+    started = asyncio.Event()
+
+    async def consume():
+        stream = await long.astream_chat([ChatMessage(role="user",
+                                                      content="Tell a very long story.")])
+        async for _ in stream:
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = time.monotonic() + 5
+    while not compute.idle() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert compute.idle()
