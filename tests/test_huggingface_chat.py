@@ -16,16 +16,12 @@ from adam_integrations import (
 )
 from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface import HuggingFaceModel
+from tests.helpers import compute_idle_soon
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
 
 
-def wait_until_compute_idle(timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not compute.idle() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return compute.idle()
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +126,7 @@ async def test_cancelling_an_async_stream_stops_generation(chat_model):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await asyncio.to_thread(wait_until_compute_idle)
+    assert await compute_idle_soon()
 
 
 def test_concurrent_calls_never_interleave(chat_model):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 from typing import TypedDict
 
 import pytest
@@ -18,9 +17,9 @@ from langchain_core.tools import tool
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from adam_integrations import ModelManager
-from adam_integrations.backends import compute
 from adam_integrations.langchain import AdamEmbeddings, ChatAdam
 from adam_integrations.langchain.chat_models import to_core_message
+from tests.helpers import compute_idle_soon
 
 GREEDY = {"model": "smollm2", "temperature": 0.0, "max_tokens": 64}
 
@@ -93,10 +92,7 @@ async def test_cancelling_an_async_stream_stops_generation(manager):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    deadline = time.monotonic() + 5
-    while not compute.idle() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert compute.idle()
+    assert await compute_idle_soon()
 
 
 def test_a_forced_call_cut_off_by_max_tokens_stays_an_invalid_call(manager):

@@ -18,64 +18,46 @@ UNIT_PARAMS = {"model": "smollm2", "temperature": 0.0}
 CHAT_PARAMS = {**UNIT_PARAMS, "max_tokens": 256}
 
 
-class TestChatAdamUnit(ChatModelUnitTests):
+class ChatAdamCapabilities:
+    """What ChatAdam can do, stated once for both chat suites (all of it truthfully)."""
+
     @property
     def chat_model_class(self) -> type[ChatAdam]:
         return ChatAdam
 
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+
+class TestChatAdamUnit(ChatAdamCapabilities, ChatModelUnitTests):
     @property
     def chat_model_params(self) -> dict:
         return UNIT_PARAMS
 
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
 
-class TestChatAdamIntegration(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[ChatAdam]:
-        return ChatAdam
-
+class TestChatAdamIntegration(ChatAdamCapabilities, ChatModelIntegrationTests):
     @property
     def chat_model_params(self) -> dict:
         return CHAT_PARAMS
 
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
     @property
     def model_override_value(self) -> str:

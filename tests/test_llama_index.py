@@ -20,6 +20,7 @@ from adam_integrations.core.output import ResponseParser, merge_chunks
 from adam_integrations.core.registry import registry
 from adam_integrations.core.types import ModelInfo, Usage
 from adam_integrations.llama_index import AdamEmbedding, AdamLLM
+from tests.helpers import compute_idle_soon
 
 DOCUMENTS = [
     Document(text="The secret code word of the Adam project is PINEAPPLE.",
@@ -246,9 +247,6 @@ def test_thinking_never_appears_in_a_query_engines_answer(index):
 
 async def test_cancelling_an_async_stream_chat_stops_generation(manager):
     import asyncio
-    import time
-
-    from adam_integrations.backends import compute
 
     long = AdamLLM(model="smollm2", temperature=0.0, max_tokens=400)
     started = asyncio.Event()
@@ -264,7 +262,4 @@ async def test_cancelling_an_async_stream_chat_stops_generation(manager):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    deadline = time.monotonic() + 5
-    while not compute.idle() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert compute.idle()
+    assert await compute_idle_soon()

@@ -8,6 +8,7 @@ import pytest
 
 from adam_integrations import InvalidRequestError, ModelManager
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
+from tests.helpers import wait_until
 
 
 def test_managers_naming_the_same_model_share_one_backend(manager):
@@ -32,13 +33,6 @@ def test_keep_alive_reads_like_ollamas(value, seconds):
 def test_a_keep_alive_that_is_not_a_duration_says_how_to_write_one():
     with pytest.raises(InvalidRequestError, match="'5m'"):
         parse_keep_alive("soon")
-
-
-def wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
 
 
 def test_keep_alive_zero_unloads_right_after_the_request():

@@ -90,7 +90,7 @@ class _Loaded:
     quantization: str | None = None
     family: str | None = None
     traits: TemplateTraits = field(default_factory=lambda: TemplateTraits.of(None))
-    grammars: GrammarCache | None = None  # type: ignore[assignment]
+    grammars: GrammarCache | None = None  # set for chat models
 
 
 class HuggingFaceModel(ModelBackend):
