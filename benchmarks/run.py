@@ -79,6 +79,19 @@ def measure_ours(dtype: str, runs: int, constrained: bool = False) -> dict[str, 
     return {f"ours_{dtype}{suffix}_tok_s": _rate_of_best_run(runs, once)}
 
 
+def measure_ours_llamacpp(runs: int) -> dict[str, float]:
+    from adam_integrations.backends.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(str(EMBEDDED_CHAT.require_path()))
+
+    def once() -> float:
+        started = time.perf_counter()
+        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0).usage
+        return usage.completion_tokens / (time.perf_counter() - started)
+
+    return {"ours_llamacpp_tok_s": _rate_of_best_run(runs, once)}
+
+
 def measure_raw_transformers(dtype: str, runs: int) -> dict[str, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -190,6 +203,7 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "raw_float32": lambda: measure_raw_transformers("float32", runs),
         "raw_bfloat16": lambda: measure_raw_transformers("bfloat16", runs),
         "llama_cpp": lambda: measure_llama_cpp(runs),
+        "ours_llamacpp": lambda: measure_ours_llamacpp(runs),
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
            for name in ("ours", "sentence_transformers", "langchain_huggingface",
                         "llama_index")},
@@ -212,6 +226,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
         "constrained (JSON schema) vs unconstrained, bf16": ("ours_bfloat16_constrained_tok_s",
                                                              "ours_bfloat16_tok_s"),
         "chat bf16 vs llama.cpp": ("ours_bfloat16_tok_s", "llama_cpp_tok_s"),
+        "chat, our llamacpp backend vs llama-cpp-python's own chat": ("ours_llamacpp_tok_s",
+                                                                      "llama_cpp_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",
                                                 "sentence_transformers_texts_s"),

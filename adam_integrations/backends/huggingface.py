@@ -35,6 +35,7 @@ from adam_integrations.backends import compute
 from adam_integrations.backends.grammar import GrammarCache, ThinkingMode, structural_tag
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.backend import EmbeddingKind, ModelBackend
+from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -42,18 +43,15 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
-from adam_integrations.core.output import ResponseParser, merge_chunks
+from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.resolver import ModelSource, Purpose, resolve
-from adam_integrations.core.streaming import StopStringFilter
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
-    FinishReason,
     GenerationConfig,
     ModelInfo,
-    Usage,
 )
 from adam_integrations.sharing.digest import file_sha256
 from adam_integrations.sharing.gguf_header import read_gguf_header
@@ -489,12 +487,14 @@ class HuggingFaceModel(ModelBackend):
         return self._token_stream(loaded, request)
 
     def _token_stream(self, loaded: _Loaded, request: _Request) -> Iterator[Chunk]:
-        started = time.perf_counter()
+        assembler = ChunkAssembler(request.config, request.parser,
+                                   prompt_tokens=int(request.input_ids.shape[-1]),
+                                   max_new=request.max_new, load_seconds=request.load_seconds)
         tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
         cancel = threading.Event()
         job = compute.submit(_run_generate, loaded, request, tokens, cancel)
         try:
-            yield from _decode_stream(loaded, request, tokens, started)
+            yield from _decode_stream(loaded, assembler, tokens)
         finally:
             cancel.set()  # a queued job that has not started yet ends at its first step
             futures.wait([job])
@@ -603,52 +603,25 @@ class _CancelCriteria:
 
 
 def _decode_stream(
-    loaded: _Loaded, request: _Request, tokens: queue.SimpleQueue[Any], started: float
+    loaded: _Loaded, assembler: ChunkAssembler, tokens: queue.SimpleQueue[Any]
 ) -> Iterator[Chunk]:
-    """Token ids in, chunks out: detokenize, cut at stop strings, split thinking/tools."""
+    """Token ids from the compute thread in, chunks out."""
     decoder = IncrementalDecoder(loaded.tokenizer)
-    stops = StopStringFilter(request.config.stop)
-    parser = request.parser
-    generated = reasoning = 0
-    first_token_at = last_token_at = started
-    hit_eos = False
     while True:
         item = tokens.get()
         if item is _END:
             break
         if isinstance(item, _Failure):
             raise AdamError(f"generation failed: {item.error}") from item.error
-        generated += 1
-        last_token_at = time.perf_counter()
-        if generated == 1:
-            first_token_at = last_token_at
         if item in loaded.eos_ids:
-            hit_eos = True
+            assembler.end_of_turn()
             continue
-        was_thinking = parser.in_thinking
-        piece = merge_chunks(parser.push(stops.push(decoder.push(item))))
-        if was_thinking or parser.in_thinking:
-            reasoning += 1
-        if not piece.empty:
+        piece = assembler.token(decoder.push(item))
+        if piece is not None:
             yield piece
-        if stops.stopped:
+        if assembler.stopped:
             break
-    finish: FinishReason = "stop"
-    if not stops.stopped and not hit_eos and generated >= request.max_new:
-        finish = "length"
-    tail = "" if stops.stopped else stops.push(decoder.flush())
-    last = merge_chunks([*parser.push(tail + stops.flush()), *parser.finish()])
-    last.finish_reason = finish
-    last.usage = Usage(
-        prompt_tokens=int(request.input_ids.shape[-1]),
-        completion_tokens=generated,
-        reasoning_tokens=reasoning,
-        load_seconds=request.load_seconds,
-        prompt_seconds=first_token_at - started,
-        completion_seconds=last_token_at - first_token_at,
-        total_seconds=time.perf_counter() - started + request.load_seconds,
-    )
-    yield last
+    yield assembler.finish(decoder.flush())
 
 
 class IncrementalDecoder:

@@ -23,12 +23,16 @@ ENTRY_POINT_GROUP = "adam_integrations.backends"
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "huggingface": "adam_integrations.backends.huggingface:HuggingFaceModel",
+    "llamacpp": "adam_integrations.backends.llamacpp:LlamaCppModel",
 }
 
 # Other spellings users reach for; each maps to a registered name.
 BACKEND_ALIASES: dict[str, str] = {
     "hf": "huggingface",
     "transformers": "huggingface",
+    "llama.cpp": "llamacpp",
+    "llama_cpp": "llamacpp",
+    "gguf": "llamacpp",
 }
 
 
