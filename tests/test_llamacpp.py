@@ -137,3 +137,14 @@ def test_bad_requests_and_embeddings_fail_clearly(model):
         model.chat([{"role": "user", "content": "word " * 9000}], max_tokens=2)
     with pytest.raises(UnsupportedOperationError, match="huggingface"):
         model.embed(["text"])
+
+
+def test_non_ascii_tool_arguments_come_back_unescaped(gguf_manager):
+    tool = {"name": "book_trip", "parameters": {
+        "type": "object", "properties": {"city": {"enum": ["東京", "北京", "Zürich"]}},
+        "required": ["city"]}}
+    completion = gguf_manager.chat([{"role": "user", "content": "Book a trip to Tokyo."}],
+                                   tools=[tool], tool_choice="book_trip", temperature=0.0,
+                                   max_tokens=40)
+    (call,) = completion.tool_calls
+    assert call.arguments["city"] in ("東京", "北京", "Zürich")

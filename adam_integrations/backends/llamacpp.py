@@ -46,6 +46,7 @@ from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, M
 from adam_integrations.sharing.gguf_header import GGUFHeader, read_gguf_header
 
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
+DEFAULT_REPEAT_PENALTY = 1.1
 
 
 @dataclass
@@ -270,14 +271,20 @@ class LlamaCppModel(ModelBackend):
 
 
 def _sampling(config: GenerationConfig) -> dict[str, Any]:
-    """llama.cpp sampling arguments; temperature 0 (or None) decodes greedily."""
+    """llama.cpp sampling arguments; temperature 0 (or None) decodes greedily.
+
+    Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
+    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way.
+    """
     greedy = config.temperature is None or config.greedy
     return {
         "temp": 0.0 if greedy else config.temperature,
         "top_k": config.top_k if config.top_k is not None else 40,
         "top_p": config.top_p if config.top_p is not None else 0.95,
         "min_p": config.min_p if config.min_p is not None else 0.05,
-        "repeat_penalty": config.repetition_penalty or 1.0,
+        # Ollama's default (llama.cpp counts the last 64 tokens): without it, greedy
+        # decoding of small quantized models loops inside strings.
+        "repeat_penalty": config.repetition_penalty or DEFAULT_REPEAT_PENALTY,
         "presence_penalty": config.presence_penalty or 0.0,
         "frequency_penalty": config.frequency_penalty or 0.0,
     }
