@@ -129,7 +129,12 @@ class LlamaCppModel(ModelBackend):
         started = time.perf_counter()
         path = self.source.location
         header = read_gguf_header(path)  # refuses non-GGUF and truncated files first
-        from llama_cpp import Llama
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:
+            raise ModelLoadError(
+                "the llama.cpp backend needs llama-cpp-python; install it with "
+                "pip install 'adam-integrations[llamacpp]'") from error
 
         context = min(header.context_length or DEFAULT_CONTEXT, self._n_ctx or DEFAULT_CONTEXT)
         try:
