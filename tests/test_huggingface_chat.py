@@ -16,7 +16,7 @@ from adam_integrations import (
 )
 from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface import HuggingFaceModel
-from tests.helpers import compute_idle_soon
+from tests.helpers import cancel_after_first_item, compute_idle_soon
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
@@ -115,17 +115,8 @@ async def test_async_generation_does_not_block_the_event_loop(chat_model):
 
 
 async def test_cancelling_an_async_stream_stops_generation(chat_model):
-    first_chunk = asyncio.Event()
-
-    async def consume():
-        async for _ in chat_model.astream_chat(QUESTION, max_tokens=400, **GREEDY):
-            first_chunk.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_chunk.wait(), timeout=30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_after_first_item(
+        lambda: chat_model.astream_chat(QUESTION, max_tokens=400, **GREEDY))
     assert await compute_idle_soon()
 
 

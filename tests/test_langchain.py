@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from typing import TypedDict
@@ -19,7 +18,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from adam_integrations import ModelManager
 from adam_integrations.langchain import AdamEmbeddings, ChatAdam
 from adam_integrations.langchain.chat_models import to_core_message
-from tests.helpers import compute_idle_soon
+from tests.helpers import cancel_after_first_item, compute_idle_soon
 
 GREEDY = {"model": "smollm2", "temperature": 0.0, "max_tokens": 64}
 
@@ -81,17 +80,7 @@ def _open_think_template() -> str:
 
 async def test_cancelling_an_async_stream_stops_generation(manager):
     chat = ChatAdam(model="smollm2", temperature=0.0, max_tokens=400)
-    started = asyncio.Event()
-
-    async def consume():
-        async for _ in chat.astream("Tell a very long story."):
-            started.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_after_first_item(lambda: chat.astream("Tell a very long story."))
     assert await compute_idle_soon()
 
 

@@ -20,7 +20,7 @@ from adam_integrations.core.output import ResponseParser, merge_chunks
 from adam_integrations.core.registry import registry
 from adam_integrations.core.types import ModelInfo, Usage
 from adam_integrations.llama_index import AdamEmbedding, AdamLLM
-from tests.helpers import compute_idle_soon
+from tests.helpers import cancel_after_first_item, compute_idle_soon
 
 DOCUMENTS = [
     Document(text="The secret code word of the Adam project is PINEAPPLE.",
@@ -246,20 +246,13 @@ def test_thinking_never_appears_in_a_query_engines_answer(index):
 
 
 async def test_cancelling_an_async_stream_chat_stops_generation(manager):
-    import asyncio
-
     long = AdamLLM(model="smollm2", temperature=0.0, max_tokens=400)
-    started = asyncio.Event()
 
-    async def consume():
-        stream = await long.astream_chat([ChatMessage(role="user",
-                                                      content="Tell a very long story.")])
-        async for _ in stream:
-            started.set()
+    async def stream():
+        responses = await long.astream_chat([ChatMessage(role="user",
+                                                         content="Tell a very long story.")])
+        async for response in responses:
+            yield response
 
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_after_first_item(stream)
     assert await compute_idle_soon()

@@ -17,6 +17,7 @@ from adam_integrations import (
     UnsupportedOperationError,
 )
 from adam_integrations.backends.llamacpp import LlamaCppModel
+from tests.helpers import cancel_after_first_item
 from tests.test_structured_output import QUESTIONS, SCHEMAS
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
@@ -85,17 +86,8 @@ async def test_async_streaming_matches_sync(model, reference):
 
 
 async def test_cancelling_an_async_stream_releases_the_model(model):
-    started = asyncio.Event()
-
-    async def consume():
-        async for _ in model.astream_chat(QUESTION, max_tokens=400, **GREEDY):
-            started.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(started.wait(), 30)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_after_first_item(
+        lambda: model.astream_chat(QUESTION, max_tokens=400, **GREEDY))
     done = await asyncio.wait_for(model.achat(QUESTION, max_tokens=2, **GREEDY), 30)
     assert done.usage.completion_tokens == 2
 

@@ -210,6 +210,17 @@ class GenerationConfig:
             )
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    @classmethod
+    def from_options(cls, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
+                     ) -> GenerationConfig:
+        """A config from an integration's own settings (``defaults``) and a call's keyword
+        arguments (``overrides``): overrides that are config fields and not None win;
+        other keys (a framework's own arguments) are ignored."""
+        names = {f.name for f in fields(cls)}
+        options = {k: v for k, v in defaults.items() if k in names}
+        options.update({k: v for k, v in overrides.items() if k in names and v is not None})
+        return cls(**options)
+
     @property
     def greedy(self) -> bool:
         """True when sampling is switched off (temperature 0)."""

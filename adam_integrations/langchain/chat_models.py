@@ -50,13 +50,6 @@ from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
 
-# Per-call options (from .bind(), bind_tools, with_structured_output or invoke kwargs).
-_CALL_OPTIONS = frozenset({
-    "temperature", "max_tokens", "top_p", "top_k", "min_p", "seed", "repetition_penalty",
-    "presence_penalty", "frequency_penalty", "tools", "tool_choice", "parallel_tool_calls",
-    "response_format",
-})
-
 _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant",
           "system": "system", "developer": "system", "tool": "tool"}
 
@@ -255,8 +248,9 @@ class ChatAdam(BaseChatModel):
             "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
             "think": kwargs.get("reasoning", self.reasoning), "stop": stop or self.stop or [],
         }
-        options.update({k: v for k, v in kwargs.items() if k in _CALL_OPTIONS and v is not None})
-        return manager, ([to_core_message(m) for m in messages], GenerationConfig(**options))
+        # Per-call options come from .bind(), bind_tools, with_structured_output or invoke.
+        return manager, ([to_core_message(m) for m in messages],
+                         GenerationConfig.from_options(options, kwargs))
 
     def _manager_for(self, model: str | None) -> ModelManager:
         if model not in self._managers:

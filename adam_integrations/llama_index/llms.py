@@ -353,19 +353,11 @@ class AdamLLM(FunctionCallingLLM):
             "stop": self.stop or [],
             "think": kwargs.get("thinking", self.thinking),
         }
-        options.update({k: v for k, v in kwargs.items() if k in _CALL_OPTIONS and v is not None})
-        return GenerationConfig(**options)
+        return GenerationConfig.from_options(options, kwargs)
 
     def unload(self) -> None:
         """Free the model's memory now (the next call loads it again)."""
         self._manager.unload()
-
-
-_CALL_OPTIONS = frozenset({
-    "temperature", "max_tokens", "top_p", "top_k", "min_p", "seed", "stop",
-    "repetition_penalty", "presence_penalty", "frequency_penalty", "tools", "tool_choice",
-    "parallel_tool_calls", "response_format",
-})
 
 
 class _ResponseBuilder:
