@@ -17,6 +17,9 @@ from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Usage
 
+BACKEND_HELP = ("auto (default: llama.cpp for a GGUF on a machine without a GPU, else "
+                "transformers), huggingface or llamacpp")
+
 DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
 DEMO_TEXTS = ("A cat sits on the mat.", "A kitten is resting on a rug.")
 
@@ -55,27 +58,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("prompt", nargs="*", help="the prompt; omit it for an interactive chat")
     _generation_options(run)
     run.add_argument("--system", default=None, help="system prompt")
-    run.add_argument("--backend", default="huggingface", help="backend name")
+    run.add_argument("--backend", default="auto", help=BACKEND_HELP)
     run.add_argument("--verbose", action="store_true", help="print token counts and speed")
     run.set_defaults(handler=_run)
 
     show = commands.add_parser("show", help="show what a model is and where it lives")
     show.add_argument("model", nargs="?", default=None)
     show.add_argument("--embedding", action="store_true", help="default to the embedder")
-    show.add_argument("--backend", default="huggingface")
+    show.add_argument("--backend", default="auto", help=BACKEND_HELP)
     show.set_defaults(handler=_show)
 
     embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
     embed.add_argument("texts", nargs="+")
     embed.add_argument("--model", default=None, help="embedding model reference")
-    embed.add_argument("--backend", default="huggingface")
+    embed.add_argument("--backend", default="auto", help=BACKEND_HELP)
     embed.set_defaults(handler=_embed)
     return parser
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="chat model reference (default: auto)")
-    parser.add_argument("--backend", default="huggingface", help="backend name")
+    parser.add_argument("--backend", default="auto", help=BACKEND_HELP)
     _generation_options(parser)
 
 
@@ -149,7 +152,7 @@ def _show(args: argparse.Namespace) -> int:
         "context window": info.context_window, "embedding dim": info.embedding_dimension,
         "capabilities": ", ".join(info.capabilities), "format": info.format,
         "device": info.device, "dtype": info.dtype, "path": info.path,
-        "why": backend.source.explanation if hasattr(backend, "source") else None,
+        "why": manager.embedding_explanation if args.embedding else manager.explanation,
     }
     for key, value in rows.items():
         if value is not None:

@@ -18,8 +18,9 @@ _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="adam-test-cache-"))
 os.environ["ADAM_CACHE_DIR"] = str(_SESSION_CACHE)
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from adam_integrations import ModelManager  # noqa: E402
+from adam_integrations import ModelBackend, ModelManager  # noqa: E402
 from adam_integrations.backends.huggingface import HuggingFaceModel  # noqa: E402
+from adam_integrations.backends.llamacpp import LlamaCppModel  # noqa: E402
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING  # noqa: E402
 
 
@@ -29,19 +30,45 @@ def session_cache() -> Path:
     return _SESSION_CACHE
 
 
+BACKENDS = ("huggingface", "llamacpp")
+"""The in-process backends every core behaviour test runs on."""
+
+
 @pytest.fixture(scope="session")
 def manager() -> Iterator[ModelManager]:
-    """A ModelManager on the embedded defaults, loaded once for the whole session."""
+    """``ModelManager()`` on the embedded defaults (the chat model on llama.cpp, as chosen
+    automatically here), loaded once for the whole session."""
     with ModelManager() as loaded:
         loaded.load()
         yield loaded
 
 
 @pytest.fixture(scope="session")
-def chat_model(manager: ModelManager) -> HuggingFaceModel:
-    """The embedded SmolLM2-135M-Instruct GGUF on transformers (the manager's copy)."""
-    assert isinstance(manager.backend, HuggingFaceModel)
-    return manager.backend
+def hf_manager() -> Iterator[ModelManager]:
+    """The embedded defaults with the chat model on transformers."""
+    with ModelManager(model_type="huggingface") as loaded:
+        loaded.load()
+        yield loaded
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_manager(request: pytest.FixtureRequest) -> ModelManager:
+    """The embedded chat model on each in-process backend in turn."""
+    name = request.param
+    return request.getfixturevalue("hf_manager" if name == "huggingface" else "manager")
+
+
+@pytest.fixture(scope="session")
+def backend_model(backend_manager: ModelManager) -> ModelBackend:
+    """The chat model's backend object, on each in-process backend in turn."""
+    return backend_manager.backend
+
+
+@pytest.fixture(scope="session")
+def chat_model(hf_manager: ModelManager) -> HuggingFaceModel:
+    """The embedded SmolLM2-135M-Instruct GGUF on transformers."""
+    assert isinstance(hf_manager.backend, HuggingFaceModel)
+    return hf_manager.backend
 
 
 @pytest.fixture(scope="session")
@@ -65,19 +92,24 @@ def embedding_folder() -> Path:
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="session")
-def qwen3_style_model(chat_gguf_path) -> Iterator[HuggingFaceModel]:
-    """The embedded model with a Qwen3-style chat template (tools, enable_thinking)."""
-    model = HuggingFaceModel(str(chat_gguf_path),
-                             chat_template=(DATA / "qwen3_style_template.jinja").read_text())
+def _with_template(backend: str, gguf: Path, template: str) -> ModelBackend:
+    backend_class = LlamaCppModel if backend == "llamacpp" else HuggingFaceModel
+    return backend_class(str(gguf), chat_template=(DATA / template).read_text())
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def qwen3_style_model(request, chat_gguf_path) -> Iterator[ModelBackend]:
+    """The embedded model with a Qwen3-style chat template (tools, enable_thinking), on
+    each in-process backend."""
+    model = _with_template(request.param, chat_gguf_path, "qwen3_style_template.jinja")
     yield model
     model.unload()
 
 
-@pytest.fixture(scope="session")
-def open_think_model(chat_gguf_path) -> Iterator[HuggingFaceModel]:
-    """The embedded model with a template whose generation prompt opens a think block."""
-    model = HuggingFaceModel(str(chat_gguf_path),
-                             chat_template=(DATA / "open_think_template.jinja").read_text())
+@pytest.fixture(scope="session", params=BACKENDS)
+def open_think_model(request, chat_gguf_path) -> Iterator[ModelBackend]:
+    """The embedded model with a template whose generation prompt opens a think block, on
+    each in-process backend."""
+    model = _with_template(request.param, chat_gguf_path, "open_think_template.jinja")
     yield model
     model.unload()

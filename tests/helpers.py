@@ -17,11 +17,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     return condition()
 
 
-async def compute_idle_soon(timeout: float = 5.0) -> bool:
-    """Whether the compute thread becomes idle (generation stopped) within ``timeout``."""
-    return await asyncio.to_thread(wait_until, compute.idle, timeout)
-
-
 async def cancel_after_first_item(stream: Callable[[], AsyncIterator[object]]) -> None:
     """Consume ``stream()`` in a task, cancel it once the first item arrived, and check
     the task really ended cancelled."""
@@ -39,3 +34,18 @@ async def cancel_after_first_item(stream: Callable[[], AsyncIterator[object]]) -
     except asyncio.CancelledError:
         return
     raise AssertionError("the stream finished instead of being cancelled")
+
+
+def generation_idle(model: object) -> bool:
+    """Whether ``model`` is generating nothing now (llama.cpp: its run lock is free;
+    transformers: the shared compute thread is idle)."""
+    from adam_integrations.backends.llamacpp import LlamaCppModel
+
+    if isinstance(model, LlamaCppModel):
+        return not model._run_lock.locked()
+    return compute.idle()
+
+
+async def idle_soon(model: object, timeout: float = 5.0) -> bool:
+    """Whether ``model`` stops generating within ``timeout`` seconds."""
+    return await asyncio.to_thread(wait_until, lambda: generation_idle(model), timeout)

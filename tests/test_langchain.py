@@ -18,7 +18,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from adam_integrations import ModelManager
 from adam_integrations.langchain import AdamEmbeddings, ChatAdam
 from adam_integrations.langchain.chat_models import to_core_message
-from tests.helpers import cancel_after_first_item, compute_idle_soon
+from tests.helpers import cancel_after_first_item, idle_soon
 
 GREEDY = {"model": "smollm2", "temperature": 0.0, "max_tokens": 64}
 
@@ -81,7 +81,7 @@ def _open_think_template() -> str:
 async def test_cancelling_an_async_stream_stops_generation(manager):
     chat = ChatAdam(model="smollm2", temperature=0.0, max_tokens=400)
     await cancel_after_first_item(lambda: chat.astream("Tell a very long story."))
-    assert await compute_idle_soon()
+    assert await idle_soon(chat.manager.backend)
 
 
 def test_a_forced_call_cut_off_by_max_tokens_stays_an_invalid_call(manager):

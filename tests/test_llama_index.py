@@ -20,7 +20,7 @@ from adam_integrations.core.output import ResponseParser, merge_chunks
 from adam_integrations.core.registry import registry
 from adam_integrations.core.types import ModelInfo, Usage
 from adam_integrations.llama_index import AdamEmbedding, AdamLLM
-from tests.helpers import cancel_after_first_item, compute_idle_soon
+from tests.helpers import cancel_after_first_item, idle_soon
 
 DOCUMENTS = [
     Document(text="The secret code word of the Adam project is PINEAPPLE.",
@@ -255,4 +255,4 @@ async def test_cancelling_an_async_stream_chat_stops_generation(manager):
             yield response
 
     await cancel_after_first_item(stream)
-    assert await compute_idle_soon()
+    assert await idle_soon(long._manager.backend)

@@ -113,9 +113,9 @@ QUESTIONS = {
 
 
 @pytest.mark.parametrize("name", list(SCHEMAS))
-def test_schema_constrained_output_parses_and_validates(manager, name):
+def test_schema_constrained_output_parses_and_validates(backend_manager, name):
     schema = SCHEMAS[name]
-    completion = manager.chat([{"role": "user", "content": f"{QUESTIONS[name]} {ASK}"}],
+    completion = backend_manager.chat([{"role": "user", "content": f"{QUESTIONS[name]} {ASK}"}],
                               response_format=schema, temperature=0.0, max_tokens=200)
     assert completion.finish_reason == "stop", completion.text
     value = json.loads(completion.text)
@@ -130,8 +130,8 @@ class Movie(BaseModel):
     sequel: str | None = None
 
 
-def test_a_pydantic_model_as_response_format_comes_back_parsed(manager):
-    completion = manager.chat([{"role": "user", "content": "Describe the movie Alien."}],
+def test_a_pydantic_model_as_response_format_comes_back_parsed(backend_manager):
+    completion = backend_manager.chat([{"role": "user", "content": "Describe the movie Alien."}],
                               response_format=Movie, temperature=0.0, max_tokens=200)
     assert isinstance(completion.parsed, Movie)
     assert Movie.model_validate_json(completion.text) == completion.parsed
@@ -139,36 +139,36 @@ def test_a_pydantic_model_as_response_format_comes_back_parsed(manager):
 
 @pytest.mark.parametrize("question", ['Reply with a JSON object whose key "ok" is true.',
                                       'What is 2+2? Reply as JSON with the key "answer".'])
-def test_json_mode_returns_a_json_object(manager, question):
-    completion = manager.chat([{"role": "user", "content": question}],
+def test_json_mode_returns_a_json_object(backend_manager, question):
+    completion = backend_manager.chat([{"role": "user", "content": question}],
                               response_format="json", temperature=0.0, max_tokens=200)
     assert completion.finish_reason == "stop"
     assert isinstance(json.loads(completion.text), dict)
 
 
-def test_sampled_structured_output_still_validates(manager):
+def test_sampled_structured_output_still_validates(backend_manager):
     schema = SCHEMAS["nested object"]
     for seed in range(3):
-        completion = manager.chat([{"role": "user", "content": QUESTIONS["nested object"]}],
+        completion = backend_manager.chat([{"role": "user", "content": QUESTIONS["nested object"]}],
                                   response_format=schema, temperature=1.0, seed=seed,
                                   max_tokens=200)
         jsonschema.validate(json.loads(completion.text), schema)
 
 
-def test_streamed_structured_output_is_the_same_json(manager):
+def test_streamed_structured_output_is_the_same_json(backend_manager):
     messages = [{"role": "user", "content": "Describe Paris. " + ASK}]
     schema = SCHEMAS["flat object"]
-    pieces = [c.text for c in manager.stream_chat(messages, response_format=schema,
+    pieces = [c.text for c in backend_manager.stream_chat(messages, response_format=schema,
                                                   temperature=0.0, max_tokens=200)]
     assert len(pieces) > 2
-    assert "".join(pieces) == manager.chat(messages, response_format=schema, temperature=0.0,
-                                           max_tokens=200).text
+    assert "".join(pieces) == backend_manager.chat(messages, response_format=schema,
+                                                   temperature=0.0, max_tokens=200).text
 
 
-def test_openai_style_response_formats_are_accepted(manager):
+def test_openai_style_response_formats_are_accepted(backend_manager):
     schema = SCHEMAS["boolean"]
     wrapped = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
-    completion = manager.chat([{"role": "user", "content": QUESTIONS["boolean"]}],
+    completion = backend_manager.chat([{"role": "user", "content": QUESTIONS["boolean"]}],
                               response_format=wrapped, temperature=0.0, max_tokens=50)
     jsonschema.validate(json.loads(completion.text), schema)
 
@@ -192,6 +192,6 @@ def test_each_grammar_is_compiled_once(chat_model):
         ("yaml", "is not known"),
     ],
 )
-def test_an_invalid_schema_is_refused_before_generation(manager, response_format, error):
+def test_an_invalid_schema_is_refused_before_generation(backend_manager, response_format, error):
     with pytest.raises(InvalidRequestError, match=error):
-        manager.chat([{"role": "user", "content": "hi"}], response_format=response_format)
+        backend_manager.chat([{"role": "user", "content": "hi"}], response_format=response_format)

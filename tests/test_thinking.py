@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import pytest
 
 from adam_integrations import ChatMessage, GenerationConfig, InvalidRequestError
@@ -70,11 +73,11 @@ def test_the_split_works_on_real_tokenizer_pieces(chat_model):
     assert split(pieces) == (THINKING, ANSWER)
 
 
-def test_a_model_that_cannot_think_refuses_think_true(chat_model):
+def test_a_model_that_cannot_think_refuses_think_true(backend_model):
     with pytest.raises(InvalidRequestError, match="cannot think"):
-        chat_model.chat([{"role": "user", "content": "hi"}], think=True, max_tokens=4)
-    assert chat_model.chat([{"role": "user", "content": "hi"}], think=False,
-                           max_tokens=4).usage.completion_tokens > 0
+        backend_model.chat([{"role": "user", "content": "hi"}], think=True, max_tokens=4)
+    assert backend_model.chat([{"role": "user", "content": "hi"}], think=False,
+                              max_tokens=4).usage.completion_tokens > 0
 
 
 def test_think_reaches_a_template_that_has_the_switch(qwen3_style_model):
@@ -86,12 +89,12 @@ def test_think_reaches_a_template_that_has_the_switch(qwen3_style_model):
     assert "thinking" in qwen3_style_model.info().capabilities
 
 
-def test_earlier_thinking_is_left_out_of_the_next_prompt(chat_model):
+def test_earlier_thinking_is_left_out_of_the_next_prompt(backend_model):
     history = [ChatMessage("user", "2+2?"),
                ChatMessage("assistant", "<think>secret reasoning</think>\n\n4",
                            thinking="more secret reasoning"),
                ChatMessage("user", "and 3+3?")]
-    prompt = chat_model.render_chat(history)
+    prompt = backend_model.render_chat(history)
     assert "secret" not in prompt and "4<|im_end|>" in prompt
 
 
@@ -102,6 +105,16 @@ def test_a_real_model_inside_an_opened_think_block_yields_only_thinking(open_thi
     end_of_turn = 1 if completion.finish_reason == "stop" else 0  # EOS is not reasoning
     usage = completion.usage
     assert usage.reasoning_tokens == usage.completion_tokens - end_of_turn > 0
+
+
+def test_a_thinking_model_may_think_before_a_constrained_answer(qwen3_style_model):
+    schema = {"type": "object", "properties": {"answer": {"type": "integer"}},
+              "required": ["answer"]}
+    completion = qwen3_style_model.chat(
+        [{"role": "user", "content": "What is 2+2? Answer in JSON."}], response_format=schema,
+        think=True, temperature=0.0, max_tokens=300)
+    assert completion.finish_reason == "stop"
+    jsonschema.validate(json.loads(completion.text), schema)
 
 
 def test_streamed_thinking_arrives_in_thinking_chunks(open_think_model):

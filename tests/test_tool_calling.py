@@ -42,8 +42,8 @@ def parameters(name: str) -> dict:
     return next(ToolSpec.coerce(t) for t in TOOLS if ToolSpec.coerce(t).name == name).parameters
 
 
-def test_a_forced_tool_call_is_a_valid_call_of_an_offered_tool(manager):
-    completion = manager.chat(ASK_WEATHER, tools=TOOLS, tool_choice="required", **GREEDY)
+def test_a_forced_tool_call_is_a_valid_call_of_an_offered_tool(backend_manager):
+    completion = backend_manager.chat(ASK_WEATHER, tools=TOOLS, tool_choice="required", **GREEDY)
     assert completion.invalid_tool_calls == [] and len(completion.tool_calls) == 1
     call = completion.tool_calls[0]
     assert call.name in ("get_weather", "add") and call.id.startswith("call_")
@@ -51,16 +51,16 @@ def test_a_forced_tool_call_is_a_valid_call_of_an_offered_tool(manager):
     assert completion.text == ""
 
 
-def test_tool_choice_by_name_calls_that_tool(manager):
-    completion = manager.chat([{"role": "user", "content": "What is 17 plus 25?"}],
+def test_tool_choice_by_name_calls_that_tool(backend_manager):
+    completion = backend_manager.chat([{"role": "user", "content": "What is 17 plus 25?"}],
                               tools=TOOLS, tool_choice="add", **GREEDY)
     (call,) = completion.tool_calls
     assert call.name == "add"
     jsonschema.validate(call.arguments, parameters("add"))
 
 
-def test_tool_calls_arrive_in_their_own_stream_chunk(manager):
-    chunks = list(manager.stream_chat(ASK_WEATHER, tools=TOOLS, tool_choice="get_weather",
+def test_tool_calls_arrive_in_their_own_stream_chunk(backend_manager):
+    chunks = list(backend_manager.stream_chat(ASK_WEATHER, tools=TOOLS, tool_choice="get_weather",
                                       **GREEDY))
     calls = [c for chunk in chunks for c in chunk.tool_calls]
     assert len(calls) == 1 and calls[0].name == "get_weather"
@@ -71,17 +71,17 @@ def get_weather(city: str, unit: str) -> dict:
     return {"city": city, "temperature": 21 if unit == "celsius" else 70, "sky": "sunny"}
 
 
-def test_a_tool_result_round_trip_ends_in_a_final_answer(manager, chat_model):
-    first = manager.chat(ASK_WEATHER, tools=[WEATHER], tool_choice="required", **GREEDY)
+def test_a_tool_result_round_trip_ends_in_a_final_answer(backend_manager, backend_model):
+    first = backend_manager.chat(ASK_WEATHER, tools=[WEATHER], tool_choice="required", **GREEDY)
     (call,) = first.tool_calls
     result = json.dumps(get_weather(**call.arguments))
     history = [*ASK_WEATHER,
                ChatMessage("assistant", "", tool_calls=[call]),
                ChatMessage("tool", result, tool_call_id=call.id, name=call.name)]
-    prompt = chat_model.render_chat([ChatMessage.coerce(m) for m in history],
+    prompt = backend_model.render_chat([ChatMessage.coerce(m) for m in history],
                                     GenerationConfig(tools=[WEATHER]))
     assert result in prompt and '"name": "get_weather"' in prompt
-    final = manager.chat(history, tools=[WEATHER], tool_choice="none", **GREEDY)
+    final = backend_manager.chat(history, tools=[WEATHER], tool_choice="none", **GREEDY)
     assert final.text.strip() and final.tool_calls == [] == final.invalid_tool_calls
 
 
@@ -96,8 +96,9 @@ def test_several_calls_in_one_turn_parse_with_their_own_ids():
     assert len({c.id for c in completion.tool_calls}) == 2 and completion.text == ""
 
 
-def test_parallel_forced_calls_are_all_valid(manager):
-    completion = manager.chat([{"role": "user", "content": "Weather in Paris and in Rome?"}],
+def test_parallel_forced_calls_are_all_valid(backend_manager):
+    completion = backend_manager.chat(
+        [{"role": "user", "content": "Weather in Paris and in Rome?"}],
                               tools=[WEATHER], tool_choice="required",
                               parallel_tool_calls=True, temperature=0.0, max_tokens=160)
     assert completion.invalid_tool_calls == [] and completion.tool_calls
@@ -130,15 +131,15 @@ def test_a_bare_json_call_is_read_when_the_call_was_forced():
     assert completion.tool_calls[0].name == "add"
 
 
-def test_auto_mode_on_a_real_model_answers_or_calls_without_crashing(manager):
-    completion = manager.chat(ASK_WEATHER, tools=TOOLS, **GREEDY)
+def test_auto_mode_on_a_real_model_answers_or_calls_without_crashing(backend_manager):
+    completion = backend_manager.chat(ASK_WEATHER, tools=TOOLS, **GREEDY)
     for call in completion.tool_calls:
         jsonschema.validate(call.arguments, parameters(call.name))
     assert completion.text.strip() or completion.tool_calls
 
 
-def test_tool_choice_none_offers_no_tools(chat_model):
-    prompt = chat_model.render_chat([ChatMessage("user", "hi")],
+def test_tool_choice_none_offers_no_tools(backend_model):
+    prompt = backend_model.render_chat([ChatMessage("user", "hi")],
                                     GenerationConfig(tools=TOOLS, tool_choice="none"))
     assert "get_weather" not in prompt
 
@@ -181,6 +182,6 @@ def test_a_forced_call_through_a_native_tool_template_is_valid(qwen3_style_model
         ({"tools": TOOLS, "tool_choice": "add", "response_format": "json"}, "one of them"),
     ],
 )
-def test_bad_tool_requests_fail_before_generation(manager, options, error):
+def test_bad_tool_requests_fail_before_generation(backend_manager, options, error):
     with pytest.raises(InvalidRequestError, match=error):
-        manager.chat([{"role": "user", "content": "hi"}], **options)
+        backend_manager.chat([{"role": "user", "content": "hi"}], **options)

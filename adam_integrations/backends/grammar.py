@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.output import THINK_CLOSE, THINK_OPEN
+from adam_integrations.core.prompt import TemplateTraits
 from adam_integrations.core.tools import (
     TOOL_CALL_CLOSE,
     TOOL_CALL_OPEN,
@@ -34,6 +35,17 @@ from adam_integrations.core.types import GenerationConfig
 ThinkingMode = Literal["none", "optional", "open"]
 """Whether output may start with a think block ("optional"), starts inside one because the
 prompt opened it ("open"), or has none."""
+
+def thinking_mode(traits: TemplateTraits, config: GenerationConfig, starts_thinking: bool
+                  ) -> ThinkingMode:
+    """Where a constrained answer may think: inside a block the prompt opened, in an
+    optional block of a thinking template (unless ``think=False``), or nowhere."""
+    if starts_thinking:
+        return "open"
+    if traits.thinking and config.think is not False:
+        return "optional"
+    return "none"
+
 
 # A 135M model left free to emit whitespace inside JSON may never stop; two are plenty.
 _MAX_JSON_WHITESPACE = 2

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends import compute
-from adam_integrations.backends.grammar import GrammarCache, ThinkingMode, structural_tag
+from adam_integrations.backends.grammar import GrammarCache, structural_tag, thinking_mode
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.backend import EmbeddingKind, ModelBackend
 from adam_integrations.core.decoding import ChunkAssembler
@@ -138,12 +138,10 @@ class HuggingFaceModel(ModelBackend):
         chat_template: str | None = None,
     ) -> None:
         self.source = model if isinstance(model, ModelSource) else resolve(model, purpose=purpose)
-        if self.source.kind == "ollama":
-            raise ModelNotFoundError(
-                f"'ollama:{self.source.location}' names a model in Ollama's store; loading "
-                "Ollama blobs with transformers is not available yet. Use a Hugging Face "
-                "id ('hf:<org>/<repo>') or a path to a .gguf file instead."
-            )
+        refusal = self.refuses(self.source)
+        if refusal is not None:
+            raise ModelNotFoundError(f"{refusal}. Use a Hugging Face id ('hf:<org>/<repo>') "
+                                     "or a path to a .gguf file instead.")
         if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
             raise InvalidRequestError(f"embed_batch_size must be >= 1, got {embed_batch_size!r}")
         self._device = device
@@ -158,6 +156,13 @@ class HuggingFaceModel(ModelBackend):
         self._chat_template = chat_template
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
+
+    @classmethod
+    def refuses(cls, source: ModelSource) -> str | None:
+        if source.kind == "ollama":
+            return (f"'ollama:{source.location}' is not in Ollama's store on this machine, "
+                    "and transformers loads only files on disk")
+        return None
 
     def __repr__(self) -> str:
         state = "loaded" if self.is_loaded else "not loaded"
@@ -418,6 +423,10 @@ class HuggingFaceModel(ModelBackend):
         ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
         return self._generate(loaded, ids, config, load_seconds, prompt)
 
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._ensure_loaded().tokenizer
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
     def render_chat(
         self, messages: list[ChatMessage], config: GenerationConfig | None = None
     ) -> str:
@@ -474,7 +483,7 @@ class HuggingFaceModel(ModelBackend):
         limit = config.max_tokens or room or DEFAULT_MAX_TOKENS
         max_new = min(limit, room) if room else limit
         starts_thinking = opens_thinking(prompt)
-        tag = structural_tag(config, _thinking_mode(loaded, config, starts_thinking))
+        tag = structural_tag(config, thinking_mode(loaded.traits, config, starts_thinking))
         grammar = loaded.grammars.logits_processor(tag) if tag is not None else None
         request = _Request(
             input_ids=input_ids, config=config, max_new=max_new, load_seconds=load_seconds,
@@ -653,15 +662,6 @@ class IncrementalDecoder:
             return ""
         self._prefix, self._read = self._read, len(self._ids)
         return after[len(before):]
-
-
-def _thinking_mode(loaded: _Loaded, config: GenerationConfig, starts_thinking: bool
-                   ) -> ThinkingMode:
-    if starts_thinking:
-        return "open"
-    if loaded.traits.thinking and config.think is not False:
-        return "optional"
-    return "none"
 
 
 def _generation_settings(

@@ -14,15 +14,16 @@ the next token. One lock per model keeps requests from interleaving.
 from __future__ import annotations
 
 import codecs
-import json
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from adam_integrations.backends.gbnf import Phase, Plan, request_plan
+from adam_integrations.backends.grammar import thinking_mode
+from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.backend import EmbeddingKind, ModelBackend
 from adam_integrations.core.chat_template import render_chat_template
@@ -33,19 +34,17 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.hardware import available_memory, physical_cores
+from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.resolver import ModelSource, Purpose, resolve
-from adam_integrations.core.tools import (
-    TOOL_CALL_CLOSE,
-    TOOL_CALL_OPEN,
-    ToolSpec,
-    bounded_for_generation,
-)
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelInfo
 from adam_integrations.sharing.gguf_header import GGUFHeader, read_gguf_header
 
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
+MIN_CONTEXT = 512
+EMBEDDING_CONTEXT = 2048  # tokens per text embedded; longer texts are truncated
 DEFAULT_REPEAT_PENALTY = 1.1
 
 
@@ -57,6 +56,7 @@ class _Loaded:
     traits: TemplateTraits
     variables: dict[str, str]
     load_seconds: float
+    context_reason: str
 
 
 class LlamaCppModel(ModelBackend):
@@ -72,6 +72,8 @@ class LlamaCppModel(ModelBackend):
         n_ctx: context length; default the model's, capped at 8192.
         n_threads: CPU threads; default the number of physical cores.
         n_gpu_layers: layers to offload; default all when llama.cpp was built with a GPU.
+        device: "cpu" keeps every layer on the CPU; "cuda", "gpu", "metal"... offload all
+            (an error when this llama.cpp build cannot); default: the GPU when it can.
         chat_template: a Jinja chat template to use instead of the GGUF's own.
     """
 
@@ -85,21 +87,30 @@ class LlamaCppModel(ModelBackend):
         n_ctx: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
+        device: str | None = None,
         chat_template: str | None = None,
     ) -> None:
         self.source = model if isinstance(model, ModelSource) else resolve(model, purpose=purpose)
-        if self.source.kind != "gguf":
-            raise ModelNotFoundError(
-                f"llama.cpp runs GGUF files, and {self.source.name!r} is a {self.source.kind} "
-                "model; name a .gguf file, or use model_type='huggingface' for this one")
+        refusal = self.refuses(self.source)
+        if refusal is not None:
+            raise ModelNotFoundError(f"{refusal}; name a .gguf file, or use "
+                                     "model_type='huggingface' for this one")
         self._n_ctx = n_ctx
         self._n_threads = n_threads
-        self._n_gpu_layers = n_gpu_layers
+        self._n_gpu_layers = _gpu_layers(n_gpu_layers, device)
         self._chat_template = chat_template
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
+        self._embedder: Any = None
+        self._embed_lock = threading.Lock()
+
+    @classmethod
+    def refuses(cls, source: ModelSource) -> str | None:
+        if source.kind == "gguf":
+            return None
+        return f"llama.cpp runs GGUF files, and {source.name!r} is a {source.kind} model"
 
     def __repr__(self) -> str:
         state = "loaded" if self.is_loaded else "not loaded"
@@ -114,10 +125,12 @@ class LlamaCppModel(ModelBackend):
         self._ensure_loaded()
 
     def unload(self) -> None:
-        with self._load_lock, self._run_lock:
+        with self._load_lock, self._run_lock, self._embed_lock:
             loaded, self._loaded = self._loaded, None
-        if loaded is not None:
-            loaded.llama.close()
+            embedder, self._embedder = self._embedder, None
+        for llama in (loaded.llama if loaded else None, embedder):
+            if llama is not None:
+                llama.close()
 
     def _ensure_loaded(self) -> _Loaded:
         with self._load_lock:
@@ -129,6 +142,7 @@ class LlamaCppModel(ModelBackend):
         started = time.perf_counter()
         path = self.source.location
         header = read_gguf_header(path)  # refuses non-GGUF and truncated files first
+        _check_architecture_known(header, path)
         try:
             from llama_cpp import Llama
         except ImportError as error:
@@ -136,10 +150,11 @@ class LlamaCppModel(ModelBackend):
                 "the llama.cpp backend needs llama-cpp-python; install it with "
                 "pip install 'adam-integrations[llamacpp]'") from error
 
-        context = min(header.context_length or DEFAULT_CONTEXT, self._n_ctx or DEFAULT_CONTEXT)
+        context, context_reason = _context_length(header, path, self._n_ctx,
+                                                  offloaded=self._n_gpu_layers != 0)
         try:
             llama = Llama(model_path=path, n_ctx=context, n_threads=self._n_threads
-                          or _physical_cores(), n_gpu_layers=_gpu_layers(self._n_gpu_layers),
+                          or physical_cores(), n_gpu_layers=self._n_gpu_layers,
                           verbose=False)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(
@@ -155,25 +170,38 @@ class LlamaCppModel(ModelBackend):
         }
         return _Loaded(llama=llama, header=header, template=template,
                        traits=TemplateTraits.of(template), variables=variables,
-                       load_seconds=time.perf_counter() - started)
+                       load_seconds=time.perf_counter() - started,
+                       context_reason=context_reason)
 
     def info(self) -> ModelInfo:
         loaded = self._ensure_loaded()
         header = loaded.header
         return ModelInfo(
             name=self.source.name, backend=self.name, family=header.architecture,
-            parameter_count=loaded.llama.n_params() if hasattr(loaded.llama, "n_params")
-            else None,
+            parameter_count=loaded.llama._model.n_params(),
             context_window=loaded.llama.n_ctx(),
-            capabilities=("completion", "chat", "tools",
-                          *(("thinking",) if loaded.traits.thinking else ())),
+            capabilities=("embedding",) if header.is_embedding_model else (
+                "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
+                                                 else ())),
+            embedding_dimension=loaded.llama.n_embd(),
             path=self.source.location, format="gguf", quantization=header.quantization,
-            device="gpu" if _gpu_layers(self._n_gpu_layers) else "cpu",
+            device="gpu" if self._n_gpu_layers else "cpu",
             details={"explanation": self.source.explanation,
-                     "load_seconds": loaded.load_seconds},
+                     "load_seconds": loaded.load_seconds,
+                     "context_reason": loaded.context_reason},
         )
 
     # -- generation ------------------------------------------------------------------
+    def _check_generates(self, loaded: _Loaded) -> None:
+        if loaded.header.is_embedding_model:
+            raise UnsupportedOperationError(
+                f"{self.source.name} is an embedding model ({loaded.header.architecture}); "
+                "use embed() with it, and a chat model for chat")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._ensure_loaded().llama.tokenize(text.encode(), add_bos=False,
+                                                       special=True))
+
     def render_chat(self, messages: list[ChatMessage],
                     config: GenerationConfig | None = None) -> str:
         """The exact prompt text the chat template makes of ``messages`` and ``config``."""
@@ -193,6 +221,7 @@ class LlamaCppModel(ModelBackend):
         was_loaded = self.is_loaded
         started = time.perf_counter()
         loaded = self._ensure_loaded()
+        self._check_generates(loaded)
         load_seconds = 0.0 if was_loaded else time.perf_counter() - started
         config = with_qwen3_sampling(config, loaded.header.architecture,
                                      loaded.traits.thinking_switch)
@@ -205,6 +234,7 @@ class LlamaCppModel(ModelBackend):
             raise InvalidRequestError("tools need a conversation; use chat() instead of "
                                       "complete()")
         loaded = self._ensure_loaded()
+        self._check_generates(loaded)
         tokens = loaded.llama.tokenize(prompt.encode(), add_bos=True, special=False)
         return self._generate(loaded, tokens, prompt, config, 0.0)
 
@@ -218,18 +248,23 @@ class LlamaCppModel(ModelBackend):
                 f"window of {self.source.name}; shorten the prompt or the history")
         max_new = min(config.max_tokens or room, room)
         starts_thinking = opens_thinking(prompt)
-        grammar = self._grammar(config)
+        plan = request_plan(config, thinking_mode(loaded.traits, config, starts_thinking))
         parser = ResponseParser(tool_names=config.tool_names,
                                 parse_tool_calls=config.tools_active,
                                 starts_in_thinking=starts_thinking,
                                 forced_tool_call=bool(config.forced_tools))
         assembler = ChunkAssembler(config, parser, prompt_tokens=len(tokens), max_new=max_new,
                                    load_seconds=load_seconds)
-        return self._token_stream(loaded, tokens, config, grammar, assembler, max_new)
+        phases = plan or Plan((Phase(None),))
+        for phase in phases.phases:  # compile (and check) every grammar before generating
+            self._grammar(phase.grammar)
+        return self._token_stream(loaded, tokens, config, phases, assembler, max_new)
 
     def _token_stream(self, loaded: _Loaded, tokens: list[int], config: GenerationConfig,
-                      grammar: Any, assembler: ChunkAssembler, max_new: int
+                      plan: Plan, assembler: ChunkAssembler, max_new: int
                       ) -> Iterator[Chunk]:
+        """Generate phase by phase (see ``backends.gbnf``): each phase runs llama.cpp with
+        its grammar until its marker appears; the next phase reuses the evaluated tokens."""
         import llama_cpp
 
         llama = loaded.llama
@@ -239,86 +274,181 @@ class LlamaCppModel(ModelBackend):
             if config.seed is not None:
                 llama.set_seed(config.seed)
             generated: list[int] = []
-            for token in llama.generate(tokens, grammar=grammar, **_sampling(config)):
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    assembler.end_of_turn()
-                    break
-                piece = assembler.token(text.decode(llama.detokenize(
-                    [token], prev_tokens=generated[-8:] or None)))
-                generated.append(token)
-                if piece is not None:
-                    yield piece
-                if assembler.stopped or len(generated) >= max_new:
-                    break
+            index: int | None = 0
+            while index is not None:
+                phase, index = plan.phases[index], None
+                seen = ""
+                sampling = _sampling(config, constrained=phase.grammar is not None)
+                for token in llama.generate(tokens + generated,
+                                            grammar=self._grammar(phase.grammar), **sampling):
+                    if llama_cpp.llama_vocab_is_eog(vocab, token):
+                        if not phase.required:
+                            assembler.end_of_turn()
+                            break
+                        # the model stopped inside a phase that must end with its
+                        # marker (a think block): write the marker and go on
+                        written = llama.tokenize(str(phase.until).encode(), add_bos=False,
+                                                 special=True)
+                    else:
+                        written = [token]
+                    for new in written:
+                        raw = text.decode(llama.detokenize([new], prev_tokens=generated[-8:]
+                                                           or None))
+                        generated.append(new)
+                        seen += raw
+                        piece = assembler.token(raw)
+                        if piece is not None:
+                            yield piece
+                    if assembler.stopped or len(generated) >= max_new:
+                        break
+                    if phase.until is not None and phase.until in seen:
+                        index = _next_phase(plan, phase)
+                        if index is None:
+                            assembler.end_of_turn()
+                        break
             yield assembler.finish(text.decode(b"", final=True))
 
-    def _grammar(self, config: GenerationConfig) -> Any:
-        """A llama.cpp grammar for structured output or a forced tool call (cached)."""
-        if config.response_format is not None:
-            schema = config.response_format.schema or {"type": "object"}
-            key, gbnf = f"json:{json.dumps(schema)}", lambda: _schema_gbnf(schema)
-        elif config.tools_active and config.forced_tools:
-            tools = config.forced_tools
-            key = f"tools:{json.dumps([t.call_schema() for t in tools])}"
-            gbnf = lambda: _tool_call_gbnf(tools)  # noqa: E731
-        else:
+    def _grammar(self, gbnf: str | None) -> Any:
+        """The compiled llama.cpp grammar for ``gbnf`` (None for free text), cached."""
+        if gbnf is None:
             return None
-        if key not in self._grammars:
-            from llama_cpp import LlamaGrammar
+        if gbnf not in self._grammars:
+            import llama_cpp
 
-            self._grammars[key] = LlamaGrammar.from_string(gbnf(), verbose=False)
-        return self._grammars[key]
+            # llama-cpp-python crashes the process on a grammar llama.cpp cannot parse, so
+            # parse it here first: llama.cpp answers NULL (and logs why) instead.
+            vocab = self._ensure_loaded().llama._model.vocab
+            sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
+            if not sampler:
+                raise InvalidRequestError(
+                    "llama.cpp could not parse the grammar made from this request's schema; "
+                    "simplify the schema, or use response_format='json'")
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[gbnf] = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[gbnf]
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
-        raise UnsupportedOperationError(
-            f"{self.source.name} runs on llama.cpp for chat; embeddings with llama.cpp are not "
-            "available yet; use model_type='huggingface' for the embedding model")
+        """Pooled, L2-normalised embeddings (as Ollama's /api/embed returns them).
+
+        Embedding GGUFs pool as their header says (Qwen3-Embedding: last token, BERT
+        models: mean or CLS); any other GGUF can embed too, with mean pooling. Known
+        retrieval families get their query/document prompts (``catalog.embedding``).
+        """
+        loaded = self._ensure_loaded()
+        prompt = embedding_prompt(loaded.header.metadata.get("general.name") or
+                                  self.source.name, kind)
+        if prompt:
+            texts = [prompt + text for text in texts]
+        with self._embed_lock:
+            embedder = self._embedder or self._load_embedder(loaded)
+            # normalize: L2; truncate: texts longer than the context are cut, as
+            # transformers truncates
+            vectors = embedder.embed(texts, normalize=True, truncate=True)
+        return [[float(x) for x in vector] for vector in vectors]
+
+    def _load_embedder(self, loaded: _Loaded) -> Any:
+        """A second llama.cpp context in embedding mode over the same file (the weights
+        are memory-mapped, so they are shared, not loaded twice)."""
+        import llama_cpp
+
+        header = loaded.header
+        pooling = (llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED if header.field("pooling_type")
+                   is not None else llama_cpp.LLAMA_POOLING_TYPE_MEAN)
+        context = min(header.context_length or EMBEDDING_CONTEXT, EMBEDDING_CONTEXT)
+        self._embedder = llama_cpp.Llama(
+            model_path=self.source.location, embedding=True, pooling_type=pooling,
+            n_ctx=context, n_batch=context, n_ubatch=context,
+            n_threads=self._n_threads or physical_cores(), n_gpu_layers=self._n_gpu_layers,
+            verbose=False)
+        return self._embedder
 
 
-def _sampling(config: GenerationConfig) -> dict[str, Any]:
+def _context_length(header: GGUFHeader, path: str, requested: int | None, *,
+                    offloaded: bool) -> tuple[int, str]:
+    """The context window to open, and why: ``n_ctx`` when given; else the model's own,
+    at most ``DEFAULT_CONTEXT`` (as Ollama opens a few thousand tokens unless asked), and
+    on the CPU at most what the available RAM holds (``core.memory``)."""
+    native = header.context_length or DEFAULT_CONTEXT
+    if requested:
+        beyond = f", beyond the model's native {native}" if requested > native else ""
+        return requested, f"n_ctx={requested} as asked{beyond}"
+    if native <= DEFAULT_CONTEXT:
+        context, reason = native, f"the model's full context of {native} tokens"
+    else:
+        context = DEFAULT_CONTEXT
+        reason = f"{DEFAULT_CONTEXT} of the model's {native} tokens (pass n_ctx for more)"
+    per_token, available = kv_bytes_per_token(header), available_memory()
+    if per_token and available and not offloaded:
+        fits = largest_context(os.path.getsize(path), per_token, available)
+        if fits < context:
+            context = max(MIN_CONTEXT, fits // 256 * 256)
+            reason = (f"{context} tokens: the KV cache of a longer context would not fit "
+                      f"the {available / GIB:.1f} GiB of RAM available")
+    return context, reason
+
+
+def _check_architecture_known(header: GGUFHeader, path: str) -> None:
+    """Refuse an architecture llama.cpp does not know before handing it the file.
+
+    The list is gguf-py's (``gguf.MODEL_ARCH_NAMES``), which llama.cpp's project publishes
+    with the same architecture table; an architecture known there but too new for the
+    installed llama-cpp-python still fails inside llama.cpp, with the error caught.
+    """
+    import gguf
+
+    known = set(gguf.MODEL_ARCH_NAMES.values())
+    if header.architecture not in known:
+        raise ModelLoadError(
+            f"{os.path.basename(path)} is a GGUF of architecture {header.architecture!r}, "
+            f"which llama.cpp cannot run (it knows {len(known)} architectures, such as "
+            "llama, qwen3, qwen3moe, gemma3, bert). Check that the file is a model GGUF, or "
+            "upgrade llama-cpp-python and gguf.")
+
+
+def _next_phase(plan: Plan, ended: Phase) -> int | None:
+    """The phase after ``ended`` (the loop start after the last one), or None at the end."""
+    following = plan.phases.index(ended) + 1
+    return following if following < len(plan.phases) else plan.loop_from
+
+
+def _sampling(config: GenerationConfig, *, constrained: bool = False) -> dict[str, Any]:
     """llama.cpp sampling arguments; temperature 0 (or None) decodes greedily.
 
     Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
-    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way.
+    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way;
+    except that output a grammar constrains gets no default repeat penalty: it penalises
+    the quotes and braces JSON must repeat (a 135M model then never closes a string).
     """
     greedy = config.temperature is None or config.greedy
+    default_penalty = 1.0 if constrained else DEFAULT_REPEAT_PENALTY
     return {
         "temp": 0.0 if greedy else config.temperature,
         "top_k": config.top_k if config.top_k is not None else 40,
         "top_p": config.top_p if config.top_p is not None else 0.95,
         "min_p": config.min_p if config.min_p is not None else 0.05,
         # Ollama's default (llama.cpp counts the last 64 tokens): without it, greedy
-        # decoding of small quantized models loops inside strings.
-        "repeat_penalty": config.repetition_penalty or DEFAULT_REPEAT_PENALTY,
+        # decoding of small quantized models loops in free text.
+        "repeat_penalty": config.repetition_penalty or default_penalty,
         "presence_penalty": config.presence_penalty or 0.0,
         "frequency_penalty": config.frequency_penalty or 0.0,
     }
 
 
-def _schema_gbnf(schema: Any) -> str:
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    return json_schema_to_gbnf(json.dumps(bounded_for_generation(schema)))
-
-
-def _tool_call_gbnf(tools: list[ToolSpec]) -> str:
-    """One ``<tool_call>`` block whose JSON matches one of the tools' call schemas."""
-    schemas = [t.call_schema() for t in tools]
-    call = _schema_gbnf(schemas[0] if len(schemas) == 1 else {"anyOf": schemas})
-    call = re.sub(r"^root ::=", "call ::=", call, flags=re.MULTILINE)
-    return (f"root ::= {json.dumps(TOOL_CALL_OPEN + chr(10))} call "
-            f"{json.dumps(chr(10) + TOOL_CALL_CLOSE)}\n{call}")
-
-
-def _physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-
-
-def _gpu_layers(requested: int | None) -> int:
+def _gpu_layers(requested: int | None, device: str | None) -> int:
+    """Layers to offload: ``requested`` when given, none for device "cpu", else all when
+    this llama.cpp build can offload (checked when a GPU device is named)."""
     if requested is not None:
         return requested
-    import llama_cpp
-
-    return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    if device is not None and device.lower() == "cpu":
+        return 0
+    try:
+        import llama_cpp
+    except ImportError:
+        return 0  # loading reports the missing package
+    offloads = bool(llama_cpp.llama_supports_gpu_offload())
+    if device is not None and not offloads:
+        raise ModelLoadError(
+            f"device={device!r}: this llama-cpp-python build runs on the CPU only; reinstall "
+            "it with GPU support (CMAKE_ARGS='-DGGML_CUDA=on' pip install llama-cpp-python "
+            "--force-reinstall), use device='cpu', or model_type='huggingface'")
+    return -1 if offloads else 0

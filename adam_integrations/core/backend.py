@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
+from adam_integrations.core.errors import UnsupportedOperationError
+from adam_integrations.core.resolver import ModelSource
 from adam_integrations.core.streaming import iterate_in_thread
 from adam_integrations.core.tools import ResponseFormat
 from adam_integrations.core.types import (
@@ -50,6 +52,12 @@ class ModelBackend(ABC):
 
     name: ClassVar[str] = ""
 
+    @classmethod
+    def refuses(cls, source: ModelSource) -> str | None:
+        """Why this backend cannot run ``source`` (None when it can). Used by the
+        automatic backend choice; the constructor raises with the same reason."""
+        return None
+
     # -- lifecycle -------------------------------------------------------------------
     @abstractmethod
     def load(self) -> None:
@@ -82,6 +90,11 @@ class ModelBackend(ABC):
     @abstractmethod
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Embed a validated, non-empty list of texts (queries or documents)."""
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens the model's tokenizer makes of ``text`` (special tokens such as
+        ``<|im_start|>`` count as one each, no BOS added)."""
+        raise UnsupportedOperationError(f"the {self.name} backend cannot count tokens")
 
     # -- public API, derived ---------------------------------------------------------
     def stream_chat(

@@ -19,8 +19,8 @@ from adam_integrations.catalog.domains import DomainProfile, get_domain
 from adam_integrations.core.backend import EmbeddingKind, ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
-from adam_integrations.core.registry import registry
-from adam_integrations.core.resolver import Purpose, resolve
+from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
+from adam_integrations.core.resolver import ModelSource, resolve
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -50,8 +50,11 @@ class ModelManager:
         384
 
     Args:
-        model_type: the backend: "huggingface" (alias "hf", "transformers"), or any
-            registered name (see ``ModelRegistry``).
+        model_type: the backend: "auto" (default: llama.cpp for a GGUF on a machine
+            without a GPU, transformers otherwise; see ``ModelRegistry.choose``),
+            "huggingface" (alias "hf", "transformers"), "llamacpp" (alias "llama.cpp",
+            "gguf"), or any registered name. It applies to the chat model; the embedding
+            model uses it too when that backend can run it, else the automatic choice.
         model_size: a catalog alias such as "qwen3_small"; ``model`` wins when both given.
         domain: a domain profile ("general", "code", ...) whose system prompt is used when
             the call gives none.
@@ -60,12 +63,14 @@ class ModelManager:
         embedding_model: the model reference for ``embed``; None = the default embedder.
         keep_alive: unload the models after this much idle time (seconds or "5m"; 0 =
             after each request); None or negative keeps them loaded until ``unload()``.
-        **backend_options: passed to the backend class (e.g. ``device``, ``dtype``).
+        **backend_options: passed to the backend class (e.g. ``device``, ``dtype`` for
+            transformers, ``n_ctx`` for llama.cpp); the embedding model gets those its
+            backend takes.
     """
 
     def __init__(
         self,
-        model_type: str = "huggingface",
+        model_type: str = AUTO,
         model_size: str | None = None,
         domain: str | None = None,
         model: str | None = None,
@@ -79,22 +84,27 @@ class ModelManager:
                 "share_with_ollama is not available in this version yet; load the model "
                 "without it (sharing with Ollama's store is planned)"
             )
-        self.backend_class: type[ModelBackend] = registry.get(model_type)
+        self.model_type = model_type
         self.domain: DomainProfile | None = get_domain(domain) if domain else None
         self.keep_alive = parse_keep_alive(keep_alive)
         self._backend_options = backend_options
         self.source = resolve(model or model_size, purpose="chat")
-        self.backend: ModelBackend = self._shared_backend(model or model_size, "chat")
+        self.choice = registry.choose(model_type, self.source, backend_options)
+        self.backend_class: type[ModelBackend] = self.choice.backend_class
+        self.backend: ModelBackend = self._shared_backend(self.source, self.choice,
+                                                          backend_options)
         self._embedding_reference = embedding_model
         self._embedder: ModelBackend | None = None
+        self.embedding_explanation = ""
+        """Like ``explanation``, for the embedding model (set once it is created)."""
 
     def __repr__(self) -> str:
         return f"ModelManager(model={self.source.name!r}, backend={self.backend_class.name!r})"
 
     @property
     def explanation(self) -> str:
-        """One line saying which model was chosen and why."""
-        return self.source.explanation
+        """One line saying which model was chosen, which backend runs it, and why."""
+        return f"{self.source.explanation}; on {self.backend_class.name}: {self.choice.reason}"
 
     @property
     def info(self) -> ModelInfo:
@@ -105,14 +115,23 @@ class ModelManager:
     def embedder(self) -> ModelBackend:
         """The embedding model's backend, created on first use."""
         if self._embedder is None:
-            self._embedder = self._shared_backend(self._embedding_reference, "embedding")
+            source = resolve(self._embedding_reference, purpose="embedding")
+            requested = self.model_type
+            if requested.lower() != AUTO and registry.get(requested).refuses(source):
+                requested = AUTO  # e.g. llama.cpp chat, safetensors embedder
+            choice = registry.choose(requested, source)
+            options = accepted_options(choice.backend_class, self._backend_options)
+            self._embedder = self._shared_backend(source, choice, options)
+            self.embedding_explanation = (f"{source.explanation}; on {choice.backend_class.name}"
+                                          f": {choice.reason}")
         return self._embedder
 
-    def _shared_backend(self, reference: str | None, purpose: Purpose) -> ModelBackend:
-        source = self.source if purpose == "chat" else resolve(reference, purpose=purpose)
-        backend = loaded_models.backend(
-            self.backend_class, source, self._backend_options,
-            create=lambda: self.backend_class(source, **self._backend_options))
+    def _shared_backend(
+        self, source: ModelSource, choice: BackendChoice, options: dict[str, Any]
+    ) -> ModelBackend:
+        backend_class = choice.backend_class
+        backend = loaded_models.backend(backend_class, source, options,
+                                        create=lambda: backend_class(source, **options))
         if self.keep_alive is not None:
             loaded_models.set_keep_alive(backend, self.keep_alive)
         return backend

@@ -6,20 +6,39 @@ packages add backends through the entry-point group ``adam_integrations.backends
 
     [project.entry-points."adam_integrations.backends"]
     mybackend = "my_package.backend:MyBackend"
+
+``choose`` turns the backend a user asked for (or ``"auto"``) and a resolved model into a
+backend class plus the reason, which becomes part of ``ModelManager.explanation``.
+The automatic choice (the default everywhere):
+
+- a GGUF file runs on llama.cpp, in place, when llama-cpp-python is installed and either
+  the machine has no GPU or this llama.cpp build offloads to the GPU; otherwise on
+  transformers (which converts the GGUF once and runs it on the GPU);
+- everything else (safetensors folders, hub repositories) runs on transformers;
+- backend options narrow the choice: ``dtype="float32"`` is a transformers option, so it
+  picks transformers even for a GGUF; ``n_ctx`` picks llama.cpp.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from adam_integrations.core.errors import AdamError, UnknownBackendError
+from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownBackendError
+from adam_integrations.core.hardware import gpu_kind
 
 if TYPE_CHECKING:
     from adam_integrations.core.backend import ModelBackend
+    from adam_integrations.core.resolver import ModelSource
 
 ENTRY_POINT_GROUP = "adam_integrations.backends"
+
+AUTO = "auto"
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "huggingface": "adam_integrations.backends.huggingface:HuggingFaceModel",
@@ -34,6 +53,14 @@ BACKEND_ALIASES: dict[str, str] = {
     "llama_cpp": "llamacpp",
     "gguf": "llamacpp",
 }
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The backend class chosen for one model, and why (one clause)."""
+
+    backend_class: type[ModelBackend]
+    reason: str
 
 
 class ModelRegistry:
@@ -75,6 +102,33 @@ class ModelRegistry:
             self._targets[key] = target
         return target
 
+    def choose(
+        self, requested: str, source: ModelSource, options: Mapping[str, Any] | None = None
+    ) -> BackendChoice:
+        """The backend for ``source``: the one ``requested``, or the automatic choice for
+        ``"auto"`` (see the module docstring), taking ``options`` into account."""
+        options = options or {}
+        if str(requested).lower() != AUTO:
+            backend_class = self.get(requested)
+            _check_options(backend_class, options)
+            return BackendChoice(backend_class, f"backend {backend_class.name} as asked")
+        preferred = _automatic_preference(source)
+        rejected: list[str] = []
+        for name, reason in preferred:
+            backend_class = self.get(name)
+            refusal = backend_class.refuses(source)
+            unknown = _unknown_options(backend_class, options)
+            if refusal is None and not unknown:
+                if rejected:
+                    reason = f"{reason} ({'; '.join(rejected)})"
+                return BackendChoice(backend_class, reason)
+            rejected.append(f"not {name}: " + (refusal or f"it takes no option "
+                                                         f"{', '.join(unknown)}"))
+        raise InvalidRequestError(
+            f"no backend can run {source.name!r} with options {sorted(options)}: "
+            f"{'; '.join(rejected)}. Drop the options that belong to another backend, or "
+            "name the backend with model_type=...")
+
     def __contains__(self, name: object) -> bool:
         try:
             self.get(str(name))
@@ -88,6 +142,59 @@ class ModelRegistry:
         self._entry_points_loaded = True
         for point in entry_points(group=ENTRY_POINT_GROUP):
             self._targets.setdefault(point.name.lower(), point.value)
+
+
+def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
+    """Backend names in order of preference for ``source``, each with its reason."""
+    transformers = ("huggingface", "transformers runs safetensors and hub models")
+    if source.kind != "gguf":
+        return [transformers, ("llamacpp", "llama.cpp runs GGUF files")]
+    if importlib.util.find_spec("llama_cpp") is None:
+        return [("huggingface", "llama-cpp-python is not installed, so transformers runs "
+                 "the GGUF (converted once); pip install 'adam-integrations[llamacpp]' "
+                 "for llama.cpp speed")]
+    gpu = gpu_kind()
+    if gpu is None:
+        return [("llamacpp", "a GGUF on a machine without a GPU runs fastest on llama.cpp"),
+                ("huggingface", "transformers converts the GGUF once")]
+    if _llama_cpp_offloads():
+        return [("llamacpp", f"llama.cpp runs the GGUF with its layers on the {gpu} GPU"),
+                ("huggingface", "transformers converts the GGUF once")]
+    return [("huggingface", f"a {gpu} GPU is present and this llama.cpp build runs on the "
+             "CPU only, so transformers runs the GGUF (converted once) on the GPU"),
+            ("llamacpp", "llama.cpp runs the GGUF on the CPU")]
+
+
+def _llama_cpp_offloads() -> bool:
+    try:
+        import llama_cpp
+    except Exception:  # a broken build is a build without offload
+        return False
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def _unknown_options(backend_class: type[ModelBackend], options: Mapping[str, Any]) -> list[str]:
+    """The options ``backend_class`` does not take (none when it takes ``**kwargs``)."""
+    parameters = inspect.signature(backend_class.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return []
+    return sorted(set(options) - set(parameters) - {"self"})
+
+
+def _check_options(backend_class: type[ModelBackend], options: Mapping[str, Any]) -> None:
+    unknown = _unknown_options(backend_class, options)
+    if unknown:
+        raise InvalidRequestError(
+            f"backend {backend_class.name!r} takes no option {', '.join(map(repr, unknown))}; "
+            "check the spelling, or leave model_type='auto' to pick the backend that does")
+
+
+def accepted_options(
+    backend_class: type[ModelBackend], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The subset of ``options`` that ``backend_class`` takes."""
+    unknown = set(_unknown_options(backend_class, options))
+    return {k: v for k, v in options.items() if k not in unknown}
 
 
 def _import(target: str) -> type[ModelBackend]:

@@ -130,8 +130,9 @@ class ChatAdam(BaseChatModel):
 
     model: str | None = None
     """Model reference (``hf:...``, a path, ``qwen3_small``, ...); None = machine default."""
-    model_type: str = "huggingface"
-    """Backend name (see ``ModelRegistry``)."""
+    model_type: str = "auto"
+    """Backend name (see ``ModelRegistry``); "auto" = llama.cpp for a GGUF on a machine
+    without a GPU, transformers otherwise."""
     temperature: float | None = None
     """Sampling temperature; 0 is greedy. None = the model's default."""
     max_tokens: int | None = None
@@ -335,6 +336,12 @@ class ChatAdam(BaseChatModel):
                                            parsing_error=lambda _: None)
         none = RunnablePassthrough.assign(parsed=lambda _: None)
         return RunnableMap(raw=llm) | parse.with_fallbacks([none], exception_key="parsing_error")
+
+    def get_num_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by this model's own tokenizer (LangChain's default would use
+        GPT-2's); ``trim_messages`` and token counting use it."""
+        assert self.manager is not None
+        return self.manager.backend.count_tokens(text)
 
     def unload(self) -> None:
         """Free the model's memory now (the next call loads it again)."""

@@ -48,7 +48,7 @@ class AdamEmbeddings(BaseModel, Embeddings):
 
     model: str | None = None
     """Embedding model reference; None = the default embedder for this machine."""
-    model_type: str = "huggingface"
+    model_type: str = "auto"
     keep_alive: float | str | None = None
     backend_options: dict[str, Any] = Field(default_factory=dict)
     """Passed to the backend (``device``, ``embed_batch_size``, ...)."""

@@ -35,7 +35,7 @@ class AdamEmbedding(BaseEmbedding):
     """
 
     model: str | None = Field(default=None, description="Embedding model; None = default.")
-    model_type: str = Field(default="huggingface")
+    model_type: str = Field(default="auto", description="Backend name; auto = by model.")
     query_instruction: str | None = Field(default=None, description="Prefix for queries.")
     text_instruction: str | None = Field(default=None, description="Prefix for documents.")
     keep_alive: float | str | None = Field(default=None)

@@ -113,7 +113,8 @@ class AdamLLM(FunctionCallingLLM):
     """
 
     model: str | None = Field(default=None, description="Model reference; None = default.")
-    model_type: str = Field(default="huggingface", description="Backend name.")
+    model_type: str = Field(default="auto",
+                            description="Backend name; auto = llama.cpp for GGUF on CPU.")
     temperature: float | None = Field(default=None, description="0 = greedy.")
     max_tokens: int | None = Field(default=None, description="Most tokens to generate.")
     top_p: float | None = Field(default=None)

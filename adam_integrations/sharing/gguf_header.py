@@ -27,6 +27,10 @@ _SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i"
 _STRING, _ARRAY = 8, 9
 
 
+ENCODER_ARCHITECTURES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "jina-bert-v2",
+                                   "jina-bert-v3", "modern-bert", "neo-bert", "t5encoder"})
+
+
 @dataclass(frozen=True)
 class GGUFHeader:
     """The metadata of one GGUF file."""
@@ -42,6 +46,18 @@ class GGUFHeader:
     @property
     def context_length(self) -> int | None:
         return self.metadata.get(f"{self.architecture}.context_length")
+
+    def field(self, name: str) -> Any:
+        """An architecture-scoped key, e.g. ``field("block_count")`` for
+        ``qwen3.block_count``."""
+        return self.metadata.get(f"{self.architecture}.{name}")
+
+    @property
+    def is_embedding_model(self) -> bool:
+        """Whether the file says it is an embedding model (it sets a pooling type, or is
+        an encoder-only architecture)."""
+        return (self.field("pooling_type") is not None
+                or self.architecture in ENCODER_ARCHITECTURES)
 
     @property
     def quantization(self) -> str | None:

@@ -1,0 +1,63 @@
+"""How much memory a model needs, by the formula in the project's Qwen3 notes.
+
+    need = W + KV + C + R
+    W  = weights (the GGUF file's size for llama.cpp)
+    KV = 2 x layers x kv_heads x head_dim x context x parallel x bytes per value (f16: 2)
+    C  = compute buffers, about 0.1 x (W + KV), at least 0.5 GiB
+    R  = runtime reserve of a GPU device (0 on the CPU)
+    it fits when need <= 0.85 x the memory available
+
+``largest_context`` inverts it: the longest context whose KV cache still fits.
+"""
+
+from __future__ import annotations
+
+from adam_integrations.sharing.gguf_header import GGUFHeader
+
+GIB = 1024**3
+HEADROOM = 0.85
+MIN_COMPUTE = 0.5 * GIB
+
+
+def kv_cache_bytes(layers: int, kv_heads: int, head_dim: int, context: int, parallel: int = 1,
+                   bytes_per_value: float = 2.0) -> float:
+    """Bytes of the K and V caches.
+
+    Example:
+        >>> kv_cache_bytes(36, 8, 128, 32768) / GIB     # Qwen3-8B, 32K context, f16
+        4.5
+    """
+    return 2.0 * layers * kv_heads * head_dim * context * parallel * bytes_per_value
+
+
+def memory_needed(weights: float, kv_cache: float, reserve: float = 0.0) -> float:
+    """Bytes needed to run: weights, KV cache, compute buffers and the device reserve."""
+    return weights + kv_cache + max(0.1 * (weights + kv_cache), MIN_COMPUTE) + reserve
+
+
+def kv_bytes_per_token(header: GGUFHeader) -> float | None:
+    """KV-cache bytes per token of context (f16), from a GGUF header; None when the
+    header lacks the attention shape (encoder-only or unusual architectures)."""
+    layers = header.field("block_count")
+    heads = header.field("attention.head_count")
+    kv_heads = header.field("attention.head_count_kv") or heads
+    width = header.field("embedding_length")
+    head_dim = header.field("attention.key_length") or (width // _most(heads)
+                                                        if width and heads else None)
+    if not (layers and kv_heads and head_dim):
+        return None
+    return kv_cache_bytes(int(layers), _most(kv_heads), int(head_dim), 1)
+
+
+def largest_context(weights: float, per_token: float, available: float,
+                    reserve: float = 0.0) -> int:
+    """The most tokens of context whose KV cache fits ``available`` bytes with headroom
+    (0 when not even the weights fit)."""
+    limit = HEADROOM * available - reserve
+    room = min(limit / 1.1 - weights, limit - MIN_COMPUTE - weights)
+    return max(0, int(room // per_token))
+
+
+def _most(value: int | list[int]) -> int:
+    """Per-layer values (some architectures list one per layer): the largest."""
+    return int(max(value)) if isinstance(value, list) else int(value)

@@ -1,0 +1,105 @@
+"""Reading Ollama's on-disk store: which GGUF blob a model name stands for.
+
+Layout (see the project's Ollama notes): a root (``$OLLAMA_MODELS``, else
+``~/.ollama/models``, or ``/usr/share/ollama/.ollama/models`` for Linux service installs)
+holding ``manifests/<host>/<namespace>/<model>/<tag>`` (JSON) and ``blobs/sha256-<hex>``.
+The manifest's layer of media type ``application/vnd.ollama.image.model`` is the GGUF.
+
+Names are checked before they touch the file system: a name or digest that could leave
+the store (``..``, absolute paths, digests that are not 64 hex characters) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class OllamaName:
+    """A model name split as Ollama stores it: host/namespace/model:tag."""
+
+    host: str
+    namespace: str
+    model: str
+    tag: str
+
+    @classmethod
+    def parse(cls, name: str) -> OllamaName:
+        """Parse ``qwen3``, ``qwen3:0.6b``, ``user/model:tag`` or ``hf.co/org/repo:Q4_K_M``.
+
+        Example:
+            >>> OllamaName.parse("qwen3:0.6b")
+            OllamaName(host='registry.ollama.ai', namespace='library', model='qwen3', tag='0.6b')
+        """
+        text = name.strip()
+        path, _, tag = text.rpartition(":") if ":" in text.split("/")[-1] else (text, "", "")
+        parts = path.split("/")
+        if len(parts) == 1:
+            parts = [DEFAULT_HOST, DEFAULT_NAMESPACE, *parts]
+        elif len(parts) == 2:
+            parts = [DEFAULT_HOST, *parts]
+        tag = tag or "latest"
+        if len(parts) != 3 or not all(_PART.match(p) for p in [*parts, tag]) or ".." in text:
+            raise InvalidRequestError(
+                f"{name!r} is not a valid Ollama model name; write it as 'model', "
+                "'model:tag', 'namespace/model:tag' or 'hf.co/org/repo:tag'")
+        return cls(parts[0], parts[1], parts[2], tag)
+
+    def __str__(self) -> str:
+        prefix = "" if self.host == DEFAULT_HOST else f"{self.host}/"
+        namespace = "" if (self.host, self.namespace) == (DEFAULT_HOST, DEFAULT_NAMESPACE) \
+            else f"{self.namespace}/"
+        return f"{prefix}{namespace}{self.model}:{self.tag}"
+
+
+def ollama_store_roots() -> list[Path]:
+    """Where Ollama keeps models on this machine, most specific first."""
+    if os.environ.get("OLLAMA_MODELS"):
+        return [Path(os.environ["OLLAMA_MODELS"]).expanduser()]
+    return [Path.home() / ".ollama" / "models", Path("/usr/share/ollama/.ollama/models")]
+
+
+def find_model_blob(name: str, roots: list[Path] | None = None) -> Path | None:
+    """The GGUF blob of the model ``name`` in Ollama's store, or None when no store holds
+    it. A manifest that is not valid JSON raises ``ModelNotFoundError`` naming the file."""
+    parsed = OllamaName.parse(name)
+    for root in roots if roots is not None else ollama_store_roots():
+        manifest = root / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
+        if manifest.is_file():
+            return _model_layer(root, manifest)
+    return None
+
+
+def _model_layer(root: Path, manifest: Path) -> Path:
+    try:
+        layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers") or []
+    except (OSError, ValueError, AttributeError) as error:
+        raise ModelNotFoundError(
+            f"Ollama's manifest {manifest} cannot be read ({error}); `ollama pull` the model "
+            "again to repair it") from error
+    for layer in layers:
+        if isinstance(layer, dict) and layer.get("mediaType") == MODEL_MEDIA_TYPE:
+            match = _DIGEST.match(str(layer.get("digest", "")))
+            if match is None:
+                raise ModelNotFoundError(
+                    f"Ollama's manifest {manifest} names a model blob with a malformed "
+                    f"digest {layer.get('digest')!r}")
+            blob = root / "blobs" / f"sha256-{match.group(1)}"
+            if not blob.is_file():
+                raise ModelNotFoundError(
+                    f"Ollama's manifest {manifest} names the blob {blob.name}, which is "
+                    "missing; `ollama pull` the model again")
+            return blob
+    raise ModelNotFoundError(f"Ollama's manifest {manifest} has no model layer")
