@@ -43,6 +43,7 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
@@ -273,51 +274,20 @@ class HuggingFaceModel(ModelBackend):
         source = self.source
         if source.kind == "folder":
             return Path(source.location), None, None
+        where = {"revision": self._revision, "cache_dir": self._cache_dir,
+                 "allow_download": self._allow_download}
         if source.kind == "gguf":
             gguf_path = Path(source.location)
-        elif self._gguf_file:
-            gguf_path = self._hub_file(source.location, self._gguf_file)
+        elif self._gguf_file or source.gguf_file:
+            gguf_path = hub_file(source.location, self._gguf_file or source.gguf_file, **where)
+        elif source.gguf_repo:
+            gguf_path = hub_gguf(source.location, source.quantization, **where)
         else:
-            return self._hub_snapshot(source.location), None, None
+            return hub_snapshot(source.location, **where,
+                                ignore_patterns=lambda: self._ignore_patterns(source.location)
+                                ), None, None
         folder, from_cache = self._converted_gguf(gguf_path)
         return folder, from_cache, gguf_path
-
-    def _hub_snapshot(self, repo_id: str) -> Path:
-        from huggingface_hub import snapshot_download
-
-        with contextlib.suppress(Exception):
-            return Path(snapshot_download(repo_id, revision=self._revision,
-                                          cache_dir=self._cache_dir, local_files_only=True))
-        self._check_may_download(repo_id)
-        try:
-            return Path(snapshot_download(repo_id, revision=self._revision,
-                                          cache_dir=self._cache_dir,
-                                          ignore_patterns=self._ignore_patterns(repo_id)))
-        except Exception as error:
-            raise _download_error(repo_id, error) from error
-
-    def _hub_file(self, repo_id: str, filename: str) -> Path:
-        from huggingface_hub import hf_hub_download
-
-        with contextlib.suppress(Exception):
-            return Path(hf_hub_download(repo_id, filename, revision=self._revision,
-                                        cache_dir=self._cache_dir, local_files_only=True))
-        self._check_may_download(repo_id)
-        try:
-            return Path(hf_hub_download(repo_id, filename, revision=self._revision,
-                                        cache_dir=self._cache_dir))
-        except Exception as error:
-            raise _download_error(repo_id, error) from error
-
-    def _check_may_download(self, repo_id: str) -> None:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-        if offline or not self._allow_download:
-            why = "HF_HUB_OFFLINE is set" if offline else "allow_download=False"
-            raise ModelNotFoundError(
-                f"{repo_id!r} is not in the local Hugging Face cache and downloading is off "
-                f"({why}). Download it once while online (`hf download {repo_id}`), or name "
-                "a local folder or .gguf file."
-            )
 
     def _ignore_patterns(self, repo_id: str) -> list[str]:
         from huggingface_hub import HfApi
@@ -909,22 +879,3 @@ def _check_transformers_can_read(gguf_path: Path) -> None:
             f"{transformers.__version__} cannot load (it reads: {supported}). Use the "
             "model's safetensors repository with this backend instead."
         )
-
-
-def _download_error(repo_id: str, error: Exception) -> ModelNotFoundError:
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    if isinstance(error, GatedRepoError):
-        return ModelNotFoundError(
-            f"{repo_id!r} is a gated repository; accept its license on the hub and log in "
-            "with `hf auth login`"
-        )
-    if isinstance(error, RepositoryNotFoundError):
-        return ModelNotFoundError(
-            f"there is no repository {repo_id!r} on the Hugging Face hub; check the spelling"
-        )
-    return ModelNotFoundError(
-        f"{repo_id!r} is not in the local Hugging Face cache and could not be downloaded "
-        f"({type(error).__name__}: {error}). Check your connection, or name a local "
-        "folder or .gguf file."
-    )

@@ -7,14 +7,22 @@ accepts the same model strings:
 ``None`` or ``""``             the default for this machine (today: the embedded models)
 ``hf:<org>/<repo>``            a Hugging Face hub repository (local cache first)
 ``<org>/<repo>``               the same, without the prefix
-``ollama:<name>[:<tag>]``      a model in Ollama's store
+``hf:<org>/<repo>:<quant>``    one GGUF of a GGUF repository, e.g. ``:Q4_K_M``
+``hf.co/<org>/<repo>[:<q>]``   the same, as Ollama writes it
+``ollama:<name>[:<tag>]``      a model in Ollama's store (its GGUF blob, used in place)
 ``./dir``, ``/abs/file.gguf``  a local model folder (``config.json``) or GGUF file
 ``~/models/x.gguf``            (``~`` is expanded)
 ``qwen3_small`` ...            a catalog alias (see ``catalog.qwen3``)
 ``smollm2``, ``all-minilm``    the embedded models by name
 =============================  ==========================================================
 
-``resolve`` returns a ``ModelSource`` plus a one-line explanation of the choice.
+``resolve`` returns a ``ModelSource`` plus a one-line explanation of the choice. Nothing
+here touches the network: a GGUF found in the local Hugging Face cache or in Ollama's
+store resolves to the file itself (kind ``gguf``), so it is loaded in place; a hub
+repository that is not cached stays kind ``hub`` and the backend downloads it.
+A repository counts as a GGUF repository when it is named with a quantization, when its
+cached snapshot holds GGUF files and no ``config.json``, or when its name ends in
+``-GGUF`` (the hub's convention).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from typing import Literal
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING, find_embedded
 from adam_integrations.catalog.qwen3 import find_qwen3
 from adam_integrations.core.errors import InvalidInputTypeError, ModelNotFoundError
+from adam_integrations.core.hub import cached_files, cached_snapshot, pick_gguf
+from adam_integrations.sharing.ollama_store import OllamaName, find_model_blob
 
 SourceKind = Literal["hub", "folder", "gguf", "ollama"]
 Purpose = Literal["chat", "embedding"]
@@ -55,6 +65,13 @@ class ModelSource:
     explanation: str = ""
     gguf_file: str | None = None
     embedded: bool = False
+    quantization: str | None = None
+    gguf_repo: bool = False
+
+    @property
+    def is_gguf(self) -> bool:
+        """Whether the weights are a GGUF file (on disk, or in a hub GGUF repository)."""
+        return self.kind == "gguf" or self.gguf_repo
 
 
 def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> ModelSource:
@@ -79,9 +96,12 @@ def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> Model
 
     scheme, _, rest = text.partition(":")
     if scheme == "hf" and rest:
-        return _hub(rest.strip(), f"Hugging Face repo {rest.strip()} (named with hf:)")
+        return _hub(rest.strip(), "named with hf:")
+    for host in ("hf.co/", "huggingface.co/"):
+        if text.startswith(host):
+            return _hub(text[len(host):], f"named as Ollama names it ({host}...)")
     if scheme == "ollama" and rest:
-        return ModelSource("ollama", rest.strip(), rest.strip(), f"Ollama model {rest.strip()}")
+        return _ollama(rest.strip())
 
     if _looks_like_path(text):
         return _local(Path(text).expanduser())
@@ -96,8 +116,8 @@ def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> Model
     if qwen3 is not None:
         return _hub(qwen3.hf_id, f"catalog alias {qwen3.alias} = {qwen3.hf_id}")
 
-    if _HUB_ID.match(text):
-        return _hub(text, f"Hugging Face repo {text}")
+    if _HUB_ID.match(text.split(":")[0]):
+        return _hub(text, "")
 
     raise ModelNotFoundError(
         f"{text!r} is not a model this package knows. Name a model as {REFERENCE_FORMS}."
@@ -114,13 +134,47 @@ def _embedded_default(purpose: Purpose) -> ModelSource:
     return _local(path, name=model.name, embedded=True, explanation=why)
 
 
-def _hub(repo_id: str, explanation: str) -> ModelSource:
+def _hub(reference: str, how: str) -> ModelSource:
+    """A hub reference, ``<org>/<repo>[:<quantization>]``: the cached GGUF file when the
+    repository is a GGUF repository in the local cache, else the repository."""
+    repo_id, _, quantization = reference.strip().partition(":")
     if not _HUB_ID.match(repo_id):
         raise ModelNotFoundError(
             f"{repo_id!r} is not a Hugging Face repo id; write it as '<org>/<repo>', "
-            "e.g. 'hf:Qwen/Qwen3-0.6B'"
+            "e.g. 'hf:Qwen/Qwen3-0.6B' or 'hf:Qwen/Qwen3-8B-GGUF:Q4_K_M'"
         )
-    return ModelSource("hub", repo_id, repo_id, explanation)
+    where = f"Hugging Face repo {repo_id}" + (f" ({how})" if how else "")
+    name = f"{repo_id}:{quantization}" if quantization else repo_id
+    snapshot = cached_snapshot(repo_id)
+    files = cached_files(snapshot) if snapshot is not None else []
+    has_config = "config.json" in files
+    gguf_repo = bool(quantization) or (not has_config and any(
+        f.lower().endswith(".gguf") for f in files)) or (
+        not has_config and repo_id.lower().endswith("-gguf"))
+    if gguf_repo and snapshot is not None:
+        try:
+            chosen = pick_gguf(files, quantization or None, repo_id)
+        except ModelNotFoundError:
+            chosen = None
+        if chosen is not None:
+            return ModelSource("gguf", str(snapshot / chosen), name,
+                               f"{where}: {chosen} from the local cache, used in place",
+                               quantization=quantization or None)
+    return ModelSource("hub", repo_id, name, where, quantization=quantization or None,
+                       gguf_repo=gguf_repo)
+
+
+def _ollama(name: str) -> ModelSource:
+    """A model in Ollama's store: its GGUF blob, used in place; kind ``ollama`` (for the
+    Ollama backend) when no local store holds it."""
+    parsed = OllamaName.parse(name)
+    blob = find_model_blob(name)
+    if blob is not None:
+        return ModelSource("gguf", str(blob), str(parsed),
+                           f"Ollama model {parsed}: its GGUF blob {blob.name} in Ollama's "
+                           "store, used in place")
+    return ModelSource("ollama", str(parsed), str(parsed),
+                       f"Ollama model {parsed} (not in a local Ollama store)")
 
 
 def _looks_like_path(text: str) -> bool:
