@@ -5,6 +5,9 @@
 Anchors (same machine, same run, same model files):
 - chat: raw transformers ``generate`` on the same converted model and dtype, and
   llama.cpp (llama-cpp-python) on the same GGUF; SmolLM2-135M Q4_1, greedy, 100 tokens.
+- streaming as a LangChain user sees it: ``ChatAdam(model_type="llamacpp").stream`` against
+  llama-cpp-python's own streaming chat completion (tokens/s and time to first token), and
+  against ``ChatAdam(model_type="huggingface")``.
 - constrained decoding: the same generation with a JSON-schema ``response_format``
   (xgrammar mask on every token) against unconstrained, both ours.
 - loading: the first GGUF load (transformers dequantizes) against our cached load.
@@ -20,9 +23,11 @@ Results are printed and written to ``benchmarks/results/<timestamp>.json``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,7 +35,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-os.environ.setdefault("ADAM_CACHE_DIR", tempfile.mkdtemp(prefix="adam-bench-cache-"))
+if "ADAM_CACHE_DIR" not in os.environ:  # one cache for the whole run, removed after it
+    os.environ["ADAM_CACHE_DIR"] = tempfile.mkdtemp(prefix="adam-bench-cache-")
+    atexit.register(shutil.rmtree, os.environ["ADAM_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from adam_integrations.backends.huggingface import HuggingFaceModel
@@ -126,6 +133,61 @@ def measure_llama_cpp(runs: int) -> dict[str, float]:
     return {"llama_cpp_tok_s": _rate_of_best_run(runs, once)}
 
 
+def _stream_timing(runs: int, stream: Callable[[], object]) -> dict[str, float]:
+    """Best tokens/s and best time to first token over ``runs`` streamed answers;
+    ``stream()`` yields one item per generated token, ``None`` for items without text."""
+    rates, firsts = [], []
+    for run in range(runs + 1):
+        started, first, tokens = time.perf_counter(), None, 0
+        for piece in stream():
+            if piece and first is None:
+                first = time.perf_counter() - started
+            tokens += 1
+        if run:  # the first run warms up
+            rates.append(tokens / (time.perf_counter() - started))
+            firsts.append(first or 0.0)
+    return {"tok_s": max(rates), "ttft_ms": 1000 * min(firsts)}
+
+
+def measure_chatadam_llamacpp_stream(runs: int) -> dict[str, float]:
+    """LangChain's ChatAdam on the llama.cpp backend, streaming: what a user sees."""
+    from adam_integrations.langchain import ChatAdam
+
+    chat = ChatAdam(model="smollm2", model_type="llamacpp", temperature=0,
+                    max_tokens=NEW_TOKENS)
+    timing = _stream_timing(runs, lambda: (c.content for c in chat.stream(CHAT)
+                                           if c.content or c.usage_metadata is None))
+    return {f"chatadam_llamacpp_{k}": v for k, v in timing.items()}
+
+
+def measure_chatadam_huggingface_stream(runs: int) -> dict[str, float]:
+    from adam_integrations.langchain import ChatAdam
+
+    chat = ChatAdam(model="smollm2", model_type="huggingface", temperature=0,
+                    max_tokens=NEW_TOKENS)
+    timing = _stream_timing(runs, lambda: (c.content for c in chat.stream(CHAT)
+                                           if c.content or c.usage_metadata is None))
+    return {f"chatadam_huggingface_{k}": v for k, v in timing.items()}
+
+
+def measure_llama_cpp_stream(runs: int) -> dict[str, float]:
+    """llama-cpp-python's own streaming chat completion on the same GGUF and threads."""
+    import psutil
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=str(EMBEDDED_CHAT.require_path()), n_ctx=8192,
+                  n_threads=psutil.cpu_count(logical=False) or 1, verbose=False)
+
+    def stream() -> object:
+        for chunk in llama.create_chat_completion(CHAT, max_tokens=NEW_TOKENS, temperature=0,
+                                                  stream=True):
+            delta = chunk["choices"][0]["delta"]
+            if "content" in delta:
+                yield delta["content"]
+
+    return {f"llama_cpp_stream_{k}": v for k, v in _stream_timing(runs, stream).items()}
+
+
 def embedding_texts(count: int = 1000) -> list[str]:
     rng = random.Random(0)
     words = [
@@ -204,6 +266,9 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "raw_bfloat16": lambda: measure_raw_transformers("bfloat16", runs),
         "llama_cpp": lambda: measure_llama_cpp(runs),
         "ours_llamacpp": lambda: measure_ours_llamacpp(runs),
+        "llama_cpp_stream": lambda: measure_llama_cpp_stream(runs),
+        "chatadam_llamacpp_stream": lambda: measure_chatadam_llamacpp_stream(runs),
+        "chatadam_huggingface_stream": lambda: measure_chatadam_huggingface_stream(runs),
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
            for name in ("ours", "sentence_transformers", "langchain_huggingface",
                         "llama_index")},
@@ -228,6 +293,10 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
         "chat bf16 vs llama.cpp": ("ours_bfloat16_tok_s", "llama_cpp_tok_s"),
         "chat, our llamacpp backend vs llama-cpp-python's own chat": ("ours_llamacpp_tok_s",
                                                                       "llama_cpp_tok_s"),
+        "ChatAdam streaming on llama.cpp vs llama-cpp-python streaming": (
+            "chatadam_llamacpp_tok_s", "llama_cpp_stream_tok_s"),
+        "ChatAdam streaming, llama.cpp backend vs transformers backend (bf16)": (
+            "chatadam_llamacpp_tok_s", "chatadam_huggingface_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",
                                                 "sentence_transformers_texts_s"),
@@ -263,6 +332,9 @@ def main() -> int:
         results.update(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"  {name}: done", flush=True)
     summary = ratios(results)
+    if "chatadam_llamacpp_ttft_ms" in results and "llama_cpp_stream_ttft_ms" in results:
+        summary["TTFT difference, ChatAdam on llama.cpp - llama-cpp-python (ms)"] = (
+            results["chatadam_llamacpp_ttft_ms"] - results["llama_cpp_stream_ttft_ms"])
     print("\nmeasurements:")
     for key, value in results.items():
         print(f"  {key:<40} {value:10.2f}")

@@ -2,12 +2,15 @@
 
 The network is closed except loopback (pytest-socket, see pyproject.toml). Everything this
 package writes (GGUF conversions, the hash cache) goes to a per-session folder, so a run
-never touches the user's own cache, and the first load really converts.
+never touches the user's own cache, and the first load really converts; the Hugging Face
+cache and Ollama's store point into it too, empty until a test lays out files there.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,12 @@ from pathlib import Path
 import pytest
 
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="adam-test-cache-"))
+# The GGUF conversion alone is a few hundred MB: leave nothing behind.
+atexit.register(shutil.rmtree, _SESSION_CACHE, ignore_errors=True)
 os.environ["ADAM_CACHE_DIR"] = str(_SESSION_CACHE)
+# Model stores of this machine's user are never read: tests build their own.
+os.environ["HF_HUB_CACHE"] = str(_SESSION_CACHE / "hf-hub")
+os.environ["OLLAMA_MODELS"] = str(_SESSION_CACHE / "ollama-models")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from adam_integrations import ModelBackend, ModelManager  # noqa: E402

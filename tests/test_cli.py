@@ -59,7 +59,7 @@ def test_run_with_a_format_schema_prints_json_that_validates():
 
     import jsonschema
 
-    schema = {"type": "object", "properties": {"city": {"type": "string"}},
+    schema = {"type": "object", "properties": {"city": {"enum": ["Paris", "Rome", "Tokyo"]}},
               "required": ["city"]}
     result = adam("run", "smollm2", "Name a city.", "--format", json.dumps(schema))
     assert result.returncode == 0, result.stderr

@@ -51,7 +51,7 @@ def test_usage_is_on_the_invoke_result_and_only_on_the_last_stream_chunk(llm):
 
 def test_response_metadata_names_model_backend_reason_and_timings(llm):
     metadata = llm.invoke("Say hi").response_metadata
-    assert metadata["model_name"] == "smollm2" and metadata["backend"] == "huggingface"
+    assert metadata["model_name"] == "smollm2" and metadata["backend"] == "llamacpp"
     assert metadata["finish_reason"] in ("stop", "length") and metadata["total_seconds"] > 0
 
 

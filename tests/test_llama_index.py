@@ -33,7 +33,7 @@ QUESTION = "What is the secret code word of the Adam project?"
 
 @pytest.fixture(scope="module")
 def llm(manager) -> AdamLLM:
-    return AdamLLM(model="smollm2", temperature=0.0, max_tokens=64)
+    return AdamLLM(model="smollm2", temperature=0.0, max_tokens=160)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def index(manager) -> VectorStoreIndex:
 
 def test_metadata_comes_from_the_real_model(llm):
     metadata = llm.metadata
-    assert (metadata.context_window, metadata.num_output) == (8192, 64)
+    assert (metadata.context_window, metadata.num_output) == (8192, 160)
     assert metadata.is_chat_model and metadata.is_function_calling_model
 
 

@@ -101,3 +101,47 @@ def test_non_ascii_tool_arguments_come_back_unescaped(gguf_manager):
                                    max_tokens=40)
     (call,) = completion.tool_calls
     assert call.arguments["city"] in ("東京", "北京", "Zürich")
+
+
+def test_a_gguf_embeds_with_mean_pooling_normalised(model):
+    texts = ["The cat sat on the mat.", "A cat was sitting on a mat.", "Stock prices fell."]
+    vectors = model.embed(texts)
+    assert len(vectors) == 3 and len(vectors[0]) == model.info().embedding_dimension == 576
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-4 for v in vectors)
+    cosine = [sum(a * b for a, b in zip(vectors[0], v, strict=True)) for v in vectors[1:]]
+    assert cosine[0] > cosine[1]
+    assert model.embed(texts[:1])[0] == pytest.approx(vectors[0], abs=1e-4)
+
+
+def test_mean_pooling_is_the_mean_of_llama_cpps_token_embeddings(model, chat_gguf_path):
+    import llama_cpp
+    import numpy
+
+    per_token = llama_cpp.Llama(model_path=str(chat_gguf_path), embedding=True, verbose=False,
+                                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_NONE, n_ctx=256)
+    try:
+        tokens = numpy.array(per_token.embed("The cat sat on the mat."))
+    finally:
+        per_token.close()
+    mean = tokens.mean(axis=0)
+    expected = mean / numpy.linalg.norm(mean)
+    assert numpy.dot(expected, model.embed(["The cat sat on the mat."])[0]) > 0.999
+
+
+def test_a_gguf_embedding_model_is_chosen_for_embeddings_by_reference(chat_gguf_path):
+    manager = ModelManager(embedding_model=str(chat_gguf_path))
+    assert isinstance(manager.embedder, LlamaCppModel)
+    assert len(manager.embed("hello")) == 576
+
+
+def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkeypatch):
+    import adam_integrations.backends.llamacpp as llamacpp
+
+    loaded = model._ensure_loaded()
+    assert loaded.context_reason == "the model's full context of 8192 tokens"
+    monkeypatch.setattr(llamacpp, "available_memory", lambda: 0.75 * 1024**3)
+    context, reason = llamacpp._context_length(loaded.header, model._gguf_path(), None,
+                                               offloaded=False)
+    assert context < 8192 and context % 256 == 0 and "0.8 GiB of RAM available" in reason
+    assert llamacpp._context_length(loaded.header, model._gguf_path(), 2048,
+                                    offloaded=False) == (2048, "n_ctx=2048 as asked")

@@ -67,7 +67,15 @@ class Plan:
 
 
 def request_plan(config: GenerationConfig, thinking: ThinkingMode) -> Plan | None:
-    """The grammar phases for this request, or None for free text throughout."""
+    """The grammar phases for this request, or None for free text throughout.
+
+    Example:
+        >>> plan = request_plan(GenerationConfig(tools=[{"name": "now"}]), "none")
+        >>> plan.phases[0], plan.loop_from      # free text until the model opens a call
+        (Phase(grammar=None, until='<tool_call>', required=False), 0)
+        >>> plan.phases[1].grammar.startswith("root ::= adam-gap adam-call")  # then a call
+        True
+    """
     if config.response_format is not None:
         schema = config.response_format.schema or {"type": "object"}
         body = ("adam-answer", schema_rules(schema, "adam-answer"))

@@ -35,6 +35,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.hardware import available_memory, physical_cores
+from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
@@ -46,7 +47,6 @@ DEFAULT_CONTEXT = 8192  # capped by the model's own context length
 MIN_CONTEXT = 512
 EMBEDDING_CONTEXT = 2048  # tokens per text embedded; longer texts are truncated
 DEFAULT_REPEAT_PENALTY = 1.1
-CONSTRAINED_REPEAT_PENALTY = 1.05
 
 
 @dataclass
@@ -69,13 +69,19 @@ class LlamaCppModel(ModelBackend):
         >>> model.chat([{"role": "user", "content": "Hi"}], max_tokens=8).text  # doctest: +SKIP
 
     Args:
-        model: a reference to a GGUF file (path, embedded name) or a resolved source.
-        n_ctx: context length; default the model's, capped at 8192.
+        model: a reference to a GGUF: a path, an embedded name, ``ollama:<name>`` (its
+            blob in Ollama's store), ``hf:<org>/<repo>[:<quant>]`` (from the local
+            Hugging Face cache, downloaded when missing and allowed), or a resolved source.
+        n_ctx: context length; default the model's, at most 8192, and on the CPU at most
+            what the available RAM holds (``info().details["context_reason"]`` says why).
         n_threads: CPU threads; default the number of physical cores.
         n_gpu_layers: layers to offload; default all when llama.cpp was built with a GPU.
         device: "cpu" keeps every layer on the CPU; "cuda", "gpu", "metal"... offload all
             (an error when this llama.cpp build cannot); default: the GPU when it can.
         chat_template: a Jinja chat template to use instead of the GGUF's own.
+        allow_download: download a hub GGUF missing from the local cache (when online).
+        cache_dir: the Hugging Face hub cache to use (default: huggingface_hub's).
+        revision: the hub revision (branch, tag or commit).
     """
 
     name = "llamacpp"
@@ -90,6 +96,9 @@ class LlamaCppModel(ModelBackend):
         n_gpu_layers: int | None = None,
         device: str | None = None,
         chat_template: str | None = None,
+        allow_download: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        revision: str | None = None,
     ) -> None:
         self.source = model if isinstance(model, ModelSource) else resolve(model, purpose=purpose)
         refusal = self.refuses(self.source)
@@ -100,6 +109,9 @@ class LlamaCppModel(ModelBackend):
         self._n_threads = n_threads
         self._n_gpu_layers = _gpu_layers(n_gpu_layers, device)
         self._chat_template = chat_template
+        self._hub = {"allow_download": allow_download, "revision": revision,
+                     "cache_dir": str(cache_dir) if cache_dir else None}
+        self._path: str | None = self.source.location if self.source.kind == "gguf" else None
         self._loaded: _Loaded | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -109,7 +121,7 @@ class LlamaCppModel(ModelBackend):
 
     @classmethod
     def refuses(cls, source: ModelSource) -> str | None:
-        if source.kind == "gguf":
+        if source.is_gguf:
             return None
         return f"llama.cpp runs GGUF files, and {source.name!r} is a {source.kind} model"
 
@@ -133,6 +145,13 @@ class LlamaCppModel(ModelBackend):
             if llama is not None:
                 llama.close()
 
+    def _gguf_path(self) -> str:
+        """The GGUF file on disk (a hub GGUF is fetched into the cache on first use)."""
+        if self._path is None:
+            self._path = str(hub_gguf(self.source.location, self.source.quantization,
+                                      **self._hub))
+        return self._path
+
     def _ensure_loaded(self) -> _Loaded:
         with self._load_lock:
             if self._loaded is None:
@@ -141,7 +160,7 @@ class LlamaCppModel(ModelBackend):
 
     def _load(self) -> _Loaded:
         started = time.perf_counter()
-        path = self.source.location
+        path = self._gguf_path()
         header = read_gguf_header(path)  # refuses non-GGUF and truncated files first
         _check_architecture_known(header, path)
         try:
@@ -185,7 +204,7 @@ class LlamaCppModel(ModelBackend):
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
                                                  else ())),
             embedding_dimension=loaded.llama.n_embd(),
-            path=self.source.location, format="gguf", quantization=header.quantization,
+            path=self._gguf_path(), format="gguf", quantization=header.quantization,
             device="gpu" if self._n_gpu_layers else "cpu",
             details={"explanation": self.source.explanation,
                      "load_seconds": loaded.load_seconds,
@@ -271,6 +290,7 @@ class LlamaCppModel(ModelBackend):
         llama = loaded.llama
         vocab = llama._model.vocab
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        sampling = _sampling(config)
         with self._run_lock:
             if config.seed is not None:
                 llama.set_seed(config.seed)
@@ -279,7 +299,6 @@ class LlamaCppModel(ModelBackend):
             while index is not None:
                 phase, index = plan.phases[index], None
                 seen = ""
-                sampling = _sampling(config, constrained=phase.grammar is not None)
                 for token in llama.generate(tokens + generated,
                                             grammar=self._grammar(phase.grammar), **sampling):
                     if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -357,7 +376,7 @@ class LlamaCppModel(ModelBackend):
                    is not None else llama_cpp.LLAMA_POOLING_TYPE_MEAN)
         context = min(header.context_length or EMBEDDING_CONTEXT, EMBEDDING_CONTEXT)
         self._embedder = llama_cpp.Llama(
-            model_path=self.source.location, embedding=True, pooling_type=pooling,
+            model_path=self._gguf_path(), embedding=True, pooling_type=pooling,
             n_ctx=context, n_batch=context, n_ubatch=context,
             n_threads=self._n_threads or physical_cores(), n_gpu_layers=self._n_gpu_layers,
             verbose=False)
@@ -412,26 +431,25 @@ def _next_phase(plan: Plan, ended: Phase) -> int | None:
     return following if following < len(plan.phases) else plan.loop_from
 
 
-def _sampling(config: GenerationConfig, *, constrained: bool = False) -> dict[str, Any]:
+def _sampling(config: GenerationConfig) -> dict[str, Any]:
     """llama.cpp sampling arguments; temperature 0 (or None) decodes greedily.
 
     Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
-    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way;
-    except that output a grammar constrains gets a milder default penalty (1.05): 1.1
-    penalises the quotes and braces JSON must repeat (the 135M model then never closes a
-    string), and none lets it loop inside a string. Measured on the 13 test schemas plus
-    the CLI example: 1.0 and 1.1 each failed one, 1.03 one, 1.05 none.
+    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way.
+    Tried and dropped: a milder penalty under grammars. 1.1 also penalises the quotes
+    JSON must repeat, so the 135M test model sometimes writes a string past max_tokens;
+    but 1.0 and 1.05 let it loop inside strings about as often (measured on 23 schema
+    prompts: 1-3 failures for every setting), so Ollama's behaviour stays.
     """
     greedy = config.temperature is None or config.greedy
-    default_penalty = CONSTRAINED_REPEAT_PENALTY if constrained else DEFAULT_REPEAT_PENALTY
     return {
         "temp": 0.0 if greedy else config.temperature,
         "top_k": config.top_k if config.top_k is not None else 40,
         "top_p": config.top_p if config.top_p is not None else 0.95,
         "min_p": config.min_p if config.min_p is not None else 0.05,
         # Ollama's default (llama.cpp counts the last 64 tokens): without it, greedy
-        # decoding of small quantized models loops in free text.
-        "repeat_penalty": config.repetition_penalty or default_penalty,
+        # decoding of small quantized models loops.
+        "repeat_penalty": config.repetition_penalty or DEFAULT_REPEAT_PENALTY,
         "presence_penalty": config.presence_penalty or 0.0,
         "frequency_penalty": config.frequency_penalty or 0.0,
     }

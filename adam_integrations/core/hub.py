@@ -35,6 +35,10 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The hub cache folder in use."""
     if cache_dir:
         return Path(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):  # read now: huggingface_hub reads it at import
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
     from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
@@ -73,6 +77,7 @@ def hub_snapshot(repo_id: str, *, revision: str | None, cache_dir: str | None,
     """A local snapshot of the whole repository: the cached one, else downloaded."""
     from huggingface_hub import snapshot_download
 
+    cache_dir = str(cache_root(cache_dir))
     with contextlib.suppress(Exception):
         return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
                                       local_files_only=True))
@@ -90,6 +95,7 @@ def hub_file(repo_id: str, filename: str, *, revision: str | None, cache_dir: st
     """One file of the repository: the cached copy, else downloaded."""
     from huggingface_hub import hf_hub_download
 
+    cache_dir = str(cache_root(cache_dir))
     with contextlib.suppress(Exception):
         return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir,
                                     local_files_only=True))
@@ -106,8 +112,12 @@ def hub_gguf(repo_id: str, quantization: str | None, *, revision: str | None,
     the cache when it is there, else downloaded (every part of a split GGUF)."""
     snapshot = cached_snapshot(repo_id, revision, cache_dir)
     if snapshot is not None:
-        with contextlib.suppress(ModelNotFoundError):
+        try:
             chosen = pick_gguf(cached_files(snapshot), quantization, repo_id)
+        except ModelNotFoundError:
+            if hub_offline() or not allow_download:
+                raise  # it says what the cached copy holds
+        else:
             if (snapshot / chosen).exists():
                 return snapshot / chosen
     check_may_download(repo_id, allow_download)

@@ -147,7 +147,7 @@ class ModelRegistry:
 def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
     """Backend names in order of preference for ``source``, each with its reason."""
     transformers = ("huggingface", "transformers runs safetensors and hub models")
-    if source.kind != "gguf":
+    if not source.is_gguf:
         return [transformers, ("llamacpp", "llama.cpp runs GGUF files")]
     if importlib.util.find_spec("llama_cpp") is None:
         return [("huggingface", "llama-cpp-python is not installed, so transformers runs "

@@ -1,0 +1,25 @@
+"""The runnable examples in docstrings of modules that need no model: they must stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "adam_integrations.backends.gbnf",
+    "adam_integrations.catalog.embedding",
+    "adam_integrations.core.hardware",
+    "adam_integrations.core.hub",
+    "adam_integrations.core.loaded",
+    "adam_integrations.core.memory",
+    "adam_integrations.core.resolver",
+    "adam_integrations.sharing.ollama_store",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
