@@ -103,7 +103,8 @@ def _demo(args: argparse.Namespace) -> int:
     messages = [ChatMessage("user", args.question)]
     usage = _stream_answer(manager, messages, args)
     info = manager.info
-    print(f"\n[{info.name} on {info.backend}/{info.device} ({info.dtype}): "
+    precision = info.dtype or info.quantization or "?"
+    print(f"\n[{info.name} on {info.backend}/{info.device} ({precision}): "
           f"{_usage_line(usage)}]")
 
     first, second = manager.batch_embed(list(DEMO_TEXTS))

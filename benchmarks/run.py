@@ -340,7 +340,8 @@ def main() -> int:
         print(f"  {key:<40} {value:10.2f}")
     print("\nratios (>1 means adam-integrations is faster):")
     for key, value in summary.items():
-        print(f"  {key:<48} {value:6.2f}x")
+        unit = "" if key.endswith("(ms)") else "x"
+        print(f"  {key:<48} {value:6.2f}{unit}")
     out = Path(__file__).parent / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"measurements": results, "ratios": summary,

@@ -204,3 +204,13 @@ async def test_async_embeddings_equal_sync_ones():
     embeddings = AdamEmbeddings()
     assert await embeddings.aembed_documents(["a", "b"]) == embeddings.embed_documents(["a", "b"])
     assert await embeddings.aembed_query("q") == embeddings.embed_query("q")
+
+
+def test_token_counts_use_the_models_own_tokenizer(llm):
+    from langchain_core.messages import HumanMessage, trim_messages
+
+    text = "Paris is the capital of France."
+    assert llm.get_num_tokens(text) == llm.manager.backend.count_tokens(text) > 0
+    history = [HumanMessage("one two three " * 20), HumanMessage(text)]
+    trimmed = trim_messages(history, max_tokens=30, token_counter=llm, strategy="last")
+    assert [m.content for m in trimmed] == [text]
