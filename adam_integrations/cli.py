@@ -1,4 +1,5 @@
-"""The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``.
+"""The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``,
+``adam serve``.
 
 Modelled on ``ollama``: ``adam run MODEL "prompt"`` streams an answer, ``adam run MODEL``
 alone opens a chat (``/bye`` leaves). Errors print one line saying what to do and exit 1.
@@ -68,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--backend", default="auto", help=BACKEND_HELP)
     show.set_defaults(handler=_show)
 
+    serve = commands.add_parser(
+        "serve", help="serve every model over the Ollama API (and OpenAI's /v1)")
+    serve.add_argument("--host", default=None,
+                       help="address to bind (default 127.0.0.1, or OLLAMA_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 11434)")
+    serve.add_argument("--max-body-mb", type=float, default=32.0,
+                       help="largest request body accepted, in MiB (default 32)")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=_serve)
+
     embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
     embed.add_argument("texts", nargs="+")
     embed.add_argument("--model", default=None, help="embedding model reference")
@@ -92,6 +103,14 @@ def _generation_options(parser: argparse.ArgumentParser) -> None:
                           help="let a thinking model reason first (shown on stderr)")
     thinking.add_argument("--nothink", dest="think", action="store_false",
                           help="switch a thinking model's reasoning off")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from adam_integrations.server import serve
+
+    serve(args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+          log_level=args.log_level)
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

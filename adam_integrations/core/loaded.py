@@ -99,6 +99,17 @@ class LoadedModels:
             self._last_used[id(backend)] = time.monotonic()
             self._lock.notify_all()
 
+    def expires_in(self, backend: ModelBackend) -> float | None:
+        """Seconds until ``backend`` is unloaded for idleness (None: it stays loaded)."""
+        with self._lock:
+            keep = self._keep_alive.get(id(backend))
+            if keep is None:
+                return None
+            if self._active.get(id(backend)):
+                return keep
+            last = self._last_used.get(id(backend), time.monotonic())
+            return max(0.0, last + keep - time.monotonic())
+
     def loaded(self) -> list[ModelBackend]:
         """The shared backends whose weights are in memory now."""
         with self._lock:

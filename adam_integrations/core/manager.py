@@ -129,9 +129,7 @@ class ModelManager:
     def _shared_backend(
         self, source: ModelSource, choice: BackendChoice, options: dict[str, Any]
     ) -> ModelBackend:
-        backend_class = choice.backend_class
-        backend = loaded_models.backend(backend_class, source, options,
-                                        create=lambda: backend_class(source, **options))
+        backend = shared_backend(source, choice, options)
         if self.keep_alive is not None:
             loaded_models.set_keep_alive(backend, self.keep_alive)
         return backend
@@ -313,6 +311,15 @@ class ModelManager:
         if self.domain is not None and self.domain.system_prompt and not has_system:
             checked.insert(0, ChatMessage("system", self.domain.system_prompt))
         return checked
+
+
+def shared_backend(source: ModelSource, choice: BackendChoice,
+                   options: dict[str, Any] | None = None) -> ModelBackend:
+    """The process-wide backend object for ``source`` on the chosen backend (created on
+    first request; see ``core.loaded``)."""
+    backend_class, options = choice.backend_class, options or {}
+    return loaded_models.backend(backend_class, source, options,
+                                 create=lambda: backend_class(source, **options))
 
 
 def _one_text(text: Any, method: str) -> str:

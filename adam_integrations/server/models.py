@@ -1,0 +1,141 @@
+"""Which models ``adam serve`` serves, under which names.
+
+A request's ``model`` is any model reference this package understands (``smollm2``,
+``hf:Qwen/Qwen3-0.6B``, ``qwen3_small``, ``/models/x.gguf``, ``ollama:qwen3``...), an
+Ollama-style name (``smollm2:135m``; ``name:latest`` is the same as ``name``), or an alias
+made with ``/api/copy``. The embedded models are listed under readable names.
+Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically); deleting
+removes an alias, never a model file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
+from adam_integrations.core.manager import shared_backend
+from adam_integrations.core.paths import cache_root
+from adam_integrations.core.registry import AUTO, registry
+from adam_integrations.core.resolver import ModelSource, resolve
+
+# Readable names for the embedded models, as `ollama list` would show them.
+EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
+
+
+@dataclass
+class Served:
+    """One model being served: the name it was asked by, its backend, and why."""
+
+    name: str
+    backend: ModelBackend
+    explanation: str
+
+    @property
+    def source(self) -> ModelSource:
+        return self.backend.source  # type: ignore[attr-defined, no-any-return]
+
+
+class ServedModels:
+    """Names to model managers, created on first request and shared afterwards."""
+
+    def __init__(self, aliases_file: Path | None = None) -> None:
+        self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
+        self._aliases: dict[str, str] = self._read_aliases()
+        self._served: dict[str, Served] = {}
+        self._lock = threading.Lock()
+
+    # -- names -----------------------------------------------------------------------
+    @staticmethod
+    def normalize(name: object) -> str:
+        """The name as a key: stripped, lower-case, ``:latest`` dropped."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequestError("model is required")
+        text = name.strip()
+        return text[: -len(":latest")] if text.lower().endswith(":latest") else text
+
+    def reference(self, name: str) -> str:
+        """The model reference a served name stands for."""
+        key = self.normalize(name)
+        for table in (self._aliases, {k: str(v.name) for k, v in EMBEDDED_NAMES.items()}):
+            for alias, target in table.items():
+                if alias.lower() == key.lower():
+                    return target
+        return key
+
+    def get(self, name: str, *, embedding: bool = False) -> Served:
+        """The served model for ``name``; raises ModelNotFoundError (a 404) when no model
+        has that name."""
+        key = f"{'embed' if embedding else 'chat'}|{self.normalize(name).lower()}"
+        with self._lock:
+            if key not in self._served:
+                reference = self.reference(name)
+                try:
+                    source = resolve(reference, purpose="embedding" if embedding else "chat")
+                except (ModelNotFoundError, InvalidRequestError) as error:
+                    raise ModelNotFoundError(f"model '{name}' not found") from error
+                choice = registry.choose(AUTO, source)
+                self._served[key] = Served(name, shared_backend(source, choice),
+                                           f"{source.explanation}; on "
+                                           f"{choice.backend_class.name}: {choice.reason}")
+            return self._served[key]
+
+    def listed(self) -> list[tuple[str, ModelSource]]:
+        """The models /api/tags lists: the embedded ones and the aliases."""
+        entries: list[tuple[str, ModelSource]] = []
+        for name, model in EMBEDDED_NAMES.items():
+            if model.path() is not None:
+                entries.append((f"{name}", resolve(model.name, purpose=model.purpose)))
+        for alias, target in sorted(self._aliases.items()):
+            try:
+                entries.append((alias, resolve(target)))
+            except (ModelNotFoundError, InvalidRequestError):
+                continue  # a target that went away is not listed
+        return entries
+
+    # -- aliases ---------------------------------------------------------------------
+    def copy(self, source: str, destination: str) -> None:
+        """Make ``destination`` a name for the model ``source`` names."""
+        target = self.reference(source)
+        try:
+            resolve(target)
+        except (ModelNotFoundError, InvalidRequestError) as error:
+            raise ModelNotFoundError(f"model '{source}' not found") from error
+        key = self.normalize(destination)
+        if key.lower() in {n.lower() for n in EMBEDDED_NAMES}:
+            raise InvalidRequestError(f"'{destination}' is the name of an embedded model")
+        with self._lock:
+            self._aliases[key] = target
+            self._write_aliases()
+
+    def delete(self, name: str) -> None:
+        """Remove the alias ``name`` (model files are never deleted)."""
+        key = self.normalize(name)
+        with self._lock:
+            match = next((a for a in self._aliases if a.lower() == key.lower()), None)
+            if match is None:
+                raise ModelNotFoundError(f"model '{name}' not found")
+            del self._aliases[match]
+            self._write_aliases()
+            for served_key in [k for k in self._served if k.endswith(f"|{key.lower()}")]:
+                del self._served[served_key]
+
+    def _read_aliases(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._aliases_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _write_aliases(self) -> None:
+        self._aliases_file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self._aliases_file.parent, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(self._aliases, out, indent=2)
+        os.replace(temporary, self._aliases_file)
