@@ -11,10 +11,14 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="adam-test-cache-"))
@@ -30,6 +34,7 @@ from adam_integrations import ModelBackend, ModelManager  # noqa: E402
 from adam_integrations.backends.huggingface import HuggingFaceModel  # noqa: E402
 from adam_integrations.backends.llamacpp import LlamaCppModel  # noqa: E402
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING  # noqa: E402
+from tests.helpers import wait_until  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +126,45 @@ def open_think_model(request, chat_gguf_path) -> Iterator[ModelBackend]:
     model = _with_template(request.param, chat_gguf_path, "open_think_template.jinja")
     yield model
     model.unload()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """The URL of an ``adam serve`` subprocess, up for the whole test session."""
+    port = _free_port()
+    log = (_SESSION_CACHE / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
+         "--log-level", "warning", "--max-body-mb", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/api/version", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(up, timeout=60), (_SESSION_CACHE / "server.log").read_text()[-3000:]
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def thinking_gguf(chat_gguf_path) -> Path:
+    """A copy of the embedded GGUF whose own chat template opens a think block, so any
+    client (e.g. through ``adam serve``) gets reasoning from it."""
+    target = _SESSION_CACHE / "smollm2-thinking.gguf"
+    if not target.exists():
+        subprocess.run([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--force",
+                        "--chat-template-file", str(DATA / "open_think_template.jinja"),
+                        str(chat_gguf_path), str(target)], check=True, capture_output=True)
+    return target

@@ -5,12 +5,7 @@ Ollama classes and the ``openai`` client. Plus the bad input Ollama clients send
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 import jsonschema
@@ -21,34 +16,6 @@ from tests.helpers import wait_until
 CHAT = "smollm2:135m"
 EMBED = "all-minilm:l6-v2"
 OPTIONS = {"temperature": 0, "num_predict": 12}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    """The URL of an ``adam serve`` subprocess, up for this module."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
-         "--log-level", "warning", "--max-body-mb", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ), text=True)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/api/version", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(up, timeout=60), process.stdout.read() if process.poll() else "no answer"
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +212,74 @@ def test_copy_makes_an_alias_and_delete_removes_only_the_alias(server, client):
     assert "my-smol" not in [m.model for m in client.list().models]
     assert httpx.request("DELETE", f"{server}/api/delete", json={"model": CHAT}
                          ).status_code == 404  # embedded models are not deletable
+
+
+def test_langchain_chat_ollama_reasoning_and_tools(server, thinking_gguf):
+    from langchain_core.tools import tool
+    from langchain_ollama import ChatOllama
+
+    thinker = ChatOllama(model=str(thinking_gguf), base_url=server, reasoning=True,
+                         temperature=0, num_predict=16)
+    message = thinker.invoke("What is 2+2?")
+    assert message.additional_kwargs["reasoning_content"].strip()
+    assert "<think>" not in message.content
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    llm = ChatOllama(model=CHAT, base_url=server, temperature=0, num_predict=24)
+    answer = llm.bind_tools([get_weather]).invoke("What is the weather in Paris?")
+    assert answer.content or answer.tool_calls  # the server took the tools and answered
+
+
+def test_keep_alive_zero_unloads_the_model_after_the_answer(server, client):
+    client.chat(model=CHAT, messages=[{"role": "user", "content": "hi"}],
+                options={"num_predict": 2}, keep_alive=0)
+    assert wait_until(lambda: CHAT not in [m.model for m in client.ps().models], 10)
+    client.chat(model=CHAT, messages=[{"role": "user", "content": "hi"}],
+                options={"num_predict": 2})  # loads again
+    assert CHAT in [m.model for m in client.ps().models]
+
+
+def test_concurrent_streams_to_one_model_all_complete(server):
+    import concurrent.futures
+
+    import ollama
+
+    def stream(i: int) -> tuple[str, bool]:
+        parts = list(ollama.Client(host=server).chat(
+            model=CHAT, stream=True, options={"num_predict": 16, "temperature": 0},
+            messages=[{"role": "user", "content": f"Count from {i}."}]))
+        return "".join(p.message.content for p in parts), parts[-1].done
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(stream, range(4)))
+    assert all(text.strip() and done for text, done in results)
+
+
+def test_pull_of_a_model_that_is_there_succeeds_and_offline_hub_pulls_fail_clearly(
+        server, client):
+    assert client.pull(CHAT).status == "success"
+    import ollama
+
+    with pytest.raises(ollama.ResponseError) as raised:
+        client.pull("hf:acme/not-cached-model")
+    assert raised.value.status_code == 404 and "could not be downloaded" in raised.value.error
+
+
+def test_ollama_model_lists_the_servers_models(server):
+    from adam_integrations.backends.ollama import OllamaModel
+
+    assert CHAT in OllamaModel.list_models(server)
+
+
+def test_the_default_address_is_ollamas_on_loopback(monkeypatch):
+    from adam_integrations.server.app import host_and_port
+
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    assert host_and_port(None, None) == ("127.0.0.1", 11434)
+    monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0:8080")
+    assert host_and_port(None, None) == ("0.0.0.0", 8080)
+    assert host_and_port("127.0.0.1", 9000) == ("127.0.0.1", 9000)

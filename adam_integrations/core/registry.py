@@ -15,6 +15,8 @@ The automatic choice (the default everywhere):
   the machine has no GPU or this llama.cpp build offloads to the GPU; otherwise on
   transformers (which converts the GGUF once and runs it on the GPU);
 - everything else (safetensors folders, hub repositories) runs on transformers;
+- ``ollama:<name>`` runs in place from Ollama's store when the store is on this machine
+  (a GGUF, as above), else on the Ollama server (``OllamaModel``);
 - backend options narrow the choice: ``dtype="float32"`` is a transformers option, so it
   picks transformers even for a GGUF; ``n_ctx`` picks llama.cpp.
 """
@@ -43,6 +45,7 @@ AUTO = "auto"
 BUILTIN_BACKENDS: dict[str, str] = {
     "huggingface": "adam_integrations.backends.huggingface:HuggingFaceModel",
     "llamacpp": "adam_integrations.backends.llamacpp:LlamaCppModel",
+    "ollama": "adam_integrations.backends.ollama:OllamaModel",
 }
 
 # Other spellings users reach for; each maps to a registered name.
@@ -147,6 +150,8 @@ class ModelRegistry:
 def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
     """Backend names in order of preference for ``source``, each with its reason."""
     transformers = ("huggingface", "transformers runs safetensors and hub models")
+    if source.kind == "ollama":
+        return [("ollama", "it is not in a local Ollama store, so the Ollama server runs it")]
     if not source.is_gguf:
         return [transformers, ("llamacpp", "llama.cpp runs GGUF files")]
     if importlib.util.find_spec("llama_cpp") is None:

@@ -67,6 +67,7 @@ class ModelSource:
     embedded: bool = False
     quantization: str | None = None
     gguf_repo: bool = False
+    ollama_name: str | None = None
 
     @property
     def is_gguf(self) -> bool:
@@ -172,9 +173,10 @@ def _ollama(name: str) -> ModelSource:
     if blob is not None:
         return ModelSource("gguf", str(blob), str(parsed),
                            f"Ollama model {parsed}: its GGUF blob {blob.name} in Ollama's "
-                           "store, used in place")
+                           "store, used in place", ollama_name=str(parsed))
     return ModelSource("ollama", str(parsed), str(parsed),
-                       f"Ollama model {parsed} (not in a local Ollama store)")
+                       f"Ollama model {parsed} (not in a local Ollama store)",
+                       ollama_name=str(parsed))
 
 
 def _looks_like_path(text: str) -> bool:

@@ -86,6 +86,15 @@ class ServedModels:
                                            f"{choice.backend_class.name}: {choice.reason}")
             return self._served[key]
 
+    def name_of(self, backend: ModelBackend) -> str:
+        """The name ``backend`` was first asked for (Ollama's short form, ``name:tag``)."""
+        with self._lock:
+            for served in self._served.values():
+                if served.backend is backend:
+                    name = served.name.strip()
+                    return name if ":" in name or "/" in name else f"{name}:latest"
+        return str(backend.source.name)  # type: ignore[attr-defined]
+
     def listed(self) -> list[tuple[str, ModelSource]]:
         """The models /api/tags lists: the embedded ones and the aliases."""
         entries: list[tuple[str, ModelSource]] = []

@@ -165,18 +165,31 @@ def final_fields(usage: Usage | None, finish_reason: str | None,
     }
 
 
-def ndjson(lines: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> Response:
+    """A streamed NDJSON response. The first line is computed before the response
+    starts, so a request that fails at once (a bad option, a model that cannot think)
+    gets its real status; later errors end the stream with an ``{"error"}`` line."""
+    try:
+        first = await anext(lines)
+    except StopAsyncIteration:
+        first = None
+
     async def encode() -> AsyncIterator[bytes]:
         try:
+            if first is not None:
+                yield _line(first)
             async for line in lines:
-                yield json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() \
-                    + b"\n"
+                yield _line(line)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # after the 200 went out: a last error line
             yield json.dumps({"error": str(error)}).encode() + b"\n"
 
     return StreamingResponse(encode(), media_type="application/x-ndjson")
+
+
+def _line(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 class OllamaApi:
@@ -202,7 +215,7 @@ class OllamaApi:
             source = backend.source  # type: ignore[attr-defined]
             info = backend.info()
             expires = loaded_models.expires_in(backend)
-            entry = _tag_entry(source.name, source)
+            entry = _tag_entry(self.models.name_of(backend), source)
             entry.update({
                 "expires_at": (datetime.now(timezone.utc) + timedelta(
                     seconds=expires if expires is not None else 10 * 365 * 86400)
@@ -265,7 +278,7 @@ class OllamaApi:
                 yield line
 
         if body.get("stream", True) is not False:
-            return ndjson(lines())
+            return await ndjson(lines())
         return JSONResponse(_merge_chat([line async for line in lines()]))
 
     async def generate(self, request: Request) -> Response:
@@ -300,7 +313,7 @@ class OllamaApi:
                 yield line
 
         if body.get("stream", True) is not False:
-            return ndjson(lines())
+            return await ndjson(lines())
         collected = [line async for line in lines()]
         merged = dict(collected[-1])
         merged["response"] = "".join(line["response"] for line in collected)
@@ -345,13 +358,15 @@ class OllamaApi:
         served = self.models.get(name)
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
+            # Downloads what is missing (hub models, when online); offline or unknown,
+            # the error comes with its status before anything is streamed.
+            await asyncio.to_thread(served.backend.load)
             yield {"status": "pulling manifest"}
-            await asyncio.to_thread(served.backend.load)  # downloads what is missing
             yield {"status": "verifying sha256 digest"}
             yield {"status": "success"}
 
         if body.get("stream", True) is not False:
-            return ndjson(lines())
+            return await ndjson(lines())
         return JSONResponse([line async for line in lines()][-1])
 
     async def copy(self, request: Request) -> Response:
