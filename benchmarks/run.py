@@ -5,6 +5,8 @@
 Anchors (same machine, same run, same model files):
 - chat: raw transformers ``generate`` on the same converted model and dtype, and
   llama.cpp (llama-cpp-python) on the same GGUF; SmolLM2-135M Q4_1, greedy, 100 tokens.
+- the server: LangChain's ``ChatOllama`` streaming through ``adam serve`` against in-process
+  ``ChatAdam`` on the same model, and 8 concurrent streaming ``ollama`` clients for 60 s.
 - streaming as a LangChain user sees it: ``ChatAdam(model_type="llamacpp").stream`` against
   llama-cpp-python's own streaming chat completion (tokens/s and time to first token), and
   against ``ChatAdam(model_type="huggingface")``.
@@ -188,6 +190,88 @@ def measure_llama_cpp_stream(runs: int) -> dict[str, float]:
     return {f"llama_cpp_stream_{k}": v for k, v in _stream_timing(runs, stream).items()}
 
 
+class _Server:
+    """``adam serve`` as a subprocess on a free loopback port, for the server benchmarks."""
+
+    def __enter__(self) -> str:
+        import socket
+
+        import httpx
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
+             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/api/version", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("adam serve did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def measure_server_chatollama_stream(runs: int) -> dict[str, float]:
+    """LangChain's ChatOllama streaming through ``adam serve`` (same model and settings
+    as the in-process ChatAdam measurement)."""
+    from langchain_ollama import ChatOllama
+
+    with _Server() as url:
+        chat = ChatOllama(model="smollm2:135m", base_url=url, temperature=0,
+                          num_predict=NEW_TOKENS)
+        timing = _stream_timing(runs, lambda: (c.content for c in chat.stream(CHAT)
+                                               if c.content or not c.response_metadata))
+    return {f"server_chatollama_{k}": v for k, v in timing.items()}
+
+
+def measure_server_concurrency(seconds: float) -> dict[str, float]:
+    """8 streaming clients (the official ollama package) for ``seconds``: answers
+    completed, errors, answers that ended without their done line, tokens/s overall."""
+    import concurrent.futures
+
+    import ollama
+
+    def client_loop(url: str, index: int) -> tuple[int, int, int, int]:
+        client = ollama.Client(host=url)
+        done = errors = incomplete = tokens = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                parts = list(client.chat(
+                    model="smollm2:135m", stream=True,
+                    options={"num_predict": 64, "temperature": 0.7, "seed": index},
+                    messages=[{"role": "user", "content": f"Tell story number {index}."}]))
+            except Exception:
+                errors += 1
+                continue
+            if parts and parts[-1].done and parts[-1].done_reason in ("stop", "length"):
+                done += 1
+                tokens += parts[-1].eval_count or 0
+            else:
+                incomplete += 1
+        return done, errors, incomplete, tokens
+
+    with _Server() as url:
+        ollama.Client(host=url).chat(model="smollm2:135m", options={"num_predict": 1},
+                                     messages=[{"role": "user", "content": "hi"}])
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: client_loop(url, i), range(8)))
+        elapsed = time.perf_counter() - started
+    return {"concurrent8_answers": sum(r[0] for r in results),
+            "concurrent8_errors": sum(r[1] for r in results),
+            "concurrent8_incomplete": sum(r[2] for r in results),
+            "concurrent8_tok_s": sum(r[3] for r in results) / elapsed,
+            "concurrent8_seconds": elapsed}
+
+
 def embedding_texts(count: int = 1000) -> list[str]:
     rng = random.Random(0)
     words = [
@@ -269,6 +353,8 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "llama_cpp_stream": lambda: measure_llama_cpp_stream(runs),
         "chatadam_llamacpp_stream": lambda: measure_chatadam_llamacpp_stream(runs),
         "chatadam_huggingface_stream": lambda: measure_chatadam_huggingface_stream(runs),
+        "server_chatollama_stream": lambda: measure_server_chatollama_stream(runs),
+        "server_concurrency": lambda: measure_server_concurrency(60.0 if runs > 1 else 10.0),
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
            for name in ("ours", "sentence_transformers", "langchain_huggingface",
                         "llama_index")},
@@ -297,6 +383,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
             "chatadam_llamacpp_tok_s", "llama_cpp_stream_tok_s"),
         "ChatAdam streaming, llama.cpp backend vs transformers backend (bf16)": (
             "chatadam_llamacpp_tok_s", "chatadam_huggingface_tok_s"),
+        "ChatOllama through adam serve vs in-process ChatAdam, streaming": (
+            "server_chatollama_tok_s", "chatadam_llamacpp_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",
                                                 "sentence_transformers_texts_s"),
