@@ -166,26 +166,40 @@ def final_fields(usage: Usage | None, finish_reason: str | None,
 
 
 async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> Response:
-    """A streamed NDJSON response. The first line is computed before the response
-    starts, so a request that fails at once (a bad option, a model that cannot think)
-    gets its real status; later errors end the stream with an ``{"error"}`` line."""
-    try:
-        first = await anext(lines)
-    except StopAsyncIteration:
-        first = None
+    """A streamed NDJSON response (see ``started_stream``); a failure after the start
+    ends the stream with an ``{"error"}`` line."""
 
     async def encode() -> AsyncIterator[bytes]:
+        started = False
         try:
-            if first is not None:
-                yield _line(first)
             async for line in lines:
+                started = True
                 yield _line(line)
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # after the 200 went out: a last error line
+        except Exception as error:
+            if not started:
+                raise  # before the response: its own status
             yield json.dumps({"error": str(error)}).encode() + b"\n"
 
-    return StreamingResponse(encode(), media_type="application/x-ndjson")
+    return await started_stream(encode(), "application/x-ndjson")
+
+
+async def started_stream(body: AsyncIterator[bytes], media_type: str) -> Response:
+    """A streaming response whose first piece is computed before the response starts,
+    so a request that fails at once (a bad option, a model that cannot think) gets its
+    real status instead of a 200 with an error inside."""
+    try:
+        first = await anext(body)
+    except StopAsyncIteration:
+        first = b""
+
+    async def rest() -> AsyncIterator[bytes]:
+        yield first
+        async for piece in body:
+            yield piece
+
+    return StreamingResponse(rest(), media_type=media_type)
 
 
 def _line(data: dict[str, Any]) -> bytes:

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ChatMessage, GenerationConfig, ToolCall
 from adam_integrations.server.models import ServedModels
-from adam_integrations.server.ollama_api import OllamaApi, read_json
+from adam_integrations.server.ollama_api import OllamaApi, read_json, started_stream
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
@@ -123,9 +123,10 @@ class OpenAIApi(OllamaApi):
                         payload["usage"] = usage
                     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
+                first = await anext(stream, None)  # fails before the response starts
                 yield event({"role": "assistant", "content": ""})
                 calls = 0
-                async for chunk in stream:
+                async for chunk in _chain(first, stream):
                     if chunk.thinking:
                         yield event({"reasoning_content": chunk.thinking})
                     if chunk.text:
@@ -145,7 +146,7 @@ class OpenAIApi(OllamaApi):
                             yield f"data: {json.dumps(payload)}\n\n".encode()
                 yield b"data: [DONE]\n\n"
 
-            return StreamingResponse(events(), media_type="text/event-stream")
+            return await started_stream(events(), "text/event-stream")
 
         text, thinking, calls, finish, usage = "", "", [], "stop", None
         async for chunk in stream:
@@ -187,6 +188,13 @@ class OpenAIApi(OllamaApi):
         return JSONResponse({"object": "list", "data": [
             {"id": name, "object": "model", "created": int(time.time()), "owned_by": "adam"}
             for name, _ in entries]})
+
+
+async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def _usage(usage: Any) -> dict[str, Any]:
