@@ -1,5 +1,5 @@
 """The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``,
-``adam serve``.
+``adam serve``, ``adam pull``, ``adam hardware``, ``adam recommend``.
 
 Modelled on ``ollama``: ``adam run MODEL "prompt"`` streams an answer, ``adam run MODEL``
 alone opens a chat (``/bye`` leaves). Errors print one line saying what to do and exit 1.
@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `adam recommend | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(handler=_serve)
 
+    hardware = commands.add_parser("hardware", help="what this machine has for models")
+    hardware.set_defaults(handler=_hardware)
+
+    recommend = commands.add_parser(
+        "recommend", help="rank the Qwen3 models for this machine, with their memory fit")
+    recommend.add_argument("--backend", default=None,
+                           help="llamacpp, huggingface or ollama (default: this machine's)")
+    recommend.add_argument("--domain", default=None, help="general, code, docker, ...")
+    recommend.add_argument("--context", type=int, default=8192, help="context tokens wanted")
+    recommend.add_argument("--all", action="store_true", help="every option, not the top 12")
+    recommend.set_defaults(handler=_recommend)
+
+    pull = commands.add_parser("pull", help="download a model into the local cache")
+    pull.add_argument("model", help="a model reference, e.g. hf:Qwen/Qwen3-8B-GGUF:Q4_K_M")
+    pull.set_defaults(handler=_pull)
+
     embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
     embed.add_argument("texts", nargs="+")
     embed.add_argument("--model", default=None, help="embedding model reference")
@@ -103,6 +122,47 @@ def _generation_options(parser: argparse.ArgumentParser) -> None:
                           help="let a thinking model reason first (shown on stderr)")
     thinking.add_argument("--nothink", dest="think", action="store_false",
                           help="switch a thinking model's reasoning off")
+
+
+def _hardware(args: argparse.Namespace) -> int:
+    from adam_integrations.core.hardware import HardwareProfile
+
+    print("\n".join(HardwareProfile.detect().describe()))
+    return 0
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from adam_integrations.catalog.selection import default_backend, recommend
+    from adam_integrations.core.hardware import HardwareProfile
+
+    hardware = HardwareProfile.detect()
+    backend = args.backend or default_backend(hardware)
+    if backend not in ("llamacpp", "huggingface", "ollama"):
+        raise InvalidRequestError(f"--backend {backend!r}: use llamacpp, huggingface or ollama")
+    result = recommend(hardware, backend=backend, domain=args.domain, context=args.context)
+    print(f"pick: {result.explanation}\n")
+    ranked = sorted(result.options, key=lambda o: (not o.fits, o.fit == "tight",
+                                                   -o.model.parameters,
+                                                   -o.estimate.weights))
+    for option in ranked if args.all else ranked[:12]:
+        mark = "*" if result.choice is option else " "
+        print(f"{mark} {option.line()}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from adam_integrations.core.hub import hub_gguf, hub_snapshot
+    from adam_integrations.core.resolver import resolve
+
+    source = resolve(args.model)
+    if source.kind != "hub":
+        print(f"already on disk: {source.location}")
+        return 0
+    where = {"revision": None, "cache_dir": None, "allow_download": True}
+    path = (hub_gguf(source.location, source.quantization, **where) if source.gguf_repo
+            else hub_snapshot(source.location, **where))
+    print(f"pulled {source.name}: {path}")
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:

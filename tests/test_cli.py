@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 
-def adam(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def adam(*args: str, timeout: float = 240,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "adam_integrations.cli", *args],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -69,3 +72,27 @@ def test_run_with_a_format_schema_prints_json_that_validates():
 def test_a_format_that_is_not_json_is_a_one_line_error():
     result = adam("run", "smollm2", "hi", "--format", "{not json")
     assert result.returncode == 1 and result.stderr.startswith("Error: --format")
+
+
+def test_hardware_prints_the_cpu_ram_and_gpus():
+    result = adam("hardware")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("CPU") and "RAM" in result.stdout
+    assert "GPU      none found" in result.stdout
+
+
+def test_recommend_ranks_options_with_their_fit_and_estimate():
+    result = adam("recommend", "--backend", "llamacpp", "--domain", "code",
+                  "--context", "16384")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("pick: ") and "ctx 16384" in result.stdout
+    assert any(line.startswith("* ") for line in lines)  # the pick is marked
+    assert any(f in result.stdout for f in ("perfect", "good")) and "GiB" in lines[2]
+    bad = adam("recommend", "--backend", "vllm")
+    assert bad.returncode == 1 and "use llamacpp, huggingface or ollama" in bad.stderr
+
+
+def test_pull_offline_says_how_to_get_the_model():
+    result = adam("pull", "hf:Qwen/Qwen3-8B-GGUF:Q4_K_M", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1 and "downloading is off" in result.stderr

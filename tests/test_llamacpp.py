@@ -145,3 +145,5 @@ def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkey
     assert context < 8192 and context % 256 == 0 and "0.8 GiB of RAM available" in reason
     assert llamacpp._context_length(loaded.header, model._gguf_path(), 2048,
                                     offloaded=False) == (2048, "n_ctx=2048 as asked")
+    assert llamacpp._yarn(loaded.header, 8192) == {}
+    assert llamacpp._yarn(loaded.header, 16384)["rope_freq_scale"] == 0.5

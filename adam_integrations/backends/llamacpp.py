@@ -175,7 +175,7 @@ class LlamaCppModel(ModelBackend):
         try:
             llama = Llama(model_path=path, n_ctx=context, n_threads=self._n_threads
                           or physical_cores(), n_gpu_layers=self._n_gpu_layers,
-                          verbose=False)
+                          verbose=False, **_yarn(header, context))
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(
                 f"llama.cpp could not load {path} (architecture "
@@ -390,7 +390,8 @@ def _context_length(header: GGUFHeader, path: str, requested: int | None, *,
     on the CPU at most what the available RAM holds (``core.memory``)."""
     native = header.context_length or DEFAULT_CONTEXT
     if requested:
-        beyond = f", beyond the model's native {native}" if requested > native else ""
+        beyond = (f", beyond the model's native {native}: YaRN rope scaling on"
+                  if requested > native else "")
         return requested, f"n_ctx={requested} as asked{beyond}"
     if native <= DEFAULT_CONTEXT:
         context, reason = native, f"the model's full context of {native} tokens"
@@ -405,6 +406,18 @@ def _context_length(header: GGUFHeader, path: str, requested: int | None, *,
             reason = (f"{context} tokens: the KV cache of a longer context would not fit "
                       f"the {available / GIB:.1f} GiB of RAM available")
     return context, reason
+
+
+def _yarn(header: GGUFHeader, context: int) -> dict[str, Any]:
+    """YaRN rope scaling when the context asked for exceeds the model's native one (as
+    the Qwen team advises: static scaling can hurt short texts, so only then)."""
+    native = header.context_length
+    if not native or context <= native:
+        return {}
+    import llama_cpp
+
+    return {"rope_scaling_type": llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN,
+            "yarn_orig_ctx": native, "rope_freq_scale": native / context}
 
 
 def _check_architecture_known(header: GGUFHeader, path: str) -> None:

@@ -1,13 +1,14 @@
 """Domain profiles: what a model should be told for a field of work.
 
-A profile carries the system prompt used when a conversation brings none. Model
-preferences and sampling defaults per domain are the hardware/catalog issue's work.
-Users add their own with ``register_domain``.
+A profile carries the system prompt used when a conversation brings none, sampling
+defaults used when a call sets no sampling parameter, and the catalog models it prefers
+at their size (``catalog.selection``: "code" prefers Qwen3-Coder where it fits). Users add
+their own with ``register_domain``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adam_integrations.core.errors import UnknownDomainError
 
@@ -19,9 +20,13 @@ class DomainProfile:
     name: str
     system_prompt: str
     description: str = ""
+    sampling: dict[str, float] = field(default_factory=dict)
+    prefer: tuple[str, ...] = ()
 
 
 _DOMAINS: dict[str, DomainProfile] = {}
+# Technical answers: little randomness (commands and code must be exact).
+_PRECISE = {"temperature": 0.2, "top_p": 0.9}
 
 
 def register_domain(profile: DomainProfile) -> None:
@@ -49,21 +54,22 @@ for _profile in (
     DomainProfile("general", "You are a helpful, accurate assistant. Answer concisely.",
                   "everyday questions"),
     DomainProfile("code", "You are an expert software engineer. Give correct, idiomatic "
-                  "code and explain briefly.", "programming"),
+                  "code and explain briefly.", "programming", _PRECISE,
+                  ("qwen3_coder_moe_small",)),
     DomainProfile("docker", "You are a Docker expert. Give working Dockerfiles, compose "
-                  "files and commands, and mention security pitfalls.", "containers"),
+                  "files and commands, and mention security pitfalls.", "containers", _PRECISE),
     DomainProfile("wsl", "You are an expert on the Windows Subsystem for Linux. Give exact "
-                  "commands and say whether they run in Windows or in Linux.", "WSL"),
+                  "commands and say whether they run in Windows or in Linux.", "WSL", _PRECISE),
     DomainProfile("devcontainers", "You are an expert on Dev Containers "
                   "(devcontainer.json, features, VS Code). Give complete, valid "
-                  "configuration.", "development containers"),
+                  "configuration.", "development containers", _PRECISE),
     DomainProfile("kubernetes", "You are a Kubernetes expert. Give valid manifests and "
-                  "kubectl commands.", "Kubernetes"),
+                  "kubectl commands.", "Kubernetes", _PRECISE),
     DomainProfile("shell", "You are a Unix shell expert. Give safe, portable commands and "
-                  "explain flags briefly.", "shell scripting"),
+                  "explain flags briefly.", "shell scripting", _PRECISE),
     DomainProfile("sql", "You are a data engineer. Write correct SQL and say which "
-                  "dialect it assumes.", "SQL and data"),
+                  "dialect it assumes.", "SQL and data", _PRECISE),
     DomainProfile("writing", "You are a careful editor. Write clearly and plainly.",
-                  "prose"),
+                  "prose", {"temperature": 0.8, "top_p": 0.95}),
 ):
     register_domain(_profile)

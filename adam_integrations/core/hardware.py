@@ -1,4 +1,8 @@
-"""Quick facts about this machine that choosing a backend needs, without importing torch.
+"""What this machine has: quick checks for choosing a backend, and a full profile.
+
+``HardwareProfile.detect()`` reports CPU, RAM and GPUs (NVIDIA through NVML, else
+torch or nvidia-smi; AMD through ROCm's torch; Apple's unified memory through Metal), and
+notes what it could not see instead of failing.
 
 ``gpu_kind()`` answers "is there a GPU a backend could use?" from files the drivers leave
 (``/dev/nvidia*``, ``/dev/kfd``) and the platform (Apple Silicon), in microseconds, so that
@@ -9,9 +13,11 @@ for a torch import. When torch is already imported its answer is used instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -58,3 +64,179 @@ def available_memory() -> int | None:
         return int(psutil.virtual_memory().available)
     except OSError:
         return None
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One GPU: its memory in bytes (``free`` None when it could not be read)."""
+
+    name: str
+    kind: GpuKind
+    total: int
+    free: int | None = None
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """What this machine has for running models, and what could not be seen.
+
+    ``detect()`` never raises: a missing library or driver becomes a line in ``notes``.
+    Synthetic profiles (for planning, or tests) are built directly.
+
+    Example:
+        >>> profile = HardwareProfile.detect()
+        >>> profile.cpu_cores >= 1 and profile.ram_total > 0
+        True
+    """
+
+    cpu_cores: int
+    cpu_threads: int
+    architecture: str
+    ram_total: int
+    ram_available: int
+    gpus: tuple[GpuDevice, ...] = ()
+    unified_memory: int | None = None  # Apple: the GPU's recommended working set
+    cpu_bf16: bool = False  # AVX512-BF16 or AMX: transformers runs bf16 fast on the CPU
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def detect(cls) -> HardwareProfile:
+        notes: list[str] = []
+        memory = psutil.virtual_memory()
+        gpus, unified = _detect_gpus(notes)
+        return cls(cpu_cores=physical_cores(), cpu_threads=os.cpu_count() or 1,
+                   architecture=platform.machine() or "unknown", ram_total=int(memory.total),
+                   ram_available=int(memory.available), gpus=tuple(gpus),
+                   unified_memory=unified, cpu_bf16=_cpu_flags() & {"avx512_bf16", "amx_bf16"}
+                   != set(), notes=tuple(notes))
+
+    @property
+    def gpu_kind(self) -> GpuKind | None:
+        return self.gpus[0].kind if self.gpus else None
+
+    @property
+    def gpu_memory(self) -> int:
+        """Free GPU memory over every GPU (total where free could not be read)."""
+        return sum(g.free if g.free is not None else g.total for g in self.gpus)
+
+    def describe(self) -> list[str]:
+        """Human-readable lines, as ``adam hardware`` prints them."""
+        lines = [f"CPU      {self.cpu_cores} cores ({self.cpu_threads} threads), "
+                 f"{self.architecture}",
+                 f"RAM      {_gib(self.ram_total)} total, {_gib(self.ram_available)} available"]
+        for index, gpu in enumerate(self.gpus):
+            free = f", {_gib(gpu.free)} free" if gpu.free is not None else ""
+            lines.append(f"GPU {index}    {gpu.name} ({gpu.kind}): {_gib(gpu.total)}{free}")
+        if self.unified_memory:
+            lines.append(f"unified  {_gib(self.unified_memory)} usable by the GPU (Metal)")
+        if not self.gpus and not self.unified_memory:
+            lines.append("GPU      none found")
+        lines.extend(f"note     {note}" for note in self.notes)
+        return lines
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    line = next((x for x in text.splitlines() if x.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def _gib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 1024**3:.1f} GiB"
+
+
+def _detect_gpus(notes: list[str]) -> tuple[list[GpuDevice], int | None]:
+    """GPUs by the cheapest reliable route: NVML, then torch, then nvidia-smi; ROCm and
+    Apple through torch when it is importable."""
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return [], _apple_unified_memory(notes)
+    if gpu_kind() is None:
+        return [], None
+    gpus = _nvml(notes) or _torch_gpus(notes) or _nvidia_smi(notes)
+    if not gpus:
+        notes.append("a GPU device file exists but no library could read its memory "
+                     "(install nvidia-ml-py, or torch with CUDA/ROCm)")
+    return gpus, None
+
+
+def _nvml(notes: list[str]) -> list[GpuDevice]:
+    try:
+        import pynvml
+    except ImportError:
+        notes.append("nvidia-ml-py is not installed: GPU memory read another way")
+        return []
+    try:
+        pynvml.nvmlInit()
+    except Exception as error:  # no NVIDIA driver
+        notes.append(f"NVML could not start ({error})")
+        return []
+    try:
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            name = pynvml.nvmlDeviceGetName(handle)
+            devices.append(GpuDevice(name.decode() if isinstance(name, bytes) else name,
+                                     "cuda", int(info.total), int(info.free)))
+        return devices
+    except Exception as error:
+        notes.append(f"NVML failed while reading the GPUs ({error})")
+        return []
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+
+
+def _torch_gpus(notes: list[str]) -> list[GpuDevice]:
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return []
+        kind: GpuKind = "rocm" if getattr(torch.version, "hip", None) else "cuda"
+        devices = []
+        for index in range(torch.cuda.device_count()):
+            free, total = torch.cuda.mem_get_info(index)
+            devices.append(GpuDevice(torch.cuda.get_device_name(index), kind, int(total),
+                                     int(free)))
+        return devices
+    except Exception as error:
+        notes.append(f"torch could not read the GPUs ({error})")
+        return []
+
+
+def _nvidia_smi(notes: list[str]) -> list[GpuDevice]:
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,memory.free",
+             "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10,
+            check=True).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        notes.append(f"nvidia-smi failed ({error})")
+        return []
+    devices = []
+    for line in out.strip().splitlines():
+        name, total, free = (part.strip() for part in line.rsplit(",", 2))
+        devices.append(GpuDevice(name, "cuda", int(total) * 1024**2, int(free) * 1024**2))
+    return devices
+
+
+def _apple_unified_memory(notes: list[str]) -> int | None:
+    try:
+        import torch
+
+        if torch.backends.mps.is_available():
+            return int(torch.mps.recommended_max_memory())
+    except Exception as error:
+        notes.append(f"torch could not read Metal's memory ({error})")
+        return None
+    notes.append("Metal is not available to torch; GPU memory not read")
+    return None

@@ -57,7 +57,8 @@ class ModelManager:
             model uses it too when that backend can run it, else the automatic choice.
         model_size: a catalog alias such as "qwen3_small"; ``model`` wins when both given.
         domain: a domain profile ("general", "code", ...) whose system prompt is used when
-            the call gives none.
+            the call gives none, and whose sampling (e.g. temperature 0.2 for code) is
+            used when the call sets no sampling parameter.
         model: any model reference (see ``core.resolver``); None = default for this machine.
         share_with_ollama: register the model in Ollama's store (not available yet).
         embedding_model: the model reference for ``embed``; None = the default embedder.
@@ -156,7 +157,8 @@ class ModelManager:
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Iterator[Chunk]:
         """Stream the answer to a conversation; the last chunk carries usage."""
-        stream = self.backend.stream_chat(self._with_domain(messages), config, **options)
+        stream = self.backend.stream_chat(self._with_domain(messages),
+                                          self._domain_config(config, options))
         return self._tracked(self.backend, stream)
 
     async def astream_chat(
@@ -165,8 +167,8 @@ class ModelManager:
         """Async ``stream_chat``; cancelling the task stops generation."""
         loaded_models.begin(self.backend)
         try:
-            async for chunk in self.backend.astream_chat(self._with_domain(messages), config,
-                                                         **options):
+            async for chunk in self.backend.astream_chat(self._with_domain(messages),
+                                                         self._domain_config(config, options)):
                 yield chunk
         finally:
             loaded_models.end(self.backend)
@@ -302,6 +304,14 @@ class ModelManager:
                 f"{sorted(_GENERATION_FIELDS)}"
             )
         return messages, config
+
+    def _domain_config(self, config: GenerationConfig | None,
+                       options: Mapping[str, Any]) -> GenerationConfig:
+        """The call's settings, with the domain's sampling when the call chose none."""
+        merged = make_config(config, options)
+        if self.domain is not None and self.domain.sampling and not merged.sampling_given:
+            merged = merged.merged(**self.domain.sampling)
+        return merged
 
     def _with_domain(
         self, messages: Iterable[ChatMessage | Mapping[str, Any]]

@@ -12,11 +12,63 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from adam_integrations.sharing.gguf_header import GGUFHeader
 
 GIB = 1024**3
-HEADROOM = 0.85
+MIB = 1024**2
+HEADROOM = 0.85   # fits: need <= 85% of the budget
+TIGHT = 0.98      # tight: need <= 98%
+PERFECT = 0.60    # perfect: need <= 60% (room for a longer context or a second model)
 MIN_COMPUTE = 0.5 * GIB
+DEVICE_RESERVE = {"cuda": 457 * MIB, "rocm": 457 * MIB, "metal": 512 * MIB, "cpu": 0}
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one model needs, by part (``need = W + KV + C + R``)."""
+
+    weights: float
+    kv_cache: float
+    compute: float
+    reserve: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.kv_cache + self.compute + self.reserve
+
+    def fit(self, budget: float) -> str:
+        """"perfect", "good", "tight" or "does not fit" for ``budget`` bytes."""
+        if budget <= 0:
+            return "does not fit"
+        share = self.total / budget
+        if share <= PERFECT:
+            return "perfect"
+        if share <= HEADROOM:
+            return "good"
+        return "tight" if share <= TIGHT else "does not fit"
+
+    def describe(self) -> str:
+        return (f"{self.total / GIB:.1f} GiB = weights {self.weights / GIB:.1f} + KV cache "
+                f"{self.kv_cache / GIB:.1f} + compute {self.compute / GIB:.1f} + reserve "
+                f"{self.reserve / GIB:.1f}")
+
+
+def estimate(weights: float, layers: int, kv_heads: int, head_dim: int, context: int, *,
+             parallel: int = 1, kv_bytes: float = 2.0, device: str = "cpu",
+             devices: int = 1) -> MemoryEstimate:
+    """The memory formula for one model on ``devices`` devices of kind ``device``.
+
+    Example (Qwen3-8B Q4_K_M at 32K context on one CUDA GPU, "about 10.5 GiB"):
+        >>> e = estimate(8.2e9 * 4.9 / 8, 36, 8, 128, 32768, device="cuda")
+        >>> round(e.total / GIB, 1)
+        10.5
+    """
+    kv = kv_cache_bytes(layers, kv_heads, head_dim, context, parallel, kv_bytes)
+    return MemoryEstimate(weights=weights, kv_cache=kv,
+                          compute=max(0.1 * (weights + kv), MIN_COMPUTE),
+                          reserve=DEVICE_RESERVE.get(device, 0) * devices)
 
 
 def kv_cache_bytes(layers: int, kv_heads: int, head_dim: int, context: int, parallel: int = 1,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -126,12 +126,24 @@ def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> Model
 
 
 def _embedded_default(purpose: Purpose) -> ModelSource:
+    """The default: for chat, the catalog's pick for this machine when it is on disk
+    (``catalog.selection``); else the embedded model, saying what would be picked."""
+    pick = ""
+    if purpose == "chat":
+        from adam_integrations.catalog.selection import default_chat_reference
+
+        reference, pick = default_chat_reference()
+        if reference is not None:
+            source = resolve(reference)
+            return replace(source, explanation=f"no model named; {pick}")
     model = EMBEDDED_CHAT if purpose == "chat" else EMBEDDED_EMBEDDING
     path = model.require_path()
     why = (
         f"no model named; using the embedded default {model.description} "
         f"(offline fallback from the {model.distribution} package)"
     )
+    if pick:
+        why = f"{why}; {pick}"
     return _local(path, name=model.name, embedded=True, explanation=why)
 
 

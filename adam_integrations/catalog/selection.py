@@ -1,0 +1,257 @@
+"""Choosing a Qwen3 model for the hardware at hand, and saying why in one line.
+
+``recommend(hardware, backend, domain, context)`` walks the catalog from the largest
+model down, each at its best precision first (GGUF: Q8_0 down to Q4_K_M; transformers:
+bf16 on GPUs and bf16-capable CPUs, else fp32), estimates its memory with the formula in
+``core.memory``, and picks the first that fits with headroom (need <= 85% of the budget).
+The budget is the free GPU memory (all GPUs together: llama.cpp and transformers split
+layers across them), Apple's Metal working set, or, without a GPU, the available RAM.
+When nothing fits at the wanted context, the context is halved (down to 2,048) and the
+walk repeats. Between equal choices a model already on disk wins.
+
+Decisions written down here:
+- On a CPU a dense model over 8B parameters generates only a few tokens per second, so
+  CPU picks stop at 8B dense; MoE models (3.3B active parameters) stay eligible.
+- A domain's preferred models (e.g. Qwen3-Coder for "code") are tried first.
+- ``ModelManager()`` with no model never starts a multi-GB download by surprise: it
+  uses the pick when it is on disk, else the best local catalog model, else the embedded
+  default, and the explanation says what it would choose and how to get it.
+  ``ADAM_AUTO_DOWNLOAD=1`` lets it download the pick instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from adam_integrations.catalog.domains import DomainProfile, get_domain
+from adam_integrations.catalog.qwen3 import (
+    BITS_PER_WEIGHT,
+    QWEN3_CODER_MODELS,
+    QWEN3_MODELS,
+    Qwen3Model,
+)
+from adam_integrations.core.hardware import HardwareProfile
+from adam_integrations.core.memory import GIB, HEADROOM, MemoryEstimate, estimate
+
+Backend = Literal["llamacpp", "huggingface", "ollama"]
+MIN_CONTEXT = 2048
+DEFAULT_CONTEXT = 8192
+CPU_DENSE_LIMIT = 8.5e9
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The memory a model may use, and what it is."""
+
+    bytes: float
+    device: str    # "cuda", "rocm", "metal" or "cpu"
+    devices: int
+    name: str      # e.g. "free GPU memory (2 GPUs)"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One model at one precision and context, with its estimate and fit."""
+
+    model: Qwen3Model
+    backend: str
+    precision: str
+    context: int
+    estimate: MemoryEstimate
+    budget: Budget
+    on_disk: bool = False
+
+    @property
+    def fit(self) -> str:
+        return self.estimate.fit(self.budget.bytes)
+
+    @property
+    def fits(self) -> bool:
+        return self.fit in ("perfect", "good")
+
+    @property
+    def reference(self) -> str:
+        """The model reference that loads this option."""
+        if self.backend == "ollama":
+            suffix = "" if self.precision == "Q4_K_M" else f"-{self.precision.lower()}"
+            return f"ollama:{self.model.ollama_tag}{suffix}"
+        if self.precision in BITS_PER_WEIGHT and self.precision.startswith(("Q", "F", "B")):
+            return f"hf:{self.model.gguf_repo}:{self.precision}"
+        return f"hf:{self.model.hf_id}"
+
+    def line(self) -> str:
+        yarn = " (YaRN)" if self.context > self.model.native_context else ""
+        disk = ", on disk" if self.on_disk else ""
+        return (f"{self.model.alias:<24} {self.model.size_label:<18} {self.precision:<8} "
+                f"ctx {self.context}{yarn}: {self.fit:<12} needs "
+                f"{self.estimate.describe()} of {self.budget.bytes / GIB:.1f} GiB "
+                f"{self.budget.name}{disk}")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The pick (None when nothing fits even at the shortest context), every option
+    considered (best first), and the one-line reason."""
+
+    choice: Option | None
+    options: list[Option] = field(default_factory=list)
+    explanation: str = ""
+
+
+def budget_for(hardware: HardwareProfile, backend: str) -> Budget:
+    """Where the model's memory comes from on this machine for this backend."""
+    if hardware.gpus:
+        count = len(hardware.gpus)
+        return Budget(float(hardware.gpu_memory), hardware.gpus[0].kind, count,
+                      f"free GPU memory ({count} GPU{'s' if count > 1 else ''})")
+    if hardware.unified_memory:
+        return Budget(float(hardware.unified_memory), "metal", 1,
+                      "unified memory Metal may use")
+    return Budget(float(hardware.ram_available), "cpu", 1, "available RAM")
+
+
+def precisions(model: Qwen3Model, backend: str, hardware: HardwareProfile) -> list[str]:
+    """The precisions to try, best first."""
+    if backend in ("llamacpp", "ollama"):
+        return sorted(model.quants, key=lambda q: -BITS_PER_WEIGHT[q])
+    if hardware.gpus:
+        return ["bfloat16"]
+    if hardware.unified_memory:
+        return ["float16"]
+    return ["bfloat16" if hardware.cpu_bf16 else "float32"]
+
+
+def estimate_option(model: Qwen3Model, precision: str, context: int, budget: Budget,
+                    parallel: int = 1) -> MemoryEstimate:
+    """The memory ``model`` needs at ``precision`` and ``context`` (transformers
+    dequantizes GGUF, so its precision is a dtype)."""
+    weights = model.parameters * BITS_PER_WEIGHT[precision] / 8
+    return estimate(weights, model.layers, model.kv_heads, model.head_dim, context,
+                    parallel=parallel, device=budget.device, devices=budget.devices)
+
+
+def candidates(domain: DomainProfile | None, hardware: HardwareProfile) -> list[Qwen3Model]:
+    """Chat models to consider: a domain's preferred ones first (they are better at its
+    work than a larger general model), then the rest largest first; on a CPU, dense
+    models above 8B are left out (too slow to be useful)."""
+    preferred = set(domain.prefer) if domain else set()
+    pool = list(QWEN3_MODELS) + [m for m in QWEN3_CODER_MODELS if m.alias in preferred]
+    if not hardware.gpus and not hardware.unified_memory:
+        pool = [m for m in pool if m.moe or m.parameters <= CPU_DENSE_LIMIT]
+    return sorted(pool, key=lambda m: (m.alias not in preferred, -m.parameters))
+
+
+def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamacpp",
+              domain: str | None = None, context: int = DEFAULT_CONTEXT,
+              parallel: int = 1) -> Recommendation:
+    """The largest catalog model that fits this machine, with the reason.
+
+    Example:
+        >>> cpu_8gb = HardwareProfile(cpu_cores=4, cpu_threads=8, architecture="x86_64",
+        ...                           ram_total=8 * 1024**3, ram_available=6 * 1024**3)
+        >>> pick = recommend(cpu_8gb).choice
+        >>> pick.model.alias, pick.precision
+        ('qwen3_large', 'Q6_K')
+    """
+    hardware = hardware or HardwareProfile.detect()
+    profile = get_domain(domain) if domain else None
+    budget = budget_for(hardware, backend)
+    wanted, options = context, []
+    while True:
+        options = _options(hardware, backend, profile, wanted, budget, parallel)
+        fitting = [o for o in options if o.fits]
+        if fitting or wanted <= MIN_CONTEXT:
+            break
+        wanted = max(MIN_CONTEXT, wanted // 2)
+    choice = _prefer_on_disk(fitting[0], fitting) if fitting else None
+    return Recommendation(choice, options, _explain(choice, options, budget, context, wanted))
+
+
+def _options(hardware: HardwareProfile, backend: str, domain: DomainProfile | None,
+             context: int, budget: Budget, parallel: int) -> list[Option]:
+    from adam_integrations.catalog.local import on_disk
+
+    options = []
+    for model in candidates(domain, hardware):
+        if context > model.max_context:
+            continue
+        for precision in precisions(model, backend, hardware):
+            options.append(Option(model, backend, precision, context,
+                                  estimate_option(model, precision, context, budget, parallel),
+                                  budget, on_disk(model, backend, precision)))
+    return options
+
+
+def _prefer_on_disk(first: Option, fitting: list[Option]) -> Option:
+    """Among fitting options of the picked model, one already on disk wins."""
+    same_model = [o for o in fitting if o.model is first.model]
+    return next((o for o in same_model if o.on_disk), first)
+
+
+def _explain(choice: Option | None, options: list[Option], budget: Budget, wanted: int,
+             used: int) -> str:
+    if choice is None:
+        smallest = min(options, key=lambda o: o.estimate.total) if options else None
+        need = f"; the smallest, {smallest.model.alias} {smallest.precision}, needs " \
+               f"{smallest.estimate.total / GIB:.1f} GiB" if smallest else ""
+        return (f"no Qwen3 model fits {budget.bytes / GIB:.1f} GiB {budget.name} with "
+                f"{int((1 - HEADROOM) * 100)}% headroom{need}")
+    bigger = [o for o in options if o.model.parameters > choice.model.parameters
+              or (o.model is choice.model and BITS_PER_WEIGHT.get(o.precision, 0)
+                  > BITS_PER_WEIGHT.get(choice.precision, 0))]
+    limit = ""
+    if bigger:
+        nearest = min(bigger, key=lambda o: o.estimate.total)
+        limit = (f"; {nearest.model.alias} {nearest.precision} would need "
+                 f"{nearest.estimate.total / GIB:.1f} GiB (the limit: {budget.name})")
+    shorter = f" (context halved from {wanted} to fit)" if used < wanted else ""
+    return (f"{choice.model.alias} = {choice.model.hf_id} {choice.precision} on "
+            f"{choice.backend}, context {used}{shorter}: needs "
+            f"{choice.estimate.total / GIB:.1f} of {budget.bytes / GIB:.1f} GiB "
+            f"{budget.name}{limit}")
+
+
+def auto_download() -> bool:
+    """Whether ``ModelManager()`` may download its pick (``ADAM_AUTO_DOWNLOAD=1``)."""
+    return os.environ.get("ADAM_AUTO_DOWNLOAD", "").lower() in ("1", "true", "yes", "on")
+
+
+def default_backend(hardware: HardwareProfile) -> str:
+    """The backend the automatic choice gives a GGUF on this machine (see registry)."""
+    from adam_integrations.core.registry import _llama_cpp_offloads
+
+    if not hardware.gpus and not hardware.unified_memory:
+        return "llamacpp"
+    return "llamacpp" if _llama_cpp_offloads() else "huggingface"
+
+
+def default_chat_reference() -> tuple[str | None, str]:
+    """What ``ModelManager()`` loads when no model is named, and why (one line).
+
+    The pick when it is on disk (or ``ADAM_AUTO_DOWNLOAD=1``); else the best catalog model
+    on disk that fits; else None (the caller uses the embedded default), with the reason
+    naming what would be chosen and how to get it.
+    """
+    from adam_integrations.catalog.local import local_path
+
+    hardware = HardwareProfile.detect()
+    rec = recommend(hardware, backend=default_backend(hardware))
+    choice = rec.choice
+    if choice is None:
+        return None, f"picked for this machine: {rec.explanation}"
+    if choice.on_disk:
+        path = local_path(choice.model, choice.backend, choice.precision)
+        return str(path), f"picked for this machine: {rec.explanation} (on disk)"
+    if auto_download():
+        return choice.reference, (f"picked for this machine: {rec.explanation} "
+                                  "(downloading: ADAM_AUTO_DOWNLOAD is set)")
+    hint = (f"would pick {choice.model.alias} {choice.precision} for this machine "
+            f"({rec.explanation}); it is not on disk: `adam pull {choice.reference}` or "
+            "ADAM_AUTO_DOWNLOAD=1 gets it")
+    local = next((o for o in rec.options if o.fits and o.on_disk), None)
+    if local is not None:
+        path = local_path(local.model, local.backend, local.precision)
+        return str(path), f"{hint}; using the best model on disk, {local.model.alias}"
+    return None, hint
