@@ -1,5 +1,6 @@
 """The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``,
-``adam serve``, ``adam pull``, ``adam hardware``, ``adam recommend``.
+``adam serve``, ``adam pull``, ``adam hardware``, ``adam recommend``, ``adam share``,
+``adam models``.
 
 Modelled on ``ollama``: ``adam run MODEL "prompt"`` streams an answer, ``adam run MODEL``
 alone opens a chat (``/bye`` leaves). Errors print one line saying what to do and exit 1.
@@ -12,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from adam_integrations import __version__
 from adam_integrations.core.errors import AdamError, InvalidRequestError
@@ -98,6 +100,23 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("model", help="a model reference, e.g. hf:Qwen/Qwen3-8B-GGUF:Q4_K_M")
     pull.set_defaults(handler=_pull)
 
+    share = commands.add_parser(
+        "share", help="put a GGUF from the HF cache or a package into Ollama's store "
+                      "(a hardlink, no second copy)")
+    share.add_argument("model", help="a GGUF reference: hf:org/repo:Q4_K_M, a path, smollm2")
+    share.add_argument("--to", default="ollama", choices=["ollama"])
+    share.add_argument("--name", default=None, help="the Ollama name (default: derived)")
+    share.add_argument("--copy", action="store_true",
+                       help="copy when no link is possible (uses the disk twice)")
+    share.set_defaults(handler=_share)
+
+    models = commands.add_parser("models", help="every model on disk across all stores")
+    models.add_argument("--dedupe", action="store_true",
+                        help="report bytes stored twice across stores")
+    models.add_argument("--link", action="store_true",
+                        help="with --dedupe: replace the duplicates with hardlinks")
+    models.set_defaults(handler=_models)
+
     embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
     embed.add_argument("texts", nargs="+")
     embed.add_argument("--model", default=None, help="embedding model reference")
@@ -162,6 +181,57 @@ def _pull(args: argparse.Namespace) -> int:
     path = (hub_gguf(source.location, source.quantization, **where) if source.gguf_repo
             else hub_snapshot(source.location, **where))
     print(f"pulled {source.name}: {path}")
+    return 0
+
+
+def _share(args: argparse.Namespace) -> int:
+    from adam_integrations.sharing.ollama_share import default_ollama_name, share_gguf
+
+    source = _gguf_source(args.model)
+    name = args.name or default_ollama_name(source)
+    result = share_gguf(source.location, name, allow_copy=args.copy)
+    how = {"hardlink": "as a hardlink (0 extra bytes)", "reflink": "as a reflink",
+           "symlink": "as a symlink", "existing": "(the blob was already there)",
+           "copy": f"as a COPY ({result.extra_bytes:,} bytes written)"}[result.link]
+    print(f"shared {source.location} with Ollama as {result.name} {how}")
+    print(f"  manifest {result.manifest}\n  blob     {result.blob}")
+    return 0
+
+
+def _gguf_source(reference: str) -> Any:
+    from adam_integrations.core.hub import hub_gguf
+    from adam_integrations.core.resolver import resolve
+
+    source = resolve(reference)
+    if source.kind == "hub" and source.gguf_repo:
+        path = hub_gguf(source.location, source.quantization, revision=None, cache_dir=None,
+                        allow_download=False)
+        source = resolve(str(path))
+    if source.kind != "gguf":
+        raise InvalidRequestError(
+            f"{reference!r} is a {source.kind} model; Ollama imports GGUF files only. For "
+            "Qwen3 use the official GGUF (e.g. hf:Qwen/Qwen3-8B-GGUF:Q4_K_M); Ollama "
+            "cannot import Qwen3 safetensors")
+    return source
+
+
+def _models(args: argparse.Namespace) -> int:
+    from adam_integrations.sharing.index import build_index, dedupe
+
+    index = build_index()
+    for stored in index.files:
+        details = " ".join(x for x in (stored.format, stored.architecture or "",
+                                       stored.quantization or "") if x)
+        print(f"{stored.size / 1024**2:10.1f} MiB  {details:<28} "
+              f"{', '.join(stored.names)}")
+        print(f"{'':16}{stored.path}  [runs on: {', '.join(stored.backends)}]")
+    for note in index.notes:
+        print(f"note: {note}")
+    if args.dedupe:
+        twice = index.duplicate_bytes()
+        print(f"\nstored twice: {twice:,} bytes in {len(index.duplicates())} group(s)")
+        if args.link and twice:
+            print(f"replaced duplicates with hardlinks: {dedupe(index):,} bytes freed")
     return 0
 
 

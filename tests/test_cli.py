@@ -96,3 +96,18 @@ def test_recommend_ranks_options_with_their_fit_and_estimate():
 def test_pull_offline_says_how_to_get_the_model():
     result = adam("pull", "hf:Qwen/Qwen3-8B-GGUF:Q4_K_M", env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1 and "downloading is off" in result.stderr
+
+
+def test_share_then_models_shows_one_file_under_both_names(tmp_path):
+    env = {"OLLAMA_MODELS": str(tmp_path / "ollama")}
+    shared = adam("share", "smollm2", "--to", "ollama", "--name", "smol:q4", env=env)
+    assert shared.returncode == 0, shared.stderr
+    assert "as smol:q4" in shared.stdout and ("hardlink" in shared.stdout
+                                              or "symlink" in shared.stdout)
+    listed = adam("models", "--dedupe", env=env)
+    assert listed.returncode == 0, listed.stderr
+    line = next(x for x in listed.stdout.splitlines() if "ollama:smol:q4" in x)
+    assert "embedded:smollm2" in line and "gguf llama Q4_1" in line
+    assert "stored twice: 0 bytes" in listed.stdout
+    refused = adam("share", "all-minilm", env=env)
+    assert refused.returncode == 1 and "GGUF files only" in refused.stderr

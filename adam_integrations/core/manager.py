@@ -60,7 +60,9 @@ class ModelManager:
             the call gives none, and whose sampling (e.g. temperature 0.2 for code) is
             used when the call sets no sampling parameter.
         model: any model reference (see ``core.resolver``); None = default for this machine.
-        share_with_ollama: register the model in Ollama's store (not available yet).
+        share_with_ollama: put the model's GGUF into Ollama's store as a hardlink (no
+            second copy), so ``ollama run`` can use it (``adam_integrations.sharing``);
+            ``shared_as`` then holds its Ollama name.
         embedding_model: the model reference for ``embed``; None = the default embedder.
         keep_alive: unload the models after this much idle time (seconds or "5m"; 0 =
             after each request); None or negative keeps them loaded until ``unload()``.
@@ -80,16 +82,15 @@ class ModelManager:
         keep_alive: float | str | None = None,
         **backend_options: Any,
     ) -> None:
-        if share_with_ollama:
-            raise AdamError(
-                "share_with_ollama is not available in this version yet; load the model "
-                "without it (sharing with Ollama's store is planned)"
-            )
         self.model_type = model_type
         self.domain: DomainProfile | None = get_domain(domain) if domain else None
         self.keep_alive = parse_keep_alive(keep_alive)
         self._backend_options = backend_options
         self.source = resolve(model or model_size, purpose="chat")
+        self.shared_as: str | None = None
+        """The Ollama name the model was shared under (``share_with_ollama=True``)."""
+        if share_with_ollama:
+            self.shared_as = _share_with_ollama(self.source)
         self.choice = registry.choose(model_type, self.source, backend_options)
         self.backend_class: type[ModelBackend] = self.choice.backend_class
         self.backend: ModelBackend = self._shared_backend(self.source, self.choice,
@@ -321,6 +322,19 @@ class ModelManager:
         if self.domain is not None and self.domain.system_prompt and not has_system:
             checked.insert(0, ChatMessage("system", self.domain.system_prompt))
         return checked
+
+
+def _share_with_ollama(source: ModelSource) -> str:
+    from adam_integrations.sharing.ollama_share import default_ollama_name, share_gguf
+
+    if source.ollama_name:
+        return source.ollama_name  # it is in Ollama's store already
+    if source.kind != "gguf":
+        raise AdamError(
+            f"{source.name} is a {source.kind} model; Ollama imports GGUF files only (it "
+            "cannot import Qwen3 safetensors). Use the official GGUF, e.g. "
+            "model='hf:Qwen/Qwen3-8B-GGUF:Q4_K_M'")
+    return share_gguf(source.location, default_ollama_name(source)).name
 
 
 def shared_backend(source: ModelSource, choice: BackendChoice,

@@ -35,8 +35,13 @@ from typing import Literal
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING, find_embedded
 from adam_integrations.catalog.qwen3 import find_qwen3
-from adam_integrations.core.errors import InvalidInputTypeError, ModelNotFoundError
+from adam_integrations.core.errors import (
+    InvalidInputTypeError,
+    InvalidRequestError,
+    ModelNotFoundError,
+)
 from adam_integrations.core.hub import cached_files, cached_snapshot, pick_gguf
+from adam_integrations.sharing.gguf_header import is_gguf
 from adam_integrations.sharing.ollama_store import OllamaName, find_model_blob
 
 SourceKind = Literal["hub", "folder", "gguf", "ollama"]
@@ -115,6 +120,14 @@ def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> Model
 
     qwen3 = find_qwen3(text)
     if qwen3 is not None:
+        if cached_snapshot(qwen3.hf_id) is None:  # not in the HF cache: Ollama's store?
+            blob = _ollama_blob(qwen3.ollama_tag)
+            if blob is not None:
+                return ModelSource(
+                    "gguf", str(blob), qwen3.ollama_tag,
+                    f"catalog alias {qwen3.alias} = {qwen3.hf_id}, on this machine only in "
+                    f"Ollama's store as {qwen3.ollama_tag}: its GGUF blob used in place",
+                    ollama_name=qwen3.ollama_tag)
         return _hub(qwen3.hf_id, f"catalog alias {qwen3.alias} = {qwen3.hf_id}")
 
     if _HUB_ID.match(text.split(":")[0]):
@@ -177,6 +190,13 @@ def _hub(reference: str, how: str) -> ModelSource:
                        gguf_repo=gguf_repo)
 
 
+def _ollama_blob(name: str) -> Path | None:
+    try:
+        return find_model_blob(name)
+    except (ModelNotFoundError, InvalidRequestError):
+        return None  # a corrupt manifest: as if the store did not have it
+
+
 def _ollama(name: str) -> ModelSource:
     """A model in Ollama's store: its GGUF blob, used in place; kind ``ollama`` (for the
     Ollama backend) when no local store holds it."""
@@ -209,7 +229,7 @@ def _local(
         )
     path = path.resolve()
     if path.is_file():
-        if not _is_gguf(path):
+        if not is_gguf(path):
             raise ModelNotFoundError(
                 f"{str(path)!r} is not a GGUF file (it does not start with the GGUF magic "
                 "bytes); point to a .gguf file or to a folder with config.json"
@@ -231,11 +251,3 @@ def _local(
         f"{str(path)!r} holds no model: expected a config.json (transformers folder) or "
         "a .gguf file"
     )
-
-
-def _is_gguf(path: Path) -> bool:
-    try:
-        with path.open("rb") as handle:
-            return handle.read(4) == b"GGUF"
-    except OSError:
-        return False

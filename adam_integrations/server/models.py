@@ -24,6 +24,7 @@ from adam_integrations.core.manager import shared_backend
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.registry import AUTO, registry
 from adam_integrations.core.resolver import ModelSource, resolve
+from adam_integrations.sharing.ollama_store import list_store_models
 
 # Readable names for the embedded models, as `ollama list` would show them.
 EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
@@ -40,6 +41,20 @@ class Served:
     @property
     def source(self) -> ModelSource:
         return self.backend.source  # type: ignore[attr-defined, no-any-return]
+
+
+def _resolve_served(reference: str, embedding: bool) -> ModelSource | None:
+    """A served name as a model source: this package's reference grammar first, then a
+    model of the local Ollama store under that name; None when neither knows it."""
+    purpose = "embedding" if embedding else "chat"
+    for candidate in (reference, f"ollama:{reference}"):
+        try:
+            source = resolve(candidate, purpose=purpose)
+        except (ModelNotFoundError, InvalidRequestError):
+            continue
+        if source.kind != "ollama":  # a served model must be on this machine
+            return source
+    return None
 
 
 class ServedModels:
@@ -76,10 +91,9 @@ class ServedModels:
         with self._lock:
             if key not in self._served:
                 reference = self.reference(name)
-                try:
-                    source = resolve(reference, purpose="embedding" if embedding else "chat")
-                except (ModelNotFoundError, InvalidRequestError) as error:
-                    raise ModelNotFoundError(f"model '{name}' not found") from error
+                source = _resolve_served(reference, embedding)
+                if source is None:
+                    raise ModelNotFoundError(f"model '{name}' not found")
                 choice = registry.choose(AUTO, source)
                 self._served[key] = Served(name, shared_backend(source, choice),
                                            f"{source.explanation}; on "
@@ -101,6 +115,11 @@ class ServedModels:
         for name, model in EMBEDDED_NAMES.items():
             if model.path() is not None:
                 entries.append((f"{name}", resolve(model.name, purpose=model.purpose)))
+        for stored in list_store_models():  # models in the local Ollama store
+            try:
+                entries.append((stored, resolve(f"ollama:{stored}")))
+            except (ModelNotFoundError, InvalidRequestError):
+                continue  # a corrupt manifest is not listed
         for alias, target in sorted(self._aliases.items()):
             try:
                 entries.append((alias, resolve(target)))

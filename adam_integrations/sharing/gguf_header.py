@@ -136,3 +136,12 @@ def _skip_array(handle: BinaryIO, kind: int, length: int) -> None:
             handle.seek(_unpack(handle, "<Q"), 1)
         else:
             _value(handle, kind)
+
+
+def is_gguf(path: str | Path) -> bool:
+    """Whether the file starts with the GGUF magic bytes (False when it cannot be read)."""
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(4) == b"GGUF"
+    except OSError:
+        return False

@@ -103,3 +103,19 @@ def _model_layer(root: Path, manifest: Path) -> Path:
                     "missing; `ollama pull` the model again")
             return blob
     raise ModelNotFoundError(f"Ollama's manifest {manifest} has no model layer")
+
+
+def list_store_models(roots: list[Path] | None = None) -> list[str]:
+    """The short names of every model in the local Ollama store(s) (no validation of the
+    manifests: resolving a name does that)."""
+    names: list[str] = []
+    for root in roots if roots is not None else ollama_store_roots():
+        manifests = root / "manifests"
+        if not manifests.is_dir():
+            continue
+        for manifest in sorted(p for p in manifests.rglob("*") if p.is_file()):
+            parts = manifest.relative_to(manifests).parts
+            if len(parts) == 4:
+                host, namespace, model, tag = parts
+                names.append(str(OllamaName(host, namespace, model, tag)))
+    return names

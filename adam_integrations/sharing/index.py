@@ -1,0 +1,196 @@
+"""One index over every model file on this machine: the Hugging Face cache, Ollama's store
+and the bundled model packages.
+
+Each weight file (GGUF, or safetensors) is listed once, with its sha256 (cached by path,
+inode, size and mtime, so a large file is hashed once), size, format, architecture,
+quantization, context length, every name the stores know it by, and which backends can
+run it. Files with the same sha256 but different inodes are stored twice; ``dedupe`` can
+replace the extra copies with hardlinks (content verified first, each replacement atomic).
+A store that cannot be read, or a corrupt manifest, becomes a note, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adam_integrations.catalog.embedded import EMBEDDED_MODELS
+from adam_integrations.core.errors import AdamError
+from adam_integrations.core.hub import cache_root
+from adam_integrations.sharing.digest import file_sha256
+from adam_integrations.sharing.gguf_header import is_gguf, read_gguf_header
+from adam_integrations.sharing.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
+
+
+@dataclass
+class StoredFile:
+    """One weight file and everything known about it."""
+
+    path: Path
+    size: int
+    format: str
+    sha256: str = ""
+    architecture: str | None = None
+    quantization: str | None = None
+    context_length: int | None = None
+    names: list[str] = field(default_factory=list)
+    stores: set[str] = field(default_factory=set)
+
+    @property
+    def inode(self) -> tuple[int, int]:
+        stat = self.path.stat()
+        return stat.st_dev, stat.st_ino
+
+    @property
+    def backends(self) -> list[str]:
+        if self.format == "gguf":
+            return ["llamacpp", "huggingface", *(["ollama"] if "ollama" in self.stores else [])]
+        return ["huggingface"]
+
+
+@dataclass
+class ModelIndex:
+    files: list[StoredFile]
+    notes: list[str]
+
+    def duplicates(self) -> list[list[StoredFile]]:
+        """Groups of files with the same content on different inodes of one file system
+        (the copies a hardlink can replace)."""
+        by_digest: dict[tuple[str, int], list[StoredFile]] = defaultdict(list)
+        for stored in self.files:
+            if stored.sha256:
+                by_digest[(stored.sha256, stored.inode[0])].append(stored)
+        groups = []
+        for group in by_digest.values():
+            if len({f.inode for f in group}) > 1:
+                groups.append(group)
+        return groups
+
+    def duplicate_bytes(self) -> int:
+        total = 0
+        for group in self.duplicates():
+            inodes = {f.inode: f.size for f in group}
+            total += sum(inodes.values()) - max(inodes.values())
+        return total
+
+
+def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = None
+                ) -> ModelIndex:
+    """Scan the stores (no network) and index every weight file."""
+    notes: list[str] = []
+    found: dict[tuple[int, int], StoredFile] = {}  # by inode: hardlinks are one file
+
+    def add(path: Path, name: str, store: str) -> None:
+        real = path.resolve()
+        if not real.is_file():
+            return
+        stat = real.stat()
+        stored = found.get((stat.st_dev, stat.st_ino))
+        if stored is None:
+            stored = StoredFile(real, stat.st_size,
+                                "gguf" if real.name.endswith(".gguf") or is_gguf(real)
+                                else "safetensors")
+            found[(stat.st_dev, stat.st_ino)] = stored
+        if name not in stored.names:
+            stored.names.append(name)
+        stored.stores.add(store)
+
+    _scan_hf_cache(hf_cache or cache_root(), add, notes)
+    for root in ollama_roots if ollama_roots is not None else ollama_store_roots():
+        _scan_ollama(root, add, notes)
+    for model in EMBEDDED_MODELS:
+        path = model.path()
+        if path is None:
+            continue
+        files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+        for file in files:
+            add(file, f"embedded:{model.aliases[-1]}", "embedded")
+    for stored in found.values():
+        _describe(stored, notes)
+    return ModelIndex(sorted(found.values(), key=lambda f: f.names[0]), notes)
+
+
+
+
+def _scan_hf_cache(root: Path, add: object, notes: list[str]) -> None:
+    if not root.is_dir():
+        return
+    for repo in sorted(root.glob("models--*")):
+        repo_id = repo.name[len("models--"):].replace("--", "/")
+        for snapshot in sorted((repo / "snapshots").glob("*")):
+            for file in sorted(snapshot.rglob("*")):
+                if file.name.endswith((".gguf", ".safetensors")):
+                    relative = file.relative_to(snapshot)
+                    add(file, f"hf:{repo_id}/{relative}", "huggingface")  # type: ignore[operator]
+
+
+def _scan_ollama(root: Path, add: object, notes: list[str]) -> None:
+    manifests = root / "manifests"
+    if not manifests.is_dir():
+        return
+    for manifest in sorted(p for p in manifests.rglob("*") if p.is_file()):
+        parts = manifest.relative_to(manifests).parts
+        if len(parts) != 4:
+            continue
+        host, namespace, model, tag = parts
+        name = (f"{model}:{tag}" if (host, namespace) == ("registry.ollama.ai", "library")
+                else f"{host}/{namespace}/{model}:{tag}")
+        try:
+            layers = json.loads(manifest.read_text(encoding="utf-8"))["layers"]
+            digest = next(layer["digest"] for layer in layers
+                          if layer.get("mediaType") == MODEL_MEDIA_TYPE)
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            notes.append(f"skipped a corrupt Ollama manifest: {manifest}")
+            continue
+        hexdigest = str(digest).removeprefix("sha256:")
+        if len(hexdigest) != 64 or not all(c in "0123456789abcdef" for c in hexdigest):
+            notes.append(f"skipped an Ollama manifest with a malformed digest: {manifest}")
+            continue
+        add(root / "blobs" / f"sha256-{hexdigest}", f"ollama:{name}", "ollama")  # type: ignore[operator]
+
+
+def _describe(stored: StoredFile, notes: list[str]) -> None:
+    try:
+        stored.sha256 = file_sha256(stored.path)
+    except OSError as error:
+        notes.append(f"could not read {stored.path}: {error}")
+        return
+    if stored.format == "gguf":
+        try:
+            header = read_gguf_header(stored.path)
+        except AdamError as error:
+            notes.append(f"{stored.path}: {error}")
+            return
+        stored.architecture = header.architecture
+        stored.quantization = header.quantization
+        stored.context_length = header.context_length
+        return
+    config = stored.path.parent / "config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+        stored.architecture = data.get("model_type")
+        stored.context_length = data.get("max_position_embeddings")
+    except (OSError, ValueError):
+        pass
+
+
+def dedupe(index: ModelIndex) -> int:
+    """Replace every duplicate copy with a hardlink to the first; bytes freed."""
+    freed = 0
+    for group in index.duplicates():
+        # keep the copy most already linked (e.g. the one a share made), so one
+        # replacement per other copy joins them all
+        keep = max(group, key=lambda f: f.path.stat().st_nlink)
+        for other in (f for f in group if f is not keep):
+            if other.inode == keep.inode or other.path.stat().st_dev != keep.inode[0]:
+                continue
+            if file_sha256(other.path) != file_sha256(keep.path):
+                continue
+            temporary = other.path.with_name(f".{other.path.name}.adam-link")
+            os.link(keep.path, temporary)
+            os.replace(temporary, other.path)
+            freed += other.size
+    return freed

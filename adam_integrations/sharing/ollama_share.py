@@ -1,0 +1,217 @@
+"""Putting a GGUF that is already on disk into Ollama's store without a second copy.
+
+The GGUF becomes Ollama's model blob as a hardlink (same inode, zero extra bytes); where a
+hardlink cannot be made (another file system) a reflink, then a symlink; a real copy only
+when the caller allows it (``allow_copy``), and the result says which. Then the small
+blobs (chat template as Ollama's Go template, parameters with the stop tokens, license)
+and the config blob are written, and the manifest last, so an interrupted share leaves
+both stores valid: Ollama only sees a model once its manifest exists, and every file is
+written to a temporary name and renamed into place.
+
+Safety: names and digests are validated (``OllamaName``); the GGUF's sha256 is verified
+before linking; an existing blob is reused only when its content has the same digest;
+an existing manifest for the name is never overwritten unless it already describes the
+same model; nothing this module did not create is deleted.
+
+Do not use Ollama's ``/api/create`` for this: Ollama >= 0.30 rewrites the GGUF it is
+given (a new digest and double the disk use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.sharing.digest import file_sha256
+from adam_integrations.sharing.gguf_header import read_gguf_header
+from adam_integrations.sharing.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
+
+LinkKind = Literal["existing", "hardlink", "reflink", "symlink", "copy"]
+MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
+
+# Ollama Go templates for the chat formats we recognise in a GGUF's Jinja template.
+CHATML_TEMPLATE = (
+    "{{- range $i, $_ := .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
+    "{{ end }}<|im_start|>assistant\n"
+)
+LLAMA3_TEMPLATE = (
+    "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
+    "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
+)
+GENERIC_TEMPLATE = "{{ .Prompt }}"
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    """What sharing did: the name, the model blob, and how it got there."""
+
+    name: str
+    manifest: Path
+    blob: Path
+    link: LinkKind
+    extra_bytes: int  # bytes written for the weights (0 unless copied)
+
+
+def go_template(jinja: str | None) -> tuple[str, list[str]]:
+    """The Ollama template and stop tokens for a GGUF's Jinja chat template.
+
+    Example:
+        >>> go_template("{{ '<|im_start|>' + m['role'] }}")[1]
+        ['<|im_start|>', '<|im_end|>']
+    """
+    text = jinja or ""
+    if "<|im_start|>" in text:
+        return CHATML_TEMPLATE, ["<|im_start|>", "<|im_end|>"]
+    if "<|start_header_id|>" in text:
+        return LLAMA3_TEMPLATE, ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+    return GENERIC_TEMPLATE, []
+
+
+def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = None,
+               allow_copy: bool = False, license_text: str = "") -> ShareResult:
+    """Make the GGUF at ``gguf`` the Ollama model ``name`` (see the module docstring)."""
+    source = Path(gguf).resolve()
+    parsed = OllamaName.parse(name)
+    store = root or ollama_store_roots()[0]
+    header = read_gguf_header(source)  # refuses what is not a whole GGUF
+    digest = file_sha256(source)
+    blobs = store / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    blob = blobs / f"sha256-{digest}"
+    link = _place_blob(source, blob, digest, allow_copy)
+
+    template, stops = go_template(header.metadata.get("tokenizer.chat_template"))
+    layers = [_layer(MODEL_MEDIA_TYPE, digest, source.stat().st_size)]
+    layers.append(_write_blob(blobs, "application/vnd.ollama.image.template",
+                              template.encode()))
+    if stops:
+        layers.append(_write_blob(blobs, "application/vnd.ollama.image.params",
+                                  json.dumps({"stop": stops}).encode()))
+    if license_text:
+        layers.append(_write_blob(blobs, "application/vnd.ollama.image.license",
+                                  license_text.encode()))
+    architecture = header.architecture or "unknown"
+    config = {
+        "model_format": "gguf", "model_family": architecture,
+        "model_families": [architecture], "model_type": _size_label(header),
+        "file_type": header.quantization or "unknown", "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest}"]},
+    }
+    config_layer = _write_blob(blobs, CONFIG_MEDIA_TYPE, json.dumps(config).encode())
+    manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
+                "config": config_layer, "layers": layers}
+    path = store / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
+    _write_manifest(path, manifest, digest)
+    return ShareResult(str(parsed), path, blob, link,
+                       source.stat().st_size if link == "copy" else 0)
+
+
+def default_ollama_name(source: Any) -> str:
+    """An Ollama name for a GGUF: its file stem, lower-case, tag ``latest`` (a
+    quantization in the name becomes the tag: ``smol-Q4_1.gguf`` -> ``smol:q4_1``)."""
+    import re
+
+    stem = Path(source.location).stem if source.kind == "gguf" else str(source.name)
+    if stem.startswith("sha256-"):  # an Ollama blob already
+        stem = str(source.name)
+    stem = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.") or "model"
+    match = re.search(r"[-.](q\d[a-z0-9_]*|f16|bf16)$", stem)
+    if match:
+        return f"{stem[: match.start()]}:{match.group(1)}"
+    return f"{stem}:latest"
+
+
+def _place_blob(source: Path, blob: Path, digest: str, allow_copy: bool) -> LinkKind:
+    if blob.exists() or blob.is_symlink():
+        if file_sha256(blob) != digest:
+            raise AdamError(
+                f"Ollama's store already has {blob.name} with different content (a corrupt "
+                "blob); remove it with `ollama rm` of its model, then share again")
+        return "existing"
+    temporary = blob.with_name(f".{blob.name}.adam-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    for kind, make in (("hardlink", os.link), ("reflink", _reflink),
+                       ("symlink", lambda a, b: os.symlink(a, b))):
+        try:
+            make(source, temporary)
+        except OSError:
+            continue
+        os.replace(temporary, blob)
+        return kind  # type: ignore[return-value]
+    if not allow_copy:
+        raise AdamError(
+            f"{source} cannot be linked into Ollama's store at {blob.parent} (another file "
+            "system that allows neither hardlinks, reflinks nor symlinks); pass "
+            "allow_copy=True (adam share --copy) to copy it, which uses the disk twice")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, blob)
+    return "copy"
+
+
+def _reflink(source: Path, target: Path) -> None:
+    import fcntl
+
+    ficlone = 0x40049409  # Linux FICLONE
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), ficlone, src.fileno())
+        except OSError:
+            dst.close()
+            target.unlink()
+            raise
+
+
+def _layer(media_type: str, digest: str, size: int) -> dict[str, Any]:
+    return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": size}
+
+
+def _write_blob(blobs: Path, media_type: str, data: bytes) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
+    path = blobs / f"sha256-{digest}"
+    if not path.exists():
+        _atomic_write(path, data)
+    return _layer(media_type, digest, len(data))
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any], model_digest: str) -> None:
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+            same = any(layer.get("digest") == f"sha256:{model_digest}"
+                       for layer in existing.get("layers", []))
+        except (OSError, ValueError, AttributeError):
+            same = False
+        if not same:
+            raise InvalidRequestError(
+                f"Ollama already has a different model under this name ({path}); choose "
+                "another name (adam share --name ...)")
+    _atomic_write(path, json.dumps(manifest).encode())
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".adam-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _size_label(header: Any) -> str:
+    count = header.metadata.get("general.size_label") or ""
+    return str(count)
