@@ -221,8 +221,10 @@ def _models(args: argparse.Namespace) -> int:
     index = build_index()
     for stored in index.files:
         details = " ".join(x for x in (stored.format, stored.architecture or "",
-                                       stored.quantization or "") if x)
-        print(f"{stored.size / 1024**2:10.1f} MiB  {details:<28} "
+                                       stored.size_label or "", stored.quantization or "",
+                                       f"ctx {stored.context_length}"
+                                       if stored.context_length else "") if x)
+        print(f"{stored.size / 1024**2:10.1f} MiB  {details:<36} "
               f"{', '.join(stored.names)}")
         print(f"{'':16}{stored.path}  [runs on: {', '.join(stored.backends)}]")
     for note in index.notes:

@@ -107,7 +107,7 @@ def test_share_then_models_shows_one_file_under_both_names(tmp_path):
     listed = adam("models", "--dedupe", env=env)
     assert listed.returncode == 0, listed.stderr
     line = next(x for x in listed.stdout.splitlines() if "ollama:smol:q4" in x)
-    assert "embedded:smollm2" in line and "gguf llama Q4_1" in line
+    assert "embedded:smollm2" in line and "gguf llama" in line and "Q4_1" in line
     assert "stored twice: 0 bytes" in listed.stdout
     refused = adam("share", "all-minilm", env=env)
     assert refused.returncode == 1 and "GGUF files only" in refused.stderr

@@ -36,6 +36,7 @@ class StoredFile:
     architecture: str | None = None
     quantization: str | None = None
     context_length: int | None = None
+    size_label: str | None = None  # parameters, as the file states them ("8B", "135M")
     names: list[str] = field(default_factory=list)
     stores: set[str] = field(default_factory=set)
 
@@ -116,15 +117,25 @@ def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = 
 
 
 def _scan_hf_cache(root: Path, add: object, notes: list[str]) -> None:
+    """The Hugging Face cache, read with huggingface_hub's own cache scanner."""
     if not root.is_dir():
         return
-    for repo in sorted(root.glob("models--*")):
-        repo_id = repo.name[len("models--"):].replace("--", "/")
-        for snapshot in sorted((repo / "snapshots").glob("*")):
-            for file in sorted(snapshot.rglob("*")):
-                if file.name.endswith((".gguf", ".safetensors")):
-                    relative = file.relative_to(snapshot)
-                    add(file, f"hf:{repo_id}/{relative}", "huggingface")  # type: ignore[operator]
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir(root)
+    except Exception as error:  # an unreadable cache is a note, not a failure
+        notes.append(f"could not scan the Hugging Face cache {root}: {error}")
+        return
+    for warning in info.warnings:
+        notes.append(f"Hugging Face cache: {warning}")
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        for revision in repo.revisions:
+            for file in revision.files:
+                if file.file_name.endswith((".gguf", ".safetensors")):
+                    relative = file.file_path.relative_to(revision.snapshot_path)
+                    add(file.file_path, f"hf:{repo.repo_id}/{relative}",  # type: ignore[operator]
+                        "huggingface")
 
 
 def _scan_ollama(root: Path, add: object, notes: list[str]) -> None:
@@ -167,6 +178,7 @@ def _describe(stored: StoredFile, notes: list[str]) -> None:
         stored.architecture = header.architecture
         stored.quantization = header.quantization
         stored.context_length = header.context_length
+        stored.size_label = header.metadata.get("general.size_label")
         return
     config = stored.path.parent / "config.json"
     try:

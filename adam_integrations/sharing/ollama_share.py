@@ -96,6 +96,7 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
     if stops:
         layers.append(_write_blob(blobs, "application/vnd.ollama.image.params",
                                   json.dumps({"stop": stops}).encode()))
+    license_text = license_text or str(header.metadata.get("general.license") or "")
     if license_text:
         layers.append(_write_blob(blobs, "application/vnd.ollama.image.license",
                                   license_text.encode()))
