@@ -153,6 +153,7 @@ def test_openai_client_chat_stream_embeddings_and_models(server):
     assert chunks[-1].usage.completion_tokens > 0
     vectors = client.embeddings.create(model=EMBED, input=["a", "b"])
     assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 384
+    assert vectors.usage.prompt_tokens >= 2
     assert CHAT in [m.id for m in client.models.list().data]
 
 

@@ -348,8 +348,7 @@ class OllamaApi:
         was_loaded = served.backend.is_loaded
         vectors = await self._embed(served, keep_alive, texts)
         total = time.perf_counter() - started
-        count = sum(await asyncio.to_thread(
-            lambda: [_count(served, t) for t in texts])) if texts else 0
+        count = await token_count(served, texts)
         return JSONResponse({"model": body["model"], "embeddings": vectors,
                              "total_duration": nanoseconds(total),
                              "load_duration": 0 if was_loaded else nanoseconds(total),
@@ -375,8 +374,7 @@ class OllamaApi:
             # Downloads what is missing (hub models, when online); offline or unknown,
             # the error comes with its status before anything is streamed.
             await asyncio.to_thread(served.backend.load)
-            yield {"status": "pulling manifest"}
-            yield {"status": "verifying sha256 digest"}
+            yield {"status": f"{name} is on disk and loaded"}
             yield {"status": "success"}
 
         if body.get("stream", True) is not False:
@@ -473,11 +471,15 @@ def _normalized(vector: list[float]) -> list[float]:
     return [x / norm for x in vector]
 
 
-def _count(served: Served, text: str) -> int:
-    try:
-        return served.backend.count_tokens(text)
-    except Exception:
-        return 0
+async def token_count(served: Served, texts: list[str]) -> int:
+    """Tokens in ``texts`` by the model's tokenizer (0 where it cannot count)."""
+    def count() -> int:
+        try:
+            return sum(served.backend.count_tokens(t) for t in texts)
+        except Exception:
+            return 0
+
+    return await asyncio.to_thread(count)
 
 
 def _details(source: Any, family: str | None, parameters: int | None,

@@ -17,7 +17,12 @@ from starlette.routing import Route
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ChatMessage, GenerationConfig, ToolCall
 from adam_integrations.server.models import ServedModels
-from adam_integrations.server.ollama_api import OllamaApi, read_json, started_stream
+from adam_integrations.server.ollama_api import (
+    OllamaApi,
+    read_json,
+    started_stream,
+    token_count,
+)
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
 
@@ -177,11 +182,12 @@ class OpenAIApi(OllamaApi):
                                                                for t in texts):
             raise InvalidRequestError("input must be a string or a non-empty list of strings")
         vectors = await self._embed(served, self._keep_alive({}), texts)
+        tokens = await token_count(served, texts)
         return JSONResponse({
             "object": "list", "model": body["model"],
             "data": [{"object": "embedding", "index": i, "embedding": v}
                      for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def list_models(self, request: Request) -> Response:
         entries = await asyncio.to_thread(self.models.listed)
