@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from adam_integrations import __version__
+from adam_integrations.core import __version__
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Usage
+from adam_integrations.manager import ModelManager
 
 BACKEND_HELP = ("auto (default: llama.cpp for a GGUF on a machine without a GPU, else "
                 "transformers), huggingface or llamacpp")
@@ -170,8 +170,8 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _pull(args: argparse.Namespace) -> int:
+    from adam_integrations.catalog.defaults import resolve_model as resolve
     from adam_integrations.core.hub import hub_gguf, hub_snapshot
-    from adam_integrations.core.resolver import resolve
 
     source = resolve(args.model)
     if source.kind != "hub":
@@ -199,8 +199,8 @@ def _share(args: argparse.Namespace) -> int:
 
 
 def _gguf_source(reference: str) -> Any:
+    from adam_integrations.catalog.defaults import resolve_model as resolve
     from adam_integrations.core.hub import hub_gguf
-    from adam_integrations.core.resolver import resolve
 
     source = resolve(reference)
     if source.kind == "hub" and source.gguf_repo:

@@ -15,7 +15,7 @@ MODULES = [
     "adam_integrations.core.loaded",
     "adam_integrations.core.memory",
     "adam_integrations.core.resolver",
-    "adam_integrations.sharing.ollama_store",
+    "adam_integrations.core.ollama_store",
 ]
 
 

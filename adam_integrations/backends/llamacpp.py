@@ -1,11 +1,14 @@
 """LlamaCppModel: GGUF chat models run in-process by llama.cpp (llama-cpp-python).
 
 Loads a GGUF file in place (no conversion). The GGUF's header is read first
-(``sharing.gguf_header``), so a file that is not GGUF or is cut short is refused with a
+(``core.gguf_header``), so a file that is not GGUF or is cut short is refused with a
 clear error before llama.cpp touches it. Chat goes through the GGUF's own Jinja chat
 template with the same prompt assembly, output parsing and usage as the transformers
 backend (``core.prompt``, ``core.decoding``). Structured output and forced tool calls are
 constrained by llama.cpp grammars built from the JSON schemas.
+
+Shared with the transformers backend (``backends.in_process``): source checks, loading
+once, prompt rendering, the context-window check, output parsing.
 
 Generation is a plain generator on the caller's thread: leaving the loop stops it at
 the next token. One lock per model keeps requests from interleaving.
@@ -22,26 +25,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.backends.gbnf import Phase, Plan, request_plan
-from adam_integrations.backends.grammar import thinking_mode
+from adam_integrations.backends.in_process import InProcessBackend
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
-from adam_integrations.core.backend import EmbeddingKind, ModelBackend
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelLoadError,
-    ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.gguf_header import GGUFHeader, read_gguf_header
 from adam_integrations.core.hardware import available_memory, physical_cores
 from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
-from adam_integrations.core.output import ResponseParser
-from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
-from adam_integrations.core.resolver import ModelSource, Purpose, resolve
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelInfo
-from adam_integrations.sharing.gguf_header import GGUFHeader, read_gguf_header
+from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    EmbeddingKind,
+    GenerationConfig,
+    ModelInfo,
+    ModelSource,
+    Purpose,
+)
 
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
 MIN_CONTEXT = 512
@@ -60,7 +67,7 @@ class _Loaded:
     context_reason: str
 
 
-class LlamaCppModel(ModelBackend):
+class LlamaCppModel(InProcessBackend[_Loaded]):
     """A GGUF model on llama.cpp, in-process.
 
     Example:
@@ -85,6 +92,7 @@ class LlamaCppModel(ModelBackend):
     """
 
     name = "llamacpp"
+    refusal_hint = "; name a .gguf file, or use model_type='huggingface' for this one"
 
     def __init__(
         self,
@@ -100,20 +108,13 @@ class LlamaCppModel(ModelBackend):
         cache_dir: str | os.PathLike[str] | None = None,
         revision: str | None = None,
     ) -> None:
-        self.source = model if isinstance(model, ModelSource) else resolve(model, purpose=purpose)
-        refusal = self.refuses(self.source)
-        if refusal is not None:
-            raise ModelNotFoundError(f"{refusal}; name a .gguf file, or use "
-                                     "model_type='huggingface' for this one")
+        super().__init__(model, purpose=purpose, chat_template=chat_template)
         self._n_ctx = n_ctx
         self._n_threads = n_threads
         self._n_gpu_layers = _gpu_layers(n_gpu_layers, device)
-        self._chat_template = chat_template
         self._hub = {"allow_download": allow_download, "revision": revision,
                      "cache_dir": str(cache_dir) if cache_dir else None}
         self._path: str | None = self.source.location if self.source.kind == "gguf" else None
-        self._loaded: _Loaded | None = None
-        self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
         self._embedder: Any = None
@@ -125,18 +126,7 @@ class LlamaCppModel(ModelBackend):
             return None
         return f"llama.cpp runs GGUF files, and {source.name!r} is a {source.kind} model"
 
-    def __repr__(self) -> str:
-        state = "loaded" if self.is_loaded else "not loaded"
-        return f"LlamaCppModel({self.source.name!r}, {state})"
-
     # -- lifecycle -------------------------------------------------------------------
-    @property
-    def is_loaded(self) -> bool:
-        return self._loaded is not None
-
-    def load(self) -> None:
-        self._ensure_loaded()
-
     def unload(self) -> None:
         with self._load_lock, self._run_lock, self._embed_lock:
             loaded, self._loaded = self._loaded, None
@@ -151,12 +141,6 @@ class LlamaCppModel(ModelBackend):
             self._path = str(hub_gguf(self.source.location, self.source.quantization,
                                       **self._hub))
         return self._path
-
-    def _ensure_loaded(self) -> _Loaded:
-        with self._load_lock:
-            if self._loaded is None:
-                self._loaded = self._load()
-            return self._loaded
 
     def _load(self) -> _Loaded:
         started = time.perf_counter()
@@ -222,27 +206,22 @@ class LlamaCppModel(ModelBackend):
         return len(self._ensure_loaded().llama.tokenize(text.encode(), add_bos=False,
                                                        special=True))
 
-    def render_chat(self, messages: list[ChatMessage],
-                    config: GenerationConfig | None = None) -> str:
-        """The exact prompt text the chat template makes of ``messages`` and ``config``."""
-        return self._render(self._ensure_loaded(), messages, config or GenerationConfig())
+    def _traits(self, loaded: _Loaded) -> TemplateTraits:
+        return loaded.traits
 
-    def _render(self, loaded: _Loaded, messages: list[ChatMessage],
-                config: GenerationConfig) -> str:
-        dicts, variables = template_inputs(messages, config, loaded.traits, self.source.name)
-        if not loaded.template:
-            lines = [f"{m['role'].capitalize()}: {m['content']}" for m in dicts]
-            return "\n".join([*lines, "Assistant:"])
-        return render_chat_template(loaded.template, dicts, **loaded.variables, **variables)
+    def _template(self, loaded: _Loaded) -> str | None:
+        return loaded.template
+
+    def _apply_template(self, loaded: _Loaded, messages: list[dict[str, Any]],
+                        variables: dict[str, Any]) -> str:
+        return render_chat_template(str(loaded.template), messages, **loaded.variables,
+                                    **variables)
 
     def _stream_chat(
         self, messages: list[ChatMessage], config: GenerationConfig
     ) -> Iterator[Chunk]:
-        was_loaded = self.is_loaded
-        started = time.perf_counter()
-        loaded = self._ensure_loaded()
+        loaded, load_seconds = self._ensure_loaded_timed()
         self._check_generates(loaded)
-        load_seconds = 0.0 if was_loaded else time.perf_counter() - started
         config = with_qwen3_sampling(config, loaded.header.architecture,
                                      loaded.traits.thinking_switch)
         prompt = self._render(loaded, messages, config)
@@ -250,9 +229,6 @@ class LlamaCppModel(ModelBackend):
         return self._generate(loaded, tokens, prompt, config, load_seconds)
 
     def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
-        if config.tools:
-            raise InvalidRequestError("tools need a conversation; use chat() instead of "
-                                      "complete()")
         loaded = self._ensure_loaded()
         self._check_generates(loaded)
         tokens = loaded.llama.tokenize(prompt.encode(), add_bos=True, special=False)
@@ -260,25 +236,13 @@ class LlamaCppModel(ModelBackend):
 
     def _generate(self, loaded: _Loaded, tokens: list[int], prompt: str,
                   config: GenerationConfig, load_seconds: float) -> Iterator[Chunk]:
-        window = loaded.llama.n_ctx()
-        room = window - len(tokens)
-        if room <= 0:
-            raise InvalidRequestError(
-                f"the prompt has {len(tokens)} tokens and fills the {window}-token context "
-                f"window of {self.source.name}; shorten the prompt or the history")
-        max_new = min(config.max_tokens or room, room)
-        starts_thinking = opens_thinking(prompt)
-        plan = request_plan(config, thinking_mode(loaded.traits, config, starts_thinking))
-        parser = ResponseParser(tool_names=config.tool_names,
-                                parse_tool_calls=config.tools_active,
-                                starts_in_thinking=starts_thinking,
-                                forced_tool_call=bool(config.forced_tools))
-        assembler = ChunkAssembler(config, parser, prompt_tokens=len(tokens), max_new=max_new,
-                                   load_seconds=load_seconds)
-        phases = plan or Plan((Phase(None),))
+        generation = self._generation(loaded, prompt, len(tokens), loaded.llama.n_ctx(),
+                                      config, load_seconds)
+        phases = request_plan(config, generation.thinking) or Plan((Phase(None),))
         for phase in phases.phases:  # compile (and check) every grammar before generating
             self._grammar(phase.grammar)
-        return self._token_stream(loaded, tokens, config, phases, assembler, max_new)
+        return self._token_stream(loaded, tokens, config, phases, generation.assembler,
+                                  generation.max_new)
 
     def _token_stream(self, loaded: _Loaded, tokens: list[int], config: GenerationConfig,
                       plan: Plan, assembler: ChunkAssembler, max_new: int

@@ -23,7 +23,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from adam_integrations.core.backend import EmbeddingKind, ModelBackend
+from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -31,12 +32,14 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
-from adam_integrations.core.resolver import ModelSource, resolve
+from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
+    EmbeddingKind,
     GenerationConfig,
     ModelInfo,
+    ModelSource,
     ToolCall,
     Usage,
     coerce_messages,
@@ -81,7 +84,7 @@ class OllamaModel(ModelBackend):
                 and "/" not in model:
             self.source = resolve(f"ollama:{model}")  # "qwen3:0.6b" means an Ollama name
         else:
-            self.source = resolve(model)
+            self.source = resolve_model(model)
         refusal = self.refuses(self.source)
         if refusal is not None:
             raise ModelNotFoundError(refusal)
@@ -229,8 +232,6 @@ class OllamaModel(ModelBackend):
 
     def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
         self.load()
-        if config.tools:
-            raise InvalidRequestError("tools need a conversation; use chat()")
         parts = self._call(lambda: self.client.generate(
             model=self.model_name, prompt=prompt, raw=True, stream=True,
             options=self._options(config), keep_alive=self._keep_alive,

@@ -7,9 +7,7 @@ is what the model's own card asks for.
 
 from __future__ import annotations
 
-from typing import Literal
-
-EmbeddingKind = Literal["document", "query"]
+from adam_integrations.core.types import EmbeddingKind
 
 # (name fragment, query prompt, document prompt); the first fragment in the name wins.
 _FAMILIES: tuple[tuple[str, str, str], ...] = (

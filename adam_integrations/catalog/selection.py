@@ -34,6 +34,7 @@ from adam_integrations.catalog.qwen3 import (
 )
 from adam_integrations.core.hardware import HardwareProfile
 from adam_integrations.core.memory import GIB, HEADROOM, MemoryEstimate, estimate
+from adam_integrations.core.registry import gguf_backends
 
 Backend = Literal["llamacpp", "huggingface", "ollama"]
 MIN_CONTEXT = 2048
@@ -219,12 +220,9 @@ def auto_download() -> bool:
 
 
 def default_backend(hardware: HardwareProfile) -> str:
-    """The backend the automatic choice gives a GGUF on this machine (see registry)."""
-    from adam_integrations.core.registry import _llama_cpp_offloads
-
-    if not hardware.gpus and not hardware.unified_memory:
-        return "llamacpp"
-    return "llamacpp" if _llama_cpp_offloads() else "huggingface"
+    """The backend the automatic choice gives a GGUF on ``hardware``
+    (``core.registry.gguf_backends``)."""
+    return gguf_backends(hardware.gpu_kind)[0][0]
 
 
 def default_chat_reference() -> tuple[str | None, str]:

@@ -15,18 +15,19 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from adam_integrations.core.errors import UnsupportedOperationError
-from adam_integrations.core.resolver import ModelSource
+from adam_integrations.core.errors import InvalidRequestError, UnsupportedOperationError
 from adam_integrations.core.streaming import iterate_in_thread
 from adam_integrations.core.tools import ResponseFormat
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
     Completion,
+    EmbeddingKind,
     GenerationConfig,
     ModelInfo,
+    ModelSource,
     check_prompt,
     check_texts,
     coerce_messages,
@@ -34,7 +35,6 @@ from adam_integrations.core.types import (
 )
 
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
-EmbeddingKind = Literal["document", "query"]
 
 
 def make_config(config: GenerationConfig | None, options: Mapping[str, Any]) -> GenerationConfig:
@@ -51,6 +51,8 @@ class ModelBackend(ABC):
     """
 
     name: ClassVar[str] = ""
+    source: ModelSource
+    """The model this backend object serves (set by the constructor)."""
 
     @classmethod
     def refuses(cls, source: ModelSource) -> str | None:
@@ -91,6 +93,11 @@ class ModelBackend(ABC):
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Embed a validated, non-empty list of texts (queries or documents)."""
 
+    def chat_template(self) -> str | None:
+        """The Jinja chat template the model is prompted with (None when it has none or the
+        backend does not show it, as a server-side model); may load the model."""
+        return None
+
     def count_tokens(self, text: str) -> int:
         """How many tokens the model's tokenizer makes of ``text`` (special tokens such as
         ``<|im_start|>`` count as one each, no BOS added)."""
@@ -118,7 +125,7 @@ class ModelBackend(ABC):
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
     ) -> Iterator[Chunk]:
         """Stream a continuation of a raw prompt, without the chat template."""
-        return self._stream_complete(check_prompt(prompt), make_config(config, options))
+        return self._stream_complete(check_prompt(prompt), _completion_config(config, options))
 
     def complete(
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
@@ -157,7 +164,7 @@ class ModelBackend(ABC):
         self, prompt: str, config: GenerationConfig | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_complete``."""
-        checked, cfg = check_prompt(prompt), make_config(config, options)
+        checked, cfg = check_prompt(prompt), _completion_config(config, options)
         async for chunk in iterate_in_thread(lambda: self._stream_complete(checked, cfg)):
             yield chunk
 
@@ -175,6 +182,15 @@ class ModelBackend(ABC):
         """Async ``embed``, computed on a worker thread."""
         checked = check_texts(texts)
         return await asyncio.to_thread(self._embed, checked, kind) if checked else []
+
+
+def _completion_config(config: GenerationConfig | None, options: Mapping[str, Any]
+                       ) -> GenerationConfig:
+    """``make_config`` for a raw completion, which has no conversation to call tools in."""
+    merged = make_config(config, options)
+    if merged.tools:
+        raise InvalidRequestError("tools need a conversation; use chat() instead of complete()")
+    return merged
 
 
 async def acollect(

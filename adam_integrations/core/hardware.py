@@ -112,7 +112,10 @@ class HardwareProfile:
 
     @property
     def gpu_kind(self) -> GpuKind | None:
-        return self.gpus[0].kind if self.gpus else None
+        """The kind of the first GPU ("metal" for Apple's unified memory), None without."""
+        if self.gpus:
+            return self.gpus[0].kind
+        return "metal" if self.unified_memory else None
 
     @property
     def gpu_memory(self) -> int:

@@ -15,12 +15,23 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from typing import Any, Final
 
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.resolver import ModelSource
+from adam_integrations.core.types import ModelSource
+
+
+class Unset(Enum):
+    """The type of ``UNSET``: "no value given", where None already means something."""
+
+    TOKEN = 0
+
+
+UNSET: Final = Unset.TOKEN
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
@@ -98,6 +109,24 @@ class LoadedModels:
             self._active[id(backend)] = max(0, self._active.get(id(backend), 1) - 1)
             self._last_used[id(backend)] = time.monotonic()
             self._lock.notify_all()
+
+    @contextmanager
+    def in_use(self, backend: ModelBackend, *, keep_alive: float | Unset | None = UNSET
+               ) -> Iterator[ModelBackend]:
+        """Mark ``backend`` busy for the ``with`` block (it is never unloaded mid-request);
+        afterwards its idle time starts, with ``keep_alive`` set first when given.
+
+        Example:
+            >>> with loaded_models.in_use(backend):            # doctest: +SKIP
+            ...     answer = backend.chat(messages)
+        """
+        self.begin(backend)
+        try:
+            yield backend
+        finally:
+            if not isinstance(keep_alive, Unset):
+                self.set_keep_alive(backend, keep_alive)
+            self.end(backend)
 
     def expires_in(self, backend: ModelBackend) -> float | None:
         """Seconds until ``backend`` is unloaded for idleness (None: it stays loaded)."""

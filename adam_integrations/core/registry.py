@@ -32,11 +32,11 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownBackendError
-from adam_integrations.core.hardware import gpu_kind
+from adam_integrations.core.hardware import GpuKind, gpu_kind
 
 if TYPE_CHECKING:
     from adam_integrations.core.backend import ModelBackend
-    from adam_integrations.core.resolver import ModelSource
+    from adam_integrations.core.types import ModelSource
 
 ENTRY_POINT_GROUP = "adam_integrations.backends"
 
@@ -105,6 +105,12 @@ class ModelRegistry:
             self._targets[key] = target
         return target
 
+    def check_options(self, name: str, options: Mapping[str, Any]) -> type[ModelBackend]:
+        """The backend class ``name``, after checking that it takes every option."""
+        backend_class = self.get(name)
+        _check_options(backend_class, options)
+        return backend_class
+
     def choose(
         self, requested: str, source: ModelSource, options: Mapping[str, Any] | None = None
     ) -> BackendChoice:
@@ -112,8 +118,7 @@ class ModelRegistry:
         ``"auto"`` (see the module docstring), taking ``options`` into account."""
         options = options or {}
         if str(requested).lower() != AUTO:
-            backend_class = self.get(requested)
-            _check_options(backend_class, options)
+            backend_class = self.check_options(requested, options)
             return BackendChoice(backend_class, f"backend {backend_class.name} as asked")
         preferred = _automatic_preference(source)
         rejected: list[str] = []
@@ -154,11 +159,17 @@ def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
         return [("ollama", "it is not in a local Ollama store, so the Ollama server runs it")]
     if not source.is_gguf:
         return [transformers, ("llamacpp", "llama.cpp runs GGUF files")]
+    return gguf_backends(gpu_kind())
+
+
+def gguf_backends(gpu: GpuKind | None) -> list[tuple[str, str]]:
+    """The backends for a GGUF on a machine with ``gpu`` (None: no GPU), best first, each
+    with its reason. The one rule both the automatic choice (``choose``) and the
+    hardware pick (``catalog.selection``) follow, so the pick and the run agree."""
     if importlib.util.find_spec("llama_cpp") is None:
         return [("huggingface", "llama-cpp-python is not installed, so transformers runs "
                  "the GGUF (converted once); pip install 'adam-integrations[llamacpp]' "
                  "for llama.cpp speed")]
-    gpu = gpu_kind()
     if gpu is None:
         return [("llamacpp", "a GGUF on a machine without a GPU runs fastest on llama.cpp"),
                 ("huggingface", "transformers converts the GGUF once")]

@@ -4,7 +4,6 @@ Every entry point (ModelManager, the CLI, later the framework adapters and the s
 accepts the same model strings:
 
 =============================  ==========================================================
-``None`` or ``""``             the default for this machine (today: the embedded models)
 ``hf:<org>/<repo>``            a Hugging Face hub repository (local cache first)
 ``<org>/<repo>``               the same, without the prefix
 ``hf:<org>/<repo>:<quant>``    one GGUF of a GGUF repository, e.g. ``:Q4_K_M``
@@ -15,6 +14,11 @@ accepts the same model strings:
 ``qwen3_small`` ...            a catalog alias (see ``catalog.qwen3``)
 ``smollm2``, ``all-minilm``    the embedded models by name
 =============================  ==========================================================
+
+Short names (catalog aliases, the embedded models) belong to the catalog, which sits
+above this layer: it registers a lookup with ``register_model_names`` (the package does
+so on import), so the resolver knows the grammar and the stores but no model list. The
+default when nothing is named is the catalog's too (``catalog.defaults``).
 
 ``resolve`` returns a ``ModelSource`` plus a one-line explanation of the choice. Nothing
 here touches the network: a GGUF found in the local Hugging Face cache or in Ollama's
@@ -29,23 +33,23 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING, find_embedded
-from adam_integrations.catalog.qwen3 import find_qwen3
 from adam_integrations.core.errors import (
     InvalidInputTypeError,
     InvalidRequestError,
     ModelNotFoundError,
 )
+from adam_integrations.core.gguf_header import is_gguf
 from adam_integrations.core.hub import cached_files, cached_snapshot, pick_gguf
-from adam_integrations.sharing.gguf_header import is_gguf
-from adam_integrations.sharing.ollama_store import OllamaName, find_model_blob
+from adam_integrations.core.ollama_store import OllamaName, find_model_blob
+from adam_integrations.core.types import ModelSource
 
-SourceKind = Literal["hub", "folder", "gguf", "ollama"]
-Purpose = Literal["chat", "embedding"]
+NameLookup = Callable[[str], "ModelSource | None"]
+"""A catalog's short names: a name in, its source out (None when the name is not its)."""
+
+_name_lookups: list[NameLookup] = []
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -56,31 +60,14 @@ REFERENCE_FORMS = (
 )
 
 
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model comes from, after resolution.
-
-    ``location`` is a hub repo id (kind ``hub``), a folder (``folder``), a GGUF file
-    path (``gguf``) or an Ollama model name (``ollama``).
-    """
-
-    kind: SourceKind
-    location: str
-    name: str
-    explanation: str = ""
-    gguf_file: str | None = None
-    embedded: bool = False
-    quantization: str | None = None
-    gguf_repo: bool = False
-    ollama_name: str | None = None
-
-    @property
-    def is_gguf(self) -> bool:
-        """Whether the weights are a GGUF file (on disk, or in a hub GGUF repository)."""
-        return self.kind == "gguf" or self.gguf_repo
+def register_model_names(lookup: NameLookup) -> None:
+    """Let ``resolve`` know the short names ``lookup`` resolves (``catalog`` registers
+    its aliases and the embedded models this way; registering twice is a no-op)."""
+    if lookup not in _name_lookups:
+        _name_lookups.append(lookup)
 
 
-def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> ModelSource:
+def resolve(reference: str | os.PathLike[str]) -> ModelSource:
     """Turn a model reference into a ``ModelSource``.
 
     Example:
@@ -89,78 +76,44 @@ def resolve(reference: str | None = None, *, purpose: Purpose = "chat") -> Model
         >>> resolve("qwen3_small").kind
         'hub'
     """
+    if isinstance(reference, os.PathLike):
+        reference = os.fspath(reference)
     if reference is not None and not isinstance(reference, str):
-        if isinstance(reference, os.PathLike):
-            reference = os.fspath(reference)
-        else:
-            raise InvalidInputTypeError(
-                f"a model reference must be a string or a path, got {type(reference).__name__}"
-            )
+        raise InvalidInputTypeError(
+            f"a model reference must be a string or a path, got {type(reference).__name__}"
+        )
     text = (reference or "").strip()
     if not text:
-        return _embedded_default(purpose)
+        raise ModelNotFoundError(
+            f"no model named; name one as {REFERENCE_FORMS} (ModelManager() and the "
+            "framework classes pick a default for this machine when none is named)")
 
     scheme, _, rest = text.partition(":")
     if scheme == "hf" and rest:
-        return _hub(rest.strip(), "named with hf:")
+        return hub_source(rest.strip(), "named with hf:")
     for host in ("hf.co/", "huggingface.co/"):
         if text.startswith(host):
-            return _hub(text[len(host):], f"named as Ollama names it ({host}...)")
+            return hub_source(text[len(host):], f"named as Ollama names it ({host}...)")
     if scheme == "ollama" and rest:
         return _ollama(rest.strip())
 
     if _looks_like_path(text):
-        return _local(Path(text).expanduser())
+        return local_source(Path(text).expanduser())
 
-    embedded = find_embedded(text)
-    if embedded is not None:
-        path = embedded.require_path()
-        return _local(path, name=embedded.name, embedded=True,
-                      explanation=f"embedded model {embedded.description}")
-
-    qwen3 = find_qwen3(text)
-    if qwen3 is not None:
-        if cached_snapshot(qwen3.hf_id) is None:  # not in the HF cache: Ollama's store?
-            blob = _ollama_blob(qwen3.ollama_tag)
-            if blob is not None:
-                return ModelSource(
-                    "gguf", str(blob), qwen3.ollama_tag,
-                    f"catalog alias {qwen3.alias} = {qwen3.hf_id}, on this machine only in "
-                    f"Ollama's store as {qwen3.ollama_tag}: its GGUF blob used in place",
-                    ollama_name=qwen3.ollama_tag)
-        return _hub(qwen3.hf_id, f"catalog alias {qwen3.alias} = {qwen3.hf_id}")
+    for lookup in _name_lookups:
+        named = lookup(text)
+        if named is not None:
+            return named
 
     if _HUB_ID.match(text.split(":")[0]):
-        return _hub(text, "")
+        return hub_source(text, "")
 
     raise ModelNotFoundError(
         f"{text!r} is not a model this package knows. Name a model as {REFERENCE_FORMS}."
     )
 
 
-def _embedded_default(purpose: Purpose) -> ModelSource:
-    """The default: for chat, the catalog's pick for this machine when it is on disk
-    (``catalog.selection``); else the embedded model, saying what would be picked."""
-    pick = ""
-    if purpose == "chat":
-        from adam_integrations.catalog.selection import default_chat_reference
-
-        reference, pick = default_chat_reference()
-        if reference is not None:
-            source = resolve(reference)
-            return replace(source, explanation=f"no model named; {pick}")
-    model = EMBEDDED_CHAT if purpose == "chat" else EMBEDDED_EMBEDDING
-    path = model.require_path()
-    why = (
-        f"no model named; using the embedded default {model.description} "
-        f"(offline fallback from the {model.distribution} package)"
-    )
-    if pick:
-        why = f"{why}; {pick}"
-    return _local(path, name=model.name, embedded=True, explanation=why)
-
-
-def _hub(reference: str, how: str) -> ModelSource:
+def hub_source(reference: str, how: str = "") -> ModelSource:
     """A hub reference, ``<org>/<repo>[:<quantization>]``: the cached GGUF file when the
     repository is a GGUF repository in the local cache, else the repository."""
     repo_id, _, quantization = reference.strip().partition(":")
@@ -190,7 +143,8 @@ def _hub(reference: str, how: str) -> ModelSource:
                        gguf_repo=gguf_repo)
 
 
-def _ollama_blob(name: str) -> Path | None:
+def ollama_blob(name: str) -> Path | None:
+    """The GGUF blob of ``name`` in Ollama's store; None when absent or unreadable."""
     try:
         return find_model_blob(name)
     except (ModelNotFoundError, InvalidRequestError):
@@ -219,9 +173,11 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def _local(
+def local_source(
     path: Path, *, name: str | None = None, embedded: bool = False, explanation: str = ""
 ) -> ModelSource:
+    """A model file or folder on disk (a GGUF file, a folder with ``config.json``, or a
+    folder holding exactly one GGUF)."""
     if not path.exists():
         raise ModelNotFoundError(
             f"model path {str(path)!r} does not exist; check the spelling, or name a hub "
@@ -241,7 +197,7 @@ def _local(
                            explanation or f"local model folder {path}", embedded=embedded)
     ggufs = sorted(p for p in path.glob("*.gguf") if p.is_file())
     if len(ggufs) == 1:
-        return _local(ggufs[0], name=name, embedded=embedded, explanation=explanation)
+        return local_source(ggufs[0], name=name, embedded=embedded, explanation=explanation)
     if len(ggufs) > 1:
         listing = ", ".join(p.name for p in ggufs)
         raise ModelNotFoundError(

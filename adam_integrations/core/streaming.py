@@ -97,7 +97,7 @@ async def iterate_in_thread(
                     break
                 put(item)
         except BaseException as error:  # handed to the consumer, re-raised there
-            put(_Failure(error))
+            put(Failure(error))
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
@@ -111,7 +111,7 @@ async def iterate_in_thread(
             item = await queue.get()
             if item is _DONE:
                 break
-            if isinstance(item, _Failure):
+            if isinstance(item, Failure):
                 raise item.error
             yield item  # type: ignore[misc]
     finally:
@@ -122,7 +122,10 @@ async def iterate_in_thread(
             await asyncio.sleep(0.005)
 
 
-class _Failure:
+class Failure:
+    """An exception raised on a worker thread, passed over a queue to be re-raised by the
+    consumer."""
+
     __slots__ = ("error",)
 
     def __init__(self, error: BaseException) -> None:

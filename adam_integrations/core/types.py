@@ -31,6 +31,35 @@ window, or the consumer stopped reading."""
 
 Capability = Literal["completion", "chat", "embedding", "tools", "thinking"]
 
+SourceKind = Literal["hub", "folder", "gguf", "ollama"]
+Purpose = Literal["chat", "embedding"]
+EmbeddingKind = Literal["document", "query"]
+"""What a text to embed is: retrieval models embed queries and documents differently."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, after resolution.
+
+    ``location`` is a hub repo id (kind ``hub``), a folder (``folder``), a GGUF file
+    path (``gguf``) or an Ollama model name (``ollama``).
+    """
+
+    kind: SourceKind
+    location: str
+    name: str
+    explanation: str = ""
+    gguf_file: str | None = None
+    embedded: bool = False
+    quantization: str | None = None
+    gguf_repo: bool = False
+    ollama_name: str | None = None
+
+    @property
+    def is_gguf(self) -> bool:
+        """Whether the weights are a GGUF file (on disk, or in a hub GGUF repository)."""
+        return self.kind == "gguf" or self.gguf_repo
+
 
 @dataclass
 class ToolCall:

@@ -47,8 +47,8 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
+from adam_integrations.manager import ModelManager
 
 _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant",
           "system": "system", "developer": "system", "tool": "tool"}

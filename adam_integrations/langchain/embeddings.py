@@ -7,7 +7,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adam_integrations.core.manager import ModelManager
+from adam_integrations.manager import ModelManager
 
 
 class AdamEmbeddings(BaseModel, Embeddings):

@@ -7,7 +7,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from adam_integrations.core.manager import ModelManager
+from adam_integrations.manager import ModelManager
 
 # LlamaIndex hands texts over in batches of embed_batch_size; the backend sorts each
 # batch by length and pads per sub-batch, so large batches are best on CPU and GPU.

@@ -40,8 +40,8 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.program.utils import FlexibleModel, create_flexible_model
 from llama_index.core.prompts import PromptTemplate
 
-from adam_integrations.core.manager import ModelManager
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.manager import ModelManager
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool

@@ -20,11 +20,12 @@ from pathlib import Path
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
-from adam_integrations.core.manager import shared_backend
+from adam_integrations.core.ollama_store import list_store_models
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.registry import AUTO, registry
-from adam_integrations.core.resolver import ModelSource, resolve
-from adam_integrations.sharing.ollama_store import list_store_models
+from adam_integrations.core.resolver import resolve
+from adam_integrations.core.types import ModelSource
+from adam_integrations.manager import shared_backend
 
 # Readable names for the embedded models, as `ollama list` would show them.
 EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
@@ -43,13 +44,12 @@ class Served:
         return self.backend.source  # type: ignore[attr-defined, no-any-return]
 
 
-def _resolve_served(reference: str, embedding: bool) -> ModelSource | None:
+def _resolve_served(reference: str) -> ModelSource | None:
     """A served name as a model source: this package's reference grammar first, then a
     model of the local Ollama store under that name; None when neither knows it."""
-    purpose = "embedding" if embedding else "chat"
     for candidate in (reference, f"ollama:{reference}"):
         try:
-            source = resolve(candidate, purpose=purpose)
+            source = resolve(candidate)
         except (ModelNotFoundError, InvalidRequestError):
             continue
         if source.kind != "ollama":  # a served model must be on this machine
@@ -91,7 +91,7 @@ class ServedModels:
         with self._lock:
             if key not in self._served:
                 reference = self.reference(name)
-                source = _resolve_served(reference, embedding)
+                source = _resolve_served(reference)
                 if source is None:
                     raise ModelNotFoundError(f"model '{name}' not found")
                 choice = registry.choose(AUTO, source)
@@ -114,7 +114,7 @@ class ServedModels:
         entries: list[tuple[str, ModelSource]] = []
         for name, model in EMBEDDED_NAMES.items():
             if model.path() is not None:
-                entries.append((f"{name}", resolve(model.name, purpose=model.purpose)))
+                entries.append((f"{name}", resolve(model.name)))
         for stored in list_store_models():  # models in the local Ollama store
             try:
                 entries.append((stored, resolve(f"ollama:{stored}")))

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from adam_integrations import __version__
+from adam_integrations.core import __version__
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from adam_integrations.catalog.embedded import EMBEDDED_MODELS
 from adam_integrations.core.errors import AdamError
+from adam_integrations.core.gguf_header import is_gguf, read_gguf_header
 from adam_integrations.core.hub import cache_root
+from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
 from adam_integrations.sharing.digest import file_sha256
-from adam_integrations.sharing.gguf_header import is_gguf, read_gguf_header
-from adam_integrations.sharing.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
 
 
 @dataclass

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.gguf_header import read_gguf_header
+from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
 from adam_integrations.sharing.digest import file_sha256
-from adam_integrations.sharing.gguf_header import read_gguf_header
-from adam_integrations.sharing.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
 
 LinkKind = Literal["existing", "hardlink", "reflink", "symlink", "copy"]
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"

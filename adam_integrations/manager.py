@@ -12,26 +12,28 @@ calls collect it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import Any
 
+from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.catalog.domains import DomainProfile, get_domain
-from adam_integrations.core.backend import EmbeddingKind, ModelBackend, acollect, make_config
+from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
-from adam_integrations.core.resolver import ModelSource, resolve
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
     Completion,
+    EmbeddingKind,
     GenerationConfig,
     ModelInfo,
+    ModelSource,
     check_prompt,
     collect,
 )
 
-T = TypeVar("T")
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
 
 _GENERATION_FIELDS = frozenset(GenerationConfig.__dataclass_fields__)
@@ -86,22 +88,46 @@ class ModelManager:
         self.domain: DomainProfile | None = get_domain(domain) if domain else None
         self.keep_alive = parse_keep_alive(keep_alive)
         self._backend_options = backend_options
-        self.source = resolve(model or model_size, purpose="chat")
+        self._reference = model or model_size
+        if model_type.lower() != AUTO:
+            registry.check_options(model_type, backend_options)
+        if self._reference:  # a named model: a wrong reference fails here, not later
+            _ = self.choice
         self.shared_as: str | None = None
         """The Ollama name the model was shared under (``share_with_ollama=True``)."""
         if share_with_ollama:
             self.shared_as = _share_with_ollama(self.source)
-        self.choice = registry.choose(model_type, self.source, backend_options)
-        self.backend_class: type[ModelBackend] = self.choice.backend_class
-        self.backend: ModelBackend = self._shared_backend(self.source, self.choice,
-                                                          backend_options)
         self._embedding_reference = embedding_model
         self._embedder: ModelBackend | None = None
         self.embedding_explanation = ""
         """Like ``explanation``, for the embedding model (set once it is created)."""
 
     def __repr__(self) -> str:
+        if "choice" not in self.__dict__:
+            return f"ModelManager(model={self._reference!r}, backend={self.model_type!r})"
         return f"ModelManager(model={self.source.name!r}, backend={self.backend_class.name!r})"
+
+    # The chat model is resolved, and its backend object created, on first use: with no
+    # model named, the default needs a hardware probe and a catalog scan, which an object
+    # that only embeds (AdamEmbeddings, AdamEmbedding) never pays for.
+    @cached_property
+    def source(self) -> ModelSource:
+        """Where the chat model comes from (resolved on first use when none was named)."""
+        return resolve_model(self._reference, purpose="chat")
+
+    @cached_property
+    def choice(self) -> BackendChoice:
+        """The chat model's backend class and the reason for it."""
+        return registry.choose(self.model_type, self.source, self._backend_options)
+
+    @property
+    def backend_class(self) -> type[ModelBackend]:
+        return self.choice.backend_class
+
+    @cached_property
+    def backend(self) -> ModelBackend:
+        """The chat model's backend object (shared process-wide; loads on first call)."""
+        return self._shared_backend(self.source, self.choice, self._backend_options)
 
     @property
     def explanation(self) -> str:
@@ -117,7 +143,7 @@ class ModelManager:
     def embedder(self) -> ModelBackend:
         """The embedding model's backend, created on first use."""
         if self._embedder is None:
-            source = resolve(self._embedding_reference, purpose="embedding")
+            source = resolve_model(self._embedding_reference, purpose="embedding")
             requested = self.model_type
             if requested.lower() != AUTO and registry.get(requested).refuses(source):
                 requested = AUTO  # e.g. llama.cpp chat, safetensors embedder
@@ -143,7 +169,8 @@ class ModelManager:
 
     def unload(self) -> None:
         """Free the memory of both models; the next call loads again."""
-        self.backend.unload()
+        if "backend" in self.__dict__:
+            self.backend.unload()
         if self._embedder is not None:
             self._embedder.unload()
 
@@ -160,19 +187,16 @@ class ModelManager:
         """Stream the answer to a conversation; the last chunk carries usage."""
         stream = self.backend.stream_chat(self._with_domain(messages),
                                           self._domain_config(config, options))
-        return self._tracked(self.backend, stream)
+        return _tracked(self.backend, stream)
 
     async def astream_chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_chat``; cancelling the task stops generation."""
-        loaded_models.begin(self.backend)
-        try:
+        with loaded_models.in_use(self.backend):
             async for chunk in self.backend.astream_chat(self._with_domain(messages),
                                                          self._domain_config(config, options)):
                 yield chunk
-        finally:
-            loaded_models.end(self.backend)
 
     def chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
@@ -254,7 +278,8 @@ class ModelManager:
     ) -> list[list[float]]:
         """One embedding per text, computed in length-sorted batches (``kind="query"``
         uses the model's query prompt where it has one)."""
-        return self._tracked_call(self.embedder, lambda: self.embedder.embed(texts, kind=kind))
+        with loaded_models.in_use(self.embedder):
+            return self.embedder.embed(texts, kind=kind)
 
     async def aembed(self, text: str) -> list[float]:
         """Async ``embed``."""
@@ -264,27 +289,8 @@ class ModelManager:
         self, texts: list[str], *, kind: EmbeddingKind = "document"
     ) -> list[list[float]]:
         """Async ``batch_embed``."""
-        loaded_models.begin(self.embedder)
-        try:
+        with loaded_models.in_use(self.embedder):
             return await self.embedder.aembed(texts, kind=kind)
-        finally:
-            loaded_models.end(self.embedder)
-
-    @staticmethod
-    def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:
-        loaded_models.begin(backend)
-        try:
-            yield from stream
-        finally:
-            loaded_models.end(backend)
-
-    @staticmethod
-    def _tracked_call(backend: ModelBackend, call: Callable[[], T]) -> T:
-        loaded_models.begin(backend)
-        try:
-            return call()
-        finally:
-            loaded_models.end(backend)
 
     # -- helpers ---------------------------------------------------------------------
     def _single_turn(
@@ -322,6 +328,11 @@ class ModelManager:
         if self.domain is not None and self.domain.system_prompt and not has_system:
             checked.insert(0, ChatMessage("system", self.domain.system_prompt))
         return checked
+
+
+def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:
+    with loaded_models.in_use(backend):
+        yield from stream
 
 
 def _share_with_ollama(source: ModelSource) -> str:

@@ -1,0 +1,57 @@
+"""Where and in which precision a transformers model runs: device and dtype defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adam_integrations.core.errors import InvalidRequestError
+
+
+def pick_device(requested: str | None) -> str:
+    """``requested``, else cuda > mps > cpu, whichever this torch build can use."""
+    if requested:
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+def pick_dtype(device: str, requested: str | None, *, for_embedding: bool) -> Any:
+    """The torch dtype: ``requested``, else bf16/fp16 on GPUs, bf16 on CPUs that compute it
+    natively (chat models; embedding models stay fp32 for exact vectors), else fp32."""
+    import torch
+
+    if requested:
+        name = _DTYPES.get(str(requested).replace("torch.", "").lower())
+        if name is None:
+            raise InvalidRequestError(
+                f"unknown dtype {requested!r}; use one of float32, bfloat16, float16"
+            )
+        return getattr(torch, name)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    if not for_embedding and cpu_has_native_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX).
+
+    Measured on such a CPU (see README, "Speed"), bf16 decodes faster than fp32 because
+    it halves the bytes read per token; without hardware support it is emulated and slower.
+    """
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)

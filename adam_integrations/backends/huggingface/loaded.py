@@ -1,0 +1,34 @@
+"""What exists only while a transformers model is in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adam_integrations.backends.grammar import GrammarCache
+from adam_integrations.core.prompt import TemplateTraits
+
+
+@dataclass
+class LoadedModel:
+    """A loaded transformers model, its tokenizer and what was read with them."""
+
+    model: Any
+    tokenizer: Any
+    kind: str  # "causal" or "embedding"
+    folder: Path
+    device: str
+    dtype: Any
+    load_seconds: float
+    from_conversion_cache: bool | None = None
+    pooling: str = "mean"
+    normalize: bool = False
+    max_length: int | None = None
+    prompts: dict[str, str] = field(default_factory=dict)
+    eos_ids: frozenset[int] = frozenset()
+    gguf_path: Path | None = None
+    quantization: str | None = None
+    family: str | None = None
+    traits: TemplateTraits = field(default_factory=lambda: TemplateTraits.of(None))
+    grammars: GrammarCache | None = None  # set for chat models

@@ -1,0 +1,338 @@
+"""HuggingFaceModel: chat and embedding models run in-process with transformers.
+
+Loads a hub repository (from the local Hugging Face cache first; downloads only when
+online and allowed), a local model folder, or a GGUF file (converted once and kept,
+``gguf_conversion``). The work is split by job: ``generation`` (streaming ``generate``),
+``embedding`` (sentence-transformers pooling), ``devices`` (device and dtype defaults);
+what it shares with the llama.cpp backend is in ``backends.in_process``.
+
+All torch work runs on the process's one compute thread (``backends.compute``; it
+explains the measured reason), which takes one job at a time, so concurrent requests
+queue and never interleave.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from adam_integrations.backends import compute
+from adam_integrations.backends.grammar import GrammarCache, structural_tag
+from adam_integrations.backends.huggingface.devices import pick_device, pick_dtype
+from adam_integrations.backends.huggingface.embedding import (
+    embed_texts,
+    load_embedding_model,
+    read_json,
+)
+from adam_integrations.backends.huggingface.generation import (
+    GenerationRequest,
+    generation_settings,
+    stream_tokens,
+)
+from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
+from adam_integrations.backends.huggingface.loaded import LoadedModel
+from adam_integrations.backends.in_process import InProcessBackend
+from adam_integrations.catalog.qwen3 import with_qwen3_sampling
+from adam_integrations.core.errors import (
+    InvalidRequestError,
+    ModelLoadError,
+    UnsupportedOperationError,
+)
+from adam_integrations.core.gguf_header import read_gguf_header
+from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
+from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    EmbeddingKind,
+    GenerationConfig,
+    ModelInfo,
+    ModelSource,
+    Purpose,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EMBED_BATCH_SIZE = 32
+
+# Files a transformers model never needs when safetensors are present.
+_HUB_IGNORE = ["*.gguf", "*.pt", "*.h5", "*.msgpack", "*.onnx", "onnx/*", "openvino/*",
+               "*.ot", "coreml/*", "*.mlmodel", "flax_model*", "tf_model*", "rust_model*"]
+
+
+class HuggingFaceModel(InProcessBackend[LoadedModel]):
+    """A transformers model: chat/completion for causal LMs, embeddings for encoders.
+
+    Example:
+        >>> from adam_integrations.backends.huggingface import HuggingFaceModel
+        >>> chat = HuggingFaceModel()                      # the embedded SmolLM2 (GGUF)
+        >>> answer = chat.chat([{"role": "user", "content": "Hi!"}], max_tokens=8)
+        >>> isinstance(answer.text, str)
+        True
+        >>> HuggingFaceModel(purpose="embedding").embed(["hello"])[0][:1]  # doctest: +SKIP
+        [-0.0627...]
+
+    Args:
+        model: a model reference (see ``core.resolver``) or a resolved ``ModelSource``;
+            ``None`` picks the default for ``purpose``.
+        purpose: which default to pick when ``model`` is None: "chat" or "embedding".
+        device: "cuda", "mps", "cpu" or "cuda:1"...; default cuda > mps > cpu.
+        dtype: "float32", "bfloat16", "float16"; default bf16/fp16 on GPUs, and on CPUs
+            bf16 where the CPU computes it natively (measured faster), else fp32.
+            Embedding models default to fp32 on CPU for exact vectors.
+        allow_download: download hub models missing from the local cache (when online).
+        cache_dir: the Hugging Face hub cache to use (default: huggingface_hub's).
+        conversion_cache_dir: where converted GGUF models are kept.
+        gguf_file: the GGUF file to use from a hub repository that holds several.
+        embed_batch_size: texts per forward pass when embedding.
+        chat_template: a Jinja chat template to use instead of the model's own.
+    """
+
+    name = "huggingface"
+    refusal_hint = (". Use a Hugging Face id ('hf:<org>/<repo>') or a path to a .gguf file "
+                    "instead.")
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | ModelSource | None = None,
+        *,
+        purpose: Purpose = "chat",
+        device: str | None = None,
+        dtype: str | None = None,
+        allow_download: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+        conversion_cache_dir: str | os.PathLike[str] | None = None,
+        gguf_file: str | None = None,
+        revision: str | None = None,
+        embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
+        trust_remote_code: bool = False,
+        chat_template: str | None = None,
+    ) -> None:
+        super().__init__(model, purpose=purpose, chat_template=chat_template)
+        if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
+            raise InvalidRequestError(f"embed_batch_size must be >= 1, got {embed_batch_size!r}")
+        self._device = device
+        self._dtype = dtype
+        self._allow_download = allow_download
+        self._cache_dir = str(cache_dir) if cache_dir else None
+        self._conversion_cache_dir = Path(conversion_cache_dir) if conversion_cache_dir else None
+        self._gguf_file = gguf_file
+        self._revision = revision
+        self._embed_batch_size = embed_batch_size
+        self._trust_remote_code = trust_remote_code
+
+    @classmethod
+    def refuses(cls, source: ModelSource) -> str | None:
+        if source.kind == "ollama":
+            return (f"'ollama:{source.location}' is not in Ollama's store on this machine, "
+                    "and transformers loads only files on disk")
+        return None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def unload(self) -> None:
+        with self._load_lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is not None and loaded.device.startswith("cuda"):
+            import torch
+
+            del loaded
+            compute.run(torch.cuda.empty_cache)
+
+    def _load(self) -> LoadedModel:
+        return compute.run(self._load_on_compute_thread)
+
+    def _load_on_compute_thread(self) -> LoadedModel:
+        started = time.perf_counter()
+        folder, from_cache, gguf_path = self._local_folder()
+        device = pick_device(self._device)
+        config = read_json(folder / "config.json")
+        if (folder / "modules.json").exists() or not _is_causal(config):
+            loaded = load_embedding_model(folder, device, self._dtype, name=self.source.name,
+                                          trust_remote_code=self._trust_remote_code)
+        else:
+            dtype = pick_dtype(device, self._dtype, for_embedding=False)
+            loaded = self._load_causal(folder, device, dtype)
+        loaded.from_conversion_cache = from_cache
+        if gguf_path is not None:
+            loaded.gguf_path = gguf_path
+            loaded.quantization = read_gguf_header(gguf_path).quantization
+        loaded.load_seconds = time.perf_counter() - started
+        logger.info("loaded %s on %s (%s) in %.2fs", self.source.name, device,
+                    str(loaded.dtype).replace("torch.", ""), loaded.load_seconds)
+        return loaded
+
+    def _load_causal(self, folder: Path, device: str, dtype: Any) -> LoadedModel:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                folder, trust_remote_code=self._trust_remote_code
+            )
+            model = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, trust_remote_code=self._trust_remote_code
+            ).to(device)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise ModelLoadError(
+                f"transformers could not load {self.source.name} from {folder}: {error}"
+            ) from error
+        model.eval()
+        if self._chat_template is not None:
+            tokenizer.chat_template = self._chat_template
+        eos = model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            eos_ids.add(tokenizer.eos_token_id)
+        vocab_size = model.get_output_embeddings().weight.shape[0]
+        return LoadedModel(model=model, tokenizer=tokenizer, kind="causal", folder=folder,
+                       device=device, dtype=dtype, load_seconds=0.0,
+                       eos_ids=frozenset(eos_ids), family=getattr(model.config, "model_type",
+                                                                  None),
+                       traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
+                       grammars=GrammarCache(tokenizer, vocab_size, sorted(eos_ids)))
+
+    # -- where the files are ---------------------------------------------------------
+    def _local_folder(self) -> tuple[Path, bool | None, Path | None]:
+        """A folder transformers can load, whether it came from the conversion cache, and
+        the GGUF file it was converted from (None for safetensors models)."""
+        source = self.source
+        if source.kind == "folder":
+            return Path(source.location), None, None
+        where = {"revision": self._revision, "cache_dir": self._cache_dir,
+                 "allow_download": self._allow_download}
+        if source.kind == "gguf":
+            gguf_path = Path(source.location)
+        elif self._gguf_file or source.gguf_file:
+            gguf_path = hub_file(source.location, self._gguf_file or source.gguf_file, **where)
+        elif source.gguf_repo:
+            gguf_path = hub_gguf(source.location, source.quantization, **where)
+        else:
+            return hub_snapshot(source.location, **where,
+                                ignore_patterns=lambda: self._ignore_patterns(source.location)
+                                ), None, None
+        folder, from_cache = converted_gguf(gguf_path, self._conversion_cache_dir)
+        return folder, from_cache, gguf_path
+
+    def _ignore_patterns(self, repo_id: str) -> list[str]:
+        from huggingface_hub import HfApi
+
+        try:
+            files = [s.rfilename for s in HfApi().model_info(repo_id).siblings or []]
+        except Exception:
+            return _HUB_IGNORE
+        has_safetensors = any(name.endswith(".safetensors") for name in files)
+        return [*_HUB_IGNORE, "*.bin"] if has_safetensors else _HUB_IGNORE
+
+    # -- information -----------------------------------------------------------------
+    def info(self) -> ModelInfo:
+        loaded = self._ensure_loaded()
+        config = loaded.model.config
+        is_embedding = loaded.kind == "embedding"
+        return ModelInfo(
+            name=self.source.name,
+            backend=self.name,
+            family=getattr(config, "model_type", None),
+            parameter_count=sum(p.numel() for p in loaded.model.parameters()),
+            context_window=loaded.max_length if is_embedding else _context_window(config),
+            embedding_dimension=getattr(config, "hidden_size", None) if is_embedding else None,
+            capabilities=("embedding",) if is_embedding else (
+                "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
+                                                 else ())),
+            path=self.source.location if self.source.kind != "hub" else str(loaded.folder),
+            format="gguf" if loaded.gguf_path else "safetensors",
+            quantization=loaded.quantization,
+            device=loaded.device,
+            dtype=str(loaded.dtype).replace("torch.", ""),
+            details={
+                "source": self.source.kind,
+                "explanation": self.source.explanation,
+                "load_seconds": loaded.load_seconds,
+                "from_conversion_cache": loaded.from_conversion_cache,
+                "pooling": loaded.pooling if is_embedding else None,
+            },
+        )
+
+    # -- generation ------------------------------------------------------------------
+    def _stream_chat(
+        self, messages: list[ChatMessage], config: GenerationConfig
+    ) -> Iterator[Chunk]:
+        loaded, load_seconds = self._ensure_loaded_timed()
+        self._check_kind(loaded, "causal")
+        config = with_qwen3_sampling(config, loaded.family, loaded.traits.thinking_switch)
+        prompt = self._render(loaded, messages, config)
+        ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        return self._generate(loaded, ids, config, load_seconds, prompt)
+
+    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+        loaded, load_seconds = self._ensure_loaded_timed()
+        self._check_kind(loaded, "causal")
+        ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
+        return self._generate(loaded, ids, config, load_seconds, prompt)
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._ensure_loaded().tokenizer
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _traits(self, loaded: LoadedModel) -> TemplateTraits:
+        return loaded.traits
+
+    def _template(self, loaded: LoadedModel) -> str | None:
+        template = getattr(loaded.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) else None
+
+    def _apply_template(self, loaded: LoadedModel, messages: list[dict[str, Any]],
+                        variables: dict[str, Any]) -> str:
+        return loaded.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                    add_generation_prompt=True, **variables)
+
+    def _check_kind(self, loaded: LoadedModel, kind: str) -> None:
+        if loaded.kind == kind:
+            return
+        if kind == "causal":
+            raise UnsupportedOperationError(
+                f"{self.source.name} is an embedding model and cannot generate text; "
+                "load a chat model for chat/complete"
+            )
+        raise UnsupportedOperationError(
+            f"{self.source.name} is a chat model, not an embedding model; embed with an "
+            "embedding model instead, e.g. HuggingFaceModel('all-minilm') or "
+            "ModelManager(embedding_model=...)"
+        )
+
+    def _generate(
+        self, loaded: LoadedModel, input_ids: Any, config: GenerationConfig, load_seconds: float,
+        prompt: str,
+    ) -> Iterator[Chunk]:
+        """Check limits and build everything up front, so bad requests fail before the
+        stream starts; the returned iterator then only generates."""
+        generation = self._generation(loaded, prompt, int(input_ids.shape[-1]),
+                                      _context_window(loaded.model.config), config,
+                                      load_seconds)
+        tag = structural_tag(config, generation.thinking)
+        grammar = loaded.grammars.logits_processor(tag) if tag is not None else None
+        settings = generation_settings(loaded, config, generation.max_new, grammar)
+        return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
+                                                       settings, generation.assembler))
+
+    # -- embeddings ------------------------------------------------------------------
+    def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
+        loaded = self._ensure_loaded()
+        self._check_kind(loaded, "embedding")
+        return embed_texts(loaded, texts, kind, self._embed_batch_size)
+
+
+def _is_causal(config: Any) -> bool:
+    architectures = (config or {}).get("architectures") or []
+    return any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"))
+               for a in architectures)
+
+
+def _context_window(config: Any) -> int | None:
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

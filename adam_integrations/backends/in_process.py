@@ -1,0 +1,153 @@
+"""InProcessBackend: what the transformers and llama.cpp backends share.
+
+Both hold the weights in this process and decode token by token, so both do the same
+things around their engine: resolve and check the model source, load once under a lock
+(and say how long a call spent loading), render the chat template (or a plain prompt for
+models without one), check that the prompt leaves room in the context window, and set up
+the output parser and chunk assembler. That lives here once; each backend adds loading,
+tokenizing and its decode loop.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from adam_integrations.backends.grammar import ThinkingMode, thinking_mode
+from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.decoding import ChunkAssembler
+from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
+from adam_integrations.core.output import ResponseParser
+from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
+from adam_integrations.core.types import ChatMessage, GenerationConfig, ModelSource, Purpose
+
+DEFAULT_MAX_TOKENS = 512  # only for models whose context window is unknown
+
+LoadedT = TypeVar("LoadedT")
+
+
+@dataclass
+class Generation:
+    """One request's decoding set-up, made before its stream starts."""
+
+    max_new: int
+    thinking: ThinkingMode
+    assembler: ChunkAssembler
+
+
+class InProcessBackend(ModelBackend, Generic[LoadedT]):
+    """A backend whose model runs in this process (transformers, llama.cpp).
+
+    Subclasses implement ``_load`` (returning what exists only while the model is in
+    memory), ``_apply_template`` and ``_traits``, plus the primitives of ``ModelBackend``.
+    """
+
+    refusal_hint: ClassVar[str] = ""
+    """Appended to the constructor's error when the backend refuses the source."""
+
+    def __init__(self, model: str | os.PathLike[str] | ModelSource | None, *,
+                 purpose: Purpose = "chat", chat_template: str | None = None) -> None:
+        self.source = resolve_model(model, purpose=purpose)
+        refusal = self.refuses(self.source)
+        if refusal is not None:
+            raise ModelNotFoundError(f"{refusal}{self.refusal_hint}")
+        self._chat_template = chat_template
+        self._loaded: LoadedT | None = None
+        self._load_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.is_loaded else "not loaded"
+        return f"{type(self).__name__}({self.source.name!r}, {state})"
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def load(self) -> None:
+        self._ensure_loaded()
+
+    def _ensure_loaded(self) -> LoadedT:
+        loaded = self._loaded
+        if loaded is not None:
+            return loaded
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _ensure_loaded_timed(self) -> tuple[LoadedT, float]:
+        """``_ensure_loaded``, and the seconds this call spent loading (0 when loaded)."""
+        started = time.perf_counter()
+        was_loaded = self.is_loaded
+        loaded = self._ensure_loaded()
+        return loaded, 0.0 if was_loaded else time.perf_counter() - started
+
+    @abstractmethod
+    def _load(self) -> LoadedT:
+        """Load the model (called once, under the load lock)."""
+
+    # -- prompts ---------------------------------------------------------------------
+    @abstractmethod
+    def _traits(self, loaded: LoadedT) -> TemplateTraits:
+        """What the model's chat template can do."""
+
+    @abstractmethod
+    def _template(self, loaded: LoadedT) -> str | None:
+        """The chat template in use (``chat_template=`` or the model's own), if any."""
+
+    @abstractmethod
+    def _apply_template(self, loaded: LoadedT, messages: list[dict[str, Any]],
+                        variables: dict[str, Any]) -> str:
+        """The model's chat template rendered over template-ready message dicts."""
+
+    def chat_template(self) -> str | None:
+        return self._template(self._ensure_loaded())
+
+    def render_chat(self, messages: list[ChatMessage],
+                    config: GenerationConfig | None = None) -> str:
+        """The exact prompt text the chat template makes of ``messages`` and ``config``."""
+        return self._render(self._ensure_loaded(), messages, config or GenerationConfig())
+
+    def _render(self, loaded: LoadedT, messages: list[ChatMessage],
+                config: GenerationConfig) -> str:
+        dicts, variables = template_inputs(messages, config, self._traits(loaded),
+                                           self.source.name)
+        if not self._template(loaded):
+            return plain_chat_prompt(dicts)
+        return self._apply_template(loaded, dicts, variables)
+
+    # -- generation set-up -----------------------------------------------------------
+    def _generation(self, loaded: LoadedT, prompt: str, prompt_tokens: int,
+                    window: int | None, config: GenerationConfig, load_seconds: float
+                    ) -> Generation:
+        """Check that the prompt fits the context window, and set up parsing: so a bad
+        request fails before its stream starts."""
+        room = (window - prompt_tokens) if window else None
+        if room is not None and room <= 0:
+            raise InvalidRequestError(
+                f"the prompt has {prompt_tokens} tokens and fills the {window}-token context "
+                f"window of {self.source.name}; shorten the prompt or the history")
+        # No max_tokens means "until the end of the turn or of the context window".
+        limit = config.max_tokens or room or DEFAULT_MAX_TOKENS
+        max_new = min(limit, room) if room else limit
+        starts_thinking = opens_thinking(prompt)
+        parser = ResponseParser(tool_names=config.tool_names,
+                                parse_tool_calls=config.tools_active,
+                                starts_in_thinking=starts_thinking,
+                                forced_tool_call=bool(config.forced_tools))
+        assembler = ChunkAssembler(config, parser, prompt_tokens=prompt_tokens,
+                                   max_new=max_new, load_seconds=load_seconds)
+        return Generation(max_new, thinking_mode(self._traits(loaded), config, starts_thinking),
+                          assembler)
+
+
+def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:
+    """A readable prompt for models that ship no chat template (base models)."""
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n".join([*lines, "Assistant:"])

@@ -1,0 +1,39 @@
+"""The catalog's short names for the resolver: the embedded models and the Qwen3 aliases.
+
+``core.resolver`` knows the reference grammar and the local stores but no model list;
+``catalog`` registers ``catalog_source`` with it on import, so ``resolve("qwen3_small")``
+and ``resolve("smollm2")`` work everywhere.
+"""
+
+from __future__ import annotations
+
+from adam_integrations.catalog.embedded import find_embedded
+from adam_integrations.catalog.qwen3 import find_qwen3
+from adam_integrations.core.hub import cached_snapshot
+from adam_integrations.core.resolver import hub_source, local_source, ollama_blob
+from adam_integrations.core.types import ModelSource
+
+
+def catalog_source(name: str) -> ModelSource | None:
+    """The source of an embedded model's name or a Qwen3 catalog name (alias, HF id,
+    Ollama tag), or None when the catalog has no such name.
+
+    A Qwen3 model not in the Hugging Face cache but in Ollama's store resolves to its
+    GGUF blob there, used in place; otherwise to its hub repository.
+    """
+    embedded = find_embedded(name)
+    if embedded is not None:
+        return local_source(embedded.require_path(), name=embedded.name, embedded=True,
+                            explanation=f"embedded model {embedded.description}")
+    qwen3 = find_qwen3(name)
+    if qwen3 is None:
+        return None
+    if cached_snapshot(qwen3.hf_id) is None:
+        blob = ollama_blob(qwen3.ollama_tag)
+        if blob is not None:
+            return ModelSource(
+                "gguf", str(blob), qwen3.ollama_tag,
+                f"catalog alias {qwen3.alias} = {qwen3.hf_id}, on this machine only in "
+                f"Ollama's store as {qwen3.ollama_tag}: its GGUF blob used in place",
+                ollama_name=qwen3.ollama_tag)
+    return hub_source(qwen3.hf_id, f"catalog alias {qwen3.alias} = {qwen3.hf_id}")

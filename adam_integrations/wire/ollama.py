@@ -1,0 +1,288 @@
+"""The Ollama wire format, in one place: what the Ollama client backend sends and reads,
+and what ``adam serve`` reads and answers, so the two sides can never drift apart.
+
+- options: Ollama's ``options`` object <-> ``GenerationConfig`` (``config_from_request``,
+  ``options_from_config``), and ``format`` for structured output and forced tool calls;
+- messages: Ollama chat messages <-> ``ChatMessage`` (tool calls with object arguments,
+  ``tool_name`` on tool results);
+- counts and durations: integer nanoseconds on the ``done`` line <-> ``Usage``;
+- responses: the server's lines are built with the ``ollama`` package's own response
+  models (``ChatResponse``, ``GenerateResponse``, ...), the exact shapes its client reads.
+
+The protocol itself is described in the project's Ollama notes (shared/OLLAMA_API.md).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import ollama
+
+from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+
+# Ollama option -> GenerationConfig field, and the JSON type each must have.
+OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
+    "num_predict": ("max_tokens", int),
+    "temperature": ("temperature", (int, float)),
+    "top_p": ("top_p", (int, float)),
+    "top_k": ("top_k", int),
+    "min_p": ("min_p", (int, float)),
+    "seed": ("seed", int),
+    "stop": ("stop", (list, str)),
+    "repeat_penalty": ("repetition_penalty", (int, float)),
+    "presence_penalty": ("presence_penalty", (int, float)),
+    "frequency_penalty": ("frequency_penalty", (int, float)),
+}
+
+
+def nanoseconds(seconds: float) -> int:
+    """Seconds as Ollama's integer nanoseconds."""
+    return int(seconds * 1e9)
+
+
+def now_rfc3339() -> str:
+    """The current time as Ollama writes ``created_at``."""
+    return rfc3339(datetime.now(timezone.utc))
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+# -- options -----------------------------------------------------------------------------
+def config_from_request(body: Mapping[str, Any], *, tools: bool = True) -> GenerationConfig:
+    """A request's ``options``, ``format``, ``think`` and ``tools`` as a GenerationConfig.
+    Unknown options and null values are ignored, as Ollama ignores them.
+
+    Example:
+        >>> config_from_request({"options": {"num_predict": 8, "temperature": 0}}).max_tokens
+        8
+    """
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise InvalidRequestError("options must be an object")
+    fields: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None or key not in OPTIONS:
+            continue
+        name, kinds = OPTIONS[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise InvalidRequestError(
+                f"option \"{key}\" must be of type {_type_name(kinds)}, got {value!r}")
+        if key == "num_predict" and value < 0:
+            continue  # -1 / -2: until the model stops or the context is full
+        fields[name] = float(value) if kinds == (int, float) else value
+    fmt = body.get("format")
+    if fmt not in (None, ""):
+        fields["response_format"] = fmt
+    think = body.get("think")
+    if think is not None:
+        fields["think"] = think if isinstance(think, bool) else think in ("low", "medium",
+                                                                           "high")
+    if tools and body.get("tools"):
+        fields["tools"] = body["tools"]
+    return GenerationConfig(**fields)
+
+
+def options_from_config(config: GenerationConfig, num_ctx: int | None = None
+                        ) -> dict[str, Any]:
+    """The ``options`` object for ``config`` (unset values left out)."""
+    by_field = {name: key for key, (name, _) in OPTIONS.items()}
+    options = {by_field[name]: getattr(config, name) for name in by_field}
+    options["stop"] = config.stop or None
+    options["num_ctx"] = num_ctx
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def format_from_config(config: GenerationConfig) -> Any:
+    """The ``format`` field: the response schema, or a forced tool call's schema (Ollama has
+    no ``tool_choice``; a grammar for the call's JSON forces it instead)."""
+    if config.tools_active and config.forced_tools:
+        schemas = [t.call_schema() for t in config.forced_tools]
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    if config.response_format is not None:
+        return config.response_format.schema or "json"
+    return None
+
+
+def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
+    """The ``tools`` field (None when tools are off or forced through ``format``)."""
+    if not config.tools_active or config.forced_tools:
+        return None
+    return [{"type": "function", "function": {
+        "name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in config.tools]
+
+
+def _type_name(kinds: type | tuple[type, ...]) -> str:
+    names = {int: "integer", float: "number", list: "array", str: "string"}
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+# -- messages ----------------------------------------------------------------------------
+def messages_from_wire(raw: Any) -> list[ChatMessage]:
+    """Ollama chat messages as core messages. Images are refused (no vision model is
+    served); tool-call arguments may be an object or a JSON string."""
+    if not isinstance(raw, list):
+        raise InvalidRequestError("messages must be a list")
+    messages = []
+    for item in raw:
+        if not isinstance(item, dict) or "role" not in item:
+            raise InvalidRequestError("each message needs a role")
+        if item.get("images"):
+            raise InvalidRequestError("this model cannot read images")
+        calls = [tool_call_from_wire(call) for call in item.get("tool_calls") or []]
+        messages.append(ChatMessage(
+            role=item["role"], content=item.get("content") or "", tool_calls=calls,
+            name=item.get("tool_name") or item.get("name"),
+            tool_call_id=item.get("tool_call_id"), thinking=item.get("thinking")))
+    return messages
+
+
+def tool_call_from_wire(call: Any) -> ToolCall:
+    """One ``{"function": {"name", "arguments"}}`` tool call as a core ``ToolCall``."""
+    if not isinstance(call, dict):
+        raise InvalidRequestError(f"a tool call must be an object, got {call!r}")
+    function = call.get("function") or {}
+    arguments = function.get("arguments") or {}
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except ValueError as error:
+            raise InvalidRequestError(
+                f"the arguments of tool call {function.get('name')!r} are not JSON "
+                f"({error}); send them as an object or a JSON string") from error
+    return ToolCall(name=function.get("name", ""), arguments=arguments, id=call.get("id") or "")
+
+
+def message_to_wire(message: ChatMessage) -> dict[str, Any]:
+    """A core message as an Ollama chat message."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.thinking:
+        out["thinking"] = message.thinking
+    if message.tool_calls:
+        out["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}}
+                             for c in message.tool_calls]
+    if message.role == "tool" and message.name:
+        out["tool_name"] = message.name
+    return out
+
+
+def tool_call_to_wire(call: ToolCall, index: int) -> dict[str, Any]:
+    return {"id": call.id, "function": {"index": index, "name": call.name,
+                                        "arguments": call.arguments}}
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:8]}"
+
+
+# -- counts and durations ----------------------------------------------------------------
+def usage_from_response(part: Any) -> Usage:
+    """The counts and durations of a ``done`` line (an ``ollama`` response object)."""
+    return Usage(
+        prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0,
+        load_seconds=(part.load_duration or 0) / 1e9,
+        prompt_seconds=(part.prompt_eval_duration or 0) / 1e9,
+        completion_seconds=(part.eval_duration or 0) / 1e9,
+        total_seconds=(part.total_duration or 0) / 1e9)
+
+
+def done_fields(usage: Usage | None, finish_reason: str | None,
+                load_seconds: float = 0.0) -> dict[str, Any]:
+    """The ``done`` line's fields; ``load_seconds``: a load before generation started."""
+    usage = usage or Usage()
+    return {
+        "done": True,
+        "done_reason": finish_reason or "stop",
+        "total_duration": nanoseconds(usage.total_seconds + load_seconds),
+        "load_duration": nanoseconds(usage.load_seconds + load_seconds),
+        "prompt_eval_count": usage.prompt_tokens,
+        "prompt_eval_duration": nanoseconds(usage.prompt_seconds),
+        "eval_count": usage.completion_tokens,
+        "eval_duration": nanoseconds(usage.completion_seconds),
+    }
+
+
+# -- responses (server side) -------------------------------------------------------------
+def _dump(response: Any) -> dict[str, Any]:
+    return response.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def chat_line(model: str, chunk: Chunk, load_seconds: float = 0.0) -> dict[str, Any]:
+    """One ``/api/chat`` line for ``chunk`` (with the counts when it is the last)."""
+    message = ollama.Message(role="assistant", content=chunk.text,
+                             thinking=chunk.thinking or None)
+    done = _done(chunk, load_seconds)
+    line = _dump(ollama.ChatResponse(model=model, created_at=now_rfc3339(), message=message,
+                                     **done))
+    if chunk.tool_calls:  # the ollama models have no call id or index; Ollama sends both
+        line["message"]["tool_calls"] = [tool_call_to_wire(c, i)
+                                         for i, c in enumerate(chunk.tool_calls)]
+    return line
+
+
+def generate_line(model: str, chunk: Chunk, load_seconds: float = 0.0) -> dict[str, Any]:
+    """One ``/api/generate`` line for ``chunk``."""
+    done = _done(chunk, load_seconds)
+    if done["done"]:
+        done["context"] = []
+    return _dump(ollama.GenerateResponse(model=model, created_at=now_rfc3339(),
+                                         response=chunk.text, thinking=chunk.thinking or None,
+                                         **done))
+
+
+def _done(chunk: Chunk, load_seconds: float) -> dict[str, Any]:
+    if chunk.usage is None and chunk.finish_reason is None:
+        return {"done": False}
+    return done_fields(chunk.usage, chunk.finish_reason, load_seconds)
+
+
+def merged_chat(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """One non-streamed ``/api/chat`` answer from the streamed lines."""
+    merged = dict(lines[-1])
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": "".join(x["message"].get("content", "")
+                                                  for x in lines)}
+    thinking = "".join(x["message"].get("thinking", "") for x in lines)
+    if thinking:
+        message["thinking"] = thinking
+    calls = [c for x in lines for c in x["message"].get("tool_calls", [])]
+    if calls:
+        message["tool_calls"] = calls
+    merged["message"] = message
+    return merged
+
+
+def merged_generate(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """One non-streamed ``/api/generate`` answer from the streamed lines."""
+    merged = dict(lines[-1])
+    merged["response"] = "".join(line.get("response", "") for line in lines)
+    thinking = "".join(line.get("thinking", "") for line in lines)
+    if thinking:
+        merged["thinking"] = thinking
+    return merged
+
+
+def model_details(is_gguf: bool, family: str | None, parameters: int | None,
+                  quantization: str | None) -> dict[str, Any]:
+    """The ``details`` object of ``/api/tags``, ``/api/ps`` and ``/api/show``."""
+    return ollama.ModelDetails(
+        parent_model="", format="gguf" if is_gguf else "safetensors", family=family or "",
+        families=[family] if family else [], parameter_size=parameter_size(parameters),
+        quantization_level=quantization or "").model_dump(mode="json")
+
+
+def parameter_size(parameters: int | None) -> str:
+    """Ollama's size label, e.g. "135M" or "8.2B"."""
+    if not parameters:
+        return ""
+    if parameters >= 1e9:
+        return f"{parameters / 1e9:.1f}B"
+    return f"{parameters / 1e6:.0f}M"
