@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint qwen3-parts bench clean
 
 install: $(STAMP)
 
@@ -21,8 +21,18 @@ demo: install
 lint: install
 	$(BIN)/ruff check adam_integrations tests benchmarks cookbook
 
-test: lint
+test: lint qwen3-parts
 	$(BIN)/pytest
+
+# Real Qwen3 parts (vocabulary, official template) from llama-cpp-python's sdist, kept in
+# ~/.cache/adam-integrations/test-parts (ADAM_TEST_PARTS); the Qwen3 fixture tests skip
+# without them. Offline, this says so and does not fail.
+qwen3-parts: install
+	$(BIN)/python -m tests.fixtures.qwen3_parts
+
+# The fast tier alone (tests/unit: a scripted backend, no model), in seconds.
+test-fast: install
+	$(BIN)/pytest tests/unit
 
 bench: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'

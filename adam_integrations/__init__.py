@@ -32,6 +32,7 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnknownBackendError,
     UnknownDomainError,
+    UnknownOptionError,
     UnsupportedOperationError,
 )
 from adam_integrations.core.registry import ModelRegistry, registry
@@ -66,6 +67,7 @@ __all__ = [
     "ToolCall",
     "UnknownBackendError",
     "UnknownDomainError",
+    "UnknownOptionError",
     "UnsupportedOperationError",
     "Usage",
     "registry",

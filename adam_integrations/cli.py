@@ -21,7 +21,8 @@ from adam_integrations.core.types import ChatMessage, Usage
 from adam_integrations.manager import ModelManager
 
 BACKEND_HELP = ("auto (default: llama.cpp for a GGUF on a machine without a GPU, else "
-                "transformers), huggingface or llamacpp")
+                "transformers), huggingface, llamacpp, or ollama (a model on an Ollama "
+                "server)")
 
 DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
 DEMO_TEXTS = ("A cat sits on the mat.", "A kitten is resting on a rug.")
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=32.0,
                        help="largest request body accepted, in MiB (default 32)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
+                       f"{BACKEND_HELP}")
     serve.set_defaults(handler=_serve)
 
     hardware = commands.add_parser("hardware", help="what this machine has for models")
@@ -241,7 +244,7 @@ def _serve(args: argparse.Namespace) -> int:
     from adam_integrations.server import serve
 
     serve(args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-          log_level=args.log_level)
+          log_level=args.log_level, model_type=args.backend)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""ModelManager: the one-object API of the original design note, over any backend.
+"""ModelManager: one object for a chat model and an embedding model, over any backend.
 
 It resolves a model reference, picks the backend from the registry, and offers plain
 string-in/string-out calls (``generate_response``, ``generate_stream``, ``embed``) next to
@@ -36,8 +36,6 @@ from adam_integrations.core.types import (
 
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
 
-_GENERATION_FIELDS = frozenset(GenerationConfig.__dataclass_fields__)
-
 
 class ModelManager:
     """One chat model and one embedding model, ready to use.
@@ -55,13 +53,17 @@ class ModelManager:
         model_type: the backend: "auto" (default: llama.cpp for a GGUF on a machine
             without a GPU, transformers otherwise; see ``ModelRegistry.choose``),
             "huggingface" (alias "hf", "transformers"), "llamacpp" (alias "llama.cpp",
-            "gguf"), or any registered name. It applies to the chat model; the embedding
+            "gguf"), "ollama" (a model on an Ollama server, or ``adam serve``; an
+            ``ollama:<name>`` not in a local store goes there by itself), or any
+            registered name. It applies to the chat model; the embedding
             model uses it too when that backend can run it, else the automatic choice.
         model_size: a catalog alias such as "qwen3_small"; ``model`` wins when both given.
         domain: a domain profile ("general", "code", ...) whose system prompt is used when
             the call gives none, and whose sampling (e.g. temperature 0.2 for code) is
             used when the call sets no sampling parameter.
-        model: any model reference (see ``core.resolver``); None = default for this machine.
+        model: any model reference (see ``core.resolver``); None = default for this machine,
+            resolved on first use (``catalog.defaults``), so a manager used only for
+            embeddings never probes the hardware for a chat model.
         share_with_ollama: put the model's GGUF into Ollama's store as a hardlink (no
             second copy), so ``ollama run`` can use it (``adam_integrations.sharing``);
             ``shared_as`` then holds its Ollama name.
@@ -198,6 +200,23 @@ class ModelManager:
                                                          self._domain_config(config, options)):
                 yield chunk
 
+    def stream_complete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> Iterator[Chunk]:
+        """Stream a continuation of a raw, already formatted prompt (no chat template, so
+        no domain system prompt; the domain's sampling still applies)."""
+        stream = self.backend.stream_complete(prompt, self._domain_config(config, options))
+        return _tracked(self.backend, stream)
+
+    async def astream_complete(
+        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+    ) -> AsyncIterator[Chunk]:
+        """Async ``stream_complete``; cancelling the task stops generation."""
+        with loaded_models.in_use(self.backend):
+            async for chunk in self.backend.astream_complete(
+                    prompt, self._domain_config(config, options)):
+                yield chunk
+
     def chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:
@@ -302,14 +321,7 @@ class ModelManager:
         if system_prompt:
             messages.insert(0, ChatMessage("system", system_prompt))
         config = GenerationConfig(temperature=temperature, max_tokens=max_tokens).merged(
-            **{k: v for k, v in options.items() if k in _GENERATION_FIELDS}
-        )
-        unknown = set(options) - _GENERATION_FIELDS
-        if unknown:
-            raise InvalidInputTypeError(
-                f"unknown option(s) {sorted(unknown)}; generation options are "
-                f"{sorted(_GENERATION_FIELDS)}"
-            )
+            **options)
         return messages, config
 
     def _domain_config(self, config: GenerationConfig | None,

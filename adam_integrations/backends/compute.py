@@ -8,44 +8,53 @@ second thread had run torch too, whichever of them generated. A fresh thread per
 therefore cost a third of the speed. Running everything on one long-lived thread keeps a
 single pool, and also queues requests so they never interleave.
 
-Work submitted from the compute thread itself runs inline, so nested calls cannot deadlock.
+At exit (``atexit``) ``shutting_down`` is set, so a generation nobody reads any more stops
+at its next token, and the exit waits for the thread to finish its job: torch must not be
+mid-kernel when the interpreter tears down (that aborts the process). The thread is a
+daemon, so an idle one never holds the exit up. Work submitted from the compute thread
+itself runs inline, so nested calls cannot deadlock.
 """
 
 from __future__ import annotations
 
+import atexit
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 THREAD_NAME = "adam-compute"
 
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=THREAD_NAME)
-_pending = 0
-_pending_lock = threading.Lock()
+EXIT_WAIT_SECONDS = 30.0  # a generation stops within one token; a load may take longer
 
 shutting_down = threading.Event()
 """Set when the interpreter exits; running generations stop at their next token."""
 
-# Runs before concurrent.futures joins its worker threads at exit (callbacks registered
-# later run first), so a generation nobody reads any more cannot hold up the exit.
-threading._register_atexit(shutting_down.set)
+_jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = (
+    queue.SimpleQueue())
+_pending = 0
+_state = threading.Condition()
+_thread: threading.Thread | None = None
 
 
 def on_compute_thread() -> bool:
     """Whether the caller is the compute thread."""
-    return threading.current_thread().name.startswith(THREAD_NAME)
+    return threading.current_thread() is _thread
 
 
 def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
     """Queue ``fn(*args)`` on the compute thread."""
-    global _pending
-    with _pending_lock:
+    global _pending, _thread
+    future: Future[T] = Future()
+    with _state:
         _pending += 1
-    future = _executor.submit(fn, *args)
-    future.add_done_callback(_done)
+        if _thread is None:
+            _thread = threading.Thread(target=_work, name=THREAD_NAME, daemon=True)
+            _thread.start()
+    _jobs.put((future, fn, args))
     return future
 
 
@@ -58,11 +67,35 @@ def run(fn: Callable[..., T], *args: Any) -> T:
 
 def idle() -> bool:
     """True when no torch work is running or queued."""
-    with _pending_lock:
+    with _state:
         return _pending == 0
 
 
-def _done(_: Future[Any]) -> None:
+def _work() -> None:
+    while True:
+        future, fn, args = _jobs.get()
+        if not future.set_running_or_notify_cancel():
+            _finished()
+            continue
+        try:
+            result = fn(*args)
+        except BaseException as error:  # handed to whoever waits on the future
+            _finished()
+            future.set_exception(error)
+        else:
+            _finished()  # idle() is true by the time the waiter wakes
+            future.set_result(result)
+
+
+def _finished() -> None:
     global _pending
-    with _pending_lock:
+    with _state:
         _pending -= 1
+        _state.notify_all()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    shutting_down.set()
+    with _state:
+        _state.wait_for(lambda: _pending == 0, timeout=EXIT_WAIT_SECONDS)

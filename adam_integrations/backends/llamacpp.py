@@ -178,11 +178,13 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                        context_reason=context_reason)
 
     def info(self) -> ModelInfo:
+        import llama_cpp
+
         loaded = self._ensure_loaded()
         header = loaded.header
         return ModelInfo(
             name=self.source.name, backend=self.name, family=header.architecture,
-            parameter_count=loaded.llama._model.n_params(),
+            parameter_count=int(llama_cpp.llama_model_n_params(loaded.llama.model)),
             context_window=loaded.llama.n_ctx(),
             capabilities=("embedding",) if header.is_embedding_model else (
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
@@ -252,7 +254,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         import llama_cpp
 
         llama = loaded.llama
-        vocab = llama._model.vocab
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
         sampling = _sampling(config)
         with self._run_lock:
@@ -301,7 +303,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
 
             # llama-cpp-python crashes the process on a grammar llama.cpp cannot parse, so
             # parse it here first: llama.cpp answers NULL (and logs why) instead.
-            vocab = self._ensure_loaded().llama._model.vocab
+            vocab = llama_cpp.llama_model_get_vocab(self._ensure_loaded().llama.model)
             sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
             if not sampler:
                 raise InvalidRequestError(

@@ -5,26 +5,33 @@ The server holds the weights; this backend maps the core types onto the Ollama A
 ``GenerationConfig`` to ``options`` (num_predict, temperature, top_p, top_k, min_p, seed,
 stop, repeat_penalty, presence/frequency penalty; ``num_ctx`` from the ``num_ctx``
 option), ``think``, ``tools``, ``format``, ``keep_alive``; answers come back as the same
-``Chunk``/``Completion`` types (thinking apart, tool calls parsed, exact usage).
+``Chunk``/``Completion`` types (thinking apart, tool calls parsed, exact usage). The
+mappings are ``wire.ollama``'s, the module ``adam serve`` answers with.
 
 Ollama has no ``tool_choice``: "none" sends no tools; a forced choice ("required" or a
 tool name) is sent as ``format`` = the JSON schema of a call, so the server's grammar
-makes the answer a valid call, which is read back as a tool call.
+makes the answer a valid call, which is read back as a tool call (one the server got
+wrong comes back in ``invalid_tool_calls``, as on every other backend).
+
+Sync and async go through the same request building and chunk reading; only the client
+differs (``ollama.Client``, made once; an ``ollama.AsyncClient`` per async stream, closed
+with it), and both map connection and HTTP errors the same way.
 
 The host comes from ``host=``, else ``OLLAMA_HOST``, else ``http://127.0.0.1:11434``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
-from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.backend import ModelBackend, make_config
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -38,12 +45,13 @@ from adam_integrations.core.types import (
     Chunk,
     EmbeddingKind,
     GenerationConfig,
+    InvalidToolCall,
     ModelInfo,
     ModelSource,
     ToolCall,
-    Usage,
     coerce_messages,
 )
+from adam_integrations.wire import ollama as wire
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 EMBED_BATCH = 64
@@ -125,6 +133,12 @@ class OllamaModel(ModelBackend):
             self._client = ollama.Client(host=self.host, timeout=self._timeout)
         return self._client
 
+    def close(self) -> None:
+        """Close the sync client's HTTP connections (a later call opens new ones)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     @property
     def is_loaded(self) -> bool:
         return self._shown is not None
@@ -170,11 +184,17 @@ class OllamaModel(ModelBackend):
 
     def _call(self, request: Any) -> Any:
         """Run a client call, turning connection and HTTP errors into AdamErrors."""
+        with self._errors_mapped():
+            return request()
+
+    @contextmanager
+    def _errors_mapped(self) -> Iterator[None]:
+        """Connection and HTTP errors of either client as this package's errors."""
         import httpx
         import ollama
 
         try:
-            return request()
+            yield
         except (httpx.ConnectError, ConnectionError) as error:
             raise ModelLoadError(
                 f"no Ollama server answers at {self.host}; start one with `ollama serve` "
@@ -218,24 +238,22 @@ class OllamaModel(ModelBackend):
         which stops the server's generation."""
         import ollama
 
-        from adam_integrations.core.backend import make_config
-
         checked, cfg = coerce_messages(messages), make_config(config, options)
-        await _to_thread(self.load)
-        client = ollama.AsyncClient(host=self.host, timeout=self._timeout)
-        try:
-            parts = await client.chat(**self._chat_request(checked, cfg))
-            async for chunk in _achunks(parts, cfg):
-                yield chunk
-        except ollama.ResponseError as error:
-            raise _response_error(error, self.model_name) from error
+        await asyncio.to_thread(self.load)
+        # One client per stream, closed with it: an httpx AsyncClient belongs to the event
+        # loop it was first used on, and callers run streams on different loops.
+        with self._errors_mapped():
+            async with ollama.AsyncClient(host=self.host, timeout=self._timeout) as client:
+                parts = await client.chat(**self._chat_request(checked, cfg))
+                async for chunk in _achunks(parts, cfg):
+                    yield chunk
 
     def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
         self.load()
         parts = self._call(lambda: self.client.generate(
             model=self.model_name, prompt=prompt, raw=True, stream=True,
-            options=self._options(config), keep_alive=self._keep_alive,
-            format=_format(config)))
+            options=wire.options_from_config(config, self._num_ctx),
+            keep_alive=self._keep_alive, format=wire.format_from_config(config)))
         return _guarded(self, _chunks(parts, config))
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
@@ -252,51 +270,19 @@ class OllamaModel(ModelBackend):
         raise UnsupportedOperationError("Ollama's API does not expose its tokenizer")
 
     # -- request building ------------------------------------------------------------
-    def _options(self, config: GenerationConfig) -> dict[str, Any]:
-        options = {
-            "num_predict": config.max_tokens, "temperature": config.temperature,
-            "top_p": config.top_p, "top_k": config.top_k, "min_p": config.min_p,
-            "seed": config.seed, "stop": config.stop or None,
-            "repeat_penalty": config.repetition_penalty,
-            "presence_penalty": config.presence_penalty,
-            "frequency_penalty": config.frequency_penalty, "num_ctx": self._num_ctx,
-        }
-        return {k: v for k, v in options.items() if v is not None}
-
     def _chat_request(self, messages: list[ChatMessage], config: GenerationConfig
                       ) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "model": self.model_name, "messages": [_message(m) for m in messages],
-            "stream": True, "options": self._options(config), "keep_alive": self._keep_alive,
+            "model": self.model_name, "messages": [wire.message_to_wire(m) for m in messages],
+            "stream": True, "options": wire.options_from_config(config, self._num_ctx),
+            "keep_alive": self._keep_alive, "format": wire.format_from_config(config),
         }
         if config.think is not None:
             request["think"] = config.think
-        if config.tools_active and not config.forced_tools:
-            request["tools"] = [{"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in config.tools]
-        request["format"] = _format(config)
+        tools = wire.tools_from_config(config)
+        if tools:
+            request["tools"] = tools
         return request
-
-
-def _format(config: GenerationConfig) -> Any:
-    """The ``format`` field: the response schema, or a forced tool call's schema."""
-    if config.tools_active and config.forced_tools:
-        schemas = [t.call_schema() for t in config.forced_tools]
-        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
-    if config.response_format is not None:
-        return config.response_format.schema or "json"
-    return None
-
-
-def _message(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        out["tool_calls"] = [{"function": {"name": c.name, "arguments": c.arguments}}
-                             for c in message.tool_calls]
-    if message.role == "tool" and message.name:
-        out["tool_name"] = message.name
-    return out
 
 
 def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk:
@@ -306,7 +292,7 @@ def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk
     thinking = ((message.thinking if message is not None else getattr(part, "thinking", ""))
                 or "")
     calls = [ToolCall(name=c.function.name, arguments=dict(c.function.arguments or {}),
-                      id=f"call_{uuid.uuid4().hex[:8]}")
+                      id=wire.new_call_id())
              for c in (getattr(message, "tool_calls", None) or [])]
     forced = config.tools_active and bool(config.forced_tools)
     if forced:  # the answer is the call's JSON: collect it, read it at the end
@@ -315,14 +301,13 @@ def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk
     chunk = Chunk(text=text, thinking=thinking, tool_calls=calls)
     if part.done:
         if forced:
-            chunk.tool_calls = [_forced_call("".join(text_so_far))]
-        chunk.finish_reason = "tool_calls" if chunk.tool_calls else (part.done_reason or "stop")
-        chunk.usage = Usage(
-            prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0,
-            load_seconds=(part.load_duration or 0) / 1e9,
-            prompt_seconds=(part.prompt_eval_duration or 0) / 1e9,
-            completion_seconds=(part.eval_duration or 0) / 1e9,
-            total_seconds=(part.total_duration or 0) / 1e9)
+            call = _forced_call("".join(text_so_far))
+            if isinstance(call, ToolCall):
+                chunk.tool_calls = [call]
+            else:
+                chunk.invalid_tool_calls = [call]
+        chunk.finish_reason = "length" if part.done_reason == "length" else "stop"
+        chunk.usage = wire.usage_from_response(part)
     return chunk
 
 
@@ -338,13 +323,20 @@ async def _achunks(parts: AsyncIterator[Any], config: GenerationConfig) -> Async
         yield _chunk(part, config, collected)
 
 
-def _forced_call(text: str) -> ToolCall:
+def _forced_call(text: str) -> ToolCall | InvalidToolCall:
+    """The call a forced ``format`` made the server write; one it got wrong (cut by
+    ``num_predict``, say) is returned as data, as every backend returns invalid calls."""
+    call_id = wire.new_call_id()
     try:
         data = json.loads(text)
-        return ToolCall(name=data["name"], arguments=data.get("arguments") or {},
-                        id=f"call_{uuid.uuid4().hex[:8]}")
-    except (ValueError, KeyError, TypeError) as error:
-        raise AdamError(f"the server's forced tool call is not valid JSON: {text!r}") from error
+        arguments = data.get("arguments") or {}
+        if not isinstance(data["name"], str) or not isinstance(arguments, dict):
+            raise TypeError("name must be a string and arguments an object")
+        return ToolCall(name=data["name"], arguments=arguments, id=call_id)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        return InvalidToolCall(name=None, arguments=text, id=call_id,
+                               error=f"the server's forced tool call is not a valid call: "
+                                     f"{error}")
 
 
 def _guarded(model: OllamaModel, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
@@ -367,9 +359,3 @@ def _response_error(error: Any, model: str) -> AdamError:
     if status == 400:
         return InvalidRequestError(f"the Ollama server refused the request: {message}")
     return AdamError(f"the Ollama server failed: {message}")
-
-
-async def _to_thread(function: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(function)

@@ -1,6 +1,7 @@
-"""The Qwen3 catalog: every size with its real ids, shape and files (shared/QWEN3.md).
+"""The Qwen3 catalog: every size with its real ids, shape and files.
 
-The design note's ``Qwen/Qwen3-<size>-Chat`` ids do not exist: the non-Base Qwen3
+The ``Qwen/Qwen3-<size>-Chat`` ids that circulate (the project's original note used
+them) do not exist: the non-Base Qwen3
 repositories are the chat (hybrid-thinking) models. Those ids are accepted with a warning
 naming the real id. Each entry carries what the memory estimate needs (parameters,
 layers, KV heads, head_dim) and where the weights live (Hugging Face id, official GGUF
@@ -21,7 +22,8 @@ Mode = Literal["hybrid", "instruct", "thinking", "embedding"]
 
 # The quantizations the official Qwen GGUF repositories publish (the 0.6B repo: Q8_0 only).
 OFFICIAL_QUANTS = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M")
-# Approximate bits per weight of GGUF quantizations (QWEN3.md), and of plain dtypes.
+# Approximate bits per weight of GGUF quantizations (file size x 8 / parameters of the
+# official GGUFs), and of plain dtypes.
 BITS_PER_WEIGHT = {"Q8_0": 8.5, "Q6_K": 6.6, "Q5_K_M": 5.7, "Q5_0": 5.5, "Q4_K_M": 4.9,
                    "Q4_0": 4.6, "Q3_K_M": 4.0, "Q2_K": 3.2, "F16": 16.0, "BF16": 16.0,
                    "float32": 32.0, "bfloat16": 16.0, "float16": 16.0}

@@ -23,6 +23,11 @@ class InvalidInputTypeError(AdamError, TypeError):
     """A request argument has the wrong type (for example a number given to ``embed``)."""
 
 
+class UnknownOptionError(InvalidRequestError, TypeError):
+    """An option name that nothing takes (a misspelt generation or backend option). Also a
+    ``TypeError``, as Python's own "unexpected keyword argument" is."""
+
+
 class UnknownBackendError(AdamError, LookupError):
     """The backend name is not registered; the message lists the ones that are."""
 

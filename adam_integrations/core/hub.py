@@ -1,7 +1,8 @@
 """The Hugging Face hub, local cache first: what both in-process backends load from.
 
-A repository is looked up in the local cache (``HF_HUB_CACHE`` / ``HF_HOME``, the layout
-``models--<org>--<repo>/{refs,snapshots,blobs}``) without touching the network; only what
+A repository is looked up in the local cache (``HF_HUB_CACHE`` / ``HF_HOME``) with
+huggingface_hub's own functions (``snapshot_download`` / ``hf_hub_download`` with
+``local_files_only=True``), without touching the network; only what
 is missing is downloaded, and only when downloading is allowed (``allow_download`` and no
 ``HF_HUB_OFFLINE``). Errors say how to get the model.
 
@@ -46,14 +47,16 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 def cached_snapshot(repo_id: str, revision: str | None = None,
                     cache_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The snapshot folder of ``repo_id`` in the local cache, or None (no network)."""
-    repo = cache_root(cache_dir) / f"models--{repo_id.replace('/', '--')}"
-    commit = revision or "main"
-    ref = repo / "refs" / commit
-    if ref.is_file():
-        commit = ref.read_text(encoding="utf-8").strip()
-    snapshot = repo / "snapshots" / commit
-    return snapshot if snapshot.is_dir() else None
+    """The snapshot folder of ``repo_id`` in the local cache, or None (no network; the
+    lookup is huggingface_hub's own, so it follows the cache layout it writes)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True,
+                                      cache_dir=str(cache_root(cache_dir))))
+    except (LocalEntryNotFoundError, HFValidationError, OSError):
+        return None
 
 
 def cached_files(snapshot: Path) -> list[str]:

@@ -98,12 +98,12 @@ class LoadedModels:
                 self._ensure_reaper()
             self._lock.notify_all()
 
-    def begin(self, backend: ModelBackend) -> None:
-        """A request on ``backend`` starts: it is not idle until ``end``."""
+    def _begin(self, backend: ModelBackend) -> None:
+        """A request on ``backend`` starts: it is not idle until ``_end``."""
         with self._lock:
             self._active[id(backend)] = self._active.get(id(backend), 0) + 1
 
-    def end(self, backend: ModelBackend) -> None:
+    def _end(self, backend: ModelBackend) -> None:
         """A request on ``backend`` ended: its idle time starts now."""
         with self._lock:
             self._active[id(backend)] = max(0, self._active.get(id(backend), 1) - 1)
@@ -120,13 +120,13 @@ class LoadedModels:
             >>> with loaded_models.in_use(backend):            # doctest: +SKIP
             ...     answer = backend.chat(messages)
         """
-        self.begin(backend)
+        self._begin(backend)
         try:
             yield backend
         finally:
             if not isinstance(keep_alive, Unset):
                 self.set_keep_alive(backend, keep_alive)
-            self.end(backend)
+            self._end(backend)
 
     def expires_in(self, backend: ModelBackend) -> float | None:
         """Seconds until ``backend`` is unloaded for idleness (None: it stays loaded)."""

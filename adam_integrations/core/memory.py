@@ -1,4 +1,5 @@
-"""How much memory a model needs, by the formula in the project's Qwen3 notes.
+"""How much memory a model needs, by one formula (the one llama.cpp's and
+Ollama's own estimates follow).
 
     need = W + KV + C + R
     W  = weights (the GGUF file's size for llama.cpp)

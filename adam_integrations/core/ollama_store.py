@@ -1,6 +1,6 @@
 """Reading Ollama's on-disk store: which GGUF blob a model name stands for.
 
-Layout (see the project's Ollama notes): a root (``$OLLAMA_MODELS``, else
+Layout (as Ollama writes it): a root (``$OLLAMA_MODELS``, else
 ``~/.ollama/models``, or ``/usr/share/ollama/.ollama/models`` for Linux service installs)
 holding ``manifests/<host>/<namespace>/<model>/<tag>`` (JSON) and ``blobs/sha256-<hex>``.
 The manifest's layer of media type ``application/vnd.ollama.image.model`` is the GGUF.

@@ -31,7 +31,12 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownBackendError
+from adam_integrations.core.errors import (
+    AdamError,
+    InvalidRequestError,
+    UnknownBackendError,
+    UnknownOptionError,
+)
 from adam_integrations.core.hardware import GpuKind, gpu_kind
 
 if TYPE_CHECKING:
@@ -200,7 +205,7 @@ def _unknown_options(backend_class: type[ModelBackend], options: Mapping[str, An
 def _check_options(backend_class: type[ModelBackend], options: Mapping[str, Any]) -> None:
     unknown = _unknown_options(backend_class, options)
     if unknown:
-        raise InvalidRequestError(
+        raise UnknownOptionError(
             f"backend {backend_class.name!r} takes no option {', '.join(map(repr, unknown))}; "
             "check the spelling, or leave model_type='auto' to pick the backend that does")
 

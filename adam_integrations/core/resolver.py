@@ -1,6 +1,6 @@
 """The model-reference grammar, and the resolver that turns a reference into a model source.
 
-Every entry point (ModelManager, the CLI, later the framework adapters and the server)
+Every entry point (ModelManager, the CLI, the framework adapters and the server)
 accepts the same model strings:
 
 =============================  ==========================================================

@@ -106,10 +106,12 @@ async def iterate_in_thread(
 
     worker = threading.Thread(target=produce, name=name, daemon=True)
     worker.start()
+    done = False
     try:
         while True:
             item = await queue.get()
             if item is _DONE:
+                done = True
                 break
             if isinstance(item, Failure):
                 raise item.error
@@ -117,9 +119,10 @@ async def iterate_in_thread(
     finally:
         stop.set()
         # Wait (without blocking the loop) until the worker has closed the iterator, so
-        # generation has really stopped when this generator is done, also at shutdown.
-        while worker.is_alive():
-            await asyncio.sleep(0.005)
+        # generation has really stopped when this generator is done: its last item,
+        # _DONE, is put after the close.
+        while not done:
+            done = await queue.get() is _DONE
 
 
 class Failure:

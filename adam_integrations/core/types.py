@@ -13,7 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from adam_integrations.core.errors import InvalidInputTypeError, InvalidRequestError
+from adam_integrations.core.errors import (
+    InvalidInputTypeError,
+    InvalidRequestError,
+    UnknownOptionError,
+)
 from adam_integrations.core.tools import (
     ResponseFormat,
     ToolSpec,
@@ -234,7 +238,7 @@ class GenerationConfig:
         names = {f.name for f in fields(self)}
         unknown = set(overrides) - names
         if unknown:
-            raise InvalidRequestError(
+            raise UnknownOptionError(
                 f"unknown generation option(s) {sorted(unknown)}; known: {sorted(names)}"
             )
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

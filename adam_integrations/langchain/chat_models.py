@@ -46,7 +46,7 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import InvalidRequestError, UnknownOptionError
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
 from adam_integrations.manager import ModelManager
 
@@ -302,10 +302,10 @@ class ChatAdam(BaseChatModel):
         ``strict`` is accepted for compatibility: constrained output is always strict.
         """
         if kwargs:
-            raise ValueError(f"unexpected arguments: {sorted(kwargs)}")
+            raise UnknownOptionError(f"unexpected arguments: {sorted(kwargs)}")
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         if schema is None and method != "json_mode":
-            raise ValueError(f"method={method!r} needs a schema")
+            raise InvalidRequestError(f"method={method!r} needs a schema")
         structured = {"kwargs": {"method": method}, "schema": schema}
         if method == "function_calling":
             tool = convert_to_openai_tool(schema)
@@ -328,7 +328,7 @@ class ChatAdam(BaseChatModel):
             parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic \
                 else JsonOutputParser()
         else:
-            raise ValueError(f"unknown method {method!r}; use 'json_schema', "
+            raise InvalidRequestError(f"unknown method {method!r}; use 'json_schema', "
                              "'function_calling' or 'json_mode'")
         if not include_raw:
             return llm | parser

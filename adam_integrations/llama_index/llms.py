@@ -40,6 +40,7 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.program.utils import FlexibleModel, create_flexible_model
 from llama_index.core.prompts import PromptTemplate
 
+from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
 from adam_integrations.manager import ModelManager
 
@@ -226,7 +227,7 @@ class AdamLLM(FunctionCallingLLM):
                 yield _as_completion(response)
             return
         builder = _ResponseBuilder()
-        for chunk in self._manager.backend.stream_complete(prompt, self._config(kwargs)):
+        for chunk in self._manager.stream_complete(prompt, self._config(kwargs)):
             yield _as_completion(builder.add(chunk))
 
     async def _acomplete_stream(
@@ -237,8 +238,7 @@ class AdamLLM(FunctionCallingLLM):
                 yield _as_completion(response)
             return
         builder = _ResponseBuilder()
-        async for chunk in self._manager.backend.astream_complete(prompt,
-                                                                  self._config(kwargs)):
+        async for chunk in self._manager.astream_complete(prompt, self._config(kwargs)):
             yield _as_completion(builder.add(chunk))
 
     # -- structured output: constrained to the schema, not a tool-call detour -------
@@ -338,7 +338,8 @@ class AdamLLM(FunctionCallingLLM):
                                tool_kwargs=block.tool_kwargs)
                  for block in response.message.blocks if isinstance(block, ToolCallBlock)]
         if not calls and error_on_no_tool_call:
-            raise ValueError(f"expected at least one tool call, got: {response.message.content!r}")
+            raise InvalidRequestError(
+                f"expected at least one tool call, got: {response.message.content!r}")
         return calls
 
     # -- helpers ---------------------------------------------------------------------
@@ -409,7 +410,7 @@ def _validated(output_cls: type[Model], text: str) -> Model:
     try:
         return output_cls.model_validate_json(text)
     except ValueError as error:
-        raise ValueError(
+        raise InvalidRequestError(
             f"the model's answer is not a complete {output_cls.__name__} (was it cut off by "
             f"max_tokens?): {text[:200]!r}") from error
 

@@ -32,6 +32,7 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.server import ollama_api, openai_api
 from adam_integrations.server.models import ServedModels
+from adam_integrations.server.serving import ModelService
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,10 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; a few thousand long texts to embed
 
 def create_app(models: ServedModels | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY) -> Starlette:
-    """The ASGI app: Ollama's ``/api/*`` and OpenAI's ``/v1/*`` routes."""
-    models = models or ServedModels()
-    app = Starlette(routes=[*ollama_api.routes(models), *openai_api.routes(models)],
+    """The ASGI app: Ollama's ``/api/*`` and OpenAI's ``/v1/*`` routes over one
+    ``ModelService``."""
+    service = ModelService(models)
+    app = Starlette(routes=[*ollama_api.routes(service), *openai_api.routes(service)],
                     exception_handlers={AdamError: _adam_error, HTTPException: _http_error,
                                         Exception: _internal_error})
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -61,12 +63,13 @@ def _status(error: AdamError) -> int:
 
 
 async def _adam_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, AdamError)
-    return JSONResponse({"error": str(error)}, status_code=_status(error))
+    status = _status(error) if isinstance(error, AdamError) else 500
+    return JSONResponse({"error": str(error)}, status_code=status)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
+    if not isinstance(error, HTTPException):
+        return await _internal_error(request, error)
     return JSONResponse({"error": error.detail}, status_code=error.status_code)
 
 
@@ -133,10 +136,13 @@ def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
 
 
 def serve(host: str | None = None, port: int | None = None, *,
-          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info") -> None:
-    """Run the server until interrupted."""
+          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info",
+          model_type: str = "auto") -> None:
+    """Run the server until interrupted; ``model_type`` names the backend every model is
+    served on ("auto": each model's automatic choice)."""
     import uvicorn
 
     bind_host, bind_port = host_and_port(host, port)
     config: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_level": log_level}
-    uvicorn.run(create_app(max_body_bytes=max_body_bytes), **config)
+    uvicorn.run(create_app(ServedModels(model_type=model_type), max_body_bytes=max_body_bytes),
+                **config)

@@ -41,7 +41,7 @@ class Served:
 
     @property
     def source(self) -> ModelSource:
-        return self.backend.source  # type: ignore[attr-defined, no-any-return]
+        return self.backend.source
 
 
 def _resolve_served(reference: str) -> ModelSource | None:
@@ -58,10 +58,17 @@ def _resolve_served(reference: str) -> ModelSource | None:
 
 
 class ServedModels:
-    """Names to model managers, created on first request and shared afterwards."""
+    """Served names to backend objects, created on first request and shared afterwards
+    (with every ModelManager in the process naming the same model, ``core.loaded``).
 
-    def __init__(self, aliases_file: Path | None = None) -> None:
+    ``model_type`` is the backend every model is served on ("auto": the automatic
+    choice for each model, ``core.registry``)."""
+
+    def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO) -> None:
         self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
+        if model_type.lower() != AUTO:
+            registry.get(model_type)  # an unknown backend fails at start, not per request
+        self._model_type = model_type
         self._aliases: dict[str, str] = self._read_aliases()
         self._served: dict[str, Served] = {}
         self._lock = threading.Lock()
@@ -94,7 +101,7 @@ class ServedModels:
                 source = _resolve_served(reference)
                 if source is None:
                     raise ModelNotFoundError(f"model '{name}' not found")
-                choice = registry.choose(AUTO, source)
+                choice = registry.choose(self._model_type, source)
                 self._served[key] = Served(name, shared_backend(source, choice),
                                            f"{source.explanation}; on "
                                            f"{choice.backend_class.name}: {choice.reason}")
@@ -107,7 +114,7 @@ class ServedModels:
                 if served.backend is backend:
                     name = served.name.strip()
                     return name if ":" in name or "/" in name else f"{name}:latest"
-        return str(backend.source.name)  # type: ignore[attr-defined]
+        return str(backend.source.name)
 
     def listed(self) -> list[tuple[str, ModelSource]]:
         """The models /api/tags lists: the embedded ones and the aliases."""

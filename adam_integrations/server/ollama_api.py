@@ -1,20 +1,18 @@
 """The Ollama REST API (``/api/*``) over this package's backends.
 
-Requests are translated to the core types (``GenerationConfig``, ``ChatMessage``) and
-answered from the same streams every other entry point uses; the protocol details that
-clients rely on (see the project's Ollama notes) are kept here: NDJSON streaming unless
-``"stream": false``, integer-nanosecond durations, counts only on the ``done`` line,
-``{"error": ...}`` with the right status before streaming and as the last line after.
+Requests are translated with ``wire.ollama`` (the same module the Ollama client backend
+uses) and answered from the same streams every other entry point uses, through the
+server's ``ModelService``. What clients rely on: NDJSON
+streaming unless ``"stream": false``, integer-nanosecond durations, counts only on the
+``done`` line, ``{"error": ...}`` with the right status before streaming and as the last
+line after.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
-import time
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from starlette.requests import Request
@@ -23,30 +21,22 @@ from starlette.routing import Route
 
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.loaded import loaded_models, parse_keep_alive
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
-from adam_integrations.server.models import Served, ServedModels
+from adam_integrations.core.loaded import parse_keep_alive
+from adam_integrations.core.types import ChatMessage, Chunk
+from adam_integrations.server.models import Served
+from adam_integrations.server.serving import (
+    DEFAULT_KEEP_ALIVE,
+    ModelService,
+    RunningModel,
+    StoredModel,
+)
+from adam_integrations.wire import ollama as wire
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API level these routes follow, for clients that check
-DEFAULT_KEEP_ALIVE = 300.0
-
-# Ollama option -> GenerationConfig field, and the type each must have.
-_OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
-    "num_predict": ("max_tokens", int),
-    "temperature": ("temperature", (int, float)),
-    "top_p": ("top_p", (int, float)),
-    "top_k": ("top_k", int),
-    "min_p": ("min_p", (int, float)),
-    "seed": ("seed", int),
-    "stop": ("stop", (list, str)),
-    "repeat_penalty": ("repetition_penalty", (int, float)),
-    "presence_penalty": ("presence_penalty", (int, float)),
-    "frequency_penalty": ("frequency_penalty", (int, float)),
-}
 
 
-def routes(models: ServedModels) -> list[Route]:
-    api = OllamaApi(models)
+def routes(service: ModelService) -> list[Route]:
+    api = OllamaApi(service)
     return [
         Route("/", api.root, methods=["GET", "HEAD"]),
         Route("/api/version", api.version, methods=["GET"]),
@@ -63,14 +53,6 @@ def routes(models: ServedModels) -> list[Route]:
     ]
 
 
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def nanoseconds(seconds: float) -> int:
-    return int(seconds * 1e9)
-
-
 async def read_json(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, or InvalidRequestError (a 400)."""
     body = await request.body()
@@ -81,108 +63,6 @@ async def read_json(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     return data
-
-
-def generation_config(body: Mapping[str, Any], *, tools: bool = True) -> GenerationConfig:
-    """Ollama's ``options``, ``format``, ``think`` and ``tools`` as a GenerationConfig.
-    Unknown options and null values are ignored, as Ollama ignores them."""
-    options = body.get("options") or {}
-    if not isinstance(options, dict):
-        raise InvalidRequestError("options must be an object")
-    fields: dict[str, Any] = {}
-    for key, value in options.items():
-        if value is None or key not in _OPTIONS:
-            continue
-        name, kinds = _OPTIONS[key]
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise InvalidRequestError(
-                f"option \"{key}\" must be of type {_type_name(kinds)}, got {value!r}")
-        if key == "num_predict" and value < 0:
-            continue  # -1 / -2: until the model stops or the context is full
-        fields[name] = float(value) if kinds == (int, float) else value
-    fmt = body.get("format")
-    if fmt not in (None, ""):
-        fields["response_format"] = fmt
-    think = body.get("think")
-    if think is not None:
-        fields["think"] = think if isinstance(think, bool) else think in ("low", "medium",
-                                                                           "high")
-    if tools and body.get("tools"):
-        fields["tools"] = body["tools"]
-    return GenerationConfig(**fields)
-
-
-def _type_name(kinds: type | tuple[type, ...]) -> str:
-    names = {int: "integer", float: "number", list: "array", str: "string"}
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
-
-
-def chat_messages(raw: Any) -> list[ChatMessage]:
-    """Ollama chat messages as core messages (tool calls with object arguments,
-    ``tool_name`` on tool results; images are refused: no vision model is served)."""
-    if not isinstance(raw, list):
-        raise InvalidRequestError("messages must be a list")
-    messages = []
-    for item in raw:
-        if not isinstance(item, dict) or "role" not in item:
-            raise InvalidRequestError("each message needs a role")
-        if item.get("images"):
-            raise InvalidRequestError("this model cannot read images")
-        calls = []
-        for call in item.get("tool_calls") or []:
-            function = call.get("function") or {}
-            arguments = function.get("arguments") or {}
-            if isinstance(arguments, str):
-                arguments = json.loads(arguments or "{}")
-            calls.append(ToolCall(name=function.get("name", ""), arguments=arguments,
-                                  id=call.get("id") or ""))
-        messages.append(ChatMessage(
-            role=item["role"], content=item.get("content") or "", tool_calls=calls,
-            name=item.get("tool_name") or item.get("name"),
-            tool_call_id=item.get("tool_call_id"), thinking=item.get("thinking")))
-    return messages
-
-
-def tool_call_json(call: ToolCall, index: int) -> dict[str, Any]:
-    return {"id": call.id, "function": {"index": index, "name": call.name,
-                                        "arguments": call.arguments}}
-
-
-def final_fields(usage: Usage | None, finish_reason: str | None,
-                 load_seconds: float = 0.0) -> dict[str, Any]:
-    """The ``done`` line's fields; ``load_seconds``: a load before generation started."""
-    usage = usage or Usage()
-    return {
-        "done": True,
-        "done_reason": finish_reason or "stop",
-        "total_duration": nanoseconds(usage.total_seconds + load_seconds),
-        "load_duration": nanoseconds(usage.load_seconds + load_seconds),
-        "prompt_eval_count": usage.prompt_tokens,
-        "prompt_eval_duration": nanoseconds(usage.prompt_seconds),
-        "eval_count": usage.completion_tokens,
-        "eval_duration": nanoseconds(usage.completion_seconds),
-    }
-
-
-async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> Response:
-    """A streamed NDJSON response (see ``started_stream``); a failure after the start
-    ends the stream with an ``{"error"}`` line."""
-
-    async def encode() -> AsyncIterator[bytes]:
-        started = False
-        try:
-            async for line in lines:
-                started = True
-                yield _line(line)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if not started:
-                raise  # before the response: its own status
-            yield json.dumps({"error": str(error)}).encode() + b"\n"
-
-    return await started_stream(encode(), "application/x-ndjson")
 
 
 async def started_stream(body: AsyncIterator[bytes], media_type: str) -> Response:
@@ -202,15 +82,39 @@ async def started_stream(body: AsyncIterator[bytes], media_type: str) -> Respons
     return StreamingResponse(rest(), media_type=media_type)
 
 
+async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> Response:
+    """A streamed NDJSON response (see ``started_stream``); a failure after the start
+    ends the stream with an ``{"error"}`` line."""
+
+    async def encode() -> AsyncIterator[bytes]:
+        started = False
+        try:
+            async for line in lines:
+                started = True
+                yield _line(line)
+        except Exception as error:
+            if not started:
+                raise  # before the response: its own status
+            yield _line({"error": str(error)})
+
+    return await started_stream(encode(), "application/x-ndjson")
+
+
 def _line(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def keep_alive_of(body: Mapping[str, Any]) -> float | None:
+    """The request's ``keep_alive`` in seconds (Ollama's 5 minutes when absent)."""
+    value = body.get("keep_alive")
+    return DEFAULT_KEEP_ALIVE if value is None else parse_keep_alive(value)
 
 
 class OllamaApi:
     """The route handlers; errors raised here become ``{"error"}`` bodies (``app.py``)."""
 
-    def __init__(self, models: ServedModels) -> None:
-        self.models = models
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
 
     async def root(self, request: Request) -> Response:
         return Response("Ollama is running", media_type="text/plain")
@@ -219,31 +123,16 @@ class OllamaApi:
         return JSONResponse({"version": OLLAMA_VERSION, "adam_integrations": __version__})
 
     async def tags(self, request: Request) -> Response:
-        entries = await asyncio.to_thread(self.models.listed)
-        return JSONResponse({"models": [_tag_entry(name, source)
-                                        for name, source in entries]})
+        return JSONResponse({"models": [_tag_entry(m) for m in await self.service.stored()]})
 
     async def ps(self, request: Request) -> Response:
-        running = []
-        for backend in loaded_models.loaded():
-            source = backend.source  # type: ignore[attr-defined]
-            info = backend.info()
-            expires = loaded_models.expires_in(backend)
-            entry = _tag_entry(self.models.name_of(backend), source)
-            entry.update({
-                "expires_at": (datetime.now(timezone.utc) + timedelta(
-                    seconds=expires if expires is not None else 10 * 365 * 86400)
-                ).isoformat().replace("+00:00", "Z"),
-                "size_vram": 0 if info.device == "cpu" else entry["size"],
-                "context_length": info.context_window or 0,
-            })
-            running.append(entry)
-        return JSONResponse({"models": running})
+        return JSONResponse({"models": [_ps_entry(m) for m in await self.service.running()]})
 
     async def show(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model") or body.get("name"))
+        served = await self.service.get(body.get("model") or body.get("name"))
         info = await asyncio.to_thread(served.backend.info)
+        template = await asyncio.to_thread(served.backend.chat_template)
         family = info.family or "unknown"
         model_info: dict[str, Any] = {"general.architecture": family}
         if info.parameter_count:
@@ -254,126 +143,90 @@ class OllamaApi:
             model_info[f"{family}.embedding_length"] = info.embedding_dimension
         capabilities = [c for c in info.capabilities if c in
                         ("completion", "tools", "thinking", "embedding", "vision", "insert")]
-        loaded = getattr(served.backend, "_loaded", None)
-        template = getattr(loaded, "template", None) or ""
         return JSONResponse({
             "license": "", "modelfile": f"# adam-integrations: {served.explanation}\n",
-            "parameters": "", "template": template if isinstance(template, str) else "",
-            "details": _details(served.source, info.family, info.parameter_count,
-                                info.quantization or info.dtype),
+            "parameters": "", "template": template or "",
+            "details": wire.model_details(served.source.is_gguf, info.family,
+                                          info.parameter_count,
+                                          info.quantization or info.dtype),
             "model_info": model_info, "capabilities": capabilities,
-            "modified_at": now_rfc3339(),
+            "modified_at": wire.now_rfc3339(),
         })
 
     async def chat(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"))
-        keep_alive = self._keep_alive(body)
-        messages = body.get("messages")
-        if not messages:  # load or unload only, as Ollama does
+        served = await self.service.get(body.get("model"))
+        keep_alive = keep_alive_of(body)
+        if not body.get("messages"):  # load or unload only, as Ollama does
             return await self._load_or_unload(body, served, keep_alive, chat=True)
-        checked, config = chat_messages(messages), generation_config(body)
-        load_seconds = await self._load(served)  # load errors keep their status
+        messages = wire.messages_from_wire(body["messages"])
+        config = wire.config_from_request(body)
+        load_seconds = await self.service.load(served)  # load errors keep their status
         name = body["model"]
-
-        async def lines() -> AsyncIterator[dict[str, Any]]:
-            async for chunk in self._stream(served, keep_alive,
-                                            served.backend.astream_chat(checked, config)):
-                message: dict[str, Any] = {"role": "assistant", "content": chunk.text}
-                if chunk.thinking:
-                    message["thinking"] = chunk.thinking
-                if chunk.tool_calls:
-                    message["tool_calls"] = [tool_call_json(c, i)
-                                             for i, c in enumerate(chunk.tool_calls)]
-                line = {"model": name, "created_at": now_rfc3339(), "message": message,
-                        "done": False}
-                if chunk.usage is not None or chunk.finish_reason is not None:
-                    line.update(final_fields(chunk.usage, chunk.finish_reason, load_seconds))
-                yield line
-
-        if body.get("stream", True) is not False:
-            return await ndjson(lines())
-        return JSONResponse(_merge_chat([line async for line in lines()]))
+        chunks = self.service.stream_chat(served, messages, config, keep_alive)
+        return await _answer(body, (wire.chat_line(name, c, load_seconds) async for c in chunks),
+                             wire.merged_chat)
 
     async def generate(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"))
-        keep_alive = self._keep_alive(body)
+        served = await self.service.get(body.get("model"))
+        keep_alive = keep_alive_of(body)
         prompt = body.get("prompt")
         if not prompt:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
         if not isinstance(prompt, str):
             raise InvalidRequestError("prompt must be a string")
-        config = generation_config(body, tools=False)
-        load_seconds = await self._load(served)
+        config = wire.config_from_request(body, tools=False)
+        load_seconds = await self.service.load(served)
+        chunks: AsyncIterator[Chunk]
         if body.get("raw"):
-            stream = served.backend.astream_complete(prompt, config)
+            chunks = self.service.stream_complete(served, prompt, config, keep_alive)
         else:
             messages = [ChatMessage("user", prompt)]
             if body.get("system"):
                 messages.insert(0, ChatMessage("system", body["system"]))
-            stream = served.backend.astream_chat(messages, config)
+            chunks = self.service.stream_chat(served, messages, config, keep_alive)
         name = body["model"]
-
-        async def lines() -> AsyncIterator[dict[str, Any]]:
-            async for chunk in self._stream(served, keep_alive, stream):
-                line: dict[str, Any] = {"model": name, "created_at": now_rfc3339(),
-                                        "response": chunk.text, "done": False}
-                if chunk.thinking:
-                    line["thinking"] = chunk.thinking
-                if chunk.usage is not None or chunk.finish_reason is not None:
-                    line.update(final_fields(chunk.usage, chunk.finish_reason, load_seconds))
-                    line["context"] = []
-                yield line
-
-        if body.get("stream", True) is not False:
-            return await ndjson(lines())
-        collected = [line async for line in lines()]
-        merged = dict(collected[-1])
-        merged["response"] = "".join(line["response"] for line in collected)
-        thinking = "".join(line.get("thinking", "") for line in collected)
-        if thinking:
-            merged["thinking"] = thinking
-        return JSONResponse(merged)
+        return await _answer(body, (wire.generate_line(name, c, load_seconds)
+                                    async for c in chunks), wire.merged_generate)
 
     async def embed(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"), embedding=True)
+        served = await self.service.get(body.get("model"), embedding=True)
         inputs = body.get("input", [])
         texts = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise InvalidRequestError("input must be a string or a list of strings")
-        keep_alive = self._keep_alive(body)
-        started = time.perf_counter()
-        was_loaded = served.backend.is_loaded
-        vectors = await self._embed(served, keep_alive, texts)
-        total = time.perf_counter() - started
-        count = await token_count(served, texts)
+        load_seconds = await self.service.load(served)
+        started = asyncio.get_running_loop().time()
+        vectors = await self.service.embed(served, texts, keep_alive_of(body))
+        total = asyncio.get_running_loop().time() - started + load_seconds
+        count = await self.service.token_count(served, texts)
         return JSONResponse({"model": body["model"], "embeddings": vectors,
-                             "total_duration": nanoseconds(total),
-                             "load_duration": 0 if was_loaded else nanoseconds(total),
+                             "total_duration": wire.nanoseconds(total),
+                             "load_duration": wire.nanoseconds(load_seconds),
                              "prompt_eval_count": count})
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"), embedding=True)
+        served = await self.service.get(body.get("model"), embedding=True)
         prompt = body.get("prompt", "")
         if not isinstance(prompt, str):
             raise InvalidRequestError("prompt must be a string")
         if not prompt:
             return JSONResponse({"embedding": []})
-        vectors = await self._embed(served, self._keep_alive(body), [prompt])
+        vectors = await self.service.embed(served, [prompt], keep_alive_of(body))
         return JSONResponse({"embedding": vectors[0]})
 
     async def pull(self, request: Request) -> Response:
         body = await read_json(request)
         name = body.get("model") or body.get("name")
-        served = self.models.get(name)
+        served = await self.service.get(name)
 
         async def lines() -> AsyncIterator[dict[str, Any]]:
             # Downloads what is missing (hub models, when online); offline or unknown,
             # the error comes with its status before anything is streamed.
-            await asyncio.to_thread(served.backend.load)
+            await self.service.load(served)
             yield {"status": f"{name} is on disk and loaded"}
             yield {"status": "success"}
 
@@ -386,63 +239,24 @@ class OllamaApi:
         source, destination = body.get("source"), body.get("destination")
         if not source or not destination:
             raise InvalidRequestError("source and destination are required")
-        await asyncio.to_thread(self.models.copy, source, destination)
+        await asyncio.to_thread(self.service.models.copy, source, destination)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
         body = await read_json(request)
-        await asyncio.to_thread(self.models.delete, body.get("model") or body.get("name"))
+        await asyncio.to_thread(self.service.models.delete,
+                                body.get("model") or body.get("name"))
         return Response(status_code=200)
-
-    # -- helpers ---------------------------------------------------------------------
-    @staticmethod
-    def _keep_alive(body: Mapping[str, Any]) -> float | None:
-        value = body.get("keep_alive")
-        return DEFAULT_KEEP_ALIVE if value is None else parse_keep_alive(value)
-
-    @staticmethod
-    async def _load(served: Served) -> float:
-        """Load the model before answering (so load errors get their status); seconds."""
-        if served.backend.is_loaded:
-            return 0.0
-        started = time.perf_counter()
-        await asyncio.to_thread(served.backend.load)
-        return time.perf_counter() - started
-
-    async def _stream(self, served: Served, keep_alive: float | None,
-                      chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-        """The backend's chunks, with the model marked busy (never unloaded mid-answer)
-        and its keep-alive set for after."""
-        loaded_models.begin(served.backend)
-        try:
-            async for chunk in chunks:
-                if chunk.text or chunk.thinking or chunk.tool_calls or chunk.usage \
-                        or chunk.finish_reason:
-                    yield chunk
-        finally:
-            loaded_models.set_keep_alive(served.backend, keep_alive)
-            loaded_models.end(served.backend)
-
-    async def _embed(self, served: Served, keep_alive: float | None,
-                     texts: list[str]) -> list[list[float]]:
-        loaded_models.begin(served.backend)
-        try:
-            vectors = await served.backend.aembed(texts)
-        finally:
-            loaded_models.set_keep_alive(served.backend, keep_alive)
-            loaded_models.end(served.backend)
-        return [_normalized(v) for v in vectors]
 
     async def _load_or_unload(self, body: Mapping[str, Any], served: Served,
                               keep_alive: float | None, *, chat: bool) -> Response:
         if keep_alive == 0:
-            await asyncio.to_thread(served.backend.unload)
+            await self.service.unload(served)
             reason = "unload"
         else:
-            await asyncio.to_thread(served.backend.load)
-            loaded_models.set_keep_alive(served.backend, keep_alive)
+            await self.service.keep_loaded(served, keep_alive)
             reason = "load"
-        line: dict[str, Any] = {"model": body["model"], "created_at": now_rfc3339(),
+        line: dict[str, Any] = {"model": body["model"], "created_at": wire.now_rfc3339(),
                                 "done": True, "done_reason": reason}
         if chat:
             line["message"] = {"role": "assistant", "content": ""}
@@ -451,68 +265,24 @@ class OllamaApi:
         return JSONResponse(line)
 
 
-def _merge_chat(lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """One non-streamed chat answer from the streamed lines (tool calls merged)."""
-    merged = dict(lines[-1])
-    message: dict[str, Any] = {"role": "assistant",
-                               "content": "".join(x["message"]["content"] for x in lines)}
-    thinking = "".join(x["message"].get("thinking", "") for x in lines)
-    if thinking:
-        message["thinking"] = thinking
-    calls = [c for x in lines for c in x["message"].get("tool_calls", [])]
-    if calls:
-        message["tool_calls"] = calls
-    merged["message"] = message
-    return merged
+async def _answer(body: Mapping[str, Any], lines: AsyncIterator[dict[str, Any]],
+                  merge: Any) -> Response:
+    """NDJSON unless the request says ``"stream": false``; then the lines merged."""
+    if body.get("stream", True) is not False:
+        return await ndjson(lines)
+    return JSONResponse(merge([line async for line in lines]))
 
 
-def _normalized(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    return [x / norm for x in vector]
+def _tag_entry(model: StoredModel) -> dict[str, Any]:
+    return {"name": model.name, "model": model.name, "size": model.size,
+            "digest": model.digest, "modified_at": wire.rfc3339(model.modified_at),
+            "details": wire.model_details(model.source.is_gguf, None, None,
+                                          model.source.quantization)}
 
 
-async def token_count(served: Served, texts: list[str]) -> int:
-    """Tokens in ``texts`` by the model's tokenizer (0 where it cannot count)."""
-    def count() -> int:
-        try:
-            return sum(served.backend.count_tokens(t) for t in texts)
-        except Exception:
-            return 0
-
-    return await asyncio.to_thread(count)
-
-
-def _details(source: Any, family: str | None, parameters: int | None,
-             quantization: str | None) -> dict[str, Any]:
-    return {
-        "parent_model": "", "format": "gguf" if source.is_gguf else "safetensors",
-        "family": family or "", "families": [family] if family else [],
-        "parameter_size": _parameter_size(parameters),
-        "quantization_level": quantization or "",
-    }
-
-
-def _parameter_size(parameters: int | None) -> str:
-    if not parameters:
-        return ""
-    if parameters >= 1e9:
-        return f"{parameters / 1e9:.1f}B"
-    return f"{parameters / 1e6:.0f}M"
-
-
-def _tag_entry(name: str, source: Any) -> dict[str, Any]:
-    from pathlib import Path
-
-    from adam_integrations.sharing.digest import file_sha256
-
-    path = Path(source.location)
-    size, digest = 0, ""
-    if path.is_file():
-        size, digest = path.stat().st_size, file_sha256(path)
-    elif path.is_dir():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) if path.exists() \
-        else datetime.now(timezone.utc)
-    return {"name": name, "model": name, "size": size, "digest": digest,
-            "modified_at": modified.isoformat().replace("+00:00", "Z"),
-            "details": _details(source, None, None, source.quantization)}
+def _ps_entry(model: RunningModel) -> dict[str, Any]:
+    entry = _tag_entry(model.stored)
+    entry.update({"expires_at": wire.rfc3339(model.expires_at),
+                  "size_vram": entry["size"] if model.on_gpu else 0,
+                  "context_length": model.context_length})
+    return entry

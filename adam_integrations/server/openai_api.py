@@ -1,9 +1,9 @@
 """OpenAI-compatible routes (``/v1/chat/completions`` with SSE streaming,
-``/v1/embeddings``, ``/v1/models``), as Ollama also offers them."""
+``/v1/embeddings``, ``/v1/models``), as Ollama also offers them. The wire format is
+``wire.openai``; the model work is the server's ``ModelService``, as for the Ollama API."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -15,20 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, GenerationConfig, ToolCall
-from adam_integrations.server.models import ServedModels
-from adam_integrations.server.ollama_api import (
-    OllamaApi,
-    read_json,
-    started_stream,
-    token_count,
-)
-
-_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+from adam_integrations.core.types import Chunk
+from adam_integrations.server.ollama_api import keep_alive_of, read_json, started_stream
+from adam_integrations.server.serving import ModelService
+from adam_integrations.wire import openai as wire
 
 
-def routes(models: ServedModels) -> list[Route]:
-    api = OpenAIApi(models)
+def routes(service: ModelService) -> list[Route]:
+    api = OpenAIApi(service)
     return [
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
@@ -36,153 +30,37 @@ def routes(models: ServedModels) -> list[Route]:
     ]
 
 
-def openai_messages(raw: Any) -> list[ChatMessage]:
-    """OpenAI chat messages (string or text-part content, tool calls with JSON-string
-    arguments) as core messages."""
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequestError("messages must be a non-empty list")
-    messages = []
-    for item in raw:
-        if not isinstance(item, dict) or "role" not in item:
-            raise InvalidRequestError("each message needs a role")
-        content = item.get("content") or ""
-        if isinstance(content, list):
-            if any(part.get("type") not in ("text", None) for part in content):
-                raise InvalidRequestError("only text content parts are supported")
-            content = "".join(part.get("text", "") for part in content)
-        calls = []
-        for call in item.get("tool_calls") or []:
-            function = call.get("function") or {}
-            arguments = function.get("arguments") or "{}"
-            try:
-                parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-            except ValueError as error:
-                raise InvalidRequestError(f"tool call arguments are not JSON: {error}") from error
-            calls.append(ToolCall(name=function.get("name", ""), arguments=parsed,
-                                  id=call.get("id") or ""))
-        role = "system" if item["role"] == "developer" else item["role"]
-        messages.append(ChatMessage(role=role, content=content, tool_calls=calls,
-                                    tool_call_id=item.get("tool_call_id"),
-                                    name=item.get("name")))
-    return messages
+class OpenAIApi:
+    """The ``/v1`` handlers."""
 
-
-def openai_config(body: dict[str, Any]) -> GenerationConfig:
-    fields: dict[str, Any] = {}
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if limit is not None:
-        fields["max_tokens"] = limit
-    for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
-                "stop", "parallel_tool_calls"):
-        if body.get(key) is not None:
-            fields[key] = body[key]
-    if body.get("tools"):
-        fields["tools"] = body["tools"]
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        choice = (choice.get("function") or {}).get("name")
-    if choice is not None:
-        fields["tool_choice"] = choice
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "text":
-        fmt = None
-    if fmt is not None:
-        fields["response_format"] = "json" if fmt == {"type": "json_object"} else fmt
-    effort = body.get("reasoning_effort")
-    if effort is not None:
-        fields["think"] = effort != "none"
-    return GenerationConfig(**fields)
-
-
-def _call_json(call: ToolCall, index: int) -> dict[str, Any]:
-    return {"index": index, "id": call.id or f"call_{uuid.uuid4().hex[:8]}",
-            "type": "function",
-            "function": {"name": call.name,
-                         "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
-
-
-class OpenAIApi(OllamaApi):
-    """The ``/v1`` handlers; they share model lookup and keep-alive with the Ollama API."""
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
 
     async def chat_completions(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"))
-        messages, config = openai_messages(body.get("messages")), openai_config(body)
-        await self._load(served)
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created, name = int(time.time()), body["model"]
-        keep_alive = self._keep_alive({})
-        stream = self._stream(served, keep_alive, served.backend.astream_chat(messages, config))
-
+        served = await self.service.get(body.get("model"))
+        messages = wire.messages_from_wire(body.get("messages"))
+        config = wire.config_from_request(body)
+        await self.service.load(served)
+        completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
+                                 body["model"])
+        chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-
-            async def events() -> AsyncIterator[bytes]:
-                def event(delta: dict[str, Any], finish: str | None = None,
-                          usage: dict[str, Any] | None = None) -> bytes:
-                    payload: dict[str, Any] = {
-                        "id": completion_id, "object": "chat.completion.chunk",
-                        "created": created, "model": name,
-                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                    if usage is not None:
-                        payload["usage"] = usage
-                    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
-
-                first = await anext(stream, None)  # fails before the response starts
-                yield event({"role": "assistant", "content": ""})
-                calls = 0
-                async for chunk in _chain(first, stream):
-                    if chunk.thinking:
-                        yield event({"reasoning_content": chunk.thinking})
-                    if chunk.text:
-                        yield event({"content": chunk.text})
-                    for call in chunk.tool_calls:
-                        yield event({"tool_calls": [_call_json(call, calls)]})
-                        calls += 1
-                    if chunk.finish_reason is not None:
-                        finish = "tool_calls" if calls else _FINISH.get(chunk.finish_reason,
-                                                                        "stop")
-                        yield event({}, finish)
-                        if include_usage and chunk.usage is not None:
-                            usage = _usage(chunk.usage)
-                            payload = {"id": completion_id, "object": "chat.completion.chunk",
-                                       "created": created, "model": name, "choices": [],
-                                       "usage": usage}
-                            yield f"data: {json.dumps(payload)}\n\n".encode()
-                yield b"data: [DONE]\n\n"
-
-            return await started_stream(events(), "text/event-stream")
-
-        text, thinking, calls, finish, usage = "", "", [], "stop", None
-        async for chunk in stream:
-            text += chunk.text
-            thinking += chunk.thinking
-            calls.extend(chunk.tool_calls)
-            if chunk.finish_reason is not None:
-                finish, usage = chunk.finish_reason, chunk.usage
-        message: dict[str, Any] = {"role": "assistant", "content": text}
-        if thinking:
-            message["reasoning_content"] = thinking
-        if calls:
-            message["tool_calls"] = [_call_json(c, i) for i, c in enumerate(calls)]
-            finish = "tool_calls"
-        return JSONResponse({
-            "id": completion_id, "object": "chat.completion", "created": created,
-            "model": name, "system_fingerprint": "adam",
-            "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                         "logprobs": None}],
-            "usage": _usage(usage)})
+            return await started_stream(completion.events(chunks, include_usage),
+                                        "text/event-stream")
+        return JSONResponse(await completion.whole(chunks))
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
-        served = self.models.get(body.get("model"), embedding=True)
+        served = await self.service.get(body.get("model"), embedding=True)
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else inputs
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str)
                                                                for t in texts):
             raise InvalidRequestError("input must be a string or a non-empty list of strings")
-        vectors = await self._embed(served, self._keep_alive({}), texts)
-        tokens = await token_count(served, texts)
+        vectors = await self.service.embed(served, texts, keep_alive_of({}))
+        tokens = await self.service.token_count(served, texts)
         return JSONResponse({
             "object": "list", "model": body["model"],
             "data": [{"object": "embedding", "index": i, "embedding": v}
@@ -190,22 +68,75 @@ class OpenAIApi(OllamaApi):
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def list_models(self, request: Request) -> Response:
-        entries = await asyncio.to_thread(self.models.listed)
+        stored = await self.service.stored()
         return JSONResponse({"object": "list", "data": [
-            {"id": name, "object": "model", "created": int(time.time()), "owned_by": "adam"}
-            for name, _ in entries]})
+            {"id": model.name, "object": "model", "created": int(model.modified_at.timestamp()),
+             "owned_by": "adam"} for model in stored]})
 
 
-async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+class _Completion:
+    """One chat completion's identity, and its answer as SSE events or one object."""
+
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self.id, self.created, self.model = completion_id, created, model
+
+    def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None
+               ) -> bytes:
+        payload: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk",
+                                   "created": self.created, "model": self.model,
+                                   "choices": choices}
+        if usage is not None:
+            payload["usage"] = usage
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        return self._event([{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    async def events(self, chunks: AsyncIterator[Chunk], include_usage: bool
+                     ) -> AsyncIterator[bytes]:
+        first = await anext(chunks, None)  # fails before the response starts
+        yield self._delta({"role": "assistant", "content": ""})
+        calls = 0
+        async for chunk in _chain(first, chunks):
+            if chunk.thinking:
+                yield self._delta({"reasoning_content": chunk.thinking})
+            if chunk.text:
+                yield self._delta({"content": chunk.text})
+            for call in chunk.tool_calls:
+                yield self._delta({"tool_calls": [wire.tool_call_to_wire(call, calls)]})
+                calls += 1
+            if chunk.finish_reason is not None:
+                finish = "tool_calls" if calls else wire.FINISH_REASONS.get(
+                    chunk.finish_reason, "stop")
+                yield self._delta({}, finish)
+                if include_usage and chunk.usage is not None:
+                    yield self._event([], wire.usage_to_wire(chunk.usage))
+        yield b"data: [DONE]\n\n"
+
+    async def whole(self, chunks: AsyncIterator[Chunk]) -> dict[str, Any]:
+        text, thinking, calls, finish, usage = "", "", [], "stop", None
+        async for chunk in chunks:
+            text += chunk.text
+            thinking += chunk.thinking
+            calls.extend(chunk.tool_calls)
+            if chunk.finish_reason is not None:
+                finish = wire.FINISH_REASONS.get(chunk.finish_reason, "stop")
+                usage = chunk.usage
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if thinking:
+            message["reasoning_content"] = thinking
+        if calls:
+            message["tool_calls"] = [wire.tool_call_to_wire(c, i) for i, c in enumerate(calls)]
+            finish = "tool_calls"
+        return {"id": self.id, "object": "chat.completion", "created": self.created,
+                "model": self.model, "system_fingerprint": "adam",
+                "choices": [{"index": 0, "message": message, "finish_reason": finish,
+                             "logprobs": None}],
+                "usage": wire.usage_to_wire(usage)}
+
+
+async def _chain(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
     if first is not None:
         yield first
     async for item in rest:
         yield item
-
-
-def _usage(usage: Any) -> dict[str, Any]:
-    if usage is None:
-        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}

@@ -8,8 +8,6 @@ and what ``adam serve`` reads and answers, so the two sides can never drift apar
 - counts and durations: integer nanoseconds on the ``done`` line <-> ``Usage``;
 - responses: the server's lines are built with the ``ollama`` package's own response
   models (``ChatResponse``, ``GenerateResponse``, ...), the exact shapes its client reads.
-
-The protocol itself is described in the project's Ollama notes (shared/OLLAMA_API.md).
 """
 
 from __future__ import annotations
@@ -273,10 +271,10 @@ def merged_generate(lines: list[dict[str, Any]]) -> dict[str, Any]:
 def model_details(is_gguf: bool, family: str | None, parameters: int | None,
                   quantization: str | None) -> dict[str, Any]:
     """The ``details`` object of ``/api/tags``, ``/api/ps`` and ``/api/show``."""
-    return ollama.ModelDetails(
-        parent_model="", format="gguf" if is_gguf else "safetensors", family=family or "",
-        families=[family] if family else [], parameter_size=parameter_size(parameters),
-        quantization_level=quantization or "").model_dump(mode="json")
+    return {"parent_model": "", "format": "gguf" if is_gguf else "safetensors",
+            "family": family or "", "families": [family] if family else [],
+            "parameter_size": parameter_size(parameters),
+            "quantization_level": quantization or ""}
 
 
 def parameter_size(parameters: int | None) -> str:

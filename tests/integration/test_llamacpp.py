@@ -71,7 +71,7 @@ def test_free_text_runs_without_a_grammar_in_auto_tool_mode():
 
 def test_a_model_that_ends_its_turn_inside_an_opened_think_block_still_answers(
         chat_gguf_path):
-    from tests.conftest import DATA
+    from tests.integration.conftest import DATA
 
     model = LlamaCppModel(str(chat_gguf_path),
                           chat_template=(DATA / "open_think_template.jinja").read_text())

@@ -102,8 +102,8 @@ def test_adam_serve_lists_and_answers_with_a_shared_model(stores, tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import _free_port
     from tests.helpers import wait_until
+    from tests.integration.conftest import _free_port
 
     share_gguf(stores["gguf"], "smol:q4")
     port = _free_port()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-COOKBOOK = Path(__file__).resolve().parent.parent / "cookbook"
+COOKBOOK = Path(__file__).resolve().parents[2] / "cookbook"
 
 
 @pytest.fixture(scope="module", autouse=True)

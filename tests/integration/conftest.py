@@ -1,0 +1,163 @@
+"""Fixtures of the integration tier: the real embedded models, loaded once per test
+session, and a real ``adam serve`` subprocess on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adam_integrations import ModelBackend, ModelManager
+from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from tests.fixtures.qwen3_models import Qwen3Fixtures, build
+from tests.fixtures.qwen3_parts import FETCH_COMMAND, find_parts
+from tests.helpers import wait_until
+
+BACKENDS = ("huggingface", "llamacpp")
+"""The in-process backends every core behaviour test runs on."""
+
+
+@pytest.fixture(scope="session")
+def manager() -> Iterator[ModelManager]:
+    """``ModelManager()`` on the embedded defaults (the chat model on llama.cpp, as chosen
+    automatically here), loaded once for the whole session."""
+    with ModelManager() as loaded:
+        loaded.load()
+        yield loaded
+
+
+@pytest.fixture(scope="session")
+def hf_manager() -> Iterator[ModelManager]:
+    """The embedded defaults with the chat model on transformers."""
+    with ModelManager(model_type="huggingface") as loaded:
+        loaded.load()
+        yield loaded
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_manager(request: pytest.FixtureRequest) -> ModelManager:
+    """The embedded chat model on each in-process backend in turn."""
+    name = request.param
+    return request.getfixturevalue("hf_manager" if name == "huggingface" else "manager")
+
+
+@pytest.fixture(scope="session")
+def backend_model(backend_manager: ModelManager) -> ModelBackend:
+    """The chat model's backend object, on each in-process backend in turn."""
+    return backend_manager.backend
+
+
+@pytest.fixture(scope="session")
+def chat_model(hf_manager: ModelManager) -> HuggingFaceModel:
+    """The embedded SmolLM2-135M-Instruct GGUF on transformers."""
+    assert isinstance(hf_manager.backend, HuggingFaceModel)
+    return hf_manager.backend
+
+
+@pytest.fixture(scope="session")
+def embedder(manager: ModelManager) -> HuggingFaceModel:
+    """The embedded all-MiniLM-L6-v2 (the manager's copy)."""
+    assert isinstance(manager.embedder, HuggingFaceModel)
+    manager.embedder.load()
+    return manager.embedder
+
+
+@pytest.fixture(scope="session")
+def chat_gguf_path() -> Path:
+    return EMBEDDED_CHAT.require_path()
+
+
+@pytest.fixture(scope="session")
+def embedding_folder() -> Path:
+    return EMBEDDED_EMBEDDING.require_path()
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def _with_template(backend: str, gguf: Path, template: str) -> ModelBackend:
+    backend_class = LlamaCppModel if backend == "llamacpp" else HuggingFaceModel
+    return backend_class(str(gguf), chat_template=(DATA / template).read_text())
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def qwen3_style_model(request, chat_gguf_path) -> Iterator[ModelBackend]:
+    """The embedded model with a Qwen3-style chat template (tools, enable_thinking), on
+    each in-process backend."""
+    model = _with_template(request.param, chat_gguf_path, "qwen3_style_template.jinja")
+    yield model
+    model.unload()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def open_think_model(request, chat_gguf_path) -> Iterator[ModelBackend]:
+    """The embedded model with a template whose generation prompt opens a think block, on
+    each in-process backend."""
+    model = _with_template(request.param, chat_gguf_path, "open_think_template.jinja")
+    yield model
+    model.unload()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(session_cache: Path) -> Iterator[str]:
+    """The URL of an ``adam serve`` subprocess, up for the whole test session."""
+    port = _free_port()
+    log = (session_cache / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
+         "--log-level", "warning", "--max-body-mb", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/api/version", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_until(up, timeout=60), (session_cache / "server.log").read_text()[-3000:]
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def thinking_gguf(chat_gguf_path, session_cache: Path) -> Path:
+    """A copy of the embedded GGUF whose own chat template opens a think block, so any
+    client (e.g. through ``adam serve``) gets reasoning from it."""
+    target = session_cache / "smollm2-thinking.gguf"
+    if not target.exists():
+        subprocess.run([sys.executable, "-m", "gguf.scripts.gguf_new_metadata", "--force",
+                        "--chat-template-file", str(DATA / "open_think_template.jinja"),
+                        str(chat_gguf_path), str(target)], check=True, capture_output=True)
+    return target
+
+
+FIXTURE_CACHE = Path(os.environ.get("ADAM_TEST_FIXTURES") or
+                     Path.home() / ".cache" / "adam-integrations" / "test-fixtures")
+"""Built Qwen3 fixture models, kept across sessions (they take ~30 s to build)."""
+
+
+@pytest.fixture(scope="session")
+def qwen3() -> Qwen3Fixtures:
+    """Tiny random-weight Qwen3 models with the real tokenizer and official template
+    (``tests/fixtures/qwen3_models.py``); skips when the real parts are not cached."""
+    parts = find_parts()
+    if parts is None:
+        pytest.skip(f"the real Qwen3 parts are not cached; fetch them with {FETCH_COMMAND}")
+    return build(parts, FIXTURE_CACHE)
