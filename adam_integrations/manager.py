@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
-from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.catalog.defaults import resolve_model, shareable_gguf
 from adam_integrations.catalog.domains import DomainProfile, get_domain
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
@@ -93,12 +93,13 @@ class ModelManager:
         self._reference = model or model_size
         if model_type.lower() != AUTO:
             registry.check_options(model_type, backend_options)
-        if self._reference:  # a named model: a wrong reference fails here, not later
-            _ = self.choice
         self.shared_as: str | None = None
         """The Ollama name the model was shared under (``share_with_ollama=True``)."""
-        if share_with_ollama:
+        if share_with_ollama:  # one GGUF for every backend and Ollama (catalog.defaults)
+            self.source = shareable_gguf(resolve_model(self._reference, purpose="chat"))
             self.shared_as = _share_with_ollama(self.source)
+        if self._reference:  # a named model: a wrong reference fails here, not later
+            _ = self.choice
         self._embedding_reference = embedding_model
         self._embedder: ModelBackend | None = None
         self.embedding_explanation = ""
@@ -347,11 +348,15 @@ def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:
         yield from stream
 
 
-def _share_with_ollama(source: ModelSource) -> str:
+def _share_with_ollama(source: ModelSource) -> str | None:
+    """The Ollama name ``source`` is shared under; None while its GGUF is not on disk yet
+    (the explanation says how to get it)."""
     from adam_integrations.sharing.ollama_share import default_ollama_name, share_gguf
 
     if source.ollama_name:
         return source.ollama_name  # it is in Ollama's store already
+    if source.kind == "hub" and source.gguf_repo:
+        return None
     if source.kind != "gguf":
         raise AdamError(
             f"{source.name} is a {source.kind} model; Ollama imports GGUF files only (it "

@@ -28,6 +28,13 @@ from adam_integrations.core.types import ChatMessage, GenerationConfig, ModelSou
 
 DEFAULT_MAX_TOKENS = 512  # only for models whose context window is unknown
 
+# When the answer must have a form (a schema, a forced tool call) and the model thinks
+# first, its think block is closed after this share of max_tokens, so the constrained
+# answer still fits: otherwise a model that thinks long (every small model, and Qwen3 on
+# hard questions) spends max_tokens in its reasoning and returns no answer at all. The
+# Qwen team closes thinking at a budget the same way; raise max_tokens to think longer.
+CONSTRAINED_THINKING_SHARE = 0.5
+
 LoadedT = TypeVar("LoadedT")
 
 
@@ -38,6 +45,8 @@ class Generation:
     max_new: int
     thinking: ThinkingMode
     assembler: ChunkAssembler
+    thinking_budget: int | None = None
+    """Tokens after which an open think block is closed (None: no limit)."""
 
 
 class InProcessBackend(ModelBackend, Generic[LoadedT]):
@@ -143,8 +152,12 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
                                 forced_tool_call=bool(config.forced_tools))
         assembler = ChunkAssembler(config, parser, prompt_tokens=prompt_tokens,
                                    max_new=max_new, load_seconds=load_seconds)
-        return Generation(max_new, thinking_mode(self._traits(loaded), config, starts_thinking),
-                          assembler)
+        thinking = thinking_mode(self._traits(loaded), config, starts_thinking)
+        constrained = config.response_format is not None or (
+            config.tools_active and bool(config.forced_tools))
+        budget = (max(1, int(max_new * CONSTRAINED_THINKING_SHARE))
+                  if constrained and thinking != "none" else None)
+        return Generation(max_new, thinking, assembler, budget)
 
 
 def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.backends.gbnf import Phase, Plan, request_plan
-from adam_integrations.backends.in_process import InProcessBackend
+from adam_integrations.backends.in_process import Generation, InProcessBackend
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
-from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelLoadError,
@@ -243,14 +242,16 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         phases = request_plan(config, generation.thinking) or Plan((Phase(None),))
         for phase in phases.phases:  # compile (and check) every grammar before generating
             self._grammar(phase.grammar)
-        return self._token_stream(loaded, tokens, config, phases, generation.assembler,
-                                  generation.max_new)
+        return self._token_stream(loaded, tokens, config, phases, generation)
 
     def _token_stream(self, loaded: _Loaded, tokens: list[int], config: GenerationConfig,
-                      plan: Plan, assembler: ChunkAssembler, max_new: int
-                      ) -> Iterator[Chunk]:
+                      plan: Plan, generation: Generation) -> Iterator[Chunk]:
         """Generate phase by phase (see ``backends.gbnf``): each phase runs llama.cpp with
-        its grammar until its marker appears; the next phase reuses the evaluated tokens."""
+        its grammar until its marker appears; the next phase reuses the evaluated tokens.
+        A phase whose marker must come (a think block before a constrained answer) gets it
+        written when the model ends its turn, or when the thinking budget is spent."""
+        assembler, max_new = generation.assembler, generation.max_new
+        budget = generation.thinking_budget
         import llama_cpp
 
         llama = loaded.llama
@@ -267,12 +268,14 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 seen = ""
                 for token in llama.generate(tokens + generated,
                                             grammar=self._grammar(phase.grammar), **sampling):
-                    if llama_cpp.llama_vocab_is_eog(vocab, token):
-                        if not phase.required:
-                            assembler.end_of_turn()
-                            break
-                        # the model stopped inside a phase that must end with its
-                        # marker (a think block): write the marker and go on
+                    ends_turn = llama_cpp.llama_vocab_is_eog(vocab, token)
+                    if ends_turn and not phase.required:
+                        assembler.end_of_turn()
+                        break
+                    if ends_turn or (phase.required and budget is not None
+                                     and len(generated) >= budget):
+                        # a phase that must end with its marker (a think block) ends
+                        # here: write the marker for the model and go on
                         written = llama.tokenize(str(phase.until).encode(), add_bos=False,
                                                  special=True)
                     else:

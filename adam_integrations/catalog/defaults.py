@@ -12,7 +12,8 @@ import os
 from dataclasses import replace
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
-from adam_integrations.catalog.selection import default_chat_reference
+from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, find_qwen3
+from adam_integrations.catalog.selection import best_quantization, default_chat_reference
 from adam_integrations.core.resolver import local_source, resolve
 from adam_integrations.core.types import ModelSource, Purpose
 
@@ -32,6 +33,32 @@ def default_model(purpose: Purpose = "chat") -> ModelSource:
     if pick:
         why = f"{why}; {pick}"
     return local_source(model.require_path(), name=model.name, embedded=True, explanation=why)
+
+
+def shareable_gguf(source: ModelSource) -> ModelSource:
+    """The GGUF to share with Ollama for ``source``: itself when it is a GGUF; for a Qwen3
+    catalog model named by its safetensors repository, Qwen's official GGUF of that size
+    (quantization for this machine, ``selection.best_quantization``), so one download
+    serves transformers (which loads the GGUF), llama.cpp and Ollama. Not on disk: the hub
+    GGUF repository, with an explanation naming the file, its size and the ``adam pull``
+    that gets it. Any other model: ``source`` unchanged."""
+    model = find_qwen3(source.location) if source.kind == "hub" and not source.is_gguf \
+        else None
+    if model is None or model.mode == "embedding":
+        return source
+    quantization = best_quantization(model)
+    reference = f"hf:{model.gguf_repo}:{quantization}"
+    official = resolve(reference)
+    file = model.gguf_file(quantization)
+    if official.kind == "gguf":
+        return replace(official, explanation=(
+            f"{source.explanation}; Qwen's official GGUF {file} ({quantization}, for this "
+            "machine) from the Hugging Face cache, used in place by every backend"))
+    size = model.parameters * BITS_PER_WEIGHT[quantization] / 8 / 1e9
+    return replace(official, explanation=(
+        f"{source.explanation}; to share it, Qwen's official GGUF {file} from "
+        f"{model.gguf_repo} (about {size:.1f} GB, {quantization} for this machine) is "
+        f"needed and not on disk: `adam pull {reference}` gets it"))
 
 
 def resolve_model(

@@ -214,6 +214,31 @@ def _explain(choice: Option | None, options: list[Option], budget: Budget, wante
             f"{budget.name}{limit}")
 
 
+def best_quantization(model: Qwen3Model, hardware: HardwareProfile | None = None,
+                      context: int = DEFAULT_CONTEXT) -> str:
+    """The official GGUF quantization of ``model`` for this machine: one already on disk,
+    else the best that fits with headroom, else the smallest.
+
+    Example:
+        >>> from adam_integrations.catalog.qwen3 import find_qwen3
+        >>> cpu_8gb = HardwareProfile(cpu_cores=4, cpu_threads=8, architecture="x86_64",
+        ...                           ram_total=8 * 1024**3, ram_available=6 * 1024**3)
+        >>> best_quantization(find_qwen3("qwen3_xl"), cpu_8gb)     # doctest: +SKIP
+        'Q5_K_M'
+    """
+    from adam_integrations.catalog.local import on_disk
+
+    hardware = hardware or HardwareProfile.detect()
+    ordered = precisions(model, "llamacpp", hardware)
+    cached = [q for q in ordered if on_disk(model, "llamacpp", q)]
+    if cached:
+        return cached[0]
+    budget = budget_for(hardware, "llamacpp")
+    fitting = [q for q in ordered if estimate_option(model, q, context, budget).fit
+               in ("perfect", "good")]
+    return fitting[0] if fitting else ordered[-1]
+
+
 def auto_download() -> bool:
     """Whether ``ModelManager()`` may download its pick (``ADAM_AUTO_DOWNLOAD=1``)."""
     return os.environ.get("ADAM_AUTO_DOWNLOAD", "").lower() in ("1", "true", "yes", "on")

@@ -197,8 +197,14 @@ def merge_chunks(chunks: Sequence[Chunk]) -> Chunk:
     return merged
 
 
-def strip_thinking(content: str) -> str:
-    """An earlier assistant answer without its think block (Qwen: keep it out of history)."""
-    if THINK_CLOSE in content:
-        return content.split(THINK_CLOSE)[-1].lstrip()
-    return content
+def split_thinking(content: str) -> tuple[str, str]:
+    """An assistant answer written with its think block inline, as (reasoning, answer).
+
+    Example:
+        >>> split_thinking("<think>\nsum it\n</think>\n\n4")
+        ('sum it', '4')
+    """
+    if THINK_CLOSE not in content:
+        return "", content
+    before, _, after = content.partition(THINK_CLOSE)
+    return before.split(THINK_OPEN)[-1].strip("\n"), after.lstrip()

@@ -3,8 +3,10 @@
 Shared by the in-process backends (transformers, llama.cpp), which both render the
 model's own chat template:
 
-- earlier assistant turns lose their reasoning (Qwen's advice: thinking stays out of
-  the history);
+- an assistant turn's reasoning (``thinking``, or a think block inline in its content)
+  goes to templates that read ``reasoning_content`` (Qwen3's keeps it inside the current
+  tool loop and drops it before the last user query, its ``last_query_index`` rule);
+  for other templates it is left out (Qwen's advice: thinking stays out of the history);
 - tools go through the template's own tool support when it has one, else into a clear
   generic system prompt (``core.tools.generic_tool_prompt``);
 - ``think`` reaches templates that know ``enable_thinking``; asking a model that cannot
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.output import THINK_OPEN, strip_thinking
+from adam_integrations.core.output import THINK_OPEN, split_thinking
 from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, generic_tool_prompt
 from adam_integrations.core.types import ChatMessage, GenerationConfig
 
@@ -30,6 +32,7 @@ class TemplateTraits:
     tools: bool
     thinking: bool
     thinking_switch: bool
+    reasoning_history: bool = False
 
     @classmethod
     def of(cls, template: str | None) -> TemplateTraits:
@@ -38,6 +41,7 @@ class TemplateTraits:
             tools="tools" in source,
             thinking=THINK_OPEN in source or "enable_thinking" in source,
             thinking_switch="enable_thinking" in source,
+            reasoning_history="reasoning_content" in source,
         )
 
 
@@ -51,10 +55,7 @@ def template_inputs(
             f"{model_name} cannot think (its chat template has no thinking support); "
             "drop think=True or use a thinking model such as Qwen3"
         )
-    dicts = [m.to_template_dict() for m in messages]
-    for message in dicts:
-        if message["role"] == "assistant":
-            message["content"] = strip_thinking(message["content"])
+    dicts = [_template_dict(m, traits) for m in messages]
     if not traits.tools:
         dicts = _tool_turns_as_text(dicts)
     variables: dict[str, Any] = {}
@@ -67,6 +68,16 @@ def template_inputs(
     if config.think is not None and traits.thinking_switch:
         variables["enable_thinking"] = config.think
     return dicts, variables
+
+
+def _template_dict(message: ChatMessage, traits: TemplateTraits) -> dict[str, Any]:
+    out = message.to_template_dict()
+    if message.role == "assistant":
+        inline, out["content"] = split_thinking(message.content)
+        reasoning = message.thinking or inline
+        if traits.reasoning_history and reasoning:
+            out["reasoning_content"] = reasoning
+    return out
 
 
 def _tool_turns_as_text(dicts: list[dict[str, Any]]) -> list[dict[str, Any]]:

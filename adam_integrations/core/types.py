@@ -8,6 +8,7 @@ and validation happens once, in ``__post_init__``, raising this package's own er
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -73,6 +74,44 @@ class ToolCall:
     arguments: dict[str, Any] = field(default_factory=dict)
     id: str = ""
 
+    @classmethod
+    def coerce(cls, call: ToolCall | Mapping[str, Any]) -> ToolCall:
+        """A call in any shape people send: the core's ``{"name", "arguments", "id"}``, or
+        OpenAI's and Ollama's ``{"id", "type": "function", "function": {"name",
+        "arguments"}}``, with arguments as an object or a JSON string.
+
+        Example:
+            >>> ToolCall.coerce({"id": "call_1", "type": "function", "function": {
+            ...     "name": "get_weather", "arguments": '{"city": "Oslo"}'}}).arguments
+            {'city': 'Oslo'}
+        """
+        if isinstance(call, ToolCall):
+            return call
+        if not isinstance(call, Mapping):
+            raise InvalidInputTypeError(
+                f"a tool call must be a ToolCall or a dict, got {type(call).__name__}")
+        function = call.get("function")
+        body = function if isinstance(function, Mapping) else call
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError(
+                f"a tool call needs a function name; got {dict(call)!r} (send "
+                "{'type': 'function', 'function': {'name': ..., 'arguments': ...}})")
+        arguments = body.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError as error:
+                raise InvalidRequestError(
+                    f"the arguments of tool call {name!r} are not JSON ({error}); send them "
+                    "as a JSON object or a JSON string") from error
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, Mapping):
+            raise InvalidRequestError(
+                f"the arguments of tool call {name!r} must be a JSON object, got {arguments!r}")
+        return cls(name=name, arguments=dict(arguments), id=str(call.get("id") or ""))
+
 
 @dataclass
 class InvalidToolCall:
@@ -114,25 +153,41 @@ class ChatMessage:
 
     @classmethod
     def coerce(cls, message: ChatMessage | Mapping[str, Any]) -> ChatMessage:
-        """Accept a ``ChatMessage`` or an OpenAI/Ollama-style ``{"role", "content"}`` dict."""
+        """Accept a ``ChatMessage`` or a message dict as OpenAI, Ollama or this package
+        writes it: ``developer`` is ``system``; content may be a list of text parts;
+        reasoning may come as ``thinking``, ``reasoning_content`` or ``reasoning``; a tool
+        result may name its tool with ``name`` or ``tool_name``; tool calls as in
+        ``ToolCall.coerce``. Keys that are null (as the ``openai`` SDK dumps them) are
+        ignored; any other unknown key is an error that lists the known ones.
+
+        Example:
+            >>> ChatMessage.coerce({"role": "assistant", "content": None,
+            ...     "tool_calls": [{"id": "c1", "type": "function",
+            ...                     "function": {"name": "f", "arguments": "{}"}}]}).tool_calls
+            [ToolCall(name='f', arguments={}, id='c1')]
+        """
         if isinstance(message, ChatMessage):
             return message
-        if isinstance(message, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = set(message) - known
-            if unknown or "role" not in message:
-                raise InvalidRequestError(
-                    f"a message dict needs 'role' and may have {sorted(known)}; "
-                    f"got keys {sorted(message)}"
-                )
-            calls = [
-                c if isinstance(c, ToolCall) else ToolCall(**c)
-                for c in message.get("tool_calls") or []
-            ]
-            return cls(**{**message, "tool_calls": calls})
-        raise InvalidInputTypeError(
-            f"a message must be a ChatMessage or a dict, got {type(message).__name__}"
-        )
+        if not isinstance(message, Mapping):
+            raise InvalidInputTypeError(
+                f"a message must be a ChatMessage or a dict, got {type(message).__name__}"
+            )
+        given = {k: v for k, v in message.items() if v is not None}
+        unknown = set(given) - _MESSAGE_KEYS
+        if unknown or "role" not in given:
+            raise InvalidRequestError(
+                f"a message dict needs 'role' and may have {sorted(_MESSAGE_KEYS)}; "
+                f"got keys {sorted(message)}"
+            )
+        if given.get("images"):
+            raise InvalidRequestError("images are not supported: no vision model is served")
+        role = _ROLE_ALIASES.get(given["role"], given["role"])
+        thinking = given.get("thinking") or given.get("reasoning_content") \
+            or given.get("reasoning")
+        return cls(role=role, content=_text_content(given.get("content", "")),
+                   name=given.get("name") or given.get("tool_name"),
+                   tool_call_id=given.get("tool_call_id"), thinking=thinking or None,
+                   tool_calls=[ToolCall.coerce(c) for c in given.get("tool_calls") or []])
 
     def to_template_dict(self) -> dict[str, Any]:
         """The message as chat templates (Jinja, Hugging Face style) expect it."""
@@ -148,6 +203,28 @@ class ChatMessage:
                 for c in self.tool_calls
             ]
         return out
+
+
+_MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_call_id", "thinking", "tool_calls",
+                           "reasoning_content", "reasoning", "tool_name", "images"})
+_ROLE_ALIASES = {"developer": "system", "human": "user", "ai": "assistant"}
+
+
+def _text_content(content: Any) -> Any:
+    """A message's content: a string, or OpenAI's list of text parts joined."""
+    if not isinstance(content, list):
+        return content
+    texts = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+            texts.append(str(part.get("text", "")))
+        else:
+            kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+            raise InvalidRequestError(
+                f"only text content parts are supported, got a {kind!r} part")
+    return "".join(texts)
 
 
 def coerce_messages(messages: Iterable[ChatMessage | Mapping[str, Any]]) -> list[ChatMessage]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
@@ -48,6 +49,44 @@ LLAMA3_TEMPLATE = (
     "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
 )
 GENERIC_TEMPLATE = "{{ .Prompt }}"
+
+# Qwen3's official chat template as an Ollama Go template: tools in the system turn, calls
+# as <tool_call> JSON, tool results as <tool_response> in a user turn, reasoning kept only
+# after the last user query (the official last_query_index rule), and think=false as the
+# empty think block enable_thinking=false writes. Ollama keeps reasoning in .Thinking, so
+# no think block is parsed out of .Content here. Checked against the official template by
+# rendering both (tests/integration/test_qwen3_ollama.py, with Go's text/template).
+QWEN3_TEMPLATE = (
+    '{{ $first := "" }}{{ if .Messages }}{{ $first = (index .Messages 0).Role }}{{ end }}'
+    '{{ $lastQuery := -1 }}{{ range $i, $m := .Messages }}'
+    '{{ if eq $m.Role "user" }}{{ $lastQuery = $i }}{{ end }}{{ end }}'
+    '{{ if .Tools }}<|im_start|>system\n'
+    '{{ if eq $first "system" }}{{ (index .Messages 0).Content }}\n\n{{ end }}'
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+    "{{ range .Tools }}\n{{ . }}{{ end }}"
+    "\n</tools>\n\nFor each function call, return a json object with function name and "
+    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
+    '{{ else if eq $first "system" }}<|im_start|>system\n'
+    "{{ (index .Messages 0).Content }}<|im_end|>\n{{ end }}"
+    '{{ $lastRole := "" }}{{ range $i, $m := .Messages }}'
+    '{{ $last := eq (len (slice $.Messages $i)) 1 }}'
+    '{{ if or (eq .Role "user") (and (eq .Role "system") (ne $i 0)) }}'
+    "<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
+    '{{ else if eq .Role "assistant" }}<|im_start|>assistant\n'
+    "{{ if and (gt $i $lastQuery) (or $last .Thinking) }}"
+    "<think>\n{{ .Thinking }}\n</think>\n\n{{ end }}{{ .Content }}"
+    "{{ range $j, $call := .ToolCalls }}{{ if or $j $m.Content }}\n{{ end }}"
+    '<tool_call>\n{"name": "{{ $call.Function.Name }}", "arguments": '
+    "{{ $call.Function.Arguments }}}\n</tool_call>{{ end }}<|im_end|>\n"
+    '{{ else if eq .Role "tool" }}{{ if ne $lastRole "tool" }}<|im_start|>user{{ end }}'
+    "\n<tool_response>\n{{ .Content }}\n</tool_response>"
+    '{{ if or $last (ne (index (slice $.Messages $i) 1).Role "tool") }}<|im_end|>\n{{ end }}'
+    "{{ end }}{{ $lastRole = .Role }}{{ end }}"
+    '{{ if ne $lastRole "assistant" }}<|im_start|>assistant\n'
+    "{{ if and .IsThinkSet (not .Think) }}<think>\n\n</think>\n\n{{ end }}{{ end }}"
+)
 
 
 @dataclass(frozen=True)
@@ -69,11 +108,24 @@ def go_template(jinja: str | None) -> tuple[str, list[str]]:
         ['<|im_start|>', '<|im_end|>']
     """
     text = jinja or ""
+    if "<|im_start|>" in text and "<tool_call>" in text and "<think>" in text:
+        return QWEN3_TEMPLATE, ["<|im_start|>", "<|im_end|>"]
     if "<|im_start|>" in text:
         return CHATML_TEMPLATE, ["<|im_start|>", "<|im_end|>"]
     if "<|start_header_id|>" in text:
         return LLAMA3_TEMPLATE, ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
     return GENERIC_TEMPLATE, []
+
+
+def ollama_parameters(architecture: str | None, stops: list[str]) -> dict[str, Any]:
+    """The params blob: the stop tokens, and for Qwen3 the Qwen team's (thinking-mode)
+    sampling with no repeat penalty, as Ollama's own qwen3 models carry."""
+    parameters: dict[str, Any] = {"stop": stops} if stops else {}
+    if is_qwen3_family(architecture):
+        parameters.update(sampling_preset(thinking=True))
+        parameters.pop("min_p", None)
+        parameters["repeat_penalty"] = 1.0
+    return parameters
 
 
 def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = None,
@@ -93,9 +145,10 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
     layers = [_layer(MODEL_MEDIA_TYPE, digest, source.stat().st_size)]
     layers.append(_write_blob(blobs, "application/vnd.ollama.image.template",
                               template.encode()))
-    if stops:
+    parameters = ollama_parameters(header.architecture, stops)
+    if parameters:
         layers.append(_write_blob(blobs, "application/vnd.ollama.image.params",
-                                  json.dumps({"stop": stops}).encode()))
+                                  json.dumps(parameters).encode()))
     license_text = license_text or str(header.metadata.get("general.license") or "")
     if license_text:
         layers.append(_write_blob(blobs, "application/vnd.ollama.image.license",

@@ -12,7 +12,6 @@ and what ``adam serve`` reads and answers, so the two sides can never drift apar
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -125,38 +124,12 @@ def _type_name(kinds: type | tuple[type, ...]) -> str:
 
 # -- messages ----------------------------------------------------------------------------
 def messages_from_wire(raw: Any) -> list[ChatMessage]:
-    """Ollama chat messages as core messages. Images are refused (no vision model is
-    served); tool-call arguments may be an object or a JSON string."""
+    """Ollama chat messages as core messages (``ChatMessage.coerce`` reads Ollama's
+    shapes: ``thinking``, ``tool_name``, tool-call arguments as objects; images are refused,
+    as no vision model is served)."""
     if not isinstance(raw, list):
         raise InvalidRequestError("messages must be a list")
-    messages = []
-    for item in raw:
-        if not isinstance(item, dict) or "role" not in item:
-            raise InvalidRequestError("each message needs a role")
-        if item.get("images"):
-            raise InvalidRequestError("this model cannot read images")
-        calls = [tool_call_from_wire(call) for call in item.get("tool_calls") or []]
-        messages.append(ChatMessage(
-            role=item["role"], content=item.get("content") or "", tool_calls=calls,
-            name=item.get("tool_name") or item.get("name"),
-            tool_call_id=item.get("tool_call_id"), thinking=item.get("thinking")))
-    return messages
-
-
-def tool_call_from_wire(call: Any) -> ToolCall:
-    """One ``{"function": {"name", "arguments"}}`` tool call as a core ``ToolCall``."""
-    if not isinstance(call, dict):
-        raise InvalidRequestError(f"a tool call must be an object, got {call!r}")
-    function = call.get("function") or {}
-    arguments = function.get("arguments") or {}
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments or "{}")
-        except ValueError as error:
-            raise InvalidRequestError(
-                f"the arguments of tool call {function.get('name')!r} are not JSON "
-                f"({error}); send them as an object or a JSON string") from error
-    return ToolCall(name=function.get("name", ""), arguments=arguments, id=call.get("id") or "")
+    return [ChatMessage.coerce(item) for item in raw]
 
 
 def message_to_wire(message: ChatMessage) -> dict[str, Any]:

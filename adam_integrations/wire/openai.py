@@ -20,42 +20,11 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
 
 def messages_from_wire(raw: Any) -> list[ChatMessage]:
-    """OpenAI chat messages as core messages."""
+    """OpenAI chat messages as core messages (``ChatMessage.coerce`` reads OpenAI's
+    shapes: text parts, ``developer``, JSON-string tool arguments, reasoning)."""
     if not isinstance(raw, list) or not raw:
         raise InvalidRequestError("messages must be a non-empty list")
-    messages = []
-    for item in raw:
-        if not isinstance(item, dict) or "role" not in item:
-            raise InvalidRequestError("each message needs a role")
-        content = item.get("content") or ""
-        if isinstance(content, list):
-            if any(not isinstance(part, dict) or part.get("type") not in ("text", None)
-                   for part in content):
-                raise InvalidRequestError("only text content parts are supported")
-            content = "".join(part.get("text", "") for part in content)
-        calls = [tool_call_from_wire(call) for call in item.get("tool_calls") or []]
-        role = "system" if item["role"] == "developer" else item["role"]
-        messages.append(ChatMessage(role=role, content=content, tool_calls=calls,
-                                    tool_call_id=item.get("tool_call_id"),
-                                    name=item.get("name"),
-                                    thinking=item.get("reasoning_content")
-                                    or item.get("reasoning")))
-    return messages
-
-
-def tool_call_from_wire(call: Any) -> ToolCall:
-    """One ``{"type": "function", "function": {"name", "arguments"}}`` call."""
-    if not isinstance(call, dict):
-        raise InvalidRequestError(f"a tool call must be an object, got {call!r}")
-    function = call.get("function") or {}
-    arguments = function.get("arguments") or "{}"
-    try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-    except ValueError as error:
-        raise InvalidRequestError(
-            f"the arguments of tool call {function.get('name')!r} are not JSON ({error}); "
-            "send them as a JSON string") from error
-    return ToolCall(name=function.get("name", ""), arguments=parsed, id=call.get("id") or "")
+    return [ChatMessage.coerce(item) for item in raw]
 
 
 def config_from_request(body: dict[str, Any]) -> GenerationConfig:

@@ -4,6 +4,7 @@ session, and a real ``adam serve`` subprocess on loopback."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from adam_integrations import ModelBackend, ModelManager
 from adam_integrations.backends.huggingface import HuggingFaceModel
 from adam_integrations.backends.llamacpp import LlamaCppModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from adam_integrations.sharing.digest import file_sha256
 from tests.fixtures.qwen3_models import Qwen3Fixtures, build
 from tests.fixtures.qwen3_parts import FETCH_COMMAND, find_parts
 from tests.helpers import wait_until
@@ -161,3 +163,24 @@ def qwen3() -> Qwen3Fixtures:
     if parts is None:
         pytest.skip(f"the real Qwen3 parts are not cached; fetch them with {FETCH_COMMAND}")
     return build(parts, FIXTURE_CACHE)
+
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def official_gguf_in_hf_cache(qwen3, tmp_path, monkeypatch) -> Path:
+    """The dense fixture laid out as Qwen's official ``Qwen/Qwen3-1.7B-GGUF`` file in an
+    empty Hugging Face cache (as huggingface_hub stores it), and an empty Ollama store."""
+    repo = tmp_path / "hub" / "models--Qwen--Qwen3-1.7B-GGUF"
+    (repo / "blobs").mkdir(parents=True)
+    blob = repo / "blobs" / file_sha256(qwen3.dense_gguf)
+    shutil.copyfile(qwen3.dense_gguf, blob)
+    snapshot = repo / "snapshots" / HUB_COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / "Qwen3-1.7B-Q8_0.gguf").symlink_to(Path("../..") / "blobs" / blob.name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(HUB_COMMIT)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama"))
+    return blob

@@ -14,6 +14,7 @@ from adam_integrations import (
     ModelNotFoundError,
 )
 from adam_integrations.backends.gbnf import Phase, Plan, request_plan
+from adam_integrations.backends.in_process import Generation
 from adam_integrations.backends.llamacpp import LlamaCppModel
 from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.output import ResponseParser
@@ -53,7 +54,8 @@ def test_the_next_phase_grammar_takes_over_at_the_marker(model):
     tokens = loaded.llama.tokenize(prompt.encode(), add_bos=False, special=True)
     config = GenerationConfig(temperature=0.0, max_tokens=40)
     assembler = ChunkAssembler(config, ResponseParser(), prompt_tokens=len(tokens), max_new=40)
-    chunks = list(model._token_stream(loaded, tokens, config, plan, assembler, 40))
+    generation = Generation(max_new=40, thinking="none", assembler=assembler)
+    chunks = list(model._token_stream(loaded, tokens, config, plan, generation))
     text = "".join(c.text for c in chunks)
     free, _, forced = text.rpartition(" ")
     assert forced.endswith("[FORCED]") and free and "[FORCED]" not in free

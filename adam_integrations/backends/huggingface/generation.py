@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,7 @@ from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import AdamError
+from adam_integrations.core.output import THINK_CLOSE, THINK_OPEN
 from adam_integrations.core.streaming import Failure
 from adam_integrations.core.types import Chunk, GenerationConfig
 
@@ -164,14 +165,15 @@ class IncrementalDecoder:
 
 
 def generation_settings(
-    loaded: LoadedModel, config: GenerationConfig, max_new: int, grammar: Any
+    loaded: LoadedModel, config: GenerationConfig, max_new: int, grammar: Any,
+    thinking_close: ThinkingClose | None = None,
 ) -> tuple[Any, Any]:
     """transformers' GenerationConfig and the logits processors for one request.
 
-    The processors are built here, in one order: penalties, then the grammar mask, then
-    temperature/top-k/top-p/min-p. (Processors handed to ``generate`` run after its own
-    samplers, where a top-k cut could leave the grammar no token; so ``generate``'s own
-    samplers are switched off.)
+    The processors are built here, in one order: penalties, then the grammar mask, the
+    thinking budget (``thinking_close``), then temperature/top-k/top-p/min-p. (Processors
+    handed to ``generate`` run after its own samplers, where a top-k cut could leave the
+    grammar no token; so ``generate``'s own samplers are switched off.)
     """
     from transformers import (
         LogitsProcessorList,
@@ -191,6 +193,8 @@ def generation_settings(
                                                     config.frequency_penalty or 0.0))
     if grammar is not None:
         processors.append(grammar)
+    if thinking_close is not None:
+        processors.append(thinking_close)
     sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
     if sample:
         temperature = _first(config.temperature, defaults.temperature, 1.0)
@@ -213,6 +217,45 @@ def generation_settings(
                              repetition_penalty=1.0, max_new_tokens=max_new, max_length=None,
                              pad_token_id=pad)
     return generation_config, processors
+
+
+class ThinkingClose:
+    """Close an open think block after ``budget`` generated tokens by forcing the tokens of
+    ``</think>`` one by one (the llama.cpp backend writes the same marker at the same
+    point), so a constrained answer after it still fits in ``max_tokens``.
+
+    Whether the block is open is read from the text (a model may spell ``<think>`` in
+    several tokens even where it is one special token); ``starts_inside``: the prompt
+    opened it. Batches of one sequence, as this backend generates.
+    """
+
+    def __init__(self, decode: Callable[[list[int]], str], close_ids: list[int],
+                 budget: int, starts_inside: bool) -> None:
+        self._decode, self._close, self._budget = decode, close_ids, budget
+        self._text = ""
+        self._seen = 0
+        self._prompt_length: int | None = None
+        self._opened = 0 if starts_inside else None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._prompt_length is None:
+            self._prompt_length = input_ids.shape[-1]
+        generated = input_ids[0, self._prompt_length:].tolist()
+        for token in generated[self._seen:]:
+            self._text += self._decode([token])
+        self._seen = len(generated)
+        if self._opened is None and THINK_OPEN in self._text:
+            self._opened = self._text.index(THINK_OPEN) + len(THINK_OPEN)
+        inside = self._opened is not None and THINK_CLOSE not in self._text[self._opened:]
+        if len(generated) < self._budget or not inside:
+            return scores
+        written = next(k for k in range(len(self._close), -1, -1)
+                       if k == 0 or generated[-k:] == self._close[:k])
+        forced = self._close[written]
+        kept = scores[:, forced].clone()
+        scores[:] = float("-inf")
+        scores[:, forced] = kept
+        return scores
 
 
 def _first(*values: Any) -> Any:

@@ -30,6 +30,7 @@ from adam_integrations.backends.huggingface.embedding import (
 )
 from adam_integrations.backends.huggingface.generation import (
     GenerationRequest,
+    ThinkingClose,
     generation_settings,
     stream_tokens,
 )
@@ -44,6 +45,7 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
+from adam_integrations.core.output import THINK_CLOSE
 from adam_integrations.core.prompt import TemplateTraits
 from adam_integrations.core.types import (
     ChatMessage,
@@ -313,7 +315,14 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                                       load_seconds)
         tag = structural_tag(config, generation.thinking)
         grammar = loaded.grammars.logits_processor(tag) if tag is not None else None
-        settings = generation_settings(loaded, config, generation.max_new, grammar)
+        thinking_close = None
+        if generation.thinking_budget is not None:
+            tokenizer = loaded.tokenizer
+            thinking_close = ThinkingClose(
+                tokenizer.decode, tokenizer.encode(THINK_CLOSE, add_special_tokens=False),
+                generation.thinking_budget, starts_inside=generation.thinking == "open")
+        settings = generation_settings(loaded, config, generation.max_new, grammar,
+                                       thinking_close)
         return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
                                                        settings, generation.assembler))
 
