@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--domain", default=None, help="general, code, docker, ...")
     recommend.add_argument("--context", type=int, default=8192, help="context tokens wanted")
     recommend.add_argument("--all", action="store_true", help="every option, not the top 12")
+    recommend.add_argument("--min-speed", type=float, default=None,
+                           help="tokens/s the pick must reach (estimated; default 10)")
     recommend.set_defaults(handler=_recommend)
 
     pull = commands.add_parser("pull", help="download a model into the local cache")
@@ -154,17 +156,19 @@ def _hardware(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from adam_integrations.catalog.selection import default_backend, recommend
+    from adam_integrations.catalog.selection import MIN_SPEED, default_backend, recommend
     from adam_integrations.core.hardware import HardwareProfile
 
     hardware = HardwareProfile.detect()
     backend = args.backend or default_backend(hardware)
     if backend not in ("llamacpp", "huggingface", "ollama"):
         raise InvalidRequestError(f"--backend {backend!r}: use llamacpp, huggingface or ollama")
-    result = recommend(hardware, backend=backend, domain=args.domain, context=args.context)
+    min_speed = MIN_SPEED if args.min_speed is None else args.min_speed
+    result = recommend(hardware, backend=backend, domain=args.domain, context=args.context,
+                       min_speed=min_speed)
     print(f"pick: {result.explanation}\n")
-    ranked = sorted(result.options, key=lambda o: (not o.fits, o.fit == "tight",
-                                                   -o.model.parameters,
+    ranked = sorted(result.options, key=lambda o: (not o.fits, not o.fast_enough(min_speed),
+                                                   o.fit == "tight", -o.model.parameters,
                                                    -o.estimate.weights))
     for option in ranked if args.all else ranked[:12]:
         mark = "*" if result.choice is option else " "

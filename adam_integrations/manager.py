@@ -18,6 +18,7 @@ from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model, shareable_gguf
 from adam_integrations.catalog.domains import DomainProfile, get_domain
+from adam_integrations.catalog.selection import MIN_SPEED
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
@@ -68,6 +69,8 @@ class ModelManager:
             second copy), so ``ollama run`` can use it (``adam_integrations.sharing``);
             ``shared_as`` then holds its Ollama name.
         embedding_model: the model reference for ``embed``; None = the default embedder.
+        min_speed: with no model named, the pick for this machine is the largest that
+            decodes at this many tokens/s or more (estimated; default 10).
         keep_alive: unload the models after this much idle time (seconds or "5m"; 0 =
             after each request); None or negative keeps them loaded until ``unload()``.
         **backend_options: passed to the backend class (e.g. ``device``, ``dtype`` for
@@ -84,6 +87,7 @@ class ModelManager:
         share_with_ollama: bool = False,
         embedding_model: str | None = None,
         keep_alive: float | str | None = None,
+        min_speed: float = MIN_SPEED,
         **backend_options: Any,
     ) -> None:
         self.model_type = model_type
@@ -91,6 +95,7 @@ class ModelManager:
         self.keep_alive = parse_keep_alive(keep_alive)
         self._backend_options = backend_options
         self._reference = model or model_size
+        self._min_speed = min_speed
         if model_type.lower() != AUTO:
             registry.check_options(model_type, backend_options)
         self.shared_as: str | None = None
@@ -116,7 +121,7 @@ class ModelManager:
     @cached_property
     def source(self) -> ModelSource:
         """Where the chat model comes from (resolved on first use when none was named)."""
-        return resolve_model(self._reference, purpose="chat")
+        return resolve_model(self._reference, purpose="chat", min_speed=self._min_speed)
 
     @cached_property
     def choice(self) -> BackendChoice:

@@ -13,16 +13,21 @@ from dataclasses import replace
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, find_qwen3
-from adam_integrations.catalog.selection import best_quantization, default_chat_reference
+from adam_integrations.catalog.selection import (
+    MIN_SPEED,
+    best_quantization,
+    default_chat_reference,
+)
 from adam_integrations.core.resolver import local_source, resolve
 from adam_integrations.core.types import ModelSource, Purpose
 
 
-def default_model(purpose: Purpose = "chat") -> ModelSource:
-    """The model for ``purpose`` when none is named, with the reason in its explanation."""
+def default_model(purpose: Purpose = "chat", *, min_speed: float = MIN_SPEED) -> ModelSource:
+    """The model for ``purpose`` when none is named, with the reason in its explanation
+    (for chat: the pick for this machine that decodes at ``min_speed`` tokens/s or more)."""
     pick = ""
     if purpose == "chat":
-        reference, pick = default_chat_reference()
+        reference, pick = default_chat_reference(min_speed)
         if reference is not None:
             return replace(resolve(reference), explanation=f"no model named; {pick}")
     model = EMBEDDED_CHAT if purpose == "chat" else EMBEDDED_EMBEDDING
@@ -62,7 +67,8 @@ def shareable_gguf(source: ModelSource) -> ModelSource:
 
 
 def resolve_model(
-    reference: str | os.PathLike[str] | ModelSource | None = None, *, purpose: Purpose = "chat"
+    reference: str | os.PathLike[str] | ModelSource | None = None, *,
+    purpose: Purpose = "chat", min_speed: float = MIN_SPEED,
 ) -> ModelSource:
     """``reference`` resolved (``core.resolver``), or the default for ``purpose`` when it
     is None or empty; a ``ModelSource`` is returned as it is.
@@ -76,5 +82,5 @@ def resolve_model(
     if isinstance(reference, ModelSource):
         return reference
     if reference is None or (isinstance(reference, str) and not reference.strip()):
-        return default_model(purpose)
+        return default_model(purpose, min_speed=min_speed)
     return resolve(reference)

@@ -10,8 +10,14 @@ When nothing fits at the wanted context, the context is halved (down to 2,048) a
 walk repeats. Between equal choices a model already on disk wins.
 
 Decisions written down here:
-- On a CPU a dense model over 8B parameters generates only a few tokens per second, so
-  CPU picks stop at 8B dense; MoE models (3.3B active parameters) stay eligible.
+- Fast enough, not only fitting: on a CPU every generated token reads every active weight
+  once, so decode speed is at most the RAM read bandwidth (measured once per machine,
+  ``core.hardware.memory_bandwidth``) times ``DECODE_EFFICIENCY`` divided by the bytes
+  per token (active parameters x bits per weight: a 30B-A3B MoE reads about 3B
+  parameters' worth). The pick is the largest option that fits and reaches ``min_speed``
+  (``MIN_SPEED`` tokens/s for chat unless asked otherwise); MoE models come first among
+  equals by size, so one is picked where RAM allows. Where the bandwidth is unknown
+  (synthetic profiles, GPUs) the older rule holds: on a CPU, dense models stop at 8B.
 - A domain's preferred models (e.g. Qwen3-Coder for "code") are tried first.
 - ``ModelManager()`` with no model never starts a multi-GB download by surprise: it
   uses the pick when it is on disk, else the best local catalog model, else the embedded
@@ -40,6 +46,11 @@ Backend = Literal["llamacpp", "huggingface", "ollama"]
 MIN_CONTEXT = 2048
 DEFAULT_CONTEXT = 8192
 CPU_DENSE_LIMIT = 8.5e9
+MIN_SPEED = 10.0  # tokens/s: below this a chat answer of a few hundred tokens takes minutes
+# The share of the measured read bandwidth llama.cpp's decoding reaches on CPUs (its
+# matrix-vector products stream the weights; attention, sampling and thread sync cost the
+# rest); to be calibrated against measured speeds (see the README's "Choosing a model").
+DECODE_EFFICIENCY = 0.7
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,8 @@ class Option:
     estimate: MemoryEstimate
     budget: Budget
     on_disk: bool = False
+    tokens_per_second: float | None = None
+    """Estimated decode speed (None: unknown, e.g. on a GPU or a synthetic profile)."""
 
     @property
     def fit(self) -> str:
@@ -71,6 +84,9 @@ class Option:
     @property
     def fits(self) -> bool:
         return self.fit in ("perfect", "good")
+
+    def fast_enough(self, min_speed: float) -> bool:
+        return self.tokens_per_second is None or self.tokens_per_second >= min_speed
 
     @property
     def reference(self) -> str:
@@ -85,10 +101,12 @@ class Option:
     def line(self) -> str:
         yarn = " (YaRN)" if self.context > self.model.native_context else ""
         disk = ", on disk" if self.on_disk else ""
+        speed = (f", ~{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second
+                 is not None else "")
         return (f"{self.model.alias:<24} {self.model.size_label:<18} {self.precision:<8} "
                 f"ctx {self.context}{yarn}: {self.fit:<12} needs "
                 f"{self.estimate.describe()} of {self.budget.bytes / GIB:.1f} GiB "
-                f"{self.budget.name}{disk}")
+                f"{self.budget.name}{speed}{disk}")
 
 
 @dataclass(frozen=True)
@@ -133,21 +151,33 @@ def estimate_option(model: Qwen3Model, precision: str, context: int, budget: Bud
                     parallel=parallel, device=budget.device, devices=budget.devices)
 
 
+def decode_speed(model: Qwen3Model, precision: str, budget: Budget,
+                 hardware: HardwareProfile) -> float | None:
+    """Estimated tokens per second decoding ``model`` at ``precision`` on the CPU (None
+    where unknown): read bandwidth x efficiency / bytes read per token."""
+    if budget.device != "cpu" or not hardware.memory_bandwidth:
+        return None
+    active = model.active_parameters or model.parameters
+    return hardware.memory_bandwidth * DECODE_EFFICIENCY / (active * BITS_PER_WEIGHT[
+        precision] / 8)
+
+
 def candidates(domain: DomainProfile | None, hardware: HardwareProfile) -> list[Qwen3Model]:
     """Chat models to consider: a domain's preferred ones first (they are better at its
-    work than a larger general model), then the rest largest first; on a CPU, dense
-    models above 8B are left out (too slow to be useful)."""
+    work than a larger general model), then the rest largest first; on a CPU whose
+    bandwidth is unknown, dense models above 8B are left out (too slow to be useful)."""
     preferred = set(domain.prefer) if domain else set()
     pool = list(QWEN3_MODELS) + [m for m in QWEN3_CODER_MODELS if m.alias in preferred]
-    if not hardware.gpus and not hardware.unified_memory:
+    if not hardware.gpus and not hardware.unified_memory and not hardware.memory_bandwidth:
         pool = [m for m in pool if m.moe or m.parameters <= CPU_DENSE_LIMIT]
     return sorted(pool, key=lambda m: (m.alias not in preferred, -m.parameters))
 
 
 def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamacpp",
               domain: str | None = None, context: int = DEFAULT_CONTEXT,
-              parallel: int = 1) -> Recommendation:
-    """The largest catalog model that fits this machine, with the reason.
+              parallel: int = 1, min_speed: float = MIN_SPEED) -> Recommendation:
+    """The largest catalog model that fits this machine and decodes at ``min_speed``
+    tokens/s or more (where the speed can be estimated), with the reason.
 
     Example:
         >>> cpu_8gb = HardwareProfile(cpu_cores=4, cpu_threads=8, architecture="x86_64",
@@ -166,8 +196,13 @@ def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamac
         if fitting or wanted <= MIN_CONTEXT:
             break
         wanted = max(MIN_CONTEXT, wanted // 2)
-    choice = _prefer_on_disk(fitting[0], fitting) if fitting else None
-    return Recommendation(choice, options, _explain(choice, options, budget, context, wanted))
+    fast = [o for o in fitting if o.fast_enough(min_speed)]
+    if fast:
+        choice: Option | None = _prefer_on_disk(fast[0], fast)
+    else:  # nothing reaches the speed: the fastest that fits
+        choice = max(fitting, key=lambda o: o.tokens_per_second or 0.0, default=None)
+    return Recommendation(choice, options,
+                          _explain(choice, options, budget, context, wanted, min_speed))
 
 
 def _options(hardware: HardwareProfile, backend: str, domain: DomainProfile | None,
@@ -181,7 +216,8 @@ def _options(hardware: HardwareProfile, backend: str, domain: DomainProfile | No
         for precision in precisions(model, backend, hardware):
             options.append(Option(model, backend, precision, context,
                                   estimate_option(model, precision, context, budget, parallel),
-                                  budget, on_disk(model, backend, precision)))
+                                  budget, on_disk(model, backend, precision),
+                                  decode_speed(model, precision, budget, hardware)))
     return options
 
 
@@ -192,7 +228,7 @@ def _prefer_on_disk(first: Option, fitting: list[Option]) -> Option:
 
 
 def _explain(choice: Option | None, options: list[Option], budget: Budget, wanted: int,
-             used: int) -> str:
+             used: int, min_speed: float = MIN_SPEED) -> str:
     if choice is None:
         smallest = min(options, key=lambda o: o.estimate.total) if options else None
         need = f"; the smallest, {smallest.model.alias} {smallest.precision}, needs " \
@@ -203,15 +239,26 @@ def _explain(choice: Option | None, options: list[Option], budget: Budget, wante
               or (o.model is choice.model and BITS_PER_WEIGHT.get(o.precision, 0)
                   > BITS_PER_WEIGHT.get(choice.precision, 0))]
     limit = ""
-    if bigger:
-        nearest = min(bigger, key=lambda o: o.estimate.total)
+    too_big = [o for o in bigger if not o.fits]
+    if too_big:
+        nearest = min(too_big, key=lambda o: o.estimate.total)
         limit = (f"; {nearest.model.alias} {nearest.precision} would need "
                  f"{nearest.estimate.total / GIB:.1f} GiB (the limit: {budget.name})")
     shorter = f" (context halved from {wanted} to fit)" if used < wanted else ""
+    speed = ""
+    if choice.tokens_per_second is not None:
+        speed = f", about {choice.tokens_per_second:.0f} tokens/s"
+        if not choice.fast_enough(min_speed):
+            speed += f" (no option reaches {min_speed:g} tokens/s here: the fastest)"
+        slow = [o for o in bigger if o.fits and not o.fast_enough(min_speed)]
+        if slow:
+            best = max(slow, key=lambda o: o.model.parameters)
+            speed += (f" ({best.model.alias} {best.precision} fits but would decode at "
+                      f"about {best.tokens_per_second:.1f}, under {min_speed:g} tokens/s)")
     return (f"{choice.model.alias} = {choice.model.hf_id} {choice.precision} on "
             f"{choice.backend}, context {used}{shorter}: needs "
             f"{choice.estimate.total / GIB:.1f} of {budget.bytes / GIB:.1f} GiB "
-            f"{budget.name}{limit}")
+            f"{budget.name}{speed}{limit}")
 
 
 def best_quantization(model: Qwen3Model, hardware: HardwareProfile | None = None,
@@ -250,7 +297,7 @@ def default_backend(hardware: HardwareProfile) -> str:
     return gguf_backends(hardware.gpu_kind)[0][0]
 
 
-def default_chat_reference() -> tuple[str | None, str]:
+def default_chat_reference(min_speed: float = MIN_SPEED) -> tuple[str | None, str]:
     """What ``ModelManager()`` loads when no model is named, and why (one line).
 
     The pick when it is on disk (or ``ADAM_AUTO_DOWNLOAD=1``); else the best catalog model
@@ -260,7 +307,7 @@ def default_chat_reference() -> tuple[str | None, str]:
     from adam_integrations.catalog.local import local_path
 
     hardware = HardwareProfile.detect()
-    rec = recommend(hardware, backend=default_backend(hardware))
+    rec = recommend(hardware, backend=default_backend(hardware), min_speed=min_speed)
     choice = rec.choice
     if choice is None:
         return None, f"picked for this machine: {rec.explanation}"

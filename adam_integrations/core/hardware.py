@@ -14,6 +14,7 @@ for a torch import. When torch is already imported its answer is used instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sys
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 import psutil
+
+from adam_integrations.core.paths import cache_root
 
 GpuKind = Literal["cuda", "rocm", "metal"]
 
@@ -98,6 +101,9 @@ class HardwareProfile:
     unified_memory: int | None = None  # Apple: the GPU's recommended working set
     cpu_bf16: bool = False  # AVX512-BF16 or AMX: transformers runs bf16 fast on the CPU
     notes: tuple[str, ...] = ()
+    memory_bandwidth: float | None = None
+    """Bytes per second read from RAM with every core (``memory_bandwidth()``); decoding
+    on the CPU is bounded by it. None: not measured (synthetic profiles)."""
 
     @classmethod
     def detect(cls) -> HardwareProfile:
@@ -108,7 +114,7 @@ class HardwareProfile:
                    architecture=platform.machine() or "unknown", ram_total=int(memory.total),
                    ram_available=int(memory.available), gpus=tuple(gpus),
                    unified_memory=unified, cpu_bf16=_cpu_flags() & {"avx512_bf16", "amx_bf16"}
-                   != set(), notes=tuple(notes))
+                   != set(), notes=tuple(notes), memory_bandwidth=memory_bandwidth())
 
     @property
     def gpu_kind(self) -> GpuKind | None:
@@ -124,9 +130,12 @@ class HardwareProfile:
 
     def describe(self) -> list[str]:
         """Human-readable lines, as ``adam hardware`` prints them."""
+        read = (f", reads {self.memory_bandwidth / 1e9:.1f} GB/s"
+                if self.memory_bandwidth else "")
         lines = [f"CPU      {self.cpu_cores} cores ({self.cpu_threads} threads), "
                  f"{self.architecture}",
-                 f"RAM      {_gib(self.ram_total)} total, {_gib(self.ram_available)} available"]
+                 f"RAM      {_gib(self.ram_total)} total, {_gib(self.ram_available)} "
+                 f"available{read}"]
         for index, gpu in enumerate(self.gpus):
             free = f", {_gib(gpu.free)} free" if gpu.free is not None else ""
             lines.append(f"GPU {index}    {gpu.name} ({gpu.kind}): {_gib(gpu.total)}{free}")
@@ -136,6 +145,64 @@ class HardwareProfile:
             lines.append("GPU      none found")
         lines.extend(f"note     {note}" for note in self.notes)
         return lines
+
+
+_BANDWIDTH_PROBE_BYTES = 256 * 1024**2  # far beyond any CPU cache
+
+
+def memory_bandwidth() -> float | None:
+    """Bytes per second this machine reads from RAM with one thread per core, measured
+    once (best of 3 passes over 256 MiB, about a second) and kept per machine in the cache
+    folder. None when it cannot be measured.
+
+    Decode speed on a CPU is bounded by this: every generated token reads every weight
+    once (``catalog.selection`` turns it into tokens per second).
+    """
+    key = f"{_cpu_model()}|{physical_cores()}|{psutil.virtual_memory().total}"
+    cache = cache_root() / "memory-bandwidth.json"
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(cache.read_text())
+        if isinstance(known, dict) and isinstance(known.get(key), (int, float)):
+            return float(known[key])
+    try:
+        value = _measure_bandwidth()
+    except Exception:  # no numpy, no memory: the speed estimate is then unknown
+        return None
+    with contextlib.suppress(OSError):
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staging = cache.with_suffix(".tmp")
+        staging.write_text(json.dumps({key: value}))
+        os.replace(staging, cache)
+    return value
+
+
+def _measure_bandwidth() -> float:
+    import threading
+    import time
+
+    import numpy as np
+
+    threads = physical_cores()
+    data = np.ones(_BANDWIDTH_PROBE_BYTES // 4, dtype=np.float32)
+    parts = np.array_split(data, threads)
+    best = float("inf")
+    for _ in range(3):
+        workers = [threading.Thread(target=np.add.reduce, args=(part,)) for part in parts]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        best = min(best, time.perf_counter() - started)
+    return data.nbytes / best
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
 
 
 def _cpu_flags() -> set[str]:
