@@ -47,10 +47,16 @@ MIN_CONTEXT = 2048
 DEFAULT_CONTEXT = 8192
 CPU_DENSE_LIMIT = 8.5e9
 MIN_SPEED = 10.0  # tokens/s: below this a chat answer of a few hundred tokens takes minutes
-# The share of the measured read bandwidth llama.cpp's decoding reaches on CPUs (its
-# matrix-vector products stream the weights; attention, sampling and thread sync cost the
-# rest); to be calibrated against measured speeds (see the README's "Choosing a model").
+# Decode time per token on a CPU = bytes read / (bandwidth x DECODE_EFFICIENCY) + a cost per
+# layer (kernel launches, thread sync, attention at short context) + a cost per vocabulary
+# entry (the logits and sampling). DECODE_EFFICIENCY is llama.cpp's usual share of the
+# read bandwidth; the two costs were fitted on the 2-core development machine to
+# llama.cpp's measured speed of the embedded SmolLM2 (79 tok/s) and the Qwen3 fixtures
+# (288-301 tok/s). They matter for small models; for real sizes the bytes dominate.
 DECODE_EFFICIENCY = 0.7
+SECONDS_PER_LAYER = 0.16e-3
+SECONDS_PER_VOCAB_ENTRY = 1.3e-8
+QWEN3_VOCAB = 151_936
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,17 @@ def decode_speed(model: Qwen3Model, precision: str, budget: Budget,
     if budget.device != "cpu" or not hardware.memory_bandwidth:
         return None
     active = model.active_parameters or model.parameters
-    return hardware.memory_bandwidth * DECODE_EFFICIENCY / (active * BITS_PER_WEIGHT[
-        precision] / 8)
+    return cpu_decode_speed(active * BITS_PER_WEIGHT[precision] / 8, model.layers,
+                            QWEN3_VOCAB, hardware.memory_bandwidth)
+
+
+def cpu_decode_speed(bytes_per_token: float, layers: int, vocabulary: int,
+                     bandwidth: float) -> float:
+    """Tokens per second decoding on a CPU that reads ``bandwidth`` bytes/s, for a model
+    reading ``bytes_per_token`` per token (see ``DECODE_EFFICIENCY``)."""
+    seconds = (bytes_per_token / (bandwidth * DECODE_EFFICIENCY) + layers * SECONDS_PER_LAYER
+               + vocabulary * SECONDS_PER_VOCAB_ENTRY)
+    return 1.0 / seconds
 
 
 def candidates(domain: DomainProfile | None, hardware: HardwareProfile) -> list[Qwen3Model]:

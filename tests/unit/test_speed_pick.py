@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, find_qwen3
-from adam_integrations.catalog.selection import DECODE_EFFICIENCY, recommend
+from adam_integrations.catalog.selection import (
+    DECODE_EFFICIENCY,
+    SECONDS_PER_LAYER,
+    SECONDS_PER_VOCAB_ENTRY,
+    recommend,
+)
 from adam_integrations.core.hardware import HardwareProfile
 
 GIB = 1024**3
@@ -21,8 +26,9 @@ def cpu(ram_gib: float, bandwidth_gb_s: float | None) -> HardwareProfile:
 def test_the_estimate_is_bandwidth_over_the_bytes_each_token_reads():
     option = next(o for o in recommend(cpu(24, 24)).options
                   if o.model.alias == "qwen3_xl" and o.precision == "Q4_K_M")
-    expected = 24e9 * DECODE_EFFICIENCY / (8.2e9 * BITS_PER_WEIGHT["Q4_K_M"] / 8)
-    assert option.tokens_per_second == pytest.approx(expected)
+    seconds = (8.2e9 * BITS_PER_WEIGHT["Q4_K_M"] / 8 / (24e9 * DECODE_EFFICIENCY)
+               + 36 * SECONDS_PER_LAYER + 151_936 * SECONDS_PER_VOCAB_ENTRY)
+    assert option.tokens_per_second == pytest.approx(1 / seconds)
 
 
 def test_a_moe_reads_only_its_active_parameters_per_token():
