@@ -13,15 +13,22 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from adam_integrations.backends.grammar import ThinkingMode, thinking_mode
+from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.grammar import Grammars, ThinkingMode, request_plan, thinking_mode
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.decoding import ChunkAssembler
-from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
+from adam_integrations.core.errors import (
+    InvalidRequestError,
+    ModelNotFoundError,
+    SchemaRelaxationWarning,
+)
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.types import ChatMessage, GenerationConfig, ModelSource, Purpose
@@ -158,6 +165,19 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
         budget = (max(1, int(max_new * CONSTRAINED_THINKING_SHARE))
                   if constrained and thinking != "none" else None)
         return Generation(max_new, thinking, assembler, budget)
+
+    def _constrained_decoder(self, generation: Generation, config: GenerationConfig,
+                             grammars: Grammars, piece: Callable[[int], str]
+                             ) -> ConstrainedDecoder | None:
+        """The decoder that enforces the request's form (``backends.grammar``), or None for
+        free text; made before the stream starts, so a bad schema fails the call."""
+        plan = request_plan(config, generation.thinking)
+        if plan is None:
+            return None
+        for relaxation in plan.relaxations:
+            warnings.warn(relaxation, SchemaRelaxationWarning, stacklevel=5)
+        return ConstrainedDecoder(plan, grammars, max_new=generation.max_new,
+                                  thinking_budget=generation.thinking_budget, piece=piece)
 
 
 def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:

@@ -5,7 +5,7 @@ Loads a GGUF file in place (no conversion). The GGUF's header is read first
 clear error before llama.cpp touches it. Chat goes through the GGUF's own Jinja chat
 template with the same prompt assembly, output parsing and usage as the transformers
 backend (``core.prompt``, ``core.decoding``). Structured output and forced tool calls are
-constrained by llama.cpp grammars built from the JSON schemas.
+constrained by xgrammar (``backends.grammar``), as on the transformers backend.
 
 Shared with the transformers backend (``backends.in_process``): source checks, loading
 once, prompt rendering, the context-window check, output parsing.
@@ -24,13 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from adam_integrations.backends.gbnf import Phase, Plan, request_plan
+from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.grammar import Grammars
 from adam_integrations.backends.in_process import Generation, InProcessBackend
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
-    InvalidRequestError,
     ModelLoadError,
     UnsupportedOperationError,
 )
@@ -64,6 +64,11 @@ class _Loaded:
     variables: dict[str, str]
     load_seconds: float
     context_reason: str
+    grammars: Grammars
+
+    def piece(self, token: int) -> str:
+        """One token's text, special tokens written out (for markers such as </think>)."""
+        return self.llama.detokenize([token], special=True).decode(errors="replace")
 
 
 class LlamaCppModel(InProcessBackend[_Loaded]):
@@ -115,7 +120,6 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                      "cache_dir": str(cache_dir) if cache_dir else None}
         self._path: str | None = self.source.location if self.source.kind == "gguf" else None
         self._run_lock = threading.Lock()
-        self._grammars: dict[str, Any] = {}
         self._embedder: Any = None
         self._embed_lock = threading.Lock()
 
@@ -174,7 +178,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         return _Loaded(llama=llama, header=header, template=template,
                        traits=TemplateTraits.of(template), variables=variables,
                        load_seconds=time.perf_counter() - started,
-                       context_reason=context_reason)
+                       context_reason=context_reason,
+                       grammars=Grammars(lambda: _tokenizer_info(llama), _end_ids(llama)))
 
     def info(self) -> ModelInfo:
         import llama_cpp
@@ -239,82 +244,53 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                   config: GenerationConfig, load_seconds: float) -> Iterator[Chunk]:
         generation = self._generation(loaded, prompt, len(tokens), loaded.llama.n_ctx(),
                                       config, load_seconds)
-        phases = request_plan(config, generation.thinking) or Plan((Phase(None),))
-        for phase in phases.phases:  # compile (and check) every grammar before generating
-            self._grammar(phase.grammar)
-        return self._token_stream(loaded, tokens, config, phases, generation)
+        decoder = self._constrained_decoder(generation, config, loaded.grammars,
+                                            loaded.piece)
+        return self._token_stream(loaded, tokens, config, generation, decoder)
 
     def _token_stream(self, loaded: _Loaded, tokens: list[int], config: GenerationConfig,
-                      plan: Plan, generation: Generation) -> Iterator[Chunk]:
-        """Generate phase by phase (see ``backends.gbnf``): each phase runs llama.cpp with
-        its grammar until its marker appears; the next phase reuses the evaluated tokens.
-        A phase whose marker must come (a think block before a constrained answer) gets it
-        written when the model ends its turn, or when the thinking budget is spent."""
-        assembler, max_new = generation.assembler, generation.max_new
-        budget = generation.thinking_budget
+                      generation: Generation, decoder: ConstrainedDecoder | None
+                      ) -> Iterator[Chunk]:
+        """The decode loop: evaluate, let the decoder mask the logits (when the answer has a
+        form), sample with llama.cpp's own sampler chain, report the token back."""
         import llama_cpp
 
-        llama = loaded.llama
+        assembler, llama = generation.assembler, loaded.llama
         vocab = llama_cpp.llama_model_get_vocab(llama.model)
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        sampling = _sampling(config)
+        logits = _logits_view(llama) if decoder is not None else None
         with self._run_lock:
             if config.seed is not None:
                 llama.set_seed(config.seed)
-            generated: list[int] = []
-            index: int | None = 0
-            while index is not None:
-                phase, index = plan.phases[index], None
-                seen = ""
-                for token in llama.generate(tokens + generated,
-                                            grammar=self._grammar(phase.grammar), **sampling):
-                    ends_turn = llama_cpp.llama_vocab_is_eog(vocab, token)
-                    if ends_turn and not phase.required:
+            sampler = llama._init_sampler(**_sampling(config))
+            try:
+                _evaluate_prompt(llama, tokens)
+                generated: list[int] = []
+                while len(generated) < generation.max_new:
+                    if decoder is not None:
+                        decoder.mask(logits())
+                    token = sampler.sample(llama._ctx, -1)
+                    if decoder is not None:
+                        decoder.accept(token)
+                    if llama_cpp.llama_vocab_is_eog(vocab, token):
                         assembler.end_of_turn()
                         break
-                    if ends_turn or (phase.required and budget is not None
-                                     and len(generated) >= budget):
-                        # a phase that must end with its marker (a think block) ends
-                        # here: write the marker for the model and go on
-                        written = llama.tokenize(str(phase.until).encode(), add_bos=False,
-                                                 special=True)
-                    else:
-                        written = [token]
-                    for new in written:
-                        raw = text.decode(llama.detokenize([new], prev_tokens=generated[-8:]
-                                                           or None))
-                        generated.append(new)
-                        seen += raw
-                        piece = assembler.token(raw)
-                        if piece is not None:
-                            yield piece
-                    if assembler.stopped or len(generated) >= max_new:
+                    raw = text.decode(llama.detokenize([token], prev_tokens=generated[-8:]
+                                                       or None))
+                    generated.append(token)
+                    piece = assembler.token(raw)
+                    if piece is not None:
+                        yield piece
+                    if assembler.stopped:
                         break
-                    if phase.until is not None and phase.until in seen:
-                        index = _next_phase(plan, phase)
-                        if index is None:
-                            assembler.end_of_turn()
+                    if decoder is not None and decoder.done:
+                        assembler.end_of_answer()
                         break
-            yield assembler.finish(text.decode(b"", final=True))
-
-    def _grammar(self, gbnf: str | None) -> Any:
-        """The compiled llama.cpp grammar for ``gbnf`` (None for free text), cached."""
-        if gbnf is None:
-            return None
-        if gbnf not in self._grammars:
-            import llama_cpp
-
-            # llama-cpp-python crashes the process on a grammar llama.cpp cannot parse, so
-            # parse it here first: llama.cpp answers NULL (and logs why) instead.
-            vocab = llama_cpp.llama_model_get_vocab(self._ensure_loaded().llama.model)
-            sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
-            if not sampler:
-                raise InvalidRequestError(
-                    "llama.cpp could not parse the grammar made from this request's schema; "
-                    "simplify the schema, or use response_format='json'")
-            llama_cpp.llama_sampler_free(sampler)
-            self._grammars[gbnf] = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
-        return self._grammars[gbnf]
+                    llama.eval([token])
+                closed_early = decoder is not None and decoder.closed_early
+                yield assembler.finish(text.decode(b"", final=True), closed_early=closed_early)
+            finally:
+                sampler.close()
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Pooled, L2-normalised embeddings (as Ollama's /api/embed returns them).
@@ -407,10 +383,68 @@ def _check_architecture_known(header: GGUFHeader, path: str) -> None:
             "upgrade llama-cpp-python and gguf.")
 
 
-def _next_phase(plan: Plan, ended: Phase) -> int | None:
-    """The phase after ``ended`` (the loop start after the last one), or None at the end."""
-    following = plan.phases.index(ended) + 1
-    return following if following < len(plan.phases) else plan.loop_from
+def _evaluate_prompt(llama: Any, tokens: list[int]) -> None:
+    """Evaluate ``tokens``, reusing the part already in the KV cache (the previous turn of
+    a conversation, the same system prompt), as llama-cpp-python's own ``generate`` does."""
+    import numpy as np
+
+    cached = np.asarray(llama.input_ids[:llama.n_tokens])
+    common = min(len(cached), len(tokens))
+    differs = np.flatnonzero(cached[:common] != np.asarray(tokens[:common], dtype=cached.dtype))
+    prefix = int(differs[0]) if len(differs) else common
+    prefix = min(prefix, len(tokens) - 1)  # the last prompt token is evaluated for its logits
+    if prefix <= 0 or not llama._ctx.kv_cache_seq_rm(-1, prefix, -1):
+        llama.reset()
+        prefix = 0
+    llama.n_tokens = prefix
+    llama.eval(tokens[prefix:])
+
+
+def _logits_view(llama: Any) -> Any:
+    """A function returning the last evaluated token's logits as a torch tensor over
+    llama.cpp's own buffer (no copy: masking it changes what the sampler reads)."""
+    import llama_cpp
+    import numpy as np
+    import torch
+
+    n_vocab = llama.n_vocab()
+
+    def logits() -> Any:
+        pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1)
+        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(n_vocab,)))
+    return logits
+
+
+def _tokenizer_info(llama: Any) -> Any:
+    """xgrammar's view of a GGUF's vocabulary: every token as the bytes it writes. Control
+    tokens (end of turn, chat markers) count as special and are never allowed by a grammar;
+    user-defined ones such as Qwen3's <tool_call> and <think> are text."""
+    import ctypes
+
+    import llama_cpp
+    import xgrammar
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    buffer = ctypes.create_string_buffer(256)
+    pieces: list[bytes] = []
+    for token in range(llama.n_vocab()):
+        if llama_cpp.llama_vocab_get_attr(vocab, token) & (
+                llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNUSED):
+            pieces.append(b"")
+            continue
+        size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, True)
+        pieces.append(buffer.raw[:max(size, 0)])
+    return xgrammar.TokenizerInfo(pieces, xgrammar.VocabType.RAW, vocab_size=llama.n_vocab(),
+                                  stop_token_ids=_end_ids(llama))
+
+
+def _end_ids(llama: Any) -> list[int]:
+    """The tokens that end a turn (end of generation: EOS, EOT, <|im_end|>, ...)."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    return [token for token in range(llama.n_vocab())
+            if llama_cpp.llama_vocab_is_eog(vocab, token)]
 
 
 def _sampling(config: GenerationConfig) -> dict[str, Any]:
@@ -418,10 +452,6 @@ def _sampling(config: GenerationConfig) -> dict[str, Any]:
 
     Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
     min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way.
-    Tried and dropped: a milder penalty under grammars. 1.1 also penalises the quotes
-    JSON must repeat, so the 135M test model sometimes writes a string past max_tokens;
-    but 1.0 and 1.05 let it loop inside strings about as often (measured on 23 schema
-    prompts: 1-3 failures for every setting), so Ollama's behaviour stays.
     """
     greedy = config.temperature is None or config.greedy
     return {

@@ -52,10 +52,17 @@ class ChunkAssembler:
         self._count()
         self._hit_end = True
 
-    def finish(self, tail: str = "") -> Chunk:
-        """The last chunk: remaining text, finish reason and usage."""
+    def end_of_answer(self) -> None:
+        """The answer is complete (its grammar ended it) without an end-of-turn token."""
+        self._hit_end = True
+
+    def finish(self, tail: str = "", *, closed_early: bool = False) -> Chunk:
+        """The last chunk: remaining text, finish reason and usage. ``closed_early``: the
+        decoder completed a constrained answer at the token budget, where the model would
+        have gone on ("length", though the answer is whole)."""
         finish: FinishReason = "stop"
-        if not self.stopped and not self._hit_end and self._generated >= self._max_new:
+        if closed_early or (not self.stopped and not self._hit_end
+                            and self._generated >= self._max_new):
             finish = "length"
         text = "" if self.stopped else self._stops.push(tail)
         last = merge_chunks([*self._parser.push(text + self._stops.flush()),

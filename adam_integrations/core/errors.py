@@ -50,3 +50,8 @@ class ModelLoadError(AdamError):
 
 class UnsupportedOperationError(AdamError):
     """The loaded model cannot do what was asked (e.g. ``embed`` on a chat-only model)."""
+
+
+class SchemaRelaxationWarning(UserWarning):
+    """A JSON-schema keyword of a request is not enforced while decoding (the README lists
+    which); the answer is still JSON for the rest of the schema."""

@@ -13,7 +13,8 @@ from adam_integrations import (
     ModelManager,
     ModelNotFoundError,
 )
-from adam_integrations.backends.gbnf import Phase, Plan, request_plan
+from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.grammar import Phase, Plan, request_plan
 from adam_integrations.backends.in_process import Generation
 from adam_integrations.backends.llamacpp import LlamaCppModel
 from adam_integrations.core.decoding import ChunkAssembler
@@ -48,14 +49,16 @@ def test_a_model_that_is_not_gguf_is_refused_with_the_alternative(embedding_fold
 
 def test_the_next_phase_grammar_takes_over_at_the_marker(model):
     """The mechanism behind lazy grammars: free text until a marker, then a grammar."""
-    plan = Plan((Phase(None, until=" "), Phase('root ::= "[FORCED]"')))
+    plan = Plan((Phase(None, until=" "), Phase({"type": "const_string", "value": "[FORCED]"})))
     loaded = model._ensure_loaded()
     prompt = model.render_chat([ChatMessage.coerce(m) for m in QUESTION])
     tokens = loaded.llama.tokenize(prompt.encode(), add_bos=False, special=True)
     config = GenerationConfig(temperature=0.0, max_tokens=40)
     assembler = ChunkAssembler(config, ResponseParser(), prompt_tokens=len(tokens), max_new=40)
     generation = Generation(max_new=40, thinking="none", assembler=assembler)
-    chunks = list(model._token_stream(loaded, tokens, config, plan, generation))
+    decoder = ConstrainedDecoder(plan, loaded.grammars, max_new=40, thinking_budget=None,
+                                 piece=loaded.piece)
+    chunks = list(model._token_stream(loaded, tokens, config, generation, decoder))
     text = "".join(c.text for c in chunks)
     free, _, forced = text.rpartition(" ")
     assert forced.endswith("[FORCED]") and free and "[FORCED]" not in free
@@ -66,7 +69,7 @@ def test_free_text_runs_without_a_grammar_in_auto_tool_mode():
     tool = {"name": "f", "parameters": {"type": "object", "properties": {}}}
     plan = request_plan(GenerationConfig(tools=[tool]), "none")
     assert plan.phases[0] == Phase(None, "<tool_call>") and plan.loop_from == 0
-    assert "adam-call" in plan.phases[1].grammar
+    assert plan.phases[1].format is not None
     single = request_plan(GenerationConfig(tools=[tool], parallel_tool_calls=False), "none")
     assert single.loop_from is None
 
@@ -89,9 +92,12 @@ def test_a_model_that_ends_its_turn_inside_an_opened_think_block_still_answers(
     jsonschema.validate(json.loads(completion.text), schema)
 
 
-def test_a_grammar_llama_cpp_cannot_parse_is_an_error_not_a_crash(model):
-    with pytest.raises(InvalidRequestError, match="could not parse the grammar"):
-        model._grammar("root ::= undefined-rule\n")
+def test_a_grammar_xgrammar_cannot_build_is_an_error_and_prints_nothing(model, capfd):
+    grammars = model._ensure_loaded().grammars
+    capfd.readouterr()
+    with pytest.raises(InvalidRequestError, match="cannot be turned into a grammar"):
+        grammars.compiled({"type": "regex", "pattern": "(("})
+    assert capfd.readouterr() == ("", "")
 
 
 def test_non_ascii_tool_arguments_come_back_unescaped(gguf_manager):

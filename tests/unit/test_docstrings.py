@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "adam_integrations.backends.gbnf",
+    "adam_integrations.backends.grammar",
+    "adam_integrations.backends.json_schema",
     "adam_integrations.catalog.embedding",
     "adam_integrations.core.hardware",
     "adam_integrations.core.hub",

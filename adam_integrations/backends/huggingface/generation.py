@@ -12,16 +12,16 @@ from __future__ import annotations
 import copy
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.backends import compute
+from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import AdamError
-from adam_integrations.core.output import THINK_CLOSE, THINK_OPEN
 from adam_integrations.core.streaming import Failure
 from adam_integrations.core.types import Chunk, GenerationConfig
 
@@ -37,6 +37,7 @@ class GenerationRequest:
     max_new: int
     settings: tuple[Any, Any]
     assembler: ChunkAssembler
+    decoder: ConstrainedDecoder | None = None
 
 
 def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
@@ -45,7 +46,7 @@ def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[C
     cancel = threading.Event()
     job = compute.submit(_run_generate, loaded, request, tokens, cancel)
     try:
-        yield from _decode_stream(loaded, request.assembler, tokens)
+        yield from _decode_stream(loaded, request, tokens)
     finally:
         cancel.set()  # a queued job that has not started yet ends at its first step
         futures.wait([job])
@@ -112,9 +113,10 @@ class _CancelCriteria:
 
 
 def _decode_stream(
-    loaded: LoadedModel, assembler: ChunkAssembler, tokens: queue.SimpleQueue[Any]
+    loaded: LoadedModel, request: GenerationRequest, tokens: queue.SimpleQueue[Any]
 ) -> Iterator[Chunk]:
     """Token ids from the compute thread in, chunks out."""
+    assembler = request.assembler
     decoder = IncrementalDecoder(loaded.tokenizer)
     while True:
         item = tokens.get()
@@ -130,7 +132,8 @@ def _decode_stream(
             yield piece
         if assembler.stopped:
             break
-    yield assembler.finish(decoder.flush())
+    closed_early = request.decoder is not None and request.decoder.closed_early
+    yield assembler.finish(decoder.flush(), closed_early=closed_early)
 
 
 class IncrementalDecoder:
@@ -165,13 +168,13 @@ class IncrementalDecoder:
 
 
 def generation_settings(
-    loaded: LoadedModel, config: GenerationConfig, max_new: int, grammar: Any,
-    thinking_close: ThinkingClose | None = None,
+    loaded: LoadedModel, config: GenerationConfig, max_new: int,
+    constraint: ConstraintProcessor | None,
 ) -> tuple[Any, Any]:
     """transformers' GenerationConfig and the logits processors for one request.
 
-    The processors are built here, in one order: penalties, then the grammar mask, the
-    thinking budget (``thinking_close``), then temperature/top-k/top-p/min-p. (Processors
+    The processors are built here, in one order: penalties, then the constraint (grammar
+    mask, thinking budget, closing at the budget), then temperature/top-k/top-p/min-p. (Processors
     handed to ``generate`` run after its own samplers, where a top-k cut could leave the
     grammar no token; so ``generate``'s own samplers are switched off.)
     """
@@ -191,10 +194,8 @@ def generation_settings(
     if config.presence_penalty or config.frequency_penalty:
         processors.append(_PresenceFrequencyPenalty(config.presence_penalty or 0.0,
                                                     config.frequency_penalty or 0.0))
-    if grammar is not None:
-        processors.append(grammar)
-    if thinking_close is not None:
-        processors.append(thinking_close)
+    if constraint is not None:
+        processors.append(constraint)
     sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
     if sample:
         temperature = _first(config.temperature, defaults.temperature, 1.0)
@@ -219,42 +220,23 @@ def generation_settings(
     return generation_config, processors
 
 
-class ThinkingClose:
-    """Close an open think block after ``budget`` generated tokens by forcing the tokens of
-    ``</think>`` one by one (the llama.cpp backend writes the same marker at the same
-    point), so a constrained answer after it still fits in ``max_tokens``.
+class ConstraintProcessor:
+    """A transformers logits processor running a ``ConstrainedDecoder``: it reports the
+    tokens sampled since the last step, then masks the next step's logits (batches of one
+    sequence, as this backend generates)."""
 
-    Whether the block is open is read from the text (a model may spell ``<think>`` in
-    several tokens even where it is one special token); ``starts_inside``: the prompt
-    opened it. Batches of one sequence, as this backend generates.
-    """
-
-    def __init__(self, decode: Callable[[list[int]], str], close_ids: list[int],
-                 budget: int, starts_inside: bool) -> None:
-        self._decode, self._close, self._budget = decode, close_ids, budget
-        self._text = ""
-        self._seen = 0
+    def __init__(self, decoder: ConstrainedDecoder) -> None:
+        self._decoder = decoder
         self._prompt_length: int | None = None
-        self._opened = 0 if starts_inside else None
+        self._seen = 0
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self._prompt_length is None:
             self._prompt_length = input_ids.shape[-1]
-        generated = input_ids[0, self._prompt_length:].tolist()
-        for token in generated[self._seen:]:
-            self._text += self._decode([token])
-        self._seen = len(generated)
-        if self._opened is None and THINK_OPEN in self._text:
-            self._opened = self._text.index(THINK_OPEN) + len(THINK_OPEN)
-        inside = self._opened is not None and THINK_CLOSE not in self._text[self._opened:]
-        if len(generated) < self._budget or not inside:
-            return scores
-        written = next(k for k in range(len(self._close), -1, -1)
-                       if k == 0 or generated[-k:] == self._close[:k])
-        forced = self._close[written]
-        kept = scores[:, forced].clone()
-        scores[:] = float("-inf")
-        scores[:, forced] = kept
+        for token in input_ids[0, self._prompt_length + self._seen:].tolist():
+            self._decoder.accept(token)
+            self._seen += 1
+        self._decoder.mask(scores[0])
         return scores
 
 

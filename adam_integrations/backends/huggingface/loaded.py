@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adam_integrations.backends.grammar import GrammarCache
+from adam_integrations.backends.grammar import Grammars
 from adam_integrations.core.prompt import TemplateTraits
 
 
@@ -31,4 +31,4 @@ class LoadedModel:
     quantization: str | None = None
     family: str | None = None
     traits: TemplateTraits = field(default_factory=lambda: TemplateTraits.of(None))
-    grammars: GrammarCache | None = None  # set for chat models
+    grammars: Grammars | None = None  # set for chat models

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends import compute
-from adam_integrations.backends.grammar import GrammarCache, structural_tag
+from adam_integrations.backends.grammar import Grammars
 from adam_integrations.backends.huggingface.devices import pick_device, pick_dtype
 from adam_integrations.backends.huggingface.embedding import (
     embed_texts,
@@ -29,8 +29,8 @@ from adam_integrations.backends.huggingface.embedding import (
     read_json,
 )
 from adam_integrations.backends.huggingface.generation import (
+    ConstraintProcessor,
     GenerationRequest,
-    ThinkingClose,
     generation_settings,
     stream_tokens,
 )
@@ -45,7 +45,6 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
-from adam_integrations.core.output import THINK_CLOSE
 from adam_integrations.core.prompt import TemplateTraits
 from adam_integrations.core.types import (
     ChatMessage,
@@ -194,7 +193,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                        eos_ids=frozenset(eos_ids), family=getattr(model.config, "model_type",
                                                                   None),
                        traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
-                       grammars=GrammarCache(tokenizer, vocab_size, sorted(eos_ids)))
+                       grammars=Grammars(_tokenizer_info(tokenizer, vocab_size, eos_ids),
+                                         eos_ids))
 
     # -- where the files are ---------------------------------------------------------
     def _local_folder(self) -> tuple[Path, bool | None, Path | None]:
@@ -313,24 +313,31 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         generation = self._generation(loaded, prompt, int(input_ids.shape[-1]),
                                       _context_window(loaded.model.config), config,
                                       load_seconds)
-        tag = structural_tag(config, generation.thinking)
-        grammar = loaded.grammars.logits_processor(tag) if tag is not None else None
-        thinking_close = None
-        if generation.thinking_budget is not None:
-            tokenizer = loaded.tokenizer
-            thinking_close = ThinkingClose(
-                tokenizer.decode, tokenizer.encode(THINK_CLOSE, add_special_tokens=False),
-                generation.thinking_budget, starts_inside=generation.thinking == "open")
-        settings = generation_settings(loaded, config, generation.max_new, grammar,
-                                       thinking_close)
+        tokenizer = loaded.tokenizer
+        decoder = self._constrained_decoder(
+            generation, config, loaded.grammars,
+            lambda token: tokenizer.decode([token], skip_special_tokens=False))
+        processor = ConstraintProcessor(decoder) if decoder is not None else None
+        settings = generation_settings(loaded, config, generation.max_new, processor)
         return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
-                                                       settings, generation.assembler))
+                                                       settings, generation.assembler,
+                                                       decoder))
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         loaded = self._ensure_loaded()
         self._check_kind(loaded, "embedding")
         return embed_texts(loaded, texts, kind, self._embed_batch_size)
+
+
+def _tokenizer_info(tokenizer: Any, vocab_size: int, end_ids: set[int]) -> Any:
+    """Makes xgrammar's view of a transformers tokenizer (on the first constrained request)."""
+    def make() -> Any:
+        import xgrammar
+
+        return xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size,
+                                                       stop_token_ids=sorted(end_ids))
+    return make
 
 
 def _is_causal(config: Any) -> bool:
