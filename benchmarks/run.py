@@ -11,7 +11,10 @@ Anchors (same machine, same run, same model files):
   llama-cpp-python's own streaming chat completion (tokens/s and time to first token), and
   against ``ChatAdam(model_type="huggingface")``.
 - constrained decoding: the same generation with a JSON-schema ``response_format``
-  (xgrammar mask on every token) against unconstrained, both ours.
+  (xgrammar mask on every token) against unconstrained, both ours, on both backends; and
+  the 76-schema corpus (``benchmarks/constrained.py``) on our two backends against
+  llama-cpp-python's own ``response_format``: valid answers, crashes, decode tokens/s,
+  grammar compile time and cache hits.
 - loading: the first GGUF load (transformers dequantizes) against our cached load.
 - embeddings: 1,000 mixed-length texts with all-MiniLM-L6-v2 through sentence-transformers,
   langchain-huggingface ``HuggingFaceEmbeddings`` and LlamaIndex ``HuggingFaceEmbedding``.
@@ -88,17 +91,38 @@ def measure_ours(dtype: str, runs: int, constrained: bool = False) -> dict[str, 
     return {f"ours_{dtype}{suffix}_tok_s": _rate_of_best_run(runs, once)}
 
 
-def measure_ours_llamacpp(runs: int) -> dict[str, float]:
+def measure_ours_llamacpp(runs: int, constrained: bool = False) -> dict[str, float]:
     from adam_integrations.backends.llamacpp import LlamaCppModel
 
     model = LlamaCppModel(str(EMBEDDED_CHAT.require_path()))
+    options = {"response_format": STORY} if constrained else {}
 
     def once() -> float:
         started = time.perf_counter()
-        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0).usage
+        usage = model.chat(CHAT, max_tokens=NEW_TOKENS, temperature=0, **options).usage
         return usage.completion_tokens / (time.perf_counter() - started)
 
-    return {"ours_llamacpp_tok_s": _rate_of_best_run(runs, once)}
+    suffix = "_constrained" if constrained else ""
+    return {f"ours_llamacpp{suffix}_tok_s": _rate_of_best_run(runs, once)}
+
+
+def measure_corpus(which: str, quick: bool) -> dict[str, float]:
+    """The schema corpus (benchmarks/constrained.py): share of accepted schemas answered
+    validly, decode tokens/s, and for ours grammar compile seconds and cache hits."""
+    import constrained as corpus
+
+    cases = corpus._cases(quick)
+    result = (corpus.llama_cpp_python(cases, quick) if which == "llama_cpp_python"
+              else corpus.ours(which.removeprefix("ours_"), cases))
+    for name, detail in result["failures"].items():
+        print(f"{which} {name}: {detail}", file=sys.stderr)
+    out = {f"corpus_{which}_valid_share": result["valid"] / result["accepted_schemas"],
+           f"corpus_{which}_crashes": float(result["crash"]),
+           f"corpus_{which}_tok_s": result["tok_s"]}
+    if "grammars" in result:
+        out[f"corpus_{which}_compile_s"] = result["grammars"]["compile_seconds"]
+        out[f"corpus_{which}_grammar_cache_hits"] = float(result["grammars"]["cache_hits"])
+    return out
 
 
 def measure_raw_transformers(dtype: str, runs: int) -> dict[str, float]:
@@ -350,6 +374,9 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "raw_bfloat16": lambda: measure_raw_transformers("bfloat16", runs),
         "llama_cpp": lambda: measure_llama_cpp(runs),
         "ours_llamacpp": lambda: measure_ours_llamacpp(runs),
+        "ours_llamacpp_constrained": lambda: measure_ours_llamacpp(runs, constrained=True),
+        **{f"corpus_{name}": (lambda name=name: measure_corpus(name, runs == 1))
+           for name in ("ours_llamacpp", "ours_huggingface", "llama_cpp_python")},
         "llama_cpp_stream": lambda: measure_llama_cpp_stream(runs),
         "chatadam_llamacpp_stream": lambda: measure_chatadam_llamacpp_stream(runs),
         "chatadam_huggingface_stream": lambda: measure_chatadam_huggingface_stream(runs),
@@ -376,6 +403,14 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
         "chat bf16 vs fp32 (ours)": ("ours_bfloat16_tok_s", "ours_float32_tok_s"),
         "constrained (JSON schema) vs unconstrained, bf16": ("ours_bfloat16_constrained_tok_s",
                                                              "ours_bfloat16_tok_s"),
+        "constrained (JSON schema) vs unconstrained, llama.cpp": (
+            "ours_llamacpp_constrained_tok_s", "ours_llamacpp_tok_s"),
+        "schema corpus, valid answers: ours on llama.cpp vs llama-cpp-python response_format": (
+            "corpus_ours_llamacpp_valid_share", "corpus_llama_cpp_python_valid_share"),
+        "schema corpus, valid answers: ours on transformers vs llama-cpp-python": (
+            "corpus_ours_huggingface_valid_share", "corpus_llama_cpp_python_valid_share"),
+        "schema corpus, decode tok/s: ours on llama.cpp vs llama-cpp-python": (
+            "corpus_ours_llamacpp_tok_s", "corpus_llama_cpp_python_tok_s"),
         "chat bf16 vs llama.cpp": ("ours_bfloat16_tok_s", "llama_cpp_tok_s"),
         "chat, our llamacpp backend vs llama-cpp-python's own chat": ("ours_llamacpp_tok_s",
                                                                       "llama_cpp_tok_s"),

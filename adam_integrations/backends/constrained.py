@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adam_integrations.backends.grammar import Grammars, Phase, Plan
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import AdamError, InvalidRequestError
 
 CLOSING_ZONE = 8
 """Within this many tokens of the budget needed to close, the model may only continue
@@ -40,6 +40,9 @@ format or pattern (the seconds of a date-time, say) can make it a little longer.
 MAX_GROWTH = 32
 """How much longer one token can make the closing, as the zone reckons: the smallest answer's
 length, at most this."""
+LOOKAHEAD_CHOICES = 8
+"""A closing tries ahead where at most this many bytes are allowed (and none closes)."""
+LOOKAHEAD_BYTES = 128
 LOOKAHEAD_TOKENS = 6
 """In the zone, this many of the model's likeliest structural tokens are tried ahead."""
 
@@ -58,6 +61,8 @@ _STRUCTURAL = set(b'}]",:{[')
 _STRUCTURAL_TEXT = set('}]",:{[')
 _QUOTE_TEXT = set('"\\')
 _QUOTE = ord('"')
+_CLOSERS = set(b'}]"')
+_WHITESPACE = set(b" \n\t")
 _STRING_ONLY = set((string.ascii_letters.replace("t", "").replace("f", "").replace("n", "")
                     .replace("e", "").replace("E", "")).encode())
 
@@ -86,6 +91,7 @@ class ConstrainedDecoder:
         self._max_new = max_new
         self._piece = piece
         self._end_ids = torch.tensor(grammars.end_ids, dtype=torch.long)
+        self._end_set = frozenset(grammars.end_ids)
         info = grammars.info
         self._vocab_size = info.vocab_size
         self._bitmask = xgrammar.allocate_token_bitmask(1, self._vocab_size)
@@ -117,6 +123,19 @@ class ConstrainedDecoder:
     # -- the two calls per step ----------------------------------------------------------
     def mask(self, logits: Any) -> None:
         """Constrain the next token's ``logits`` (1-D, one per vocabulary entry) in place."""
+        try:
+            self._mask(logits)
+        except RuntimeError as error:  # xgrammar's checks: never a user's exception
+            raise AdamError(f"constrained decoding failed: {error}") from error
+
+    def accept(self, token: int) -> None:
+        """The token that was sampled (or forced) this step."""
+        try:
+            self._accept(token)
+        except RuntimeError as error:
+            raise AdamError(f"constrained decoding failed: {error}") from error
+
+    def _mask(self, logits: Any) -> None:
         if self.done:
             self._only(logits, self._end_ids)
             return
@@ -138,14 +157,17 @@ class ConstrainedDecoder:
         if self._in_closing_zone:
             self._keep_closing_path(logits)
 
-    def accept(self, token: int) -> None:
-        """The token that was sampled (or forced) this step."""
+    def _accept(self, token: int) -> None:
         self._generated += 1
         if self._forced and self._forced[0] == token:
             self._forced.pop(0)
         else:
             self._forced.clear()
         if self.done:
+            return
+        if token in self._end_set:  # the turn ends here (the backend stops)
+            self.done = True
+            self._matcher = None
             return
         text = self._piece(token)
         phase = self._phase
@@ -188,6 +210,8 @@ class ConstrainedDecoder:
 
     def _complete(self, matcher: Any) -> bool:
         """The grammar is complete and nothing but the end may follow."""
+        if matcher.is_terminated():
+            return True
         if not matcher.is_completed():
             return False
         self._fill(matcher, self._probe)
@@ -274,20 +298,25 @@ class ConstrainedDecoder:
                 f"than max_tokens={max_new}; raise max_tokens (or num_predict)")
         return needed + len(self._grammars.encode(b"</think>\n"))
 
-    def closing(self, matcher: Any) -> bytes | None:
+    def closing(self, matcher: Any, *, limit: int = MAX_CLOSING_BYTES,
+                look_ahead: bool = True) -> bytes | None:
         """A short text that completes the grammar from ``matcher``'s state (which stays as
         it is), or None when none is found.
 
         Greedy, byte by byte, over what the grammar allows next: close what is open, else
-        the shortest value. A choice that leaves the grammar where it was (a loop, say
-        ``a*b``) is not taken twice in a row: the first byte that changes the allowed set
-        is taken instead.
+        the shortest value. Where a few bytes are allowed and none closes anything (the
+        first letter of a key, say, where one key leads to a deep required structure and
+        another does not), each is tried ahead and the shortest way taken. A choice that
+        leaves the grammar where it was (a loop, say ``a*b``) is not taken twice in a row:
+        the first byte that changes the allowed set is taken instead. Keys are not repeated
+        within an object the closing writes.
         """
         probe = matcher.fork()
         out = bytearray()
+        keys = _Keys()
         seen: dict[bytes, int] = {}
         attempts: dict[bytes, set[int]] = {}
-        for _ in range(MAX_CLOSING_BYTES):
+        for _ in range(limit):
             if probe.is_completed():
                 return bytes(out)
             allowed = self._allowed_bytes(probe)
@@ -296,16 +325,38 @@ class ConstrainedDecoder:
             in_string = bool(_STRING_ONLY & set(allowed))
             if in_string:
                 allowed = bytes(sorted(allowed, key=_STRING_RANK.__getitem__))
+            if allowed[0] == _QUOTE and keys.repeats_if_closed():
+                allowed = allowed[1:] + allowed[:1]
             seen[allowed] = seen.get(allowed, 0) + 1
             tried = attempts.setdefault(allowed, set())
-            choice = allowed[0] if seen[allowed] == 1 else self._way_out(probe, allowed, tried)
+            if seen[allowed] > 1:
+                choice = self._way_out(probe, allowed, tried)
+            elif (look_ahead and 1 < len(allowed) <= LOOKAHEAD_CHOICES
+                  and allowed[0] not in _CLOSERS):
+                choice = self._shortest_way(probe, allowed)
+            else:
+                choice = allowed[0]
             tried.add(choice)
             if choice in _STRUCTURAL and not in_string:
                 seen.clear()
                 attempts.clear()
             probe.accept_token(self._token_of(choice))
             out.append(choice)
+            keys.push(choice)
         return None
+
+    def _shortest_way(self, matcher: Any, allowed: bytes) -> int:
+        """The allowed byte after which the (greedy) closing is shortest."""
+        best, best_length = allowed[0], None
+        for byte in allowed:
+            if byte in _WHITESPACE:
+                continue
+            probe = matcher.fork()
+            probe.accept_token(self._token_of(byte))
+            rest = self.closing(probe, limit=LOOKAHEAD_BYTES, look_ahead=False)
+            if rest is not None and (best_length is None or len(rest) < best_length):
+                best, best_length = byte, len(rest)
+        return best
 
     def _way_out(self, matcher: Any, allowed: bytes, tried: set[int]) -> int:
         """Back where the grammar was before: the first byte not tried here yet after which
@@ -337,3 +388,46 @@ class ConstrainedDecoder:
         kept[~self._torch.isfinite(kept)] = 0.0
         logits.fill_(float("-inf"))
         logits[tokens] = kept
+
+
+class _Keys:
+    """The keys of the objects a closing opens, so it never writes one twice (JSON allows
+    it, xgrammar does not prevent it, and a parser keeps only the last)."""
+
+    def __init__(self) -> None:
+        self._stack: list[set[bytes] | None] = []  # None: an array
+        self._string: bytearray | None = None
+        self._is_key = False
+        self._expect_key = False
+        self._escaped = False
+
+    def repeats_if_closed(self) -> bool:
+        """Closing the string now would repeat a key of its object."""
+        return (self._string is not None and self._is_key and bool(self._stack)
+                and self._stack[-1] is not None and bytes(self._string) in self._stack[-1])
+
+    def push(self, byte: int) -> None:
+        if self._string is not None:
+            if self._escaped:
+                self._escaped = False
+            elif byte == ord("\\"):
+                self._escaped = True
+            elif byte == _QUOTE:
+                if self._is_key and self._stack and self._stack[-1] is not None:
+                    self._stack[-1].add(bytes(self._string))
+                self._string = None
+                return
+            self._string.append(byte)
+        elif byte == _QUOTE:
+            self._string, self._is_key = bytearray(), self._expect_key
+            self._expect_key = False
+        elif byte == ord("{"):
+            self._stack.append(set())
+            self._expect_key = True
+        elif byte == ord("["):
+            self._stack.append(None)
+        elif byte in b"}]":
+            if self._stack:
+                self._stack.pop()
+        elif byte == ord(","):
+            self._expect_key = bool(self._stack) and self._stack[-1] is not None

@@ -30,6 +30,7 @@ from adam_integrations.backends.in_process import Generation, InProcessBackend
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
+from adam_integrations.core.decoding import DEFAULT_REPEAT_PENALTY
 from adam_integrations.core.errors import (
     ModelLoadError,
     UnsupportedOperationError,
@@ -52,7 +53,6 @@ from adam_integrations.core.types import (
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
 MIN_CONTEXT = 512
 EMBEDDING_CONTEXT = 2048  # tokens per text embedded; longer texts are truncated
-DEFAULT_REPEAT_PENALTY = 1.1
 
 
 @dataclass
@@ -198,7 +198,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             device="gpu" if self._n_gpu_layers else "cpu",
             details={"explanation": self.source.explanation,
                      "load_seconds": loaded.load_seconds,
-                     "context_reason": loaded.context_reason},
+                     "context_reason": loaded.context_reason,
+                     "grammars": loaded.grammars.stats()},
         )
 
     # -- generation ------------------------------------------------------------------
@@ -459,8 +460,8 @@ def _sampling(config: GenerationConfig) -> dict[str, Any]:
         "top_k": config.top_k if config.top_k is not None else 40,
         "top_p": config.top_p if config.top_p is not None else 0.95,
         "min_p": config.min_p if config.min_p is not None else 0.05,
-        # Ollama's default (llama.cpp counts the last 64 tokens): without it, greedy
-        # decoding of small quantized models loops.
+        # the default of both local backends (core.decoding); llama.cpp counts the last
+        # 64 tokens (llama-cpp-python's last_n_tokens_size, PENALTY_LAST_N)
         "repeat_penalty": config.repetition_penalty or DEFAULT_REPEAT_PENALTY,
         "presence_penalty": config.presence_penalty or 0.0,
         "frequency_penalty": config.frequency_penalty or 0.0,

@@ -14,6 +14,13 @@ from adam_integrations.core.output import ResponseParser, merge_chunks
 from adam_integrations.core.streaming import StopStringFilter
 from adam_integrations.core.types import Chunk, FinishReason, GenerationConfig, Usage
 
+DEFAULT_REPEAT_PENALTY = 1.1
+"""Ollama's and llama.cpp's default, on every local backend, so the same request behaves
+the same on transformers and llama.cpp: without it, greedy decoding of small models loops
+(``"john_john_john..."``)."""
+PENALTY_LAST_N = 64
+"""Penalties look at the last this many generated tokens (llama.cpp's ``repeat_last_n``)."""
+
 
 class ChunkAssembler:
     """Accumulates one generation; see the module docstring."""

@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnablePassthrough
 from langchain_core.tools import tool
 from langchain_core.vectorstores import InMemoryVectorStore
 
-from adam_integrations import ModelManager
+from adam_integrations import InvalidRequestError, ModelManager
 from adam_integrations.langchain import AdamEmbeddings, ChatAdam
 from adam_integrations.langchain.chat_models import to_core_message
 from tests.helpers import cancel_after_first_item, idle_soon
@@ -84,17 +84,20 @@ async def test_cancelling_an_async_stream_stops_generation(manager):
     assert await idle_soon(chat.manager.backend)
 
 
-def test_a_forced_call_cut_off_by_max_tokens_stays_an_invalid_call(manager):
+def test_a_forced_call_at_the_token_budget_is_closed_or_refused_never_cut(manager):
     @tool
     def describe(text: str) -> str:
         """Describe something at length."""
         return text
 
-    chat = ChatAdam(model="smollm2", temperature=0.0, max_tokens=6)
+    chat = ChatAdam(model="smollm2", temperature=0.0, max_tokens=30)
     message = chat.bind_tools([describe], tool_choice="any").invoke("Describe the sea.")
-    assert message.tool_calls == []
-    (invalid,) = message.invalid_tool_calls
-    assert "cut off" in invalid["error"]
+    (call,) = message.tool_calls  # closed by the decoder within the budget
+    assert call["name"] == "describe" and isinstance(call["args"]["text"], str)
+    assert message.invalid_tool_calls == []
+    too_small = ChatAdam(model="smollm2", temperature=0.0, max_tokens=6)
+    with pytest.raises(InvalidRequestError, match="raise max_tokens"):
+        too_small.bind_tools([describe], tool_choice="any").invoke("Describe the sea.")
 
 
 def test_tool_messages_with_list_content_and_error_status_reach_the_model():

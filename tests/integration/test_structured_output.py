@@ -117,7 +117,8 @@ def test_schema_constrained_output_parses_and_validates(backend_manager, name):
     schema = SCHEMAS[name]
     completion = backend_manager.chat([{"role": "user", "content": f"{QUESTIONS[name]} {ASK}"}],
                               response_format=schema, temperature=0.0, max_tokens=200)
-    assert completion.finish_reason == "stop", completion.text
+    # a model that would write on past max_tokens has its answer closed ("length"): whole
+    assert completion.finish_reason in ("stop", "length"), completion.text
     value = json.loads(completion.text)
     jsonschema.validate(value, schema)
     assert completion.parsed == value

@@ -20,7 +20,11 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.core.decoding import ChunkAssembler
+from adam_integrations.core.decoding import (
+    DEFAULT_REPEAT_PENALTY,
+    PENALTY_LAST_N,
+    ChunkAssembler,
+)
 from adam_integrations.core.errors import AdamError
 from adam_integrations.core.streaming import Failure
 from adam_integrations.core.types import Chunk, GenerationConfig
@@ -181,7 +185,6 @@ def generation_settings(
     from transformers import (
         LogitsProcessorList,
         MinPLogitsWarper,
-        RepetitionPenaltyLogitsProcessor,
         TemperatureLogitsWarper,
         TopKLogitsWarper,
         TopPLogitsWarper,
@@ -189,11 +192,10 @@ def generation_settings(
 
     defaults = loaded.model.generation_config
     processors = LogitsProcessorList()
-    if config.repetition_penalty not in (None, 1.0):
-        processors.append(RepetitionPenaltyLogitsProcessor(config.repetition_penalty))
-    if config.presence_penalty or config.frequency_penalty:
-        processors.append(_PresenceFrequencyPenalty(config.presence_penalty or 0.0,
-                                                    config.frequency_penalty or 0.0))
+    repeat = config.repetition_penalty or DEFAULT_REPEAT_PENALTY
+    if repeat != 1.0 or config.presence_penalty or config.frequency_penalty:
+        processors.append(_Penalties(repeat, config.presence_penalty or 0.0,
+                                     config.frequency_penalty or 0.0))
     if constraint is not None:
         processors.append(constraint)
     sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
@@ -244,12 +246,14 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-class _PresenceFrequencyPenalty:
-    """OpenAI-style penalties: subtract presence + frequency x count for generated tokens."""
+class _Penalties:
+    """llama.cpp's penalties sampler, so both backends decode alike: over the last
+    ``PENALTY_LAST_N`` generated tokens, a repeated token's logit is divided by ``repeat``
+    (multiplied when negative), then ``frequency`` x its count and ``presence`` are
+    subtracted (OpenAI's penalties)."""
 
-    def __init__(self, presence: float, frequency: float) -> None:
-        self._presence = presence
-        self._frequency = frequency
+    def __init__(self, repeat: float, presence: float, frequency: float) -> None:
+        self._repeat, self._presence, self._frequency = repeat, presence, frequency
         self._prompt_length: int | None = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
@@ -257,11 +261,13 @@ class _PresenceFrequencyPenalty:
 
         if self._prompt_length is None:
             self._prompt_length = input_ids.shape[-1]
-        generated = input_ids[:, self._prompt_length:]
-        if generated.shape[-1] == 0:
+        recent = input_ids[:, self._prompt_length:][:, -PENALTY_LAST_N:]
+        if recent.shape[-1] == 0:
             return scores
         counts = torch.zeros_like(scores).scatter_add_(
-            1, generated, torch.ones_like(generated, dtype=scores.dtype)
-        )
-        return scores - self._frequency * counts - self._presence * (counts > 0).to(scores.dtype)
-
+            1, recent, torch.ones_like(recent, dtype=scores.dtype))
+        seen = counts > 0
+        if self._repeat != 1.0:
+            penalised = torch.where(scores > 0, scores / self._repeat, scores * self._repeat)
+            scores = torch.where(seen, penalised, scores)
+        return scores - self._frequency * counts - self._presence * seen.to(scores.dtype)

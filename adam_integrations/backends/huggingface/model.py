@@ -254,6 +254,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                 "load_seconds": loaded.load_seconds,
                 "from_conversion_cache": loaded.from_conversion_cache,
                 "pooling": loaded.pooling if is_embedding else None,
+                "grammars": loaded.grammars.stats() if loaded.grammars else None,
             },
         )
 
