@@ -184,7 +184,11 @@ class ConstrainedDecoder:
                 self._matcher.accept_string(rest.encode())
             self._text = rest
         elif self._matcher is not None and self._complete(self._matcher):
-            self._advance()
+            if phase.ends_answer:
+                self.done = True
+                self._matcher = None
+            else:
+                self._advance()
 
     # -- phases --------------------------------------------------------------------------
     @property
@@ -286,11 +290,15 @@ class ConstrainedDecoder:
         the request when it cannot fit in ``max_new``."""
         if self._plan.answer is None:
             return 0
-        matcher = self._xgrammar.GrammarMatcher(self._grammars.compiled(self._plan.answer))
-        closing = self.closing(matcher)
-        if closing is None:
+        needed = self._grammars.smallest.get(self._plan.answer_key)
+        if needed is None:
+            matcher = self._xgrammar.GrammarMatcher(
+                self._grammars.compiled(self._plan.answer))
+            closing = self.closing(matcher)
+            needed = len(self._grammars.encode(closing)) if closing is not None else 0
+            self._grammars.smallest[self._plan.answer_key] = needed
+        if not needed:
             return 0
-        needed = len(self._grammars.encode(closing))
         self._growth = min(needed, MAX_GROWTH)
         if needed > max_new:
             raise InvalidRequestError(

@@ -67,6 +67,9 @@ class Phase:
     format: dict[str, Any] | None
     until: str | None = None
     required: bool = False
+    ends_answer: bool = False
+    """When its format is complete, the answer is over (the phase that lets a thinking
+    model either open ``<think>`` or answer at once: it answered)."""
     """Free text whose marker must come: the model cannot end its turn before it, and the
     thinking budget writes it (a think block closed before a constrained answer, as the
     Qwen team's thinking budget does)."""
@@ -84,6 +87,11 @@ class Plan:
     instance must fit in max_tokens."""
     relaxations: tuple[str, ...] = ()
 
+    @property
+    def answer_key(self) -> str:
+        """A stable key of the answer's format (for caches)."""
+        return json.dumps(self.answer, sort_keys=True)
+
 
 def request_plan(config: GenerationConfig, thinking: ThinkingMode) -> Plan | None:
     """The phases for this request, or None for free text throughout.
@@ -91,7 +99,7 @@ def request_plan(config: GenerationConfig, thinking: ThinkingMode) -> Plan | Non
     Example:
         >>> plan = request_plan(GenerationConfig(tools=[{"name": "now"}]), "none")
         >>> plan.phases[0], plan.loop_from      # free text until the model opens a call
-        (Phase(format=None, until='<tool_call>', required=False), 0)
+        (Phase(format=None, until='<tool_call>', required=False, ends_answer=False), 0)
         >>> plan.phases[1].format["type"]       # then a call, bound by a grammar
         'sequence'
     """
@@ -119,8 +127,8 @@ def request_plan(config: GenerationConfig, thinking: ThinkingMode) -> Plan | Non
     elif thinking == "optional":
         think_or_answer = {"type": "or", "elements": [
             {"type": "const_string", "value": THINK_OPEN}, answer]}
-        phases = (Phase(think_or_answer, THINK_OPEN), Phase(None, THINK_CLOSE, required=True),
-                  after_thinking)
+        phases = (Phase(think_or_answer, THINK_OPEN, ends_answer=True),
+                  Phase(None, THINK_CLOSE, required=True), after_thinking)
     else:
         phases = (Phase(answer),)
     return Plan(phases, answer=answer, relaxations=relaxations)
@@ -159,6 +167,8 @@ class Grammars:
         self._by_bytes: dict[bytes, int] | None = None
         self._plain: Any = None
         self._safe_bits: Any = None
+        self.smallest: dict[str, int] = {}
+        """Tokens of the smallest answer, by answer format (``Plan.answer_key``)."""
         self._pieces: list[bytes] = []
         self.compilations = 0
         self.cache_hits = 0

@@ -80,15 +80,6 @@ class TestChatAdamIntegration(SmallModelAgentLoop, ChatAdamCapabilities,
     def model_override_value(self) -> str:
         return "smollm2-135m-instruct"  # the same embedded model under another name
 
-    @pytest.mark.xfail(
-        reason="answer quality: under Ollama's default repeat penalty (1.1, which also "
-               "counts prompt tokens) the 135M model writes a placeholder instead of copying "
-               "the Chinese name from the prompt; the tool call itself is valid, and "
-               "tests/test_llamacpp.py checks non-ASCII arguments survive unescaped",
-        strict=False)
-    def test_unicode_tool_call_integration(self, model) -> None:  # type: ignore[override]
-        super().test_unicode_tool_call_integration(model)
-
 
 class TestAdamEmbeddingsUnit(EmbeddingsUnitTests):
     @property
