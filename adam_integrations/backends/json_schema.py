@@ -127,6 +127,9 @@ class _Walker:
         schema = dict(schema)
         for key in schema:
             self._check_keyword(key, schema, path)
+        if "anyOf" in schema and "oneOf" in schema:
+            raise InvalidRequestError(
+                f"anyOf and oneOf together at {path} cannot be enforced; nest one in the other")
         if "allOf" in schema:
             schema = self._merge_all_of(schema, path)
         if schema.pop("nullable", False) is True:
