@@ -10,8 +10,7 @@ import warnings
 import jsonschema
 import pytest
 
-from adam_integrations import InvalidRequestError
-from adam_integrations.core.errors import SchemaRelaxationWarning
+from adam_integrations import InvalidRequestError, SchemaRelaxationWarning
 from tests.fixtures.schema_corpus import CORPUS, problems, prompt
 
 
