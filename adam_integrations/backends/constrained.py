@@ -264,7 +264,7 @@ class ConstrainedDecoder:
         keep = self._grammars.plain_tokens().clone()
         closing = b"".join(self._grammars.pieces[t] for t in self._closing_path)
         for length in range(1, min(48, len(closing)) + 1):
-            token = self._grammars._token_table().get(closing[:length])
+            token = self._grammars.token_spelling(closing[:length])
             if token is not None:
                 keep[token] = True
         size = min(len(keep), logits.shape[-1])

@@ -246,9 +246,13 @@ class Grammars:
                 raise InvalidRequestError(f"no token spells {data[at:at + 1]!r}")
         return tokens
 
+    def token_spelling(self, data: bytes) -> int | None:
+        """The token that is exactly ``data``, if the vocabulary has one."""
+        return self._token_table().get(data)
+
     def byte_token(self, byte: int) -> int | None:
         """The token that is exactly this one byte, if the vocabulary has one."""
-        return self._token_table().get(bytes([byte]))
+        return self.token_spelling(bytes([byte]))
 
     def _token_table(self) -> dict[bytes, int]:
         if self._by_bytes is None:
