@@ -83,6 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-mb", type=float, default=32.0,
                        help="largest request body accepted, in MiB (default 32)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--allowed-hosts", action="append", default=[], metavar="HOST",
+                       help="more Host names to answer (repeatable or comma-separated); "
+                            "on a non-loopback address, naming any turns the Host check on")
+    serve.add_argument("--origins", action="append", default=[], metavar="ORIGIN",
+                       help="more web origins allowed to call the API, besides Ollama's "
+                            "defaults and OLLAMA_ORIGINS (repeatable or comma-separated; "
+                            "'*' as a wildcard)")
     serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
                        f"{BACKEND_HELP}")
     serve.set_defaults(handler=_serve)
@@ -248,8 +255,14 @@ def _serve(args: argparse.Namespace) -> int:
     from adam_integrations.server import serve
 
     serve(args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-          log_level=args.log_level, model_type=args.backend)
+          log_level=args.log_level, model_type=args.backend,
+          allowed_hosts=_listed(args.allowed_hosts), origins=_listed(args.origins))
     return 0
+
+
+def _listed(values: list[str]) -> list[str]:
+    """Repeatable and comma-separated values, flattened."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,6 +32,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.server import ollama_api, openai_api
+from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
 from adam_integrations.server.models import ServedModels
 from adam_integrations.server.serving import ModelService
 
@@ -42,14 +44,19 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; a few thousand long texts to embed
 
 
 def create_app(models: ServedModels | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY) -> Starlette:
+               max_body_bytes: int = DEFAULT_MAX_BODY, *, bind_host: str = DEFAULT_HOST,
+               allowed_hosts: Sequence[str] = (), origins: Sequence[str] = ()) -> Starlette:
     """The ASGI app: Ollama's ``/api/*`` and OpenAI's ``/v1/*`` routes over one
-    ``ModelService``."""
+    ``ModelService``, behind the Host and Origin checks of ``server.guard`` (the Host
+    check on while ``bind_host`` is a loopback address; ``origins`` extend Ollama's
+    default allowlist and ``OLLAMA_ORIGINS``)."""
     service = ModelService(models)
     app = Starlette(routes=[*ollama_api.routes(service), *openai_api.routes(service)],
                     exception_handlers={AdamError: _adam_error, HTTPException: _http_error,
                                         Exception: _internal_error})
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, check_hosts=is_loopback(bind_host),
+                       allowed_hosts=allowed_hosts, origins=configured_origins(origins))
     return app
 
 
@@ -137,12 +144,14 @@ def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
 
 def serve(host: str | None = None, port: int | None = None, *,
           max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info",
-          model_type: str = "auto") -> None:
+          model_type: str = "auto", allowed_hosts: Sequence[str] = (),
+          origins: Sequence[str] = ()) -> None:
     """Run the server until interrupted; ``model_type`` names the backend every model is
     served on ("auto": each model's automatic choice)."""
     import uvicorn
 
     bind_host, bind_port = host_and_port(host, port)
     config: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_level": log_level}
-    uvicorn.run(create_app(ServedModels(model_type=model_type), max_body_bytes=max_body_bytes),
-                **config)
+    app = create_app(ServedModels(model_type=model_type), max_body_bytes=max_body_bytes,
+                     bind_host=bind_host, allowed_hosts=allowed_hosts, origins=origins)
+    uvicorn.run(app, **config)
