@@ -13,12 +13,20 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.types import ChatMessage, Usage
 from adam_integrations.manager import ModelManager
+from adam_integrations.server.settings import (
+    DEFAULT_MAX_PROMPT_CHARS,
+    DEFAULT_REQUEST_TIMEOUT,
+    ServerSettings,
+    api_keys_from,
+    max_queue_from,
+)
 
 BACKEND_HELP = ("auto (default: llama.cpp for a GGUF on a machine without a GPU, else "
                 "transformers), huggingface, llamacpp, or ollama (a model on an Ollama "
@@ -90,6 +98,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="more web origins allowed to call the API, besides Ollama's "
                             "defaults and OLLAMA_ORIGINS (repeatable or comma-separated; "
                             "'*' as a wildcard)")
+    serve.add_argument("--api-key", action="append", default=[], metavar="KEY",
+                       help="require 'Authorization: Bearer KEY' on every route but / "
+                            "(repeatable; also ADAM_API_KEY, comma-separated)")
+    serve.add_argument("--api-key-file", default=None, metavar="FILE",
+                       help="more API keys, one per line ('#' starts a comment)")
+    serve.add_argument("--models-dir", action="append", default=[], metavar="DIR",
+                       help="let requests name model files and folders under DIR by path "
+                            "(repeatable; without it no path is served)")
+    serve.add_argument("--max-queue", type=int, default=None, metavar="N",
+                       help="requests for models at once, running and waiting; more get "
+                            "503 (default OLLAMA_MAX_QUEUE, else 512)")
+    serve.add_argument("--max-prompt-chars", type=int, default=DEFAULT_MAX_PROMPT_CHARS,
+                       metavar="N", help="characters of prompt text one request may send "
+                                         f"(default {DEFAULT_MAX_PROMPT_CHARS:,})")
+    serve.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                       help="the most tokens one request may generate (default: as asked)")
+    serve.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
+                       metavar="SECONDS", help="seconds a request may spend generating or "
+                       f"embedding; 0 for no limit (default {DEFAULT_REQUEST_TIMEOUT:g})")
     serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
                        f"{BACKEND_HELP}")
     serve.set_defaults(handler=_serve)
@@ -254,9 +281,20 @@ def _models(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from adam_integrations.server import serve
 
-    serve(args.host, args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-          log_level=args.log_level, model_type=args.backend,
-          allowed_hosts=_listed(args.allowed_hosts), origins=_listed(args.origins))
+    for flag, value in (("--max-queue", args.max_queue), ("--max-tokens", args.max_tokens),
+                        ("--max-prompt-chars", args.max_prompt_chars)):
+        if value is not None and value < 1:
+            raise InvalidRequestError(f"{flag} must be at least 1, got {value}")
+    settings = ServerSettings(
+        allowed_hosts=tuple(_listed(args.allowed_hosts)), origins=tuple(_listed(args.origins)),
+        api_keys=api_keys_from(args.api_key, args.api_key_file),
+        model_dirs=tuple(Path(d).expanduser() for d in args.models_dir),
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_queue=args.max_queue or max_queue_from(),
+        max_prompt_chars=args.max_prompt_chars, max_tokens=args.max_tokens,
+        request_timeout=args.request_timeout or None)
+    serve(args.host, args.port, settings=settings, log_level=args.log_level,
+          model_type=args.backend)
     return 0
 
 

@@ -55,3 +55,12 @@ class UnsupportedOperationError(AdamError):
 class SchemaRelaxationWarning(UserWarning):
     """A JSON-schema keyword of a request is not enforced while decoding (the README lists
     which); the answer is still JSON for the rest of the schema."""
+
+
+class ServerBusyError(AdamError):
+    """A server cannot take the request now (its queue is full, or it is shutting down);
+    retrying later may succeed."""
+
+
+class RequestTimeoutError(AdamError, TimeoutError):
+    """A request ran longer than the limit it was given."""

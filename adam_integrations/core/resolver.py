@@ -67,8 +67,12 @@ def register_model_names(lookup: NameLookup) -> None:
         _name_lookups.append(lookup)
 
 
-def resolve(reference: str | os.PathLike[str]) -> ModelSource:
+def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> ModelSource:
     """Turn a model reference into a ``ModelSource``.
+
+    ``local_paths=False`` never reads the reference as a path on this machine (``adam
+    serve`` resolves names from the network that way: a name that happens to exist as a
+    file in the working directory stays a name).
 
     Example:
         >>> resolve("hf:Qwen/Qwen3-0.6B").location
@@ -97,7 +101,7 @@ def resolve(reference: str | os.PathLike[str]) -> ModelSource:
     if scheme == "ollama" and rest:
         return _ollama(rest.strip())
 
-    if _looks_like_path(text):
+    if local_paths and _looks_like_path(text):
         return local_source(Path(text).expanduser())
 
     for lookup in _name_lookups:

@@ -5,64 +5,90 @@ model this package can load.
     adam serve --host 0.0.0.0 --port 8080   # or OLLAMA_HOST=0.0.0.0:8080
 
 Built on Starlette and uvicorn. Errors are ``{"error": "..."}`` with Ollama's status
-codes: 400 bad request, 404 unknown model or route, 405 wrong method, 413 body too
-large, 500 anything else. A client that disconnects mid-stream stops its generation
-(the stream's task is cancelled, and the backends stop at the next token).
+codes: 400 bad request (a bad name, option or message; a prompt over the limit), 401 no
+or wrong API key, 403 a Host or Origin refused (``server.guard``), 404 unknown model or
+route, 405 wrong method, 413 body too large, 503 busy (the queue is full), shutting
+down, or past the time limit, 500 anything else. A client that disconnects mid-stream
+stops its generation (the stream's task is cancelled, and the backends stop at the next
+token). On SIGTERM or SIGINT the server stops accepting work, running streams end with
+an error line at their next token, and it exits once they have (at most
+``SHUTDOWN_GRACE_SECONDS`` later); nothing is written to disk half-way (aliases and
+conversions are written to a temporary file and renamed).
+
+From outside in, every request passes: ``RequestMetrics`` (counted, refusals too), the
+Host and Origin checks, CORS and the API key (``server.guard``), the queue limit and the
+body limit (``server.limits``), then its route.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.routing import Route
 
 from adam_integrations.core.errors import (
     AdamError,
     InvalidInputTypeError,
     InvalidRequestError,
     ModelNotFoundError,
+    RequestTimeoutError,
+    ServerBusyError,
     UnsupportedOperationError,
 )
 from adam_integrations.server import ollama_api, openai_api
 from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
+from adam_integrations.server.limits import BodyLimit, WorkLimit
+from adam_integrations.server.metrics import RequestMetrics
 from adam_integrations.server.models import ServedModels
 from adam_integrations.server.serving import ModelService
+from adam_integrations.server.settings import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    SHUTDOWN_GRACE_SECONDS,
+    ServerSettings,
+)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 11434
-DEFAULT_MAX_BODY = 32 * 1024 * 1024  # bytes; a few thousand long texts to embed
-
-
-def create_app(models: ServedModels | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY, *, bind_host: str = DEFAULT_HOST,
-               allowed_hosts: Sequence[str] = (), origins: Sequence[str] = ()) -> Starlette:
+def create_app(models: ServedModels | None = None, settings: ServerSettings | None = None
+               ) -> Starlette:
     """The ASGI app: Ollama's ``/api/*`` and OpenAI's ``/v1/*`` routes over one
-    ``ModelService``, behind the Host and Origin checks of ``server.guard`` (the Host
-    check on while ``bind_host`` is a loopback address; ``origins`` extend Ollama's
-    default allowlist and ``OLLAMA_ORIGINS``)."""
-    service = ModelService(models)
-    app = Starlette(routes=[*ollama_api.routes(service), *openai_api.routes(service)],
+    ``ModelService`` (``app.state.service``), plus ``/metrics``, behind the checks above
+    (the Host check on while ``settings.bind_host`` is a loopback address)."""
+    settings = settings or ServerSettings()
+    service = ModelService(models, settings)
+    routes = [*ollama_api.routes(service), *openai_api.routes(service),
+              Route("/metrics", service.metrics.endpoint, methods=["GET"])]
+    app = Starlette(routes=routes,
                     exception_handlers={AdamError: _adam_error, HTTPException: _http_error,
                                         Exception: _internal_error})
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(RequestGuard, check_hosts=is_loopback(bind_host),
-                       allowed_hosts=allowed_hosts, origins=configured_origins(origins))
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(WorkLimit, workload=service.workload)
+    app.add_middleware(RequestGuard, check_hosts=is_loopback(settings.bind_host),
+                       allowed_hosts=settings.allowed_hosts,
+                       origins=configured_origins(settings.origins),
+                       api_keys=settings.api_keys)
+    app.add_middleware(RequestMetrics, metrics=service.metrics,
+                       routes=[route.path for route in routes])
     return app
 
 
 def _status(error: AdamError) -> int:
     if isinstance(error, ModelNotFoundError):
         return 404
+    if isinstance(error, (ServerBusyError, RequestTimeoutError)):
+        return 503
     if isinstance(error, (InvalidRequestError, InvalidInputTypeError,
                           UnsupportedOperationError)):
         return 400
@@ -71,7 +97,8 @@ def _status(error: AdamError) -> int:
 
 async def _adam_error(request: Request, error: Exception) -> Response:
     status = _status(error) if isinstance(error, AdamError) else 500
-    return JSONResponse({"error": str(error)}, status_code=status)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
@@ -83,44 +110,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
 async def _internal_error(request: Request, error: Exception) -> Response:
     logger.exception("request failed")
     return JSONResponse({"error": f"{type(error).__name__}: {error}"}, status_code=500)
-
-
-class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, whether the client declared
-    the length or streams the body in chunks."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, self._message())
-            return message
-
-        await self.app(scope, limited, send)
-
-    def _message(self) -> str:
-        return (f"request body too large: the limit is {self.max_bytes} bytes "
-                "(adam serve --max-body-mb raises it)")
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"error": self._message()}, status_code=413)
-        await response(scope, receive, send)
 
 
 def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
@@ -143,15 +132,33 @@ def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
 
 
 def serve(host: str | None = None, port: int | None = None, *,
-          max_body_bytes: int = DEFAULT_MAX_BODY, log_level: str = "info",
-          model_type: str = "auto", allowed_hosts: Sequence[str] = (),
-          origins: Sequence[str] = ()) -> None:
-    """Run the server until interrupted; ``model_type`` names the backend every model is
-    served on ("auto": each model's automatic choice)."""
-    import uvicorn
-
+          settings: ServerSettings | None = None, log_level: str = "info",
+          model_type: str = "auto") -> None:
+    """Run the server until SIGTERM or SIGINT; ``model_type`` names the backend every
+    model is served on ("auto": each model's automatic choice)."""
     bind_host, bind_port = host_and_port(host, port)
-    config: dict[str, Any] = {"host": bind_host, "port": bind_port, "log_level": log_level}
-    app = create_app(ServedModels(model_type=model_type), max_body_bytes=max_body_bytes,
-                     bind_host=bind_host, allowed_hosts=allowed_hosts, origins=origins)
-    uvicorn.run(app, **config)
+    settings = replace(settings or ServerSettings(), bind_host=bind_host)
+    if not is_loopback(bind_host) and not settings.api_keys:
+        print(f"warning: adam serve listens on {bind_host}, beyond this machine, and no API "
+              "key is set: anyone who can reach the port can use every model. Set one with "
+              "--api-key, --api-key-file or ADAM_API_KEY.", file=sys.stderr, flush=True)
+    app = create_app(ServedModels(model_type=model_type, model_dirs=settings.model_dirs),
+                     settings)
+    service: ModelService = app.state.service
+    config = uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level,
+                            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS))
+    GracefulServer(config, service).run()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, telling the service about a shutdown before it waits for the
+    open streams: they then end with an error line at their next token instead of running
+    to their end (or being cut off mid-line once the grace period is over)."""
+
+    def __init__(self, config: uvicorn.Config, service: ModelService) -> None:
+        super().__init__(config)
+        self.service = service
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.service.workload.closing.set()
+        super().handle_exit(sig, frame)

@@ -16,6 +16,11 @@ pages), checked before any route runs, with CORS answers for the origins allowed
   it gets 403 on every route: simple POSTs too, which a browser sends without asking
   first. Allowed origins get CORS headers and preflight answers (Starlette's
   ``CORSMiddleware``).
+- **API keys** (optional): with keys set, every route but ``GET /`` needs
+  ``Authorization: Bearer <key>``; the key is compared in constant time (hashes of equal
+  length, every key compared), and anything else gets 401. Preflights are answered
+  without one (browsers never send credentials in them), and refusals carry the CORS
+  headers, so a page on an allowed origin can read why.
 
 Example:
     >>> host_allowed("localhost:11434", ()), host_allowed("evil.example.com", ())
@@ -27,6 +32,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -100,14 +107,16 @@ class RequestGuard:
         check_hosts: refuse Host headers that do not name this machine.
         allowed_hosts: more host names to accept.
         origins: the origin allowlist (``configured_origins()`` by default).
+        api_keys: keys one of which every request must carry (none: no key needed).
     """
 
     def __init__(self, app: ASGIApp, *, check_hosts: bool, allowed_hosts: Sequence[str] = (),
-                 origins: Sequence[str] | None = None) -> None:
+                 origins: Sequence[str] | None = None, api_keys: Sequence[str] = ()) -> None:
         self._allowed_hosts = tuple(allowed_hosts)
         self._check_hosts = check_hosts or bool(self._allowed_hosts)
         self._origins = origin_pattern(configured_origins() if origins is None else origins)
-        self.app = CORSMiddleware(app, allow_origin_regex=self._origins.pattern,
+        self.app = CORSMiddleware(ApiKeyCheck(app, keys=api_keys),
+                                  allow_origin_regex=self._origins.pattern,
                                   allow_methods=["GET", "POST", "DELETE", "HEAD", "OPTIONS"],
                                   allow_headers=["*"], max_age=600)
 
@@ -131,6 +140,38 @@ class RequestGuard:
                           "OLLAMA_ORIGINS)", scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class ApiKeyCheck:
+    """ASGI middleware: 401 unless the request carries one of ``keys`` as a Bearer token
+    (``GET /`` and ``HEAD /``, the liveness check, excepted)."""
+
+    def __init__(self, app: ASGIApp, *, keys: Sequence[str]) -> None:
+        self.app = app
+        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or not self._digests
+                or (scope["path"] == "/" and scope["method"] in ("GET", "HEAD"))):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and self.known(token.strip()):
+            await self.app(scope, receive, send)
+            return
+        message = ("a valid API key is required: send the header 'Authorization: Bearer "
+                   "<key>' (the openai client's api_key; for the ollama client and "
+                   "ChatOllama pass it in headers)") if not token else "invalid API key"
+        await JSONResponse({"error": message}, status_code=401,
+                           headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+
+    def known(self, token: str) -> bool:
+        given = hashlib.sha256(token.encode()).digest()
+        matched = False
+        for digest in self._digests:  # every key compared: the time says nothing
+            matched |= hmac.compare_digest(given, digest)
+        return matched
 
 
 async def _refuse(message: str, scope: Scope, receive: Receive, send: Send) -> None:

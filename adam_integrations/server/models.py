@@ -3,7 +3,9 @@
 A request's ``model`` is any model reference this package understands (``smollm2``,
 ``hf:Qwen/Qwen3-0.6B``, ``qwen3_small``, ``/models/x.gguf``, ``ollama:qwen3``...), an
 Ollama-style name (``smollm2:135m``; ``name:latest`` is the same as ``name``), or an alias
-made with ``/api/copy``. The embedded models are listed under readable names.
+made with ``/api/copy``; every name is checked first (``server.names``: Ollama's name
+rules, no traversal, paths only under ``--models-dir``). The embedded models are listed
+under readable names.
 Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically); deleting
 removes an alias, never a model file.
 """
@@ -14,6 +16,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from adam_integrations.core.registry import AUTO, registry
 from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import ModelSource
 from adam_integrations.manager import shared_backend
+from adam_integrations.server.names import check_alias, check_model_name, is_path_reference
 
 # Readable names for the embedded models, as `ollama list` would show them.
 EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
@@ -47,9 +51,11 @@ class Served:
 def _resolve_served(reference: str) -> ModelSource | None:
     """A served name as a model source: this package's reference grammar first, then a
     model of the local Ollama store under that name; None when neither knows it."""
+    if is_path_reference(reference):
+        return resolve(reference)  # checked: under a folder the operator allowed
     for candidate in (reference, f"ollama:{reference}"):
         try:
-            source = resolve(candidate)
+            source = resolve(candidate, local_paths=False)
         except (ModelNotFoundError, InvalidRequestError):
             continue
         if source.kind != "ollama":  # a served model must be on this machine
@@ -64,7 +70,9 @@ class ServedModels:
     ``model_type`` is the backend every model is served on ("auto": the automatic
     choice for each model, ``core.registry``)."""
 
-    def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO) -> None:
+    def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO,
+                 model_dirs: Sequence[Path] = ()) -> None:
+        self._model_dirs = tuple(Path(d) for d in model_dirs)
         self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
         if model_type.lower() != AUTO:
             registry.get(model_type)  # an unknown backend fails at start, not per request
@@ -74,12 +82,9 @@ class ServedModels:
         self._lock = threading.Lock()
 
     # -- names -----------------------------------------------------------------------
-    @staticmethod
-    def normalize(name: object) -> str:
-        """The name as a key: stripped, lower-case, ``:latest`` dropped."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequestError("model is required")
-        text = name.strip()
+    def normalize(self, name: object) -> str:
+        """The name, checked (``server.names``), as a key: ``:latest`` dropped."""
+        text = check_model_name(name, self._model_dirs)
         return text[: -len(":latest")] if text.lower().endswith(":latest") else text
 
     def reference(self, name: str) -> str:
@@ -138,11 +143,9 @@ class ServedModels:
     def copy(self, source: str, destination: str) -> None:
         """Make ``destination`` a name for the model ``source`` names."""
         target = self.reference(source)
-        try:
-            resolve(target)
-        except (ModelNotFoundError, InvalidRequestError) as error:
-            raise ModelNotFoundError(f"model '{source}' not found") from error
-        key = self.normalize(destination)
+        if _resolve_served(target) is None:
+            raise ModelNotFoundError(f"model '{source}' not found")
+        key = self.normalize(check_alias(destination))
         if key.lower() in {n.lower() for n in EMBEDDED_NAMES}:
             raise InvalidRequestError(f"'{destination}' is the name of an embedded model")
         with self._lock:

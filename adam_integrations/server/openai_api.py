@@ -96,6 +96,16 @@ class _Completion:
                      ) -> AsyncIterator[bytes]:
         first = await anext(chunks, None)  # fails before the response starts
         yield self._delta({"role": "assistant", "content": ""})
+        try:
+            async for event in self._answer_events(first, chunks, include_usage):
+                yield event
+        except Exception as error:  # after the start: an error event, as vLLM sends
+            payload = {"error": {"message": str(error), "type": type(error).__name__}}
+            yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    async def _answer_events(self, first: Chunk | None, chunks: AsyncIterator[Chunk],
+                             include_usage: bool) -> AsyncIterator[bytes]:
         calls = 0
         async for chunk in _chain(first, chunks):
             if chunk.thinking:
@@ -111,7 +121,6 @@ class _Completion:
                 yield self._delta({}, finish)
                 if include_usage and chunk.usage is not None:
                     yield self._event([], wire.usage_to_wire(chunk.usage))
-        yield b"data: [DONE]\n\n"
 
     async def whole(self, chunks: AsyncIterator[Chunk]) -> dict[str, Any]:
         text, thinking, calls, finish, usage = "", "", [], "stop", None

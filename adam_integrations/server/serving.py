@@ -6,6 +6,11 @@ status), streams and embeds with the model marked busy (never unloaded mid-answe
 its keep-alive set afterwards, counts tokens, and lists what is on disk and in memory.
 Anything that may block (resolving names, hashing files, loading, ``info()``) runs on a
 worker thread, so one slow request never stalls the streams of the others.
+
+The limits of ``ServerSettings`` that concern the work itself are applied here: prompt
+length (400), the cap on generated tokens, the time limit (the stream ends with an
+error once it is past), and shutdown (running streams end with an error line at their
+next token). Each generation and load is recorded in the server's metrics.
 """
 
 from __future__ import annotations
@@ -14,14 +19,22 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from adam_integrations.core.errors import (
+    InvalidRequestError,
+    RequestTimeoutError,
+    ServerBusyError,
+)
 from adam_integrations.core.loaded import loaded_models
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelSource
+from adam_integrations.server.limits import Workload
+from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels
+from adam_integrations.server.settings import ServerSettings
 from adam_integrations.sharing.digest import file_sha256
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
@@ -52,21 +65,26 @@ class RunningModel:
 class ModelService:
     """The served models and the operations on them that the routes share."""
 
-    def __init__(self, models: ServedModels | None = None) -> None:
-        self.models = models or ServedModels()
+    def __init__(self, models: ServedModels | None = None,
+                 settings: ServerSettings | None = None) -> None:
+        self.settings = settings or ServerSettings()
+        self.models = models or ServedModels(model_dirs=self.settings.model_dirs)
+        self.workload = Workload(self.settings.max_queue)
+        self.metrics = ServerMetrics(lambda: self.workload.in_flight)
 
     async def get(self, name: object, *, embedding: bool = False) -> Served:
         """The model served as ``name`` (ModelNotFoundError, a 404, when none is)."""
         return await asyncio.to_thread(self.models.get, name, embedding=embedding)
 
-    @staticmethod
-    async def load(served: Served) -> float:
+    async def load(self, served: Served) -> float:
         """Load the model before answering; the seconds it took (0 when loaded)."""
         if served.backend.is_loaded:
             return 0.0
         started = time.perf_counter()
         await asyncio.to_thread(served.backend.load)
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self.metrics.load_seconds.labels(str(served.source.name)).observe(seconds)
+        return seconds
 
     @staticmethod
     async def unload(served: Served) -> None:
@@ -78,30 +96,87 @@ class ModelService:
         await asyncio.to_thread(served.backend.load)
         loaded_models.set_keep_alive(served.backend, keep_alive)
 
-    @staticmethod
-    async def stream_chat(served: Served, messages: list[ChatMessage],
-                          config: GenerationConfig, keep_alive: float | None
-                          ) -> AsyncIterator[Chunk]:
+    def stream_chat(self, served: Served, messages: list[ChatMessage],
+                    config: GenerationConfig, keep_alive: float | None
+                    ) -> AsyncIterator[Chunk]:
         """The answer's chunks (empty ones left out), the model busy meanwhile."""
-        async for chunk in _tracked(served, keep_alive,
-                                    served.backend.astream_chat(messages, config)):
-            yield chunk
+        self._check_prompt(m.content for m in messages)
+        config = self._capped(config)
+        return self._tracked(served, keep_alive,
+                             served.backend.astream_chat(messages, config))
 
-    @staticmethod
-    async def stream_complete(served: Served, prompt: str, config: GenerationConfig,
-                              keep_alive: float | None) -> AsyncIterator[Chunk]:
+    def stream_complete(self, served: Served, prompt: str, config: GenerationConfig,
+                        keep_alive: float | None) -> AsyncIterator[Chunk]:
         """A raw continuation of ``prompt`` (no chat template), as ``stream_chat``."""
-        async for chunk in _tracked(served, keep_alive,
-                                    served.backend.astream_complete(prompt, config)):
-            yield chunk
+        self._check_prompt([prompt])
+        config = self._capped(config)
+        return self._tracked(served, keep_alive,
+                             served.backend.astream_complete(prompt, config))
 
-    @staticmethod
-    async def embed(served: Served, texts: list[str], keep_alive: float | None
+    async def embed(self, served: Served, texts: list[str], keep_alive: float | None
                     ) -> list[list[float]]:
         """L2-normalised vectors, one per text (as Ollama's /api/embed returns them)."""
+        self._check_prompt(texts)
+        timeout = self.settings.request_timeout
         with loaded_models.in_use(served.backend, keep_alive=keep_alive):
-            vectors = await served.backend.aembed(texts)
+            try:
+                vectors = await asyncio.wait_for(served.backend.aembed(texts), timeout)
+            except TimeoutError:
+                raise self._timed_out() from None
         return [_normalized(v) for v in vectors]
+
+    def _check_prompt(self, texts: Iterable[str]) -> None:
+        total = sum(len(t) for t in texts)
+        if total > self.settings.max_prompt_chars:
+            raise InvalidRequestError(
+                f"prompt too long: {total:,} characters, the server's limit is "
+                f"{self.settings.max_prompt_chars:,} (adam serve --max-prompt-chars)")
+
+    def _capped(self, config: GenerationConfig) -> GenerationConfig:
+        cap = self.settings.max_tokens
+        if cap is None or (config.max_tokens is not None and config.max_tokens <= cap):
+            return config
+        return replace(config, max_tokens=cap)
+
+    def _timed_out(self) -> RequestTimeoutError:
+        return RequestTimeoutError(
+            f"the request ran past the server's limit of {self.settings.request_timeout:g} "
+            "seconds (adam serve --request-timeout); ask for fewer tokens or raise it")
+
+    async def _tracked(self, served: Served, keep_alive: float | None,
+                       chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        """``chunks`` with the model marked busy, the limits applied, metrics recorded."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        timeout = self.settings.request_timeout
+        deadline = started + timeout if timeout else None
+        first_token: float | None = None
+        try:
+            with loaded_models.in_use(served.backend, keep_alive=keep_alive):
+                while True:
+                    if self.workload.closing.is_set():
+                        raise ServerBusyError("the server is shutting down; this answer "
+                                              "stops here (retry once it is back)")
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise self._timed_out() from None
+                    if first_token is None and (chunk.text or chunk.thinking
+                                                or chunk.tool_calls):
+                        first_token = loop.time()
+                    if chunk.finish_reason is not None:
+                        self.metrics.generation(
+                            str(served.source.name), chunk.usage,
+                            None if first_token is None else first_token - started,
+                            loop.time() - (first_token or started))
+                    if chunk.text or chunk.thinking or chunk.tool_calls or chunk.usage \
+                            or chunk.finish_reason:
+                        yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     @staticmethod
     async def token_count(served: Served, texts: list[str]) -> int:
@@ -135,15 +210,6 @@ class ModelService:
             return running
 
         return await asyncio.to_thread(collect)
-
-
-async def _tracked(served: Served, keep_alive: float | None,
-                   chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-    with loaded_models.in_use(served.backend, keep_alive=keep_alive):
-        async for chunk in chunks:
-            if chunk.text or chunk.thinking or chunk.tool_calls or chunk.usage \
-                    or chunk.finish_reason:
-                yield chunk
 
 
 def _stored(name: str, source: ModelSource) -> StoredModel:

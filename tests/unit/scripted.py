@@ -13,6 +13,7 @@ Its rule, so a test can say what the answer will be:
   "length" when ``max_tokens`` cut it;
 - ``think=True`` (or a ``think:`` prefix on the message) first streams the reasoning
   ``I think.``;
+- a ``slow:`` prefix waits ``SLOW_SECONDS`` before each word (for limits and timeouts);
 - a forced tool choice answers with a call of the first forced tool whose arguments are
   the answer parsed as JSON (``{}`` when it is not an object);
 - embeddings are 8 floats from the text's sha256, the same for the same text.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +43,7 @@ from adam_integrations.core.types import (
 )
 
 NAME = "scripted"
+SLOW_SECONDS = 0.1
 SOURCE = ModelSource("folder", "scripted://model", "scripted-model",
                      "the fast tier's scripted backend")
 
@@ -113,6 +116,8 @@ class ScriptedBackend(ModelBackend):
 
 
 def _answer(message: str, prompt_words: int, config: GenerationConfig) -> Iterator[Chunk]:
+    slow = message.startswith("slow:")
+    message = message.removeprefix("slow:").strip()
     thinks = config.think is True or message.startswith("think:")
     message = message.removeprefix("think:").strip()
     text = message[len("say:"):].strip() if message.startswith("say:") else f"echo: {message}"
@@ -134,6 +139,8 @@ def _answer(message: str, prompt_words: int, config: GenerationConfig) -> Iterat
         words = text.split(" ")
         limit = config.max_tokens or len(words)
         for index, word in enumerate(words[:limit]):
+            if slow:
+                time.sleep(SLOW_SECONDS)
             yield Chunk(text=word if index == 0 else f" {word}")
         produced += min(limit, len(words))
         finish = "length" if limit < len(words) else "stop"

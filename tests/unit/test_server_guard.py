@@ -9,6 +9,7 @@ import pytest
 from adam_integrations.server import create_app
 from adam_integrations.server.guard import host_allowed, origin_pattern
 from adam_integrations.server.models import ServedModels
+from adam_integrations.server.settings import ServerSettings
 from tests.unit.scripted import NAME
 
 CHAT = {"model": NAME, "messages": [{"role": "user", "content": "say: hi"}], "stream": False}
@@ -17,7 +18,7 @@ CHAT = {"model": NAME, "messages": [{"role": "user", "content": "say: hi"}], "st
 @pytest.fixture
 def app(tmp_path, backend):
     return create_app(ServedModels(tmp_path / "aliases.json", model_type=NAME),
-                      origins=["https://app.example.com"])
+                      ServerSettings(origins=("https://app.example.com",)))
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""How much work one ``adam serve`` takes on: request bodies (``BodyLimit``, 413) and
+requests for models at once (``WorkLimit``, 503 past ``OLLAMA_MAX_QUEUE``, and while the
+server shuts down). Prompt length, generated tokens and the per-request time limit are
+checked where the work is done (``serving.ModelService``).
+
+A request counts against the queue from its first byte to its response's last: a
+stream holds its place until it ends. A slow reader does not hold a model longer than
+its own generation, though: generation runs ahead of the client into a buffer
+(``core.streaming.iterate_in_thread``), so the model is free for the next request as soon
+as the answer is computed, however slowly it is read.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The routes that run a model (the others only read state): what the queue limit counts.
+MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
+                          "/api/pull", "/v1/chat/completions", "/v1/embeddings"})
+
+
+@dataclass
+class Workload:
+    """Requests for models in flight now, and whether the server is shutting down."""
+
+    max_queue: int
+    in_flight: int = 0
+    closing: threading.Event = field(default_factory=threading.Event)
+
+
+class WorkLimit:
+    """ASGI middleware: 503 "server busy" past ``workload.max_queue`` requests for models
+    at once, and for new ones once the server is shutting down."""
+
+    def __init__(self, app: ASGIApp, *, workload: Workload) -> None:
+        self.app = app
+        self.workload = workload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in MODEL_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        workload = self.workload
+        if workload.closing.is_set():
+            await _busy("the server is shutting down; retry on another server or once "
+                        "it is back", scope, receive, send)
+            return
+        if workload.in_flight >= workload.max_queue:
+            await _busy(f"server busy: {workload.in_flight} requests are running or "
+                        f"waiting (the limit, OLLAMA_MAX_QUEUE, is {workload.max_queue}); "
+                        "retry shortly", scope, receive, send)
+            return
+        workload.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            workload.in_flight -= 1
+
+
+async def _busy(message: str, scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "1"})
+    await response(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, whether the client declared
+    the length or streams the body in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._message())
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _message(self) -> str:
+        return (f"request body too large: the limit is {self.max_bytes} bytes "
+                "(adam serve --max-body-mb raises it)")
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"error": self._message()}, status_code=413)
+        await response(scope, receive, send)
