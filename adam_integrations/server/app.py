@@ -50,6 +50,7 @@ from adam_integrations.server.guard import RequestGuard, configured_origins, is_
 from adam_integrations.server.limits import BodyLimit, WorkLimit
 from adam_integrations.server.metrics import RequestMetrics
 from adam_integrations.server.models import ServedModels
+from adam_integrations.server.openapi import openapi_document
 from adam_integrations.server.serving import ModelService
 from adam_integrations.server.settings import (
     DEFAULT_HOST,
@@ -63,12 +64,19 @@ logger = logging.getLogger(__name__)
 def create_app(models: ServedModels | None = None, settings: ServerSettings | None = None
                ) -> Starlette:
     """The ASGI app: Ollama's ``/api/*`` and OpenAI's ``/v1/*`` routes over one
-    ``ModelService`` (``app.state.service``), plus ``/metrics``, behind the checks above
+    ``ModelService`` (``app.state.service``), plus ``/metrics`` and ``/openapi.json``
+    (``server.openapi``), behind the checks above
     (the Host check on while ``settings.bind_host`` is a loopback address)."""
     settings = settings or ServerSettings()
     service = ModelService(models, settings)
     routes = [*ollama_api.routes(service), *openai_api.routes(service),
               Route("/metrics", service.metrics.endpoint, methods=["GET"])]
+    document = openapi_document([*(route.path for route in routes), "/openapi.json"])
+
+    async def describe(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes.append(Route("/openapi.json", describe, methods=["GET"]))
     app = Starlette(routes=routes,
                     exception_handlers={AdamError: _adam_error, HTTPException: _http_error,
                                         Exception: _internal_error})

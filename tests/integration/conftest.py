@@ -114,28 +114,38 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServeProcess:
+    """``adam serve <args>`` as a subprocess on a free loopback port, its output in
+    ``log``; ``stop()`` sends SIGTERM and waits."""
+
+    def __init__(self, log: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "adam_integrations.cli", "serve", "--port",
+                 self.url.rsplit(":", 1)[1], "--log-level", "warning", *args],
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+        def up() -> bool:
+            try:
+                return httpx.get(self.url, timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(up, timeout=60), log.read_text()[-3000:]
+
+    def stop(self, timeout: float = 30) -> int:
+        self.process.terminate()
+        return self.process.wait(timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def server(session_cache: Path) -> Iterator[str]:
     """The URL of an ``adam serve`` subprocess, up for the whole test session."""
-    port = _free_port()
-    log = (session_cache / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
-         "--log-level", "warning", "--max-body-mb", "1"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/api/version", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_until(up, timeout=60), (session_cache / "server.log").read_text()[-3000:]
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
+    running = ServeProcess(session_cache / "server.log", "--max-body-mb", "1")
+    yield running.url
+    running.stop()
 
 
 @pytest.fixture(scope="session")
