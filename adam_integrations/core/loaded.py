@@ -50,7 +50,9 @@ def parse_keep_alive(value: float | int | str | None) -> float | None:
     if isinstance(value, bool):
         raise InvalidRequestError(f"keep_alive must be seconds or a duration, got {value!r}")
     if isinstance(value, (int, float)):
-        return None if value < 0 else float(value)
+        if value != value:  # NaN (Python's json reads it)
+            raise InvalidRequestError("keep_alive must be a number of seconds, got NaN")
+        return None if value < 0 or value == float("inf") else float(value)
     text = str(value).strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
         return parse_keep_alive(float(text))

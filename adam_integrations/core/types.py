@@ -181,13 +181,21 @@ class ChatMessage:
             )
         if given.get("images"):
             raise InvalidRequestError("images are not supported: no vision model is served")
+        for key in _MESSAGE_STRINGS & set(given):
+            if not isinstance(given[key], str):
+                raise InvalidInputTypeError(
+                    f"message {key!r} must be a string, got {type(given[key]).__name__}")
+        calls = given.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise InvalidInputTypeError(
+                f"message 'tool_calls' must be a list, got {type(calls).__name__}")
         role = _ROLE_ALIASES.get(given["role"], given["role"])
         thinking = given.get("thinking") or given.get("reasoning_content") \
             or given.get("reasoning")
         return cls(role=role, content=_text_content(given.get("content", "")),
                    name=given.get("name") or given.get("tool_name"),
                    tool_call_id=given.get("tool_call_id"), thinking=thinking or None,
-                   tool_calls=[ToolCall.coerce(c) for c in given.get("tool_calls") or []])
+                   tool_calls=[ToolCall.coerce(c) for c in calls])
 
     def to_template_dict(self) -> dict[str, Any]:
         """The message as chat templates (Jinja, Hugging Face style) expect it."""
@@ -207,6 +215,8 @@ class ChatMessage:
 
 _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_call_id", "thinking", "tool_calls",
                            "reasoning_content", "reasoning", "tool_name", "images"})
+_MESSAGE_STRINGS = frozenset({"role", "name", "tool_call_id", "thinking", "reasoning_content",
+                              "reasoning", "tool_name"})
 _ROLE_ALIASES = {"developer": "system", "human": "user", "ai": "assistant"}
 
 
