@@ -45,6 +45,13 @@ class ToolSpec:
             raise InvalidRequestError(
                 f"tool name {self.name!r} is not valid; use 1-64 letters, digits, '_', '.' or '-'"
             )
+        if not isinstance(self.parameters or {}, Mapping):
+            raise InvalidInputTypeError(
+                f"the parameters of tool {self.name!r} must be a JSON schema object, got "
+                f"{type(self.parameters).__name__}")
+        if not isinstance(self.description, str):
+            raise InvalidInputTypeError(f"the description of tool {self.name!r} must be a "
+                                        "string")
         parameters = dict(self.parameters or {"type": "object", "properties": {}})
         if parameters.get("type") != "object":
             raise InvalidRequestError(

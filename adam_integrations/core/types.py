@@ -291,9 +291,13 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
             self.stop = [self.stop]
-        self.stop = [s for s in (self.stop or []) if s]
-        if not all(isinstance(s, str) for s in self.stop):
+        if not isinstance(self.stop or [], (list, tuple)) or not all(
+                isinstance(s, str) for s in self.stop or []):
             raise InvalidInputTypeError("stop must be a string or a list of strings")
+        self.stop = [s for s in (self.stop or []) if s]
+        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls,
+                                                                   bool):
+            raise InvalidInputTypeError("parallel_tool_calls must be true or false")
         _check_number("max_tokens", self.max_tokens, minimum=1, integer=True,
                       hint="ask for at least 1 token, or None for the model's limit")
         _check_number("temperature", self.temperature, minimum=0.0,

@@ -41,7 +41,11 @@ def config_from_request(body: dict[str, Any]) -> GenerationConfig:
         fields["tools"] = body["tools"]
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
-        choice = (choice.get("function") or {}).get("name")
+        function = choice.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidRequestError("a named tool_choice is {\"type\": \"function\", "
+                                      "\"function\": {\"name\": \"<tool>\"}}")
+        choice = function["name"]
     if choice is not None:
         fields["tool_choice"] = choice
     fmt = body.get("response_format")
