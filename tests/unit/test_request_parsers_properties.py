@@ -1,8 +1,8 @@
 """Property tests (hypothesis) for what reads requests: whatever JSON a client sends, the
 parsers either return a value or raise an ``AdamError`` (a 400 with a message), never
 another exception; and what they return keeps what was sent. The examples are derived
-deterministically (``derandomize``), so CI runs the same ones every time; run with
-``--hypothesis-seed=N`` and without it to explore more (the bugs found that way are fixed:
+deterministically (``derandomize``), so CI runs the same ones every time; set it to False
+locally and vary ``--hypothesis-seed`` to explore more (the bugs found that way are fixed:
 non-string roles, ``stop: true``, non-object tool parameters)."""
 
 from __future__ import annotations
