@@ -37,6 +37,7 @@ test-fast: install
 bench: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -45,6 +45,8 @@ if "ADAM_CACHE_DIR" not in os.environ:  # one cache for the whole run, removed a
     atexit.register(shutil.rmtree, os.environ["ADAM_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from server_process import AdamServe  # benchmarks/, the script's own folder
+
 from adam_integrations.backends.huggingface import HuggingFaceModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 
@@ -217,40 +219,12 @@ def measure_llama_cpp_stream(runs: int) -> dict[str, float]:
     return {f"llama_cpp_stream_{k}": v for k, v in _stream_timing(runs, stream).items()}
 
 
-class _Server:
-    """``adam serve`` as a subprocess on a free loopback port, for the server benchmarks."""
-
-    def __enter__(self) -> str:
-        import socket
-
-        import httpx
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", str(port),
-             "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/api/version", timeout=1).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("adam serve did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 def measure_server_chatollama_stream(runs: int) -> dict[str, float]:
     """LangChain's ChatOllama streaming through ``adam serve`` (same model and settings
     as the in-process ChatAdam measurement)."""
     from langchain_ollama import ChatOllama
 
-    with _Server() as url:
+    with AdamServe() as url:
         chat = ChatOllama(model="smollm2:135m", base_url=url, temperature=0,
                           num_predict=NEW_TOKENS)
         timing = _stream_timing(runs, lambda: (c.content for c in chat.stream(CHAT)
@@ -285,7 +259,7 @@ def measure_server_concurrency(seconds: float) -> dict[str, float]:
                 incomplete += 1
         return done, errors, incomplete, tokens
 
-    with _Server() as url:
+    with AdamServe() as url:
         ollama.Client(host=url).chat(model="smollm2:135m", options={"num_predict": 1},
                                      messages=[{"role": "user", "content": "hi"}])
         started = time.perf_counter()

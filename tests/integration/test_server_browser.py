@@ -58,7 +58,7 @@ class _PageServer:
         self.reports = reports
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 body = PAGE.replace("API", api).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
@@ -66,7 +66,7 @@ class _PageServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 reports.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)

@@ -61,7 +61,7 @@ def test_real_clients_send_the_key(keyed):
     chat = ChatOllama(model="smollm2:135m", base_url=keyed, num_predict=4,
                       client_kwargs={"headers": AUTH})
     assert chat.invoke("Hi").content
-    with pytest.raises(Exception, match="401|API key"):
+    with pytest.raises(Exception, match=r"401|API key"):
         ChatOllama(model="smollm2:135m", base_url=keyed, num_predict=4).invoke("Hi")
 
 
