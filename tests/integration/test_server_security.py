@@ -8,6 +8,7 @@ import signal
 import time
 
 import httpx
+import ollama
 import openai
 import pytest
 from langchain_ollama import ChatOllama
@@ -61,8 +62,9 @@ def test_real_clients_send_the_key(keyed):
     chat = ChatOllama(model="smollm2:135m", base_url=keyed, num_predict=4,
                       client_kwargs={"headers": AUTH})
     assert chat.invoke("Hi").content
-    with pytest.raises(Exception, match=r"401|API key"):
+    with pytest.raises(ollama.ResponseError) as refused:
         ChatOllama(model="smollm2:135m", base_url=keyed, num_predict=4).invoke("Hi")
+    assert refused.value.status_code == 401
 
 
 def test_sigterm_ends_running_streams_with_an_error_line_and_exits(session_cache):
