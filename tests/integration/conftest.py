@@ -142,8 +142,11 @@ class ServeProcess:
 
 @pytest.fixture(scope="session")
 def server(session_cache: Path) -> Iterator[str]:
-    """The URL of an ``adam serve`` subprocess, up for the whole test session."""
-    running = ServeProcess(session_cache / "server.log", "--max-body-mb", "1")
+    """The URL of an ``adam serve`` subprocess, up for the whole test session; the tests'
+    model files (the session cache, the Qwen3 fixtures) may be named by path."""
+    running = ServeProcess(session_cache / "server.log", "--max-body-mb", "1",
+                           "--models-dir", str(session_cache),
+                           "--models-dir", str(FIXTURE_CACHE))
     yield running.url
     running.stop()
 
