@@ -38,11 +38,18 @@ async def cancel_after_first_item(stream: Callable[[], AsyncIterator[object]]) -
 
 def generation_idle(model: object) -> bool:
     """Whether ``model`` is generating nothing now (llama.cpp: its run lock is free;
-    transformers: the shared compute thread is idle)."""
+    transformers: the shared compute thread is idle; a model on a server: a one-token
+    request is answered within a second, which a server still busy with the abandoned
+    answer, hundreds of tokens long, cannot do)."""
     from adam_integrations.backends.llamacpp import LlamaCppModel
+    from adam_integrations.backends.openai_compat import OpenAICompatibleModel
 
     if isinstance(model, LlamaCppModel):
         return not model._run_lock.locked()
+    if isinstance(model, OpenAICompatibleModel):
+        started = time.monotonic()
+        model.chat([{"role": "user", "content": "Hi"}], max_tokens=1)
+        return time.monotonic() - started < 1.0
     return compute.idle()
 
 

@@ -135,29 +135,36 @@ class ResponseParser:
 
     def _tool_call_from(self, body: str, *, unterminated: bool = False) -> Chunk:
         self._calls_seen += 1
-        raw = body.strip()
-        call_id = new_tool_call_id()
         if unterminated:
-            return _invalid(raw, call_id, f"the tool call was cut off before {TOOL_CALL_CLOSE}")
+            return _invalid(body.strip(), new_tool_call_id(),
+                            f"the tool call was cut off before {TOOL_CALL_CLOSE}")
+        return tool_call_from_json(body, self._tool_names)
+
+
+def tool_call_from_json(body: str, tool_names: Sequence[str] = ()) -> Chunk:
+    """A chunk with the call ``body`` (``{"name": ..., "arguments": {...}}``) writes, or
+    with an invalid call saying what is wrong with it (never an exception)."""
+    raw = body.strip()
+    call_id = new_tool_call_id()
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        return _invalid(raw, call_id, f"the tool call is not valid JSON: {error}")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return _invalid(raw, call_id, 'a tool call must be {"name": ..., "arguments": {...}}')
+    name = data["name"]
+    arguments: Any = data.get("arguments", data.get("parameters", {}))
+    if isinstance(arguments, str):
         try:
-            data = json.loads(raw)
+            arguments = json.loads(arguments) if arguments.strip() else {}
         except ValueError as error:
-            return _invalid(raw, call_id, f"the tool call is not valid JSON: {error}")
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            return _invalid(raw, call_id, 'a tool call must be {"name": ..., "arguments": {...}}')
-        name = data["name"]
-        arguments: Any = data.get("arguments", data.get("parameters", {}))
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments) if arguments.strip() else {}
-            except ValueError as error:
-                return _invalid(raw, call_id, f"the arguments are not valid JSON: {error}", name)
-        if not isinstance(arguments, dict):
-            return _invalid(raw, call_id, "the arguments must be a JSON object", name)
-        if self._tool_names and name not in self._tool_names:
-            known = ", ".join(self._tool_names)
-            return _invalid(raw, call_id, f"unknown tool {name!r}; the tools are: {known}", name)
-        return Chunk(tool_calls=[ToolCall(name=name, arguments=arguments, id=call_id)])
+            return _invalid(raw, call_id, f"the arguments are not valid JSON: {error}", name)
+    if not isinstance(arguments, dict):
+        return _invalid(raw, call_id, "the arguments must be a JSON object", name)
+    if tool_names and name not in tool_names:
+        known = ", ".join(tool_names)
+        return _invalid(raw, call_id, f"unknown tool {name!r}; the tools are: {known}", name)
+    return Chunk(tool_calls=[ToolCall(name=name, arguments=arguments, id=call_id)])
 
 
 def _invalid(raw: str, call_id: str, error: str, name: str | None = None) -> Chunk:

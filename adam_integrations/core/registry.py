@@ -51,6 +51,10 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "huggingface": "adam_integrations.backends.huggingface:HuggingFaceModel",
     "llamacpp": "adam_integrations.backends.llamacpp:LlamaCppModel",
     "ollama": "adam_integrations.backends.ollama:OllamaModel",
+    "openai": "adam_integrations.backends.openai_compat:OpenAICompatibleModel",
+    "vllm": "adam_integrations.backends.openai_compat:VLLMModel",
+    "sglang": "adam_integrations.backends.openai_compat:SGLangModel",
+    "llamacpp-server": "adam_integrations.backends.openai_compat:LlamaServerModel",
 }
 
 # Other spellings users reach for; each maps to a registered name.
@@ -60,6 +64,9 @@ BACKEND_ALIASES: dict[str, str] = {
     "llama.cpp": "llamacpp",
     "llama_cpp": "llamacpp",
     "gguf": "llamacpp",
+    "llama-server": "llamacpp-server",
+    "llama.cpp-server": "llamacpp-server",
+    "openai-compatible": "openai",
 }
 
 
@@ -162,6 +169,9 @@ def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
     transformers = ("huggingface", "transformers runs safetensors and hub models")
     if source.kind == "ollama":
         return [("ollama", "it is not in a local Ollama store, so the Ollama server runs it")]
+    if source.kind == "remote":
+        engine = source.engine or "openai"
+        return [(engine, f"{engine} serves it at {source.endpoint}")]
     if not source.is_gguf:
         return [transformers, ("llamacpp", "llama.cpp runs GGUF files")]
     return gguf_backends(gpu_kind())

@@ -9,6 +9,10 @@ accepts the same model strings:
 ``hf:<org>/<repo>:<quant>``    one GGUF of a GGUF repository, e.g. ``:Q4_K_M``
 ``hf.co/<org>/<repo>[:<q>]``   the same, as Ollama writes it
 ``ollama:<name>[:<tag>]``      a model in Ollama's store (its GGUF blob, used in place)
+``openai:<model>[@<url>]``     a model on an OpenAI-compatible server (``<url>`` the base
+                               URL, default ``OPENAI_BASE_URL``)
+``vllm:<model>[@<url>]``       the same on vLLM (default http://127.0.0.1:8000/v1),
+``sglang:``, ``llamacpp-server:``  SGLang (:30000/v1), llama.cpp's server (:8080/v1)
 ``./dir``, ``/abs/file.gguf``  a local model folder (``config.json``) or GGUF file
 ``~/models/x.gguf``            (``~`` is expanded)
 ``qwen3_small`` ...            a catalog alias (see ``catalog.qwen3``)
@@ -93,6 +97,8 @@ def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> M
             "framework classes pick a default for this machine when none is named)")
 
     scheme, _, rest = text.partition(":")
+    if scheme in REMOTE_ENGINES and rest:
+        return remote_source(scheme, rest.strip())
     if scheme == "hf" and rest:
         return hub_source(rest.strip(), "named with hf:")
     for host in ("hf.co/", "huggingface.co/"):
@@ -115,6 +121,38 @@ def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> M
     raise ModelNotFoundError(
         f"{text!r} is not a model this package knows. Name a model as {REFERENCE_FORMS}."
     )
+
+
+REMOTE_ENGINES: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",  # unless OPENAI_BASE_URL says otherwise
+    "vllm": "http://127.0.0.1:8000/v1",
+    "sglang": "http://127.0.0.1:30000/v1",
+    "llamacpp-server": "http://127.0.0.1:8080/v1",
+}
+"""The serving engines a reference may name, with the base URL each listens on by default."""
+
+
+def remote_source(engine: str, reference: str, base_url: str | None = None) -> ModelSource:
+    """``<model>[@<url>]`` on ``engine``: the model's id as the server knows it, and the
+    server's base URL (``@<url>``, else ``base_url``, else ``OPENAI_BASE_URL`` for
+    ``openai``, else the engine's default).
+
+    Example:
+        >>> source = remote_source("vllm", "Qwen/Qwen3-32B@http://gpu-box:8000/v1")
+        >>> source.location, source.endpoint
+        ('Qwen/Qwen3-32B', 'http://gpu-box:8000/v1')
+    """
+    model, at, url = reference.rpartition("@")
+    if not at or not url.startswith(("http://", "https://")):
+        model, url = reference, ""
+    model = model.strip()
+    if not model:
+        raise ModelNotFoundError(f"name the model served by {engine}: '{engine}:<model>"
+                                 "[@<base url>]', e.g. 'vllm:Qwen/Qwen3-32B@http://host:8000/v1'")
+    url = (url or base_url or (os.environ.get("OPENAI_BASE_URL") if engine == "openai" else "")
+           or REMOTE_ENGINES[engine]).rstrip("/")
+    return ModelSource("remote", model, model, f"{model} served by {engine} at {url}",
+                       endpoint=url, engine=engine)
 
 
 def hub_source(reference: str, how: str = "") -> ModelSource:

@@ -36,7 +36,7 @@ window, or the consumer stopped reading."""
 
 Capability = Literal["completion", "chat", "embedding", "tools", "thinking"]
 
-SourceKind = Literal["hub", "folder", "gguf", "ollama"]
+SourceKind = Literal["hub", "folder", "gguf", "ollama", "remote"]
 Purpose = Literal["chat", "embedding"]
 EmbeddingKind = Literal["document", "query"]
 """What a text to embed is: retrieval models embed queries and documents differently."""
@@ -47,7 +47,9 @@ class ModelSource:
     """Where a model comes from, after resolution.
 
     ``location`` is a hub repo id (kind ``hub``), a folder (``folder``), a GGUF file
-    path (``gguf``) or an Ollama model name (``ollama``).
+    path (``gguf``), an Ollama model name (``ollama``) or the model's id on a serving
+    engine (``remote``: ``endpoint`` is the engine's OpenAI-compatible base URL, ``engine``
+    which one: openai, vllm, sglang or llamacpp-server).
     """
 
     kind: SourceKind
@@ -59,6 +61,8 @@ class ModelSource:
     quantization: str | None = None
     gguf_repo: bool = False
     ollama_name: str | None = None
+    endpoint: str | None = None
+    engine: str | None = None
 
     @property
     def is_gguf(self) -> bool:

@@ -21,7 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
-                          "/api/pull", "/v1/chat/completions", "/v1/embeddings"})
+                          "/api/pull", "/v1/chat/completions", "/v1/completions",
+                          "/v1/embeddings"})
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """OpenAI-compatible routes (``/v1/chat/completions`` with SSE streaming,
-``/v1/embeddings``, ``/v1/models``), as Ollama also offers them. The wire format is
+``/v1/completions`` (a raw prompt, no chat template), ``/v1/embeddings``, ``/v1/models``),
+as Ollama also offers them. The wire format is
 ``wire.openai``; the model work is the server's ``ModelService``, as for the Ollama API."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def routes(service: ModelService) -> list[Route]:
     api = OpenAIApi(service)
     return [
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
+        Route("/v1/completions", api.completions, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
         Route("/v1/models", api.list_models, methods=["GET"]),
     ]
@@ -45,6 +47,27 @@ class OpenAIApi:
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
         chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await started_stream(completion.events(chunks, include_usage),
+                                        "text/event-stream")
+        return JSONResponse(await completion.whole(chunks))
+
+    async def completions(self, request: Request) -> Response:
+        body = await read_json(request)
+        served = await self.service.get(body.get("model"))
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidRequestError("prompt must be a non-empty string")
+        if body.get("tools") or body.get("tool_choice"):
+            raise InvalidRequestError("/v1/completions takes no tools; use /v1/chat/completions")
+        config = wire.config_from_request(body)
+        await self.service.load(served)
+        completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
+                                     body["model"])
+        chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}))
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await started_stream(completion.events(chunks, include_usage),
@@ -77,12 +100,14 @@ class OpenAIApi:
 class _Completion:
     """One chat completion's identity, and its answer as SSE events or one object."""
 
+    chunk_object = "chat.completion.chunk"
+
     def __init__(self, completion_id: str, created: int, model: str) -> None:
         self.id, self.created, self.model = completion_id, created, model
 
     def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None
                ) -> bytes:
-        payload: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk",
+        payload: dict[str, Any] = {"id": self.id, "object": self.chunk_object,
                                    "created": self.created, "model": self.model,
                                    "choices": choices}
         if usage is not None:
@@ -142,6 +167,26 @@ class _Completion:
                 "choices": [{"index": 0, "message": message, "finish_reason": finish,
                              "logprobs": None}],
                 "usage": wire.usage_to_wire(usage)}
+
+
+class _TextCompletion(_Completion):
+    """A ``/v1/completions`` answer: ``text`` in each choice instead of a message delta."""
+
+    chunk_object = "text_completion"
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if "role" in delta:  # chat's opening event has no counterpart here
+            return b""
+        return self._event([{"index": 0, "text": delta.get("content", ""),
+                             "finish_reason": finish, "logprobs": None}])
+
+    async def whole(self, chunks: AsyncIterator[Chunk]) -> dict[str, Any]:
+        answer = await super().whole(chunks)
+        choice = answer["choices"][0]
+        answer.update(object="text_completion", choices=[{
+            "index": 0, "text": choice["message"]["content"],
+            "finish_reason": choice["finish_reason"], "logprobs": None}])
+        return answer
 
 
 async def _chain(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:

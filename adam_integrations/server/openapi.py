@@ -156,6 +156,14 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         ["model"], {"model": {"type": "string", "examples": ["my-model:latest"]}}))},
     "/v1/chat/completions": {"post": _operation(
         "an OpenAI chat completion (SSE stream when stream=true)", _OPENAI_CHAT)},
+    "/v1/completions": {"post": _operation(
+        "an OpenAI text completion of a raw prompt (SSE stream when stream=true)",
+        _body(["model", "prompt"], {
+            "model": _MODEL, "prompt": {"type": "string", "minLength": 1},
+            "stream": {"type": "boolean"}, "max_tokens": {"type": "integer"},
+            "temperature": {"type": "number"}, "top_p": {"type": "number"},
+            "seed": {"type": "integer"}, "stop": {"oneOf": [
+                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}))},
     "/v1/embeddings": {"post": _operation("OpenAI embeddings", _body(["model", "input"], {
         "model": _EMBEDDER, "input": _TEXTS, "encoding_format": {"const": "float"}}))},
     "/v1/models": {"get": _operation("the models, as OpenAI lists them")},

@@ -5,6 +5,12 @@ sends and reads).
 Messages accept what clients send: string or text-part content, ``developer`` as
 ``system``, assistant ``tool_calls`` with JSON-string (or object) arguments. Reasoning
 goes out as ``reasoning_content`` next to ``content``, never inside it.
+
+The client side (``backends.openai_compat``): ``message_to_wire`` and ``request_body``
+build a request for a serving engine, ``StreamReader`` turns its streamed chunks into
+core chunks (reasoning read from ``reasoning`` or ``reasoning_content``, as vLLM renamed
+it; ``<think>`` left in ``content`` by an engine without a reasoning parser split off
+the same way the local backends split it; tool-call deltas assembled by index).
 """
 
 from __future__ import annotations
@@ -13,8 +19,16 @@ import json
 import uuid
 from typing import Any
 
-from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, GenerationConfig, ToolCall, Usage
+from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.output import ResponseParser, tool_call_from_json
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    InvalidToolCall,
+    ToolCall,
+    Usage,
+)
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
@@ -72,3 +86,128 @@ def usage_to_wire(usage: Usage | None) -> dict[str, Any]:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
+
+
+# -- the client side ---------------------------------------------------------------------
+def message_to_wire(message: ChatMessage, *, reasoning: bool = True) -> dict[str, Any]:
+    """A core message as an OpenAI chat message; ``reasoning``: pass earlier reasoning
+    back as ``reasoning_content`` (vLLM, SGLang and llama.cpp's server accept it; Qwen3's
+    template uses it within a tool loop)."""
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        out["tool_calls"] = [{k: v for k, v in tool_call_to_wire(c, i).items() if k != "index"}
+                             for i, c in enumerate(message.tool_calls)]
+    if message.role == "tool" and message.tool_call_id:
+        out["tool_call_id"] = message.tool_call_id
+    if message.name and message.role in ("user", "tool"):
+        out["name"] = message.name
+    if reasoning and message.role == "assistant" and message.thinking:
+        out["reasoning_content"] = message.thinking
+    return out
+
+
+def call_schema_format(config: GenerationConfig) -> dict[str, Any]:
+    """The JSON schema of a forced call (``{"name", "arguments"}``), for engines that
+    force tool calls through structured output rather than ``tool_choice``."""
+    schemas = [t.call_schema() for t in config.forced_tools]
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+
+
+def response_format_to_wire(schema: dict[str, Any] | None, *, schema_in_json_object: bool
+                            ) -> dict[str, Any]:
+    """``response_format`` for a schema (None: any JSON object): OpenAI's ``json_schema``
+    form, or ``{"type": "json_object", "schema": ...}`` (llama.cpp's servers)."""
+    if schema is None:
+        return {"type": "json_object"}
+    if schema_in_json_object:
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema,
+                                                   "strict": True}}
+
+
+class StreamReader:
+    """Streamed chat-completion chunks (as dicts) in, core chunks out.
+
+    ``forced_by_schema``: the answer is a forced call's JSON (see ``call_schema_format``),
+    read back as a tool call at the end. ``counted``: the server sends one delta per
+    token; used for ``completion_tokens`` when it reports no usage.
+    """
+
+    def __init__(self, config: GenerationConfig, *, forced_by_schema: bool = False) -> None:
+        self._config = config
+        self._forced = forced_by_schema
+        self._parser = ResponseParser(tool_names=config.tool_names,
+                                      parse_tool_calls=config.tools_active)
+        self._calls: dict[int, dict[str, str]] = {}
+        self._answer: list[str] = []
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+        self._deltas = 0
+
+    def feed(self, chunk: dict[str, Any]) -> list[Chunk]:
+        out: list[Chunk] = []
+        if chunk.get("usage"):
+            self._usage = usage_from_wire(chunk["usage"])
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+            if reasoning:
+                out.append(Chunk(thinking=reasoning))
+            content = delta.get("content") or choice.get("text")  # chat, or completions
+            if content:
+                self._deltas += 1
+                if self._forced:
+                    self._answer.append(content)
+                else:
+                    out.extend(self._parser.push(content))
+            for call in delta.get("tool_calls") or []:
+                self._deltas += 1
+                slot = self._calls.setdefault(int(call.get("index") or 0),
+                                              {"id": "", "name": "", "arguments": ""})
+                function = call.get("function") or {}
+                slot["id"] = call.get("id") or slot["id"]
+                slot["name"] += function.get("name") or ""
+                slot["arguments"] += function.get("arguments") or ""
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return [c for c in out if not c.empty]
+
+    def finish(self) -> list[Chunk]:
+        """The last chunks: what the parser held, tool calls, finish reason and usage."""
+        out = self._parser.finish()
+        if self._forced:
+            out.append(tool_call_from_json("".join(self._answer), self._config.tool_names))
+        for slot in (self._calls[i] for i in sorted(self._calls)):
+            out.append(_assembled_call(slot, self._config.tool_names))
+        if self._finish is None:
+            raise AdamError(
+                "the server ended the stream before the answer finished (no finish_reason); "
+                "llama-cpp-python's server does that for a prompt longer than its context "
+                "window (--n_ctx)")
+        usage = self._usage or Usage(completion_tokens=self._deltas)
+        reason = "length" if self._finish == "length" else "stop"
+        out.append(Chunk(finish_reason=reason, usage=usage))
+        return [c for c in out if not c.empty]
+
+
+def usage_from_wire(usage: dict[str, Any]) -> Usage:
+    details = usage.get("completion_tokens_details") or {}
+    return Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                 completion_tokens=int(usage.get("completion_tokens") or 0),
+                 reasoning_tokens=int(details.get("reasoning_tokens") or 0))
+
+
+def _assembled_call(slot: dict[str, str], tool_names: list[str]) -> Chunk:
+    """One call from its streamed pieces, checked as every backend checks calls."""
+    try:
+        arguments = json.loads(slot["arguments"]) if slot["arguments"].strip() else {}
+    except ValueError as error:
+        call = Chunk(invalid_tool_calls=[InvalidToolCall(
+            slot["name"] or None, slot["arguments"],
+            f"the arguments are not valid JSON: {error}")])
+    else:
+        call = tool_call_from_json(json.dumps({"name": slot["name"], "arguments": arguments}),
+                                   tool_names)
+    for found in (*call.tool_calls, *call.invalid_tool_calls):
+        found.id = slot["id"] or found.id or f"call_{uuid.uuid4().hex[:8]}"
+    return call

@@ -26,6 +26,11 @@ from tests.helpers import wait_until
 BACKENDS = ("huggingface", "llamacpp")
 """The in-process backends every core behaviour test runs on."""
 
+REMOTES = ("llamacpp-server", "adam-serve")
+"""The servers the OpenAI-compatible backend runs the core chat tests against:
+llama-cpp-python's ``llama_cpp.server`` and ``adam serve``'s ``/v1``, both on loopback
+with the embedded GGUF."""
+
 
 @pytest.fixture(scope="session")
 def manager() -> Iterator[ModelManager]:
@@ -138,6 +143,61 @@ class ServeProcess:
     def stop(self, timeout: float = 30) -> int:
         self.process.terminate()
         return self.process.wait(timeout=timeout)
+
+
+class LlamaCppServer:
+    """llama-cpp-python's OpenAI-compatible server (``python -m llama_cpp.server``) on a
+    free loopback port, serving ``gguf`` as ``smollm2``."""
+
+    def __init__(self, gguf: Path, log: Path) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}/v1"
+        with log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+                 "--model_alias", "smollm2", "--port", str(port), "--n_ctx", "2048",
+                 "--n_threads", str(min(4, os.cpu_count() or 1)), "--seed", "0",
+                 # by default a new request cuts off the one running (empty answers)
+                 "--interrupt_requests", "false"],
+                stdout=out, stderr=subprocess.STDOUT)
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{self.url}/models", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(up, timeout=60), log.read_text()[-3000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def llama_server(chat_gguf_path, session_cache: Path) -> Iterator[str]:
+    """The base URL of llama-cpp-python's server with the embedded GGUF."""
+    running = LlamaCppServer(chat_gguf_path, session_cache / "llama-server.log")
+    yield running.url
+    running.stop()
+
+
+@pytest.fixture(scope="session", params=[*BACKENDS, *REMOTES])
+def chat_backend(request: pytest.FixtureRequest) -> ModelBackend:
+    """The embedded chat model on each in-process backend and, through the
+    OpenAI-compatible backend, on each server of ``REMOTES``."""
+    from adam_integrations.backends.openai_compat import (
+        LlamaServerModel,
+        OpenAICompatibleModel,
+    )
+
+    if request.param == "llamacpp-server":
+        return LlamaServerModel(f"smollm2@{request.getfixturevalue('llama_server')}")
+    if request.param == "adam-serve":
+        return OpenAICompatibleModel(f"smollm2:135m@{request.getfixturevalue('server')}/v1")
+    manager = request.getfixturevalue("hf_manager" if request.param == "huggingface"
+                                      else "manager")
+    return manager.backend
 
 
 @pytest.fixture(scope="session")

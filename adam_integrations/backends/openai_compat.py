@@ -1,0 +1,455 @@
+"""OpenAICompatibleModel: a model on a serving engine that speaks OpenAI's API (vLLM,
+SGLang, llama.cpp's server, ``adam serve``, OpenAI itself), through the official
+``openai`` client.
+
+    OpenAICompatibleModel("openai:gpt-4o-mini")                       # OPENAI_BASE_URL / _API_KEY
+    VLLMModel("vllm:Qwen/Qwen3-32B@http://gpu-box:8000/v1")
+    ChatAdam(model="sglang:Qwen/Qwen3-8B@http://10.0.0.5:30000/v1")
+    ModelManager(model="llamacpp-server:qwen3@http://127.0.0.1:8080/v1")
+
+The engine named in the reference sets what differs between engines (``ENGINES``):
+Qwen3's thinking switch as ``chat_template_kwargs.enable_thinking`` (vLLM, SGLang,
+llama.cpp's server), the sampling fields beyond OpenAI's (``top_k``, ``min_p``,
+``repetition_penalty``), how a JSON schema is sent (``json_schema``, or
+``{"type": "json_object", "schema": ...}`` for llama.cpp's servers), how a forced tool call
+is made (``tool_choice``, or the call's JSON schema as structured output where the engine
+does not force calls: llama-cpp-python's server ignores ``"required"`` and writes broken
+arguments for a named tool), where the tokenizer is (vLLM's and llama.cpp's
+``/tokenize``), and how to start one (for errors).
+
+Answers come back as the core chunks every backend streams: reasoning from ``reasoning``
+or ``reasoning_content`` (vLLM renamed the field), ``<think>`` blocks in ``content`` split
+off as the local backends split them, tool calls assembled from their deltas (a broken
+one in ``invalid_tool_calls``), usage from ``stream_options.include_usage`` (when the
+server reports none, ``completion_tokens`` counts the streamed deltas, one per token on
+llama.cpp-based servers). The client retries 429, 5xx and dropped connections with
+backoff (``max_retries``); errors say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.backend import ModelBackend, make_config
+from adam_integrations.core.errors import (
+    AdamError,
+    InvalidRequestError,
+    ModelLoadError,
+    ModelNotFoundError,
+    RequestTimeoutError,
+    ServerBusyError,
+    UnsupportedOperationError,
+)
+from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    EmbeddingKind,
+    GenerationConfig,
+    ModelInfo,
+    ModelSource,
+    coerce_messages,
+)
+from adam_integrations.wire import openai as wire
+
+EMBED_BATCH = 64
+DEFAULT_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What one serving engine accepts beyond OpenAI's API."""
+
+    name: str
+    launch: str
+    thinking_switch: bool = True
+    sampling_extras: bool = True
+    schema_in_json_object: bool = False
+    forced_tools_by_schema: bool = False
+    reasoning_back: bool = True
+    tokenize_paths: tuple[str, ...] = ()
+    needs_key: bool = False
+
+
+ENGINES: dict[str, Engine] = {
+    "openai": Engine("openai", "an OpenAI-compatible server", thinking_switch=False,
+                     sampling_extras=False, reasoning_back=False, needs_key=True),
+    "vllm": Engine("vllm", "vllm serve <model>", tokenize_paths=("/tokenize",)),
+    "sglang": Engine("sglang", "python -m sglang.launch_server --model-path <model>"),
+    "llamacpp-server": Engine("llamacpp-server",
+                              "llama-server -m <model.gguf> --jinja (or python -m "
+                              "llama_cpp.server --model <model.gguf>)",
+                              schema_in_json_object=True, forced_tools_by_schema=True,
+                              tokenize_paths=("/tokenize", "/extras/tokenize")),
+}
+
+
+class OpenAICompatibleModel(ModelBackend):
+    """A model on an OpenAI-compatible server.
+
+    Example:
+        >>> model = OpenAICompatibleModel("openai:smollm2:135m@http://127.0.0.1:11434/v1")
+        >>> model.source.endpoint
+        'http://127.0.0.1:11434/v1'
+        >>> model.chat([{"role": "user", "content": "Hi"}]).text  # doctest: +SKIP
+
+    Args:
+        model: ``<engine>:<model>[@<base url>]``, a bare model id, or a resolved source.
+        base_url: the server's base URL (default: the reference's, else
+            ``OPENAI_BASE_URL``, else the engine's default port on 127.0.0.1).
+        api_key: the key (default ``OPENAI_API_KEY``; local engines need none).
+        timeout: seconds to wait for the server (default 600).
+        max_retries: retries of 429, 5xx and dropped connections, with backoff.
+    """
+
+    name = "openai"
+    engine_name = "openai"
+
+    def __init__(self, model: str | ModelSource | None = None, *, base_url: str | None = None,
+                 api_key: str | None = None, timeout: float | None = None,
+                 max_retries: int = DEFAULT_RETRIES) -> None:
+        self.source = self._source(model, base_url)
+        self.engine = ENGINES[self.source.engine or self.engine_name]
+        self.base_url = (base_url or self.source.endpoint or "").rstrip("/")
+        self.model_id = self.source.location
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if key is None and self.engine.needs_key and "api.openai.com" in self.base_url:
+            raise ModelLoadError("OpenAI needs an API key: pass api_key= or set "
+                                 "OPENAI_API_KEY")
+        self._api_key = key or "-"  # local engines take any key (the client wants one)
+        self._timeout = timeout if timeout is not None else 600.0
+        self._max_retries = max_retries
+        self._client: Any = None
+        self._served: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _source(self, model: str | ModelSource | None, base_url: str | None) -> ModelSource:
+        if isinstance(model, ModelSource):
+            source = model
+        elif isinstance(model, str) and model.partition(":")[0] not in REMOTE_ENGINES \
+                and model.strip():
+            source = remote_source(self.engine_name, model.strip(), base_url)
+        else:
+            source = resolve_model(model)
+        refusal = self.refuses(source)
+        if refusal is not None:
+            raise ModelNotFoundError(refusal)
+        return source
+
+    @classmethod
+    def refuses(cls, source: ModelSource) -> str | None:
+        if source.kind == "remote":
+            return None
+        return (f"{source.name!r} is not a model on a server; name one as "
+                f"'{cls.engine_name}:<model>@<base url>'")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_id!r}, base_url={self.base_url!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key,
+                                         timeout=self._timeout, max_retries=self._max_retries)
+        return self._client
+
+    def _async_client(self) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key,
+                                  timeout=self._timeout, max_retries=self._max_retries)
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._served is not None
+
+    def load(self) -> None:
+        """Check that the server answers and serves the model (``/v1/models``)."""
+        with self._lock:
+            if self._served is None:
+                self._served = self._find_model()
+
+    def unload(self) -> None:
+        """Forget the check (the server keeps the model: it is the server's)."""
+        with self._lock:
+            self._served = None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _find_model(self) -> dict[str, Any]:
+        with self._errors_mapped():
+            served = [m.model_dump() for m in self.client.models.list().data]
+        for entry in served:
+            if entry.get("id") == self.model_id:
+                return entry
+        if len(served) == 1 and self.engine.name == "llamacpp-server":
+            return served[0]  # one model per llama.cpp server: it answers to any name
+        names = ", ".join(str(m.get("id")) for m in served) or "none"
+        raise ModelNotFoundError(f"the server at {self.base_url} does not serve "
+                                 f"{self.model_id!r}; it serves: {names}")
+
+    def info(self) -> ModelInfo:
+        self.load()
+        served = self._served or {}
+        context = served.get("max_model_len") or (served.get("meta") or {}).get("n_ctx_train")
+        return ModelInfo(name=self.model_id, backend=self.name, family=None,
+                         context_window=int(context) if context else None,
+                         capabilities=("completion", "chat", "tools", "embedding"),
+                         format="server", device="server",
+                         details={"base_url": self.base_url, "engine": self.engine.name,
+                                  "explanation": self.source.explanation})
+
+    # -- errors ----------------------------------------------------------------------
+    @contextmanager
+    def _errors_mapped(self, config: GenerationConfig | None = None) -> Iterator[None]:
+        import openai
+
+        try:
+            yield
+        except openai.APITimeoutError as error:
+            raise RequestTimeoutError(f"the server at {self.base_url} did not answer within "
+                                      f"{self._timeout:g} s; pass timeout= to wait longer"
+                                      ) from error
+        except openai.APIConnectionError as error:
+            raise ModelLoadError(f"no server answers at {self.base_url}; start one "
+                                 f"({self.engine.launch}) or point base_url= (or "
+                                 "OPENAI_BASE_URL) at it") from error
+        except openai.AuthenticationError as error:
+            raise ModelLoadError(f"the server at {self.base_url} refused the API key (401); "
+                                 "pass api_key= or set OPENAI_API_KEY") from error
+        except openai.NotFoundError as error:
+            raise ModelNotFoundError(f"{_message(error)}; {self._served_names()}") from error
+        except openai.RateLimitError as error:
+            raise ServerBusyError(f"the server at {self.base_url} is busy (429) after "
+                                  f"{self._max_retries} retries: {_message(error)}"
+                                  ) from error
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
+            raise InvalidRequestError(f"the server refused the request: {_message(error)}"
+                                      f"{_hint(config)}") from error
+        except openai.APIStatusError as error:
+            raise AdamError(f"the server at {self.base_url} failed ({error.status_code}): "
+                            f"{_message(error)}") from error
+
+    def _served_names(self) -> str:
+        try:
+            names = [m.id for m in self.client.models.list().data]
+        except Exception:  # the listing failing too says nothing more
+            return f"check the model name served at {self.base_url}"
+        return f"the server serves: {', '.join(names) or 'none'}"
+
+    # -- generation ------------------------------------------------------------------
+    def _stream_chat(self, messages: list[ChatMessage], config: GenerationConfig
+                     ) -> Iterator[Chunk]:
+        self.load()
+        body, forced = self._chat_body(messages, config)
+        return self._read(lambda: self.client.chat.completions.create(**body), config, forced)
+
+    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+        self.load()
+        body = self._sampling(config)
+        if "max_completion_tokens" in body:  # the completions route knows max_tokens only
+            body["max_tokens"] = body.pop("max_completion_tokens")
+        body.update(model=self.model_id, prompt=prompt, stream=True)
+        return self._read(lambda: self.client.completions.create(**_split_extra(body)),
+                          config, False)
+
+    def _read(self, open_stream: Callable[[], Any], config: GenerationConfig,
+              forced: bool) -> Iterator[Chunk]:
+        reader = wire.StreamReader(config, forced_by_schema=forced)
+        with self._errors_mapped(config):
+            stream = open_stream()
+        try:
+            while True:
+                with self._errors_mapped(config):
+                    part = next(stream, None)
+                if part is None:
+                    break
+                yield from reader.feed(part.model_dump())
+            yield from reader.finish()
+        finally:
+            stream.close()
+
+    async def astream_chat(self, messages: Any, config: GenerationConfig | None = None,
+                           **options: Any) -> AsyncIterator[Chunk]:
+        """Native async (``openai.AsyncOpenAI``, one per stream, closed with it):
+        cancelling closes the HTTP stream, which stops the server's generation."""
+        import asyncio
+
+        checked, cfg = coerce_messages(messages), make_config(config, options)
+        await asyncio.to_thread(self.load)
+        body, forced = self._chat_body(checked, cfg)
+        reader = wire.StreamReader(cfg, forced_by_schema=forced)
+        async with self._async_client() as client:
+            with self._errors_mapped(cfg):
+                stream = await client.chat.completions.create(**body)
+            try:
+                while True:
+                    with self._errors_mapped(cfg):
+                        part = await anext(stream, None)
+                    if part is None:
+                        break
+                    for chunk in reader.feed(part.model_dump()):
+                        yield chunk
+                for chunk in reader.finish():
+                    yield chunk
+            finally:
+                await stream.close()
+
+    def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
+        self.load()
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start:start + EMBED_BATCH]
+            with self._errors_mapped():
+                response = self.client.embeddings.create(model=self.model_id, input=batch,
+                                                         encoding_format="float")
+            for item in sorted(response.data, key=lambda d: d.index):
+                vector = item.embedding
+                if not vector or not all(isinstance(x, (int, float)) for x in vector):
+                    raise UnsupportedOperationError(
+                        f"the server at {self.base_url} returned token-level vectors, not "
+                        f"one per text, for {self.model_id!r}: serve an embedding model "
+                        "(with pooling) to embed with it")
+                vectors.append([float(x) for x in vector])
+        return vectors
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens by the server's tokenizer (vLLM's and llama.cpp's ``/tokenize``), else
+        by the model's own tokenizer when it is on this machine."""
+        import httpx
+
+        root = self.base_url.removesuffix("/v1")
+        for path in self.engine.tokenize_paths:
+            try:
+                response = httpx.post(f"{root}{path}", timeout=self._timeout, json={
+                    "model": self.model_id, "prompt": text, "content": text, "input": text,
+                    "add_special_tokens": False}, headers={
+                    "Authorization": f"Bearer {self._api_key}"})
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 200:
+                data = response.json()
+                return int(data["count"]) if "count" in data else len(data["tokens"])
+        return self._count_locally(text)
+
+    def _count_locally(self, text: str) -> int:
+        try:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(self.model_id, local_files_only=True)
+        except Exception as error:  # not on this machine, in any form transformers reads
+            raise UnsupportedOperationError(
+                f"the server at {self.base_url} offers no tokenizer endpoint and "
+                f"{self.model_id!r} is not on this machine to count with") from error
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    # -- request building ------------------------------------------------------------
+    def _sampling(self, config: GenerationConfig) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if config.max_tokens is not None:
+            key = "max_completion_tokens" if self.engine.name == "openai" else "max_tokens"
+            body[key] = config.max_tokens
+        for field in ("temperature", "top_p", "seed", "presence_penalty",
+                      "frequency_penalty"):
+            if getattr(config, field) is not None:
+                body[field] = getattr(config, field)
+        if config.stop:
+            body["stop"] = list(config.stop)
+        if self.engine.sampling_extras:
+            for field in ("top_k", "min_p", "repetition_penalty"):
+                if getattr(config, field) is not None:
+                    body[field] = getattr(config, field)
+        return body
+
+    def _chat_body(self, messages: list[ChatMessage], config: GenerationConfig
+                   ) -> tuple[dict[str, Any], bool]:
+        """The request, and whether a forced call goes as structured output."""
+        body = self._sampling(config)
+        body.update(model=self.model_id, stream=True, stream_options={"include_usage": True},
+                    messages=[wire.message_to_wire(m, reasoning=self.engine.reasoning_back)
+                              for m in messages])
+        forced = bool(config.tools_active and config.forced_tools
+                      and self.engine.forced_tools_by_schema)
+        if forced:
+            body["response_format"] = wire.response_format_to_wire(
+                wire.call_schema_format(config),
+                schema_in_json_object=self.engine.schema_in_json_object)
+        elif config.tools_active:
+            body["tools"] = [t.to_openai() for t in config.tools]
+            choice = config.tool_choice or "auto"
+            body["tool_choice"] = (choice if choice in ("auto", "required") else
+                                   {"type": "function", "function": {"name": choice}})
+            if config.parallel_tool_calls is not None:
+                body["parallel_tool_calls"] = config.parallel_tool_calls
+        if config.response_format is not None and not forced:
+            schema = config.response_format.schema
+            body["response_format"] = wire.response_format_to_wire(
+                dict(schema) if schema is not None else None,
+                schema_in_json_object=self.engine.schema_in_json_object)
+        if config.think is not None and self.engine.thinking_switch:
+            body["chat_template_kwargs"] = {"enable_thinking": config.think}
+        return _split_extra(body), forced
+
+
+class VLLMModel(OpenAICompatibleModel):
+    """A model on vLLM (``vllm serve``): ``vllm:<model>[@<base url>]``."""
+
+    name = engine_name = "vllm"
+
+
+class SGLangModel(OpenAICompatibleModel):
+    """A model on SGLang (``sglang.launch_server``): ``sglang:<model>[@<base url>]``."""
+
+    name = engine_name = "sglang"
+
+
+class LlamaServerModel(OpenAICompatibleModel):
+    """A model on llama.cpp's server (``llama-server``, or llama-cpp-python's
+    ``llama_cpp.server``): ``llamacpp-server:<model>[@<base url>]``."""
+
+    name = engine_name = "llamacpp-server"
+
+
+_SDK_FIELDS = frozenset({
+    "model", "messages", "prompt", "stream", "stream_options", "max_tokens",
+    "max_completion_tokens", "temperature", "top_p", "seed", "stop", "presence_penalty",
+    "frequency_penalty", "tools", "tool_choice", "parallel_tool_calls", "response_format"})
+
+
+def _split_extra(body: dict[str, Any]) -> dict[str, Any]:
+    """Fields the ``openai`` client does not know go in ``extra_body``."""
+    out = {k: v for k, v in body.items() if k in _SDK_FIELDS}
+    extra = {k: v for k, v in body.items() if k not in _SDK_FIELDS}
+    if extra:
+        out["extra_body"] = extra
+    return out
+
+
+def _message(error: Any) -> str:
+    """The server's own message (its first line: some servers append tracebacks)."""
+    body = getattr(error, "body", None)  # OpenAI's {"error": {"message"}}, Ollama's string
+    if isinstance(body, dict):
+        body = body.get("error", body)
+    if isinstance(body, dict):
+        body = body.get("message") or body
+    text = str(body or getattr(error, "message", error)).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _hint(config: GenerationConfig | None) -> str:
+    if config is not None and config.tool_choice == "required":
+        return (" (older vLLM releases reject tool_choice='required': name the tool, or use "
+                "vLLM 0.8.3 or later)")
+    return ""
