@@ -1,0 +1,136 @@
+"""The OpenAI-compatible backend against real servers on loopback: llama-cpp-python's
+``llama_cpp.server`` and ``adam serve``'s ``/v1``, both with the embedded models (the core
+chat tests run on it too: ``test_chat.py``, ``chat_backend``)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from adam_integrations import (
+    AdamError,
+    ModelLoadError,
+    ModelManager,
+    ModelNotFoundError,
+    UnsupportedOperationError,
+)
+from adam_integrations.backends.openai_compat import LlamaServerModel, OpenAICompatibleModel
+from adam_integrations.langchain import AdamEmbeddings, ChatAdam
+from tests.helpers import cancel_after_first_item, idle_soon
+from tests.integration.conftest import ServeProcess
+
+WEATHER = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]
+ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
+PERSON = {"type": "object", "properties": {"name": {"type": "string"},
+                                           "age": {"type": "integer"}},
+          "required": ["name", "age"], "additionalProperties": False}
+
+
+@pytest.fixture(scope="module", params=["llamacpp-server", "adam-serve"])
+def remote(request, llama_server, server):
+    if request.param == "llamacpp-server":
+        return LlamaServerModel(f"smollm2@{llama_server}")
+    return OpenAICompatibleModel(f"smollm2:135m@{server}/v1")
+
+
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_a_forced_tool_call_is_a_valid_call(remote, choice):
+    answer = remote.chat(ASK, tools=WEATHER, tool_choice=choice, max_tokens=48,
+                         temperature=0)
+    assert [c.name for c in answer.tool_calls] == ["get_weather"], answer
+    assert isinstance(answer.tool_calls[0].arguments.get("city"), str)
+    assert answer.tool_calls[0].id
+
+
+def test_a_tool_result_round_trip_ends_in_an_answer(remote):
+    first = remote.chat(ASK, tools=WEATHER, tool_choice="get_weather", max_tokens=48,
+                        temperature=0)
+    call = first.tool_calls[0]
+    follow_up = [*ASK, {"role": "assistant", "content": "", "tool_calls": [
+        {"id": call.id, "type": "function",
+         "function": {"name": call.name, "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": call.id, "content": "12 degrees and rain"}]
+    answer = remote.chat(follow_up, tools=WEATHER, max_tokens=24, temperature=0)
+    assert answer.text.strip() or answer.tool_calls
+
+
+def test_tool_choice_none_offers_no_tools(remote):
+    answer = remote.chat(ASK, tools=WEATHER, tool_choice="none", max_tokens=12)
+    assert answer.tool_calls == [] and answer.text
+
+
+@pytest.mark.parametrize("response_format", [PERSON, "json"])
+def test_structured_output_parses(remote, response_format):
+    answer = remote.chat([{"role": "user", "content": "Describe a person as JSON."}],
+                         response_format=response_format, max_tokens=160, temperature=0)
+    assert isinstance(answer.parsed, dict), answer.text
+    if response_format is PERSON:
+        assert isinstance(answer.parsed["name"], str) and isinstance(answer.parsed["age"], int)
+
+
+async def test_cancelling_the_async_stream_closes_it_and_the_server_stops(remote):
+    await cancel_after_first_item(lambda: remote.astream_chat(ASK, max_tokens=400))
+    assert await idle_soon(remote)
+
+
+def test_info_and_token_counts(remote, llama_server):
+    info = remote.info()
+    assert info.name == remote.model_id and info.details["base_url"] == remote.base_url
+    if isinstance(remote, LlamaServerModel):
+        assert remote.count_tokens("hello world, hello") == ModelManager(
+            model_type="llamacpp").backend.count_tokens("hello world, hello")
+    else:  # adam serve has no tokenizer route and the name is not a local model
+        with pytest.raises(UnsupportedOperationError, match="no tokenizer endpoint"):
+            remote.count_tokens("hello")
+
+
+def test_embeddings_through_adam_serve_are_the_local_vectors(server):
+    remote = OpenAICompatibleModel(f"all-minilm:l6-v2@{server}/v1")
+    texts = [f"text number {i} about servers" for i in range(70)]  # two batches
+    vectors = remote.embed(texts)
+    local = ModelManager().batch_embed(texts[:3])
+    assert len(vectors) == 70 and len(vectors[0]) == 384
+    for a, b in zip(vectors[:3], local, strict=True):
+        dot = sum(x * y for x, y in zip(a, b, strict=True))
+        assert dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b)) > 0.9999
+
+
+def test_embeddings_from_a_chat_only_server_fail_clearly(llama_server):
+    with pytest.raises(AdamError, match="embedding"):
+        LlamaServerModel(f"smollm2@{llama_server}").embed(["a"])
+
+
+def test_errors_say_what_to_do(server, llama_server, session_cache):
+    with pytest.raises(ModelLoadError, match=r"no server answers at http://127\.0\.0\.1:9/v1"):
+        LlamaServerModel("smollm2@http://127.0.0.1:9/v1").chat(ASK, max_tokens=2)
+    with pytest.raises(ModelNotFoundError, match=r"it serves: .*smollm2:135m"):
+        OpenAICompatibleModel(f"no-such-model@{server}/v1").chat(ASK, max_tokens=2)
+    keyed = ServeProcess(session_cache / "keyed-openai.log", "--api-key", "sk-right")
+    try:
+        with pytest.raises(ModelLoadError, match="refused the API key"):
+            OpenAICompatibleModel(f"smollm2:135m@{keyed.url}/v1", api_key="sk-wrong",
+                                  max_retries=0).chat(ASK, max_tokens=2)
+        answer = OpenAICompatibleModel(f"smollm2:135m@{keyed.url}/v1",
+                                       api_key="sk-right").chat(ASK, max_tokens=2)
+        assert answer.usage.completion_tokens == 2
+    finally:
+        keyed.stop()
+
+
+def test_the_framework_classes_run_on_it_unchanged(llama_server, server):
+    chat = ChatAdam(model=f"llamacpp-server:smollm2@{llama_server}", max_tokens=8,
+                    temperature=0)
+    assert chat.invoke("Say hi.").content
+    assert "".join(c.content for c in chat.stream("Say hi."))
+    assert asyncio.run(chat.ainvoke("Say hi.")).content
+    embeddings = AdamEmbeddings(model=f"openai:all-minilm:l6-v2@{server}/v1")
+    assert len(embeddings.embed_query("hello")) == 384
+    from adam_integrations.llama_index import AdamLLM
+
+    llm = AdamLLM(model=f"openai:smollm2:135m@{server}/v1", max_tokens=8)
+    assert llm.complete("The sky is").text
