@@ -173,7 +173,10 @@ class OpenAICompatibleModel(ModelBackend):
         return self._served is not None
 
     def load(self) -> None:
-        """Check that the server answers and serves the model (``/v1/models``)."""
+        """Check that the server answers, and read what ``/v1/models`` says about the
+        model (a model it does not list may still be served: ``adam serve`` answers for
+        any reference; a request for one it does not serve is a ModelNotFoundError that
+        lists the served ones)."""
         with self._lock:
             if self._served is None:
                 self._served = self._find_model()
@@ -196,9 +199,7 @@ class OpenAICompatibleModel(ModelBackend):
                 return entry
         if len(served) == 1 and self.engine.name == "llamacpp-server":
             return served[0]  # one model per llama.cpp server: it answers to any name
-        names = ", ".join(str(m.get("id")) for m in served) or "none"
-        raise ModelNotFoundError(f"the server at {self.base_url} does not serve "
-                                 f"{self.model_id!r}; it serves: {names}")
+        return {}
 
     def info(self) -> ModelInfo:
         self.load()
@@ -230,7 +231,9 @@ class OpenAICompatibleModel(ModelBackend):
             raise ModelLoadError(f"the server at {self.base_url} refused the API key (401); "
                                  "pass api_key= or set OPENAI_API_KEY") from error
         except openai.NotFoundError as error:
-            raise ModelNotFoundError(f"{_message(error)}; {self._served_names()}") from error
+            raise ModelNotFoundError(f"the server at {self.base_url} does not serve "
+                                     f"{self.model_id!r} ({_message(error)}); "
+                                     f"{self._served_names()}") from error
         except openai.RateLimitError as error:
             raise ServerBusyError(f"the server at {self.base_url} is busy (429) after "
                                   f"{self._max_retries} retries: {_message(error)}"

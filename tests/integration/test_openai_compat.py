@@ -108,7 +108,7 @@ def test_embeddings_from_a_chat_only_server_fail_clearly(llama_server):
 def test_errors_say_what_to_do(server, llama_server, session_cache):
     with pytest.raises(ModelLoadError, match=r"no server answers at http://127\.0\.0\.1:9/v1"):
         LlamaServerModel("smollm2@http://127.0.0.1:9/v1").chat(ASK, max_tokens=2)
-    with pytest.raises(ModelNotFoundError, match=r"it serves: .*smollm2:135m"):
+    with pytest.raises(ModelNotFoundError, match=r"serves: .*smollm2:135m"):
         OpenAICompatibleModel(f"no-such-model@{server}/v1").chat(ASK, max_tokens=2)
     keyed = ServeProcess(session_cache / "keyed-openai.log", "--api-key", "sk-right")
     try:
@@ -134,3 +134,16 @@ def test_the_framework_classes_run_on_it_unchanged(llama_server, server):
 
     llm = AdamLLM(model=f"openai:smollm2:135m@{server}/v1", max_tokens=8)
     assert llm.complete("The sky is").text
+
+
+def test_reasoning_arrives_apart_from_the_answer(server, thinking_gguf):
+    """adam serve sends the think block as ``reasoning_content``; the backend gives it
+    back as thinking, exactly as the local backends split it."""
+    remote = OpenAICompatibleModel(f"{thinking_gguf}@{server}/v1")
+    local = ModelManager(model=str(thinking_gguf), model_type="llamacpp").backend
+    question = [{"role": "user", "content": "Is the sea blue?"}]
+    far, near = (m.chat(question, max_tokens=24, temperature=0) for m in (remote, local))
+    assert far.thinking and far.thinking == near.thinking
+    assert far.text == near.text and "<think>" not in far.text
+    chunks = list(remote.stream_chat(question, max_tokens=24, temperature=0))
+    assert "".join(c.thinking for c in chunks) == near.thinking
