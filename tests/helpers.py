@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
+
+import uvicorn
 
 from adam_integrations.backends import compute
 
@@ -56,3 +60,27 @@ def generation_idle(model: object) -> bool:
 async def idle_soon(model: object, timeout: float = 5.0) -> bool:
     """Whether ``model`` stops generating within ``timeout`` seconds."""
     return await asyncio.to_thread(wait_until, lambda: generation_idle(model), timeout)
+
+
+class ThreadedServer:
+    """An ASGI app under uvicorn on a free loopback port, in a thread."""
+
+    def __init__(self, app) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                     log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+        assert wait_until(lambda: self._server.started, timeout=10)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

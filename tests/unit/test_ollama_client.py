@@ -4,17 +4,13 @@ tool calls the server got wrong returned as data."""
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
-import uvicorn
 
 from adam_integrations import AdamError, ModelLoadError
 from adam_integrations.backends.ollama import OllamaModel
 from adam_integrations.server import create_app
 from adam_integrations.server.models import ServedModels
-from tests.helpers import wait_until
+from tests.helpers import ThreadedServer
 from tests.unit.scripted import NAME
 
 WEATHER = {"type": "function", "function": {
@@ -23,33 +19,9 @@ WEATHER = {"type": "function", "function": {
                    "required": ["city"]}}}
 
 
-class _Server:
-    """``adam serve``'s app under uvicorn on a free loopback port, in a thread."""
-
-    def __init__(self, app) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                     log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._thread.start()
-        assert wait_until(lambda: self._server.started, timeout=10)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture
 def server(tmp_path, backend):
-    running = _Server(create_app(ServedModels(tmp_path / "aliases.json", model_type=NAME)))
+    running = ThreadedServer(create_app(ServedModels(tmp_path / "aliases.json", model_type=NAME)))
     running.start()
     yield running
     running.stop()
