@@ -133,6 +133,13 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--all", action="store_true", help="every option, not the top 12")
     recommend.add_argument("--min-speed", type=float, default=None,
                            help="tokens/s the pick must reach (estimated; default 10)")
+    recommend.add_argument("--engine", default=None, choices=["vllm", "sglang", "llama-server"],
+                           help="plan a deployment on a serving engine instead (with --gpus)")
+    recommend.add_argument("--gpus", default=None, metavar="NxMEM",
+                           help="GPUs per node x memory each, e.g. 8x80GB (with --engine)")
+    recommend.add_argument("--nodes", type=int, default=1, help="nodes (with --engine)")
+    recommend.add_argument("--concurrency", type=int, default=1,
+                           help="sequences to serve at once (with --engine)")
     recommend.set_defaults(handler=_recommend)
 
     pull = commands.add_parser("pull", help="download a model into the local cache")
@@ -193,6 +200,8 @@ def _recommend(args: argparse.Namespace) -> int:
     from adam_integrations.catalog.selection import MIN_SPEED, default_backend, recommend
     from adam_integrations.core.hardware import HardwareProfile
 
+    if args.engine or args.gpus:
+        return _plan(args)
     hardware = HardwareProfile.detect()
     backend = args.backend or default_backend(hardware)
     if backend not in ("llamacpp", "huggingface", "ollama"):
@@ -207,6 +216,26 @@ def _recommend(args: argparse.Namespace) -> int:
     for option in ranked if args.all else ranked[:12]:
         mark = "*" if result.choice is option else " "
         print(f"{mark} {option.line()}")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from adam_integrations.catalog.deployment import plan_deployment
+
+    if not (args.engine and args.gpus):
+        raise InvalidRequestError("a deployment plan needs both --engine and --gpus, e.g. "
+                                  "adam recommend --engine vllm --gpus 8x80GB")
+    plans = plan_deployment(args.engine, args.gpus, nodes=args.nodes, context=args.context,
+                            concurrency=args.concurrency)
+    print(f"{args.engine} on {args.nodes} node(s) of {args.gpus}, {args.context:,}-token "
+          f"context, {args.concurrency} at once:\n")
+    for plan in plans:
+        mark = "*" if plan.fits and plan.meets_concurrency else " " if plan.fits else "x"
+        print(f"{mark} {plan.describe()}")
+        if plan.command:
+            print(f"    {plan.command}")
+        for note in plan.notes if plan.fits else []:
+            print(f"    note: {note}")
     return 0
 
 
