@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(repeatable; also ADAM_API_KEY, comma-separated)")
     serve.add_argument("--api-key-file", default=None, metavar="FILE",
                        help="more API keys, one per line ('#' starts a comment)")
+    serve.add_argument("--model", action="append", default=[], metavar="NAME=REFERENCE",
+                       help="serve REFERENCE under NAME (repeatable), e.g. qwen3-32b=vllm:"
+                            "Qwen/Qwen3-32B@http://gpu-box:8000/v1: the way to serve a "
+                            "model that runs on another server")
     serve.add_argument("--models-dir", action="append", default=[], metavar="DIR",
                        help="let requests name model files and folders under DIR by path "
                             "(repeatable; without it no path is served)")
@@ -322,8 +326,15 @@ def _serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue or max_queue_from(),
         max_prompt_chars=args.max_prompt_chars, max_tokens=args.max_tokens,
         request_timeout=args.request_timeout or None)
+    named = {}
+    for pair in args.model:
+        name, equals, reference = pair.partition("=")
+        if not equals or not name.strip() or not reference.strip():
+            raise InvalidRequestError(f"--model {pair!r}: write NAME=REFERENCE, e.g. "
+                                      "qwen3=vllm:Qwen/Qwen3-8B@http://gpu-box:8000/v1")
+        named[name.strip()] = reference.strip()
     serve(args.host, args.port, settings=settings, log_level=args.log_level,
-          model_type=args.backend)
+          model_type=args.backend, named=named)
     return 0
 
 

@@ -3,7 +3,10 @@
 A request's ``model`` is any model reference this package understands (``smollm2``,
 ``hf:Qwen/Qwen3-0.6B``, ``qwen3_small``, ``/models/x.gguf``, ``ollama:qwen3``...), an
 Ollama-style name (``smollm2:135m``; ``name:latest`` is the same as ``name``), or an alias
-made with ``/api/copy``; every name is checked first (``server.names``: Ollama's name
+made with ``/api/copy``, or a name the operator gave a model with ``adam serve --model
+NAME=REFERENCE`` (the one way to serve a model on another server, e.g.
+``--model qwen3-32b=vllm:Qwen/Qwen3-32B@http://gpu-box:8000/v1``: requests can never name
+a URL themselves); every name is checked first (``server.names``: Ollama's name
 rules, no traversal, paths only under ``--models-dir``). The embedded models are listed
 under readable names.
 Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically); deleting
@@ -16,7 +19,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +74,10 @@ class ServedModels:
     choice for each model, ``core.registry``)."""
 
     def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO,
-                 model_dirs: Sequence[Path] = ()) -> None:
+                 model_dirs: Sequence[Path] = (), named: Mapping[str, str] | None = None
+                 ) -> None:
         self._model_dirs = tuple(Path(d) for d in model_dirs)
+        self._named = {self.normalize(check_alias(k)): v for k, v in (named or {}).items()}
         self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
         if model_type.lower() != AUTO:
             registry.get(model_type)  # an unknown backend fails at start, not per request
@@ -90,7 +95,8 @@ class ServedModels:
     def reference(self, name: str) -> str:
         """The model reference a served name stands for."""
         key = self.normalize(name)
-        for table in (self._aliases, {k: str(v.name) for k, v in EMBEDDED_NAMES.items()}):
+        for table in (self._named, self._aliases,
+                      {k: str(v.name) for k, v in EMBEDDED_NAMES.items()}):
             for alias, target in table.items():
                 if alias.lower() == key.lower():
                     return target
@@ -103,7 +109,8 @@ class ServedModels:
         with self._lock:
             if key not in self._served:
                 reference = self.reference(name)
-                source = _resolve_served(reference)
+                source = (resolve(reference) if self._operator_named(name)
+                          else _resolve_served(reference))
                 if source is None:
                     raise ModelNotFoundError(f"model '{name}' not found")
                 choice = registry.choose(self._model_type, source)
@@ -121,9 +128,19 @@ class ServedModels:
                     return name if ":" in name or "/" in name else f"{name}:latest"
         return str(backend.source.name)
 
+    def _operator_named(self, name: str) -> bool:
+        key = self.normalize(name).lower()
+        return any(k.lower() == key for k in self._named)
+
     def listed(self) -> list[tuple[str, ModelSource]]:
-        """The models /api/tags lists: the embedded ones and the aliases."""
+        """The models /api/tags lists: the operator's names, the embedded models, the
+        local Ollama store's and the aliases."""
         entries: list[tuple[str, ModelSource]] = []
+        for name, target in sorted(self._named.items()):
+            try:
+                entries.append((name, resolve(target)))
+            except (ModelNotFoundError, InvalidRequestError):
+                continue  # a reference that names nothing here is not listed
         for name, model in EMBEDDED_NAMES.items():
             if model.path() is not None:
                 entries.append((f"{name}", resolve(model.name)))

@@ -147,3 +147,22 @@ def test_reasoning_arrives_apart_from_the_answer(server, thinking_gguf):
     assert far.text == near.text and "<think>" not in far.text
     chunks = list(remote.stream_chat(question, max_tokens=24, temperature=0))
     assert "".join(c.thinking for c in chunks) == near.thinking
+
+
+def test_adam_serve_serves_a_remote_model_under_a_local_name(llama_server, session_cache):
+    import ollama
+
+    front = ServeProcess(session_cache / "front-server.log",
+                         "--model", f"remote-smol=llamacpp-server:smollm2@{llama_server}")
+    try:
+        client = ollama.Client(host=front.url)
+        assert "remote-smol" in [m.model for m in client.list().models]
+        answer = client.chat(model="remote-smol", options={"num_predict": 6},
+                             messages=[{"role": "user", "content": "Say hi."}])
+        assert answer.message.content and answer.done
+        with pytest.raises(ollama.ResponseError) as refused:  # requests cannot name URLs
+            client.chat(model=f"llamacpp-server:smollm2@{llama_server}",
+                        messages=[{"role": "user", "content": "Hi"}])
+        assert refused.value.status_code == 400
+    finally:
+        front.stop()
