@@ -112,3 +112,41 @@ class TestChatAdamOnTransformersIntegration(SmallModelAgentLoop, ChatAdamCapabil
     @property
     def model_override_value(self) -> str:
         return "smollm2-135m-instruct"
+
+
+_SERVER: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _adam_serve_url(request) -> None:
+    """The session's ``adam serve`` URL, for the suites that run over it."""
+    if request.cls is not None and issubclass(request.cls, OverAdamServe):
+        _SERVER["url"] = request.getfixturevalue("server")
+
+
+class OverAdamServe:
+    """ChatAdam/AdamEmbeddings through the OpenAI-compatible backend, ``adam serve``'s
+    ``/v1`` in front of the same embedded models."""
+
+
+class TestChatAdamOverOpenAICompatibleIntegration(OverAdamServe, SmallModelAgentLoop,
+                                                  ChatAdamCapabilities,
+                                                  ChatModelIntegrationTests):
+    @property
+    def chat_model_params(self) -> dict:
+        return {**CHAT_PARAMS, "model": f"openai:smollm2:135m@{_SERVER['url']}/v1"}
+
+    @property
+    def model_override_value(self) -> str:
+        return f"openai:smollm2:latest@{_SERVER['url']}/v1"  # the same model, another name
+
+
+class TestAdamEmbeddingsOverOpenAICompatibleIntegration(OverAdamServe,
+                                                        EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[AdamEmbeddings]:
+        return AdamEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict:
+        return {"model": f"openai:all-minilm:l6-v2@{_SERVER['url']}/v1"}
