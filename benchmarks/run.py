@@ -45,7 +45,7 @@ if "ADAM_CACHE_DIR" not in os.environ:  # one cache for the whole run, removed a
     atexit.register(shutil.rmtree, os.environ["ADAM_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from server_process import AdamServe  # benchmarks/, the script's own folder
+from server_process import AdamServe, LlamaCppPythonServer  # benchmarks/, the script's own folder
 
 from adam_integrations.backends.huggingface import HuggingFaceModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
@@ -232,6 +232,38 @@ def measure_server_chatollama_stream(runs: int) -> dict[str, float]:
     return {f"server_chatollama_{k}": v for k, v in timing.items()}
 
 
+def measure_openai_compat_stream(runs: int) -> dict[str, float]:
+    """Streaming from llama-cpp-python's OpenAI-compatible server: our
+    OpenAI-compatible backend against the ``openai`` client called directly, alternating
+    run by run on the same server (so drift hits both alike)."""
+    import openai
+
+    from adam_integrations.backends.openai_compat import LlamaServerModel
+
+    with LlamaCppPythonServer(str(EMBEDDED_CHAT.require_path())) as url:
+        client = openai.OpenAI(base_url=url, api_key="-")
+        ours = LlamaServerModel(f"smollm2@{url}")
+
+        def direct() -> object:
+            for part in client.chat.completions.create(
+                    model="smollm2", messages=CHAT, max_tokens=NEW_TOKENS, temperature=0,
+                    stream=True):
+                if part.choices and part.choices[0].delta.content:
+                    yield part.choices[0].delta.content
+
+        def through_backend() -> object:
+            for chunk in ours.stream_chat(CHAT, max_tokens=NEW_TOKENS, temperature=0):
+                if chunk.text:
+                    yield chunk.text
+
+        timings: dict[str, list[dict[str, float]]] = {"direct": [], "backend": []}
+        for _ in range(max(runs, 3)):
+            timings["direct"].append(_stream_timing(1, direct))
+            timings["backend"].append(_stream_timing(1, through_backend))
+    return {f"openai_{name}_{key}": (max if key == "tok_s" else min)(t[key] for t in runs_)
+            for name, runs_ in timings.items() for key in ("tok_s", "ttft_ms")}
+
+
 def measure_server_concurrency(seconds: float) -> dict[str, float]:
     """8 streaming clients (the official ollama package) for ``seconds``: answers
     completed, errors, answers that ended without their done line, tokens/s overall."""
@@ -357,6 +389,7 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "chatadam_llamacpp_stream": lambda: measure_chatadam_llamacpp_stream(runs),
         "chatadam_huggingface_stream": lambda: measure_chatadam_huggingface_stream(runs),
         "server_chatollama_stream": lambda: measure_server_chatollama_stream(runs),
+        "openai_compat_stream": lambda: measure_openai_compat_stream(runs),
         "server_concurrency": lambda: measure_server_concurrency(60.0 if runs > 1 else 10.0),
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
            for name in ("ours", "sentence_transformers", "langchain_huggingface",
@@ -396,6 +429,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
             "chatadam_llamacpp_tok_s", "chatadam_huggingface_tok_s"),
         "ChatOllama through adam serve vs in-process ChatAdam, streaming": (
             "server_chatollama_tok_s", "chatadam_llamacpp_tok_s"),
+        "OpenAI-compatible backend vs the openai client, streaming from llama_cpp.server": (
+            "openai_backend_tok_s", "openai_direct_tok_s"),
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",
                                                 "sentence_transformers_texts_s"),

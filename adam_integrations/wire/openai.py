@@ -125,6 +125,29 @@ def response_format_to_wire(schema: dict[str, Any] | None, *, schema_in_json_obj
                                                    "strict": True}}
 
 
+def sse_data(line: str) -> dict[str, Any] | None:
+    """One server-sent-events line as the chunk it carries (None for blank lines,
+    comments and ``[DONE]``); an ``error`` event, as vLLM and ``adam serve`` send one
+    mid-stream, raises an AdamError with the server's message."""
+    if not line.startswith("data:"):
+        return None
+    payload = line[5:].strip()
+    if not payload or payload == "[DONE]":
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError as error:
+        raise AdamError(f"the server sent an event that is not JSON: {payload[:200]!r}"
+                        ) from error
+    if not isinstance(data, dict):
+        raise AdamError(f"the server sent an event that is not an object: {payload[:200]!r}")
+    if "error" in data and not data.get("choices"):
+        error = data["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise AdamError(f"the server failed mid-answer: {message}")
+    return data
+
+
 class StreamReader:
     """Streamed chat-completion chunks (as dicts) in, core chunks out.
 
