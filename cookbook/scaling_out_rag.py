@@ -12,14 +12,10 @@ import sys
 import time
 
 import httpx
-from langchain_core.documents import Document
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnablePassthrough
-from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_rag import QUESTION, rag_chain  # the chain of langchain_rag.py, next door
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT
-from adam_integrations.langchain import AdamEmbeddings, ChatAdam
+from adam_integrations.langchain import ChatAdam
 
 
 def start_llama_cpp_server() -> tuple[subprocess.Popen, str]:
@@ -44,25 +40,9 @@ def start_llama_cpp_server() -> tuple[subprocess.Popen, str]:
 
 server, model = (None, sys.argv[1]) if len(sys.argv) > 1 else start_llama_cpp_server()
 try:
-    documents = [
-        Document(page_content="The secret code word of the Adam project is PINEAPPLE."),
-        Document(page_content="adam-integrations runs GGUF and transformers models locally."),
-        Document(page_content="Paris is the capital of France."),
-    ]
-    retriever = InMemoryVectorStore.from_documents(documents, embedding=AdamEmbeddings()) \
-        .as_retriever(search_kwargs={"k": 1})
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "Answer using only this context:\n{context}"),
-        ("human", "{question}"),
-    ])
-    llm = ChatAdam(model=model, temperature=0.0, max_tokens=64)  # the only line that changed
-    chain = (
-        {"context": retriever | (lambda docs: "\n".join(d.page_content for d in docs)),
-         "question": RunnablePassthrough()}
-        | prompt | llm | StrOutputParser()
-    )
+    llm = ChatAdam(model=model, temperature=0.0, max_tokens=64)  # the only change
     print(f"chat model: {model}")
-    for piece in chain.stream("What is the secret code word of the Adam project?"):
+    for piece in rag_chain(llm).stream(QUESTION):
         print(piece, end="", flush=True)
     print()
 finally:
