@@ -29,8 +29,9 @@ from adam_integrations.server.settings import (
 )
 
 BACKEND_HELP = ("auto (default: llama.cpp for a GGUF on a machine without a GPU, else "
-                "transformers), huggingface, llamacpp, or ollama (a model on an Ollama "
-                "server)")
+                "transformers), huggingface, llamacpp, ollama (a model on an Ollama "
+                "server), or openai, vllm, sglang, llamacpp-server (a model on a serving "
+                "engine: name it as vllm:<model>@<url>)")
 
 DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
 DEMO_TEXTS = ("A cat sits on the mat.", "A kitten is resting on a rug.")
