@@ -257,7 +257,7 @@ def measure_openai_compat_stream(runs: int) -> dict[str, float]:
                     yield chunk.text
 
         timings: dict[str, list[dict[str, float]]] = {"direct": [], "backend": []}
-        for _ in range(max(runs, 3)):
+        for _ in range(max(runs, 8)):
             timings["direct"].append(_stream_timing(1, direct))
             timings["backend"].append(_stream_timing(1, through_backend))
     return {f"openai_{name}_{key}": (max if key == "tok_s" else min)(t[key] for t in runs_)
