@@ -166,3 +166,26 @@ def test_adam_serve_serves_a_remote_model_under_a_local_name(llama_server, sessi
         assert refused.value.status_code == 400
     finally:
         front.stop()
+
+
+def test_chatadam_keeps_the_reasoning_chatopenai_drops(server, thinking_gguf):
+    """LangChain's ChatOpenAI drops ``reasoning_content`` from vLLM-style servers
+    (langchain #34328, #35059); ChatAdam over this backend keeps it, apart from content."""
+    chat = ChatAdam(model=f"openai:{thinking_gguf}@{server}/v1", max_tokens=24,
+                    temperature=0)
+    message = chat.invoke("Is the sea blue?")
+    assert message.additional_kwargs["reasoning_content"]
+    assert "<think>" not in message.content
+    assert any(block["type"] == "reasoning" for block in message.content_blocks)
+
+
+def test_tokens_are_counted_by_the_models_own_tokenizer_when_it_is_here(server, qwen3):
+    """adam serve has no tokenizer route; a model the server runs from a folder on this
+    machine is counted with that folder's tokenizer."""
+    from transformers import AutoTokenizer
+
+    remote = OpenAICompatibleModel(f"{qwen3.dense_folder}@{server}/v1")
+    text = "Qwen3 counts <think> and words."
+    expected = len(AutoTokenizer.from_pretrained(str(qwen3.dense_folder)).encode(
+        text, add_special_tokens=False))
+    assert remote.count_tokens(text) == expected
