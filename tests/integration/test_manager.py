@@ -84,7 +84,7 @@ def test_an_unknown_domain_lists_the_known_ones():
 
 def test_an_unknown_backend_lists_the_registered_ones():
     with pytest.raises(UnknownBackendError, match="huggingface"):
-        ModelManager(model_type="vllm")
+        ModelManager(model_type="tgi")
 
 
 def test_unknown_generation_options_are_refused_by_name(manager):
