@@ -47,11 +47,7 @@ class OpenAIApi:
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
         chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await started_stream(completion.events(chunks, include_usage),
-                                        "text/event-stream")
-        return JSONResponse(await completion.whole(chunks))
+        return await completion.respond(body, chunks)
 
     async def completions(self, request: Request) -> Response:
         body = await read_json(request)
@@ -68,11 +64,7 @@ class OpenAIApi:
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                      body["model"])
         chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}))
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await started_stream(completion.events(chunks, include_usage),
-                                        "text/event-stream")
-        return JSONResponse(await completion.whole(chunks))
+        return await completion.respond(body, chunks)
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
@@ -116,6 +108,14 @@ class _Completion:
 
     def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         return self._event([{"index": 0, "delta": delta, "finish_reason": finish}])
+
+    async def respond(self, body: dict[str, Any], chunks: AsyncIterator[Chunk]) -> Response:
+        """SSE events when the request asks ``"stream": true``, else one object."""
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await started_stream(self.events(chunks, include_usage),
+                                        "text/event-stream")
+        return JSONResponse(await self.whole(chunks))
 
     async def events(self, chunks: AsyncIterator[Chunk], include_usage: bool
                      ) -> AsyncIterator[bytes]:
