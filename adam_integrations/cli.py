@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
                        metavar="SECONDS", help="seconds a request may spend generating or "
                        f"embedding; 0 for no limit (default {DEFAULT_REQUEST_TIMEOUT:g})")
+    serve.add_argument("--parallel", type=int, default=None, metavar="N",
+                       help="requests decoded together on each model (llama.cpp slots, "
+                            "transformers batches); more wait their turn (default "
+                            "OLLAMA_NUM_PARALLEL, else 4, fewer when RAM is short)")
     serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
                        f"{BACKEND_HELP}")
     serve.set_defaults(handler=_serve)
@@ -316,9 +321,12 @@ def _serve(args: argparse.Namespace) -> int:
     from adam_integrations.server import serve
 
     for flag, value in (("--max-queue", args.max_queue), ("--max-tokens", args.max_tokens),
-                        ("--max-prompt-chars", args.max_prompt_chars)):
+                        ("--max-prompt-chars", args.max_prompt_chars),
+                        ("--parallel", args.parallel)):
         if value is not None and value < 1:
             raise InvalidRequestError(f"{flag} must be at least 1, got {value}")
+    if args.parallel is not None:  # read by every in-process backend the server creates
+        os.environ["OLLAMA_NUM_PARALLEL"] = str(args.parallel)
     settings = ServerSettings(
         allowed_hosts=tuple(_listed(args.allowed_hosts)), origins=tuple(_listed(args.origins)),
         api_keys=api_keys_from(args.api_key, args.api_key_file),

@@ -41,7 +41,7 @@ async def cancel_after_first_item(stream: Callable[[], AsyncIterator[object]]) -
 
 
 def generation_idle(model: object) -> bool:
-    """Whether ``model`` is generating nothing now (llama.cpp: its run lock is free;
+    """Whether ``model`` is generating nothing now (llama.cpp: no slot is busy;
     transformers: the shared compute thread is idle; a model on a server: a one-token
     request is answered within a second, which a server still busy with the abandoned
     answer, hundreds of tokens long, cannot do)."""
@@ -49,7 +49,7 @@ def generation_idle(model: object) -> bool:
     from adam_integrations.backends.openai_compat import OpenAICompatibleModel
 
     if isinstance(model, LlamaCppModel):
-        return not model._run_lock.locked()
+        return model._loaded is None or not model._loaded.slots.busy()
     if isinstance(model, OpenAICompatibleModel):
         started = time.monotonic()
         model.chat([{"role": "user", "content": "Hi"}], max_tokens=1)

@@ -42,7 +42,40 @@ DEFAULT_MAX_TOKENS = 512  # only for models whose context window is unknown
 # Qwen team closes thinking at a budget the same way; raise max_tokens to think longer.
 CONSTRAINED_THINKING_SHARE = 0.5
 
+DEFAULT_PARALLEL = 4
+"""Requests decoded together on one model when neither ``parallel=`` nor
+``OLLAMA_NUM_PARALLEL`` says (llama.cpp: fewer when the slots' KV caches would not fit the
+RAM). Why 4: on the 2-core CPU this project is measured on, decoding 4 sequences at once
+gave about 2x the tokens/s of one, and 8 little more than 4 (``benchmarks/README.md``),
+while each llama.cpp slot holds a whole context window of KV cache up front; a GPU gains
+more from more, but its memory is the limit there. llama-server opens 4 slots by default
+(``--parallel -1``) for the same reasons."""
 LoadedT = TypeVar("LoadedT")
+
+
+def requested_parallel(parallel: object) -> int | None:
+    """The requests to decode together that were asked for: ``parallel`` when given, else
+    ``OLLAMA_NUM_PARALLEL`` (which ``adam serve --parallel`` sets), else None."""
+    if parallel is not None:
+        return _whole_number(parallel, "parallel")
+    raw = os.environ.get("OLLAMA_NUM_PARALLEL", "").strip()
+    return _whole_number(raw, "OLLAMA_NUM_PARALLEL") if raw else None
+
+
+def parallel_slots(parallel: object) -> int:
+    """``requested_parallel``, or ``DEFAULT_PARALLEL``."""
+    return requested_parallel(parallel) or DEFAULT_PARALLEL
+
+
+def _whole_number(value: object, name: str) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = 0
+    if isinstance(value, bool) or number < 1 or str(number) != str(value).strip():
+        raise InvalidRequestError(f"{name}={value!r}: give the number of requests to decode "
+                                  "together, a whole number of at least 1")
+    return number
 
 
 @dataclass

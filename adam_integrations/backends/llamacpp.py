@@ -10,8 +10,11 @@ constrained by xgrammar (``backends.grammar``), as on the transformers backend.
 Shared with the transformers backend (``backends.in_process``): source checks, loading
 once, prompt rendering, the context-window check, output parsing.
 
-Generation is a plain generator on the caller's thread: leaving the loop stops it at
-the next token. One lock per model keeps requests from interleaving.
+Generation runs in parallel slots (``backends.llamacpp_slots``): concurrent requests on
+one model are decoded together in one batch per step, each in its own sequence of one
+llama.cpp context, and a request reuses the KV cache of a slot whose last prompt starts
+like its own. A stream reads its tokens from its slot; leaving the loop frees the slot at
+the next step.
 """
 
 from __future__ import annotations
@@ -26,12 +29,24 @@ from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.grammar import Grammars
-from adam_integrations.backends.in_process import Generation, InProcessBackend
+from adam_integrations.backends.in_process import (
+    DEFAULT_PARALLEL,
+    Generation,
+    InProcessBackend,
+    requested_parallel,
+)
+from adam_integrations.backends.llamacpp_slots import (
+    END_OF_ANSWER,
+    END_OF_TURN,
+    FINISHED,
+    SlotScheduler,
+)
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.decoding import DEFAULT_REPEAT_PENALTY
 from adam_integrations.core.errors import (
+    AdamError,
     ModelLoadError,
     UnsupportedOperationError,
 )
@@ -40,6 +55,7 @@ from adam_integrations.core.hardware import available_memory, physical_cores
 from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.streaming import Failure
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -53,6 +69,9 @@ from adam_integrations.core.types import (
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
 MIN_CONTEXT = 512
 EMBEDDING_CONTEXT = 2048  # tokens per text embedded; longer texts are truncated
+OWN_CONTEXT = 256
+"""The ``Llama`` object's own context (tokenizing, the sampler set-up): the slots have
+their own context, so this one is kept tiny."""
 
 
 @dataclass
@@ -65,6 +84,7 @@ class _Loaded:
     load_seconds: float
     context_reason: str
     grammars: Grammars
+    slots: SlotScheduler
 
     def piece(self, token: int) -> str:
         """One token's text, special tokens written out (for markers such as </think>)."""
@@ -83,8 +103,12 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         model: a reference to a GGUF: a path, an embedded name, ``ollama:<name>`` (its
             blob in Ollama's store), ``hf:<org>/<repo>[:<quant>]`` (from the local
             Hugging Face cache, downloaded when missing and allowed), or a resolved source.
-        n_ctx: context length; default the model's, at most 8192, and on the CPU at most
-            what the available RAM holds (``info().details["context_reason"]`` says why).
+        n_ctx: context length of each request; default the model's, at most 8192, and on
+            the CPU at most what the available RAM holds for every slot
+            (``info().details["context_reason"]`` says why).
+        parallel: requests decoded together (slots, each with an ``n_ctx`` window of KV
+            cache); default ``OLLAMA_NUM_PARALLEL``, else 4, fewer when their caches would
+            not fit the RAM. More requests wait for a free slot.
         n_threads: CPU threads; default the number of physical cores.
         n_gpu_layers: layers to offload; default all when llama.cpp was built with a GPU.
         device: "cpu" keeps every layer on the CPU; "cuda", "gpu", "metal"... offload all
@@ -104,6 +128,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         *,
         purpose: Purpose = "chat",
         n_ctx: int | None = None,
+        parallel: int | None = None,
         n_threads: int | None = None,
         n_gpu_layers: int | None = None,
         device: str | None = None,
@@ -114,12 +139,13 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     ) -> None:
         super().__init__(model, purpose=purpose, chat_template=chat_template)
         self._n_ctx = n_ctx
+        self._parallel = requested_parallel(parallel)
         self._n_threads = n_threads
         self._n_gpu_layers = _gpu_layers(n_gpu_layers, device)
         self._hub = {"allow_download": allow_download, "revision": revision,
                      "cache_dir": str(cache_dir) if cache_dir else None}
         self._path: str | None = self.source.location if self.source.kind == "gguf" else None
-        self._run_lock = threading.Lock()
+        self._sampler_lock = threading.Lock()  # a sampler takes its seed from the Llama
         self._embedder: Any = None
         self._embed_lock = threading.Lock()
 
@@ -131,9 +157,11 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
 
     # -- lifecycle -------------------------------------------------------------------
     def unload(self) -> None:
-        with self._load_lock, self._run_lock, self._embed_lock:
+        with self._load_lock, self._embed_lock:
             loaded, self._loaded = self._loaded, None
             embedder, self._embedder = self._embedder, None
+        if loaded is not None:
+            loaded.slots.close()  # running requests finish first
         for llama in (loaded.llama if loaded else None, embedder):
             if llama is not None:
                 llama.close()
@@ -157,17 +185,23 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 "the llama.cpp backend needs llama-cpp-python; install it with "
                 "pip install 'adam-integrations[llamacpp]'") from error
 
-        context, context_reason = _context_length(header, path, self._n_ctx,
-                                                  offloaded=self._n_gpu_layers != 0)
+        slots, context, context_reason = _slots_and_window(
+            header, path, self._n_ctx, self._parallel, offloaded=self._n_gpu_layers != 0)
         try:
-            llama = Llama(model_path=path, n_ctx=context, n_threads=self._n_threads
-                          or physical_cores(), n_gpu_layers=self._n_gpu_layers,
-                          verbose=False, **_yarn(header, context))
+            llama = Llama(model_path=path, n_ctx=OWN_CONTEXT, n_batch=OWN_CONTEXT,
+                          n_threads=self._n_threads or physical_cores(),
+                          n_gpu_layers=self._n_gpu_layers, verbose=False,
+                          **_yarn(header, context))
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(
                 f"llama.cpp could not load {path} (architecture "
                 f"{header.architecture!r}): {error}. A newer llama-cpp-python may support it."
             ) from error
+        try:
+            scheduler = SlotScheduler(llama, slots=slots, window=context)
+        except ModelLoadError:
+            llama.close()
+            raise
         template = self._chat_template or header.metadata.get("tokenizer.chat_template")
         variables = {
             "bos_token": llama.detokenize([llama.token_bos()], special=True).decode(
@@ -179,7 +213,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                        traits=TemplateTraits.of(template), variables=variables,
                        load_seconds=time.perf_counter() - started,
                        context_reason=context_reason,
-                       grammars=Grammars(lambda: _tokenizer_info(llama), _end_ids(llama)))
+                       grammars=Grammars(lambda: _tokenizer_info(llama), _end_ids(llama)),
+                       slots=scheduler)
 
     def info(self) -> ModelInfo:
         import llama_cpp
@@ -189,7 +224,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         return ModelInfo(
             name=self.source.name, backend=self.name, family=header.architecture,
             parameter_count=int(llama_cpp.llama_model_n_params(loaded.llama.model)),
-            context_window=loaded.llama.n_ctx(),
+            context_window=loaded.slots.window,
             capabilities=("embedding",) if header.is_embedding_model else (
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
                                                  else ())),
@@ -199,6 +234,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             details={"explanation": self.source.explanation,
                      "load_seconds": loaded.load_seconds,
                      "context_reason": loaded.context_reason,
+                     "parallel": loaded.slots.slots,
                      "grammars": loaded.grammars.stats()},
         )
 
@@ -243,7 +279,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
 
     def _generate(self, loaded: _Loaded, tokens: list[int], prompt: str,
                   config: GenerationConfig, load_seconds: float) -> Iterator[Chunk]:
-        generation = self._generation(loaded, prompt, len(tokens), loaded.llama.n_ctx(),
+        generation = self._generation(loaded, prompt, len(tokens), loaded.slots.window,
                                       config, load_seconds)
         decoder = self._constrained_decoder(generation, config, loaded.grammars,
                                             loaded.piece)
@@ -252,46 +288,45 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     def _token_stream(self, loaded: _Loaded, tokens: list[int], config: GenerationConfig,
                       generation: Generation, decoder: ConstrainedDecoder | None
                       ) -> Iterator[Chunk]:
-        """The decode loop: evaluate, let the decoder mask the logits (when the answer has a
-        form), sample with llama.cpp's own sampler chain, report the token back."""
+        """Hand the prompt to a slot and turn the tokens it generates into chunks. The slot
+        masks the logits with the decoder (when the answer has a form) and samples with
+        this request's own llama.cpp sampler chain."""
         import llama_cpp
 
         assembler, llama = generation.assembler, loaded.llama
-        vocab = llama_cpp.llama_model_get_vocab(llama.model)
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        logits = _logits_view(llama) if decoder is not None else None
-        with self._run_lock:
-            if config.seed is not None:
-                llama.set_seed(config.seed)
+        with self._sampler_lock:  # llama-cpp-python reads the seed from the Llama
+            llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if config.seed is None
+                           else config.seed)
             sampler = llama._init_sampler(**_sampling(config))
-            try:
-                _evaluate_prompt(llama, tokens)
-                generated: list[int] = []
-                while len(generated) < generation.max_new:
-                    if decoder is not None:
-                        decoder.mask(logits())
-                    token = sampler.sample(llama._ctx, -1)
-                    if decoder is not None:
-                        decoder.accept(token)
-                    if llama_cpp.llama_vocab_is_eog(vocab, token):
-                        assembler.end_of_turn()
-                        break
-                    raw = text.decode(llama.detokenize([token], prev_tokens=generated[-8:]
-                                                       or None))
-                    generated.append(token)
-                    piece = assembler.token(raw)
-                    if piece is not None:
-                        yield piece
-                    if assembler.stopped:
-                        break
-                    if decoder is not None and decoder.done:
-                        assembler.end_of_answer()
-                        break
-                    llama.eval([token])
-                closed_early = decoder is not None and decoder.closed_early
-                yield assembler.finish(text.decode(b"", final=True), closed_early=closed_early)
-            finally:
-                sampler.close()
+        request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder)
+        try:
+            generated: list[int] = []
+            while (event := request.events.get()) is not FINISHED:
+                if isinstance(event, Failure):
+                    raise AdamError(f"generation failed: {event.error}") from event.error
+                if event is END_OF_TURN:
+                    assembler.end_of_turn()
+                    continue
+                if event is END_OF_ANSWER:
+                    assembler.end_of_answer()
+                    continue
+                raw = text.decode(llama.detokenize([event], prev_tokens=generated[-8:]
+                                                   or None))
+                generated.append(event)
+                piece = assembler.token(raw)
+                if piece is not None:
+                    yield piece
+                if assembler.stopped:
+                    break
+            closed_early = decoder is not None and decoder.closed_early
+            last = assembler.finish(text.decode(b"", final=True), closed_early=closed_early)
+            if last.usage is not None:
+                last.usage.cached_tokens = request.cached
+            yield last
+        finally:
+            loaded.slots.cancel(request)  # waits until the slot no longer uses the sampler
+            sampler.close()
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Pooled, L2-normalised embeddings (as Ollama's /api/embed returns them).
@@ -329,17 +364,24 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         return self._embedder
 
 
-def _context_length(header: GGUFHeader, path: str, requested: int | None, *,
-                    offloaded: bool) -> tuple[int, str]:
-    """The context window to open, and why: ``n_ctx`` when given; else the model's own,
-    at most ``DEFAULT_CONTEXT`` (as Ollama opens a few thousand tokens unless asked), and
-    on the CPU at most what the available RAM holds (``core.memory``)."""
+def _slots_and_window(header: GGUFHeader, path: str, requested: int | None,
+                      parallel: int | None, *, offloaded: bool) -> tuple[int, int, str]:
+    """The slots, each one's context window, and why.
+
+    The window: ``n_ctx`` when given; else the model's own, at most ``DEFAULT_CONTEXT`` (as
+    Ollama opens a few thousand tokens unless asked). The slots: ``parallel`` when given
+    (``requested_parallel``), else ``DEFAULT_PARALLEL``. On the CPU the KV cache of
+    every slot's window must fit the available RAM (``core.memory``): a default number of
+    slots shrinks first, then a default window.
+    """
     native = header.context_length or DEFAULT_CONTEXT
+    asked_slots = parallel
+    slots = asked_slots or DEFAULT_PARALLEL
     if requested:
         beyond = (f", beyond the model's native {native}: YaRN rope scaling on"
                   if requested > native else "")
-        return requested, f"n_ctx={requested} as asked{beyond}"
-    if native <= DEFAULT_CONTEXT:
+        context, reason = requested, f"n_ctx={requested} as asked{beyond}"
+    elif native <= DEFAULT_CONTEXT:
         context, reason = native, f"the model's full context of {native} tokens"
     else:
         context = DEFAULT_CONTEXT
@@ -347,11 +389,16 @@ def _context_length(header: GGUFHeader, path: str, requested: int | None, *,
     per_token, available = kv_bytes_per_token(header), available_memory()
     if per_token and available and not offloaded:
         fits = largest_context(os.path.getsize(path), per_token, available)
-        if fits < context:
-            context = max(MIN_CONTEXT, fits // 256 * 256)
-            reason = (f"{context} tokens: the KV cache of a longer context would not fit "
-                      f"the {available / GIB:.1f} GiB of RAM available")
-    return context, reason
+        if not asked_slots and fits < slots * context:
+            slots = max(1, min(slots, fits // context))
+        if not requested and fits < slots * context:
+            context = max(MIN_CONTEXT, fits // slots // 256 * 256)
+            reason = (f"{context} tokens: the KV cache of a longer context for {slots} "
+                      f"slot(s) would not fit the {available / GIB:.1f} GiB of RAM available")
+    slot_reason = (f"{slots} slots as asked" if asked_slots else
+                   f"{slots} slot(s): the default {DEFAULT_PARALLEL}"
+                   + ("" if slots == DEFAULT_PARALLEL else ", fewer to fit the RAM"))
+    return slots, context, f"{reason}; {slot_reason}"
 
 
 def _yarn(header: GGUFHeader, context: int) -> dict[str, Any]:
@@ -382,38 +429,6 @@ def _check_architecture_known(header: GGUFHeader, path: str) -> None:
             f"which llama.cpp cannot run (it knows {len(known)} architectures, such as "
             "llama, qwen3, qwen3moe, gemma3, bert). Check that the file is a model GGUF, or "
             "upgrade llama-cpp-python and gguf.")
-
-
-def _evaluate_prompt(llama: Any, tokens: list[int]) -> None:
-    """Evaluate ``tokens``, reusing the part already in the KV cache (the previous turn of
-    a conversation, the same system prompt), as llama-cpp-python's own ``generate`` does."""
-    import numpy as np
-
-    cached = np.asarray(llama.input_ids[:llama.n_tokens])
-    common = min(len(cached), len(tokens))
-    differs = np.flatnonzero(cached[:common] != np.asarray(tokens[:common], dtype=cached.dtype))
-    prefix = int(differs[0]) if len(differs) else common
-    prefix = min(prefix, len(tokens) - 1)  # the last prompt token is evaluated for its logits
-    if prefix <= 0 or not llama._ctx.kv_cache_seq_rm(-1, prefix, -1):
-        llama.reset()
-        prefix = 0
-    llama.n_tokens = prefix
-    llama.eval(tokens[prefix:])
-
-
-def _logits_view(llama: Any) -> Any:
-    """A function returning the last evaluated token's logits as a torch tensor over
-    llama.cpp's own buffer (no copy: masking it changes what the sampler reads)."""
-    import llama_cpp
-    import numpy as np
-    import torch
-
-    n_vocab = llama.n_vocab()
-
-    def logits() -> Any:
-        pointer = llama_cpp.llama_get_logits_ith(llama._ctx.ctx, -1)
-        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(n_vocab,)))
-    return logits
 
 
 def _tokenizer_info(llama: Any) -> Any:

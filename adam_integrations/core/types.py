@@ -420,6 +420,9 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens whose KV cache was reused from an earlier request (prompt caching),
+    included in ``prompt_tokens``; not evaluated again."""
     load_seconds: float = 0.0
     prompt_seconds: float = 0.0
     completion_seconds: float = 0.0

@@ -412,6 +412,7 @@ class _ChunkTranslator:
                 message.usage_metadata = UsageMetadata(
                     input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens,
                     total_tokens=usage.total_tokens,
+                    input_token_details={"cache_read": usage.cached_tokens},
                     output_token_details={"reasoning": usage.reasoning_tokens})
                 message.response_metadata.update(
                     load_seconds=usage.load_seconds, prompt_seconds=usage.prompt_seconds,

@@ -396,6 +396,7 @@ class _ResponseBuilder:
                                 "completion_tokens": usage.completion_tokens,
                                 "total_tokens": usage.total_tokens,
                                 "reasoning_tokens": usage.reasoning_tokens,
+                                "cached_tokens": usage.cached_tokens,
                                 "total_seconds": usage.total_seconds}
         # Tool calls also go where LlamaIndex's older helpers look for them.
         extra_message = {"tool_calls": [{"id": c.id, "type": "function", "function": {

@@ -85,6 +85,7 @@ def usage_to_wire(usage: Usage | None) -> dict[str, Any]:
         return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
             "total_tokens": usage.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
             "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
 
 
@@ -215,9 +216,11 @@ class StreamReader:
 
 def usage_from_wire(usage: dict[str, Any]) -> Usage:
     details = usage.get("completion_tokens_details") or {}
+    prompt_details = usage.get("prompt_tokens_details") or {}
     return Usage(prompt_tokens=int(usage.get("prompt_tokens") or 0),
                  completion_tokens=int(usage.get("completion_tokens") or 0),
-                 reasoning_tokens=int(details.get("reasoning_tokens") or 0))
+                 reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+                 cached_tokens=int(prompt_details.get("cached_tokens") or 0))
 
 
 def _assembled_call(slot: dict[str, str], tool_names: list[str]) -> Chunk:

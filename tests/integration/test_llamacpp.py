@@ -146,12 +146,25 @@ def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkey
     import adam_integrations.backends.llamacpp as llamacpp
 
     loaded = model._ensure_loaded()
-    assert loaded.context_reason == "the model's full context of 8192 tokens"
+    assert loaded.context_reason.startswith("the model's full context of 8192 tokens; ")
+    path = model._gguf_path()
+    monkeypatch.delenv("OLLAMA_NUM_PARALLEL", raising=False)
     monkeypatch.setattr(llamacpp, "available_memory", lambda: 0.75 * 1024**3)
-    context, reason = llamacpp._context_length(loaded.header, model._gguf_path(), None,
-                                               offloaded=False)
-    assert context < 8192 and context % 256 == 0 and "0.8 GiB of RAM available" in reason
-    assert llamacpp._context_length(loaded.header, model._gguf_path(), 2048,
-                                    offloaded=False) == (2048, "n_ctx=2048 as asked")
+    # the default slots shrink first (each holds a whole window), then the window
+    slots, context, reason = llamacpp._slots_and_window(loaded.header, path, None, None,
+                                                        offloaded=False)
+    assert slots < llamacpp.DEFAULT_PARALLEL and "fewer to fit the RAM" in reason
+    assert context == 8192 or (slots == 1 and context % 256 == 0)
+    slots, context, reason = llamacpp._slots_and_window(loaded.header, path, None, 8,
+                                                        offloaded=False)
+    assert slots == 8 and context < 8192 and context % 256 == 0
+    assert "0.8 GiB of RAM available" in reason and "8 slots as asked" in reason
+    assert llamacpp._slots_and_window(loaded.header, path, 2048, 2, offloaded=False) == (
+        2, 2048, "n_ctx=2048 as asked; 2 slots as asked")
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "3")
+    assert llamacpp._slots_and_window(loaded.header, path, 2048, None, offloaded=True)[0] == 3
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "many")
+    with pytest.raises(InvalidRequestError, match="OLLAMA_NUM_PARALLEL='many'"):
+        llamacpp._slots_and_window(loaded.header, path, 2048, None, offloaded=True)
     assert llamacpp._yarn(loaded.header, 8192) == {}
     assert llamacpp._yarn(loaded.header, 16384)["rope_freq_scale"] == 0.5

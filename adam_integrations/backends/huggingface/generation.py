@@ -1,10 +1,21 @@
-"""Generation on transformers: ``model.generate`` on the compute thread, tokens streamed
-back over a queue and turned into chunks.
+"""Generation on transformers: concurrent requests on one model batched into one
+``model.generate`` on the compute thread, each row's tokens streamed back over its own
+queue and turned into chunks.
 
-When the consumer stops reading (break, close, async cancellation), a stopping criterion
-ends ``generate`` at the next token step, and the stream waits for that before it closes.
-Sampling is done by this module's logits processors, in one order (penalties, the grammar
-mask, then temperature/top-k/top-p/min-p), with ``generate``'s own samplers off.
+Batching: requests wait in the model's ``Batcher``; when the compute thread is free, up to
+``parallel`` of them start together as one left-padded batch (a "wave"), and those that
+arrive meanwhile form the next one. Each row keeps its own logits processors (penalties,
+grammar mask, temperature/top-k/top-p/min-p), its own random generator (so a seed gives
+the same answer alone or batched), its own token limit and its own cancellation: a row
+that ends (end of turn, limit, the reader left) stops being computed for and its reader
+is released at once, while the other rows go on. Sampling is done by the row's
+processors, which leave ``generate`` (greedy for the batch) one token to pick.
+
+transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``)
+would let a request join between steps, but its per-request settings are temperature,
+top-k and top-p only, with no logits processors: no grammar, no penalties, no min-p; and it
+runs on a thread of its own, where this backend keeps all torch work on one thread
+(``backends.compute``). So requests join at the next wave here.
 """
 
 from __future__ import annotations
@@ -13,8 +24,7 @@ import copy
 import queue
 import threading
 from collections.abc import Iterator
-from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends import compute
@@ -32,98 +42,198 @@ from adam_integrations.core.types import Chunk, GenerationConfig
 _END = object()
 
 
-@dataclass
+@dataclass(eq=False)
 class GenerationRequest:
     """Everything one generation needs, prepared before the stream starts."""
 
     input_ids: Any
     config: GenerationConfig
     max_new: int
-    settings: tuple[Any, Any]
+    processors: Any
+    """The row's logits processors: penalties, the constraint, then the samplers."""
+    generator: Any
+    """The row's torch random generator when it samples; None decodes greedily."""
     assembler: ChunkAssembler
     decoder: ConstrainedDecoder | None = None
+    tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    """Set once the compute thread no longer uses this request."""
+    generated: int = 0
+
+    def release(self, failure: BaseException | None = None) -> None:
+        """(Compute thread.) The row is over: its reader gets the end, nothing else runs
+        for it."""
+        if self.released.is_set():
+            return
+        if failure is not None:
+            self.tokens.put(Failure(failure))
+        self.tokens.put(_END)
+        self.released.set()
+
+
+class Batcher:
+    """The requests waiting to generate on one loaded model; see the module docstring."""
+
+    def __init__(self, loaded: LoadedModel, parallel: int) -> None:
+        self.parallel = parallel
+        self._loaded = loaded
+        self._waiting: list[GenerationRequest] = []
+        self._lock = threading.Lock()
+
+    def submit(self, request: GenerationRequest) -> None:
+        with self._lock:
+            self._waiting.append(request)
+        compute.submit(self._run_wave)  # the first job to run takes every waiting request
+
+    def withdraw(self, request: GenerationRequest) -> bool:
+        """Take a request that has not started out of the queue (True when it was there)."""
+        with self._lock:
+            if request in self._waiting:
+                self._waiting.remove(request)
+                request.release()
+                return True
+        return False
+
+    def _run_wave(self) -> None:
+        with self._lock:
+            wave, self._waiting = (self._waiting[:self.parallel],
+                                   self._waiting[self.parallel:])
+        if wave:
+            generate_wave(self._loaded, wave)
 
 
 def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
-    """Run ``generate`` for ``request`` on the compute thread and yield its chunks."""
-    tokens: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    cancel = threading.Event()
-    job = compute.submit(_run_generate, loaded, request, tokens, cancel)
+    """Queue ``request`` on the model's batcher and yield its chunks."""
+    batcher = loaded.batcher
+    assert batcher is not None  # set for every causal model
+    batcher.submit(request)
     try:
-        yield from _decode_stream(loaded, request, tokens)
+        yield from _decode_stream(loaded, request)
     finally:
-        cancel.set()  # a queued job that has not started yet ends at its first step
-        futures.wait([job])
+        request.cancel.set()  # a running row ends at its next step
+        if not batcher.withdraw(request):
+            request.released.wait()
 
 
-def _run_generate(loaded: LoadedModel, request: GenerationRequest, tokens: queue.SimpleQueue[Any],
-                  cancel: threading.Event) -> None:
-    """Runs on the compute thread: ``generate``, passing each new token on."""
+def generate_wave(loaded: LoadedModel, wave: list[GenerationRequest]) -> None:
+    """Runs on the compute thread: one ``generate`` for every request of ``wave``."""
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
-    generation_config, processors = request.settings
-    if cancel.is_set():  # the consumer left while this job waited in the queue
-        tokens.put(_END)
+    for request in wave:
+        if request.cancel.is_set():  # the reader left while this request waited
+            request.release()
+    wave = [r for r in wave if not r.released.is_set()]
+    if not wave:
         return
+    rows = _Rows(wave, loaded.eos_ids)
     try:
-        if request.config.seed is not None:
-            torch.manual_seed(request.config.seed)
-        ids = request.input_ids.to(loaded.device)
+        ids, mask = _left_padded([r.input_ids[0] for r in wave], loaded.pad_id)
+        ids, mask = ids.to(loaded.device), mask.to(loaded.device)
         with torch.inference_mode():
             loaded.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                generation_config=generation_config,
-                logits_processor=processors,
-                streamer=_QueueStreamer(tokens),
-                stopping_criteria=StoppingCriteriaList([_CancelCriteria(cancel)]),
-            )
-    except BaseException as error:  # re-raised in the consumer's thread
-        tokens.put(Failure(error))
+                input_ids=ids, attention_mask=mask,
+                generation_config=wave_config(loaded, max(r.max_new for r in wave)),
+                logits_processor=LogitsProcessorList([_RowProcessors(rows)]), streamer=rows,
+                stopping_criteria=StoppingCriteriaList([_RowStops(rows)]))
+    except BaseException as error:  # re-raised in each reader's thread
+        for request in wave:
+            request.release(error)
     finally:
-        tokens.put(_END)
+        for request in wave:
+            request.release()
 
 
-class _QueueStreamer:
-    """A transformers streamer that puts each generated token id on a queue."""
+def _left_padded(rows: list[Any], pad_id: int) -> tuple[Any, Any]:
+    """Prompts of different lengths as one batch, padded on the left (so every row's next
+    token is in the last column), and the attention mask that hides the padding."""
+    import torch
 
-    def __init__(self, tokens: queue.SimpleQueue[Any]) -> None:
-        self._tokens = tokens
+    width = max(int(row.shape[-1]) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - row.shape[-1]:] = row
+        mask[i, width - row.shape[-1]:] = 1
+    return ids, mask
+
+
+class _Rows:
+    """The wave's rows, as ``generate`` sees them: its streamer (each row's tokens to its
+    reader), and through ``_RowProcessors`` and ``_RowStops`` its logits processor (each
+    row's own processors and sampling) and its stopping criterion (rows that ended)."""
+
+    def __init__(self, wave: list[GenerationRequest], eos_ids: frozenset[int]) -> None:
+        self._wave = wave
+        self._eos_ids = eos_ids
         self._prompt_seen = False
 
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompt
-            self._prompt_seen = True
-            return
-        for token in value.reshape(-1).tolist():
-            self._tokens.put(token)
-
-    def end(self) -> None:
-        """Generation finished; the thread body signals the end itself."""
-
-
-class _CancelCriteria:
-    """Stop ``generate`` at the next step once the consumer has gone away."""
-
-    def __init__(self, cancel: threading.Event) -> None:
-        self._cancel = cancel
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+    def process(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
-        stop = self._cancel.is_set() or compute.shutting_down.is_set()
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        for i, request in enumerate(self._wave):
+            if request.released.is_set():
+                continue
+            row = scores[i:i + 1]
+            for processor in request.processors:
+                row = processor(input_ids[i:i + 1], row)
+            if request.generator is not None:  # sample here; generate takes the one token
+                probabilities = torch.softmax(row[0].float(), dim=-1)
+                token = int(torch.multinomial(probabilities, 1, generator=request.generator))
+                row = torch.full_like(row, float("-inf"))
+                row[0, token] = 0.0
+            scores[i:i + 1] = row
+        return scores
+
+    def stopped(self, input_ids: Any) -> Any:
+        import torch
+
+        for request in self._wave:
+            if request.cancel.is_set() or compute.shutting_down.is_set():
+                request.release()
+        return torch.tensor([r.released.is_set() for r in self._wave], dtype=torch.bool,
+                            device=input_ids.device)
+
+    # streamer
+    def put(self, value: Any) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompts
+            self._prompt_seen = True
+            return
+        for request, token in zip(self._wave, value.reshape(-1).tolist(), strict=True):
+            if request.released.is_set():
+                continue
+            request.tokens.put(token)
+            request.generated += 1
+            if token in self._eos_ids or request.generated >= request.max_new:
+                request.release()
+
+    def end(self) -> None:
+        """Generation finished; ``generate_wave`` releases whoever is left."""
 
 
-def _decode_stream(
-    loaded: LoadedModel, request: GenerationRequest, tokens: queue.SimpleQueue[Any]
-) -> Iterator[Chunk]:
+class _RowProcessors:
+    def __init__(self, rows: _Rows) -> None:
+        self._rows = rows
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        return self._rows.process(input_ids, scores)
+
+
+class _RowStops:
+    def __init__(self, rows: _Rows) -> None:
+        self._rows = rows
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        return self._rows.stopped(input_ids)
+
+
+def _decode_stream(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
     """Token ids from the compute thread in, chunks out."""
     assembler = request.assembler
     decoder = IncrementalDecoder(loaded.tokenizer)
     while True:
-        item = tokens.get()
+        item = request.tokens.get()
         if item is _END:
             break
         if isinstance(item, Failure):
@@ -171,17 +281,17 @@ class IncrementalDecoder:
         return after[len(before):]
 
 
-def generation_settings(
-    loaded: LoadedModel, config: GenerationConfig, max_new: int,
-    constraint: ConstraintProcessor | None,
+def request_processors(
+    loaded: LoadedModel, config: GenerationConfig, constraint: ConstraintProcessor | None,
 ) -> tuple[Any, Any]:
-    """transformers' GenerationConfig and the logits processors for one request.
+    """One request's logits processors and its random generator (None: greedy).
 
-    The processors are built here, in one order: penalties, then the constraint (grammar
-    mask, thinking budget, closing at the budget), then temperature/top-k/top-p/min-p. (Processors
-    handed to ``generate`` run after its own samplers, where a top-k cut could leave the
-    grammar no token; so ``generate``'s own samplers are switched off.)
+    The processors run in one order: penalties, then the constraint (grammar mask,
+    thinking budget, closing at the budget), then temperature/top-k/top-p/min-p; the row
+    then samples from what is left (``_Rows``). Unset sampling values come from the
+    model's ``generation_config`` (as ``generate`` would use them).
     """
+    import torch
     from transformers import (
         LogitsProcessorList,
         MinPLogitsWarper,
@@ -199,27 +309,36 @@ def generation_settings(
     if constraint is not None:
         processors.append(constraint)
     sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
-    if sample:
-        temperature = _first(config.temperature, defaults.temperature, 1.0)
-        top_k = _first(config.top_k, defaults.top_k, 0)
-        top_p = _first(config.top_p, defaults.top_p, 1.0)
-        min_p = _first(config.min_p, defaults.min_p, 0.0)
-        if temperature != 1.0:
-            processors.append(TemperatureLogitsWarper(temperature))
-        if top_k:
-            processors.append(TopKLogitsWarper(top_k))
-        if top_p < 1.0:
-            processors.append(TopPLogitsWarper(top_p))
-        if min_p:
-            processors.append(MinPLogitsWarper(min_p))
-    generation_config = copy.deepcopy(defaults)
-    pad = _first(generation_config.pad_token_id, loaded.tokenizer.pad_token_id,
-                 min(loaded.eos_ids) if loaded.eos_ids else None)
-    generation_config.update(do_sample=sample, temperature=1.0, top_k=0 if sample else None,
-                             top_p=1.0, min_p=None,
-                             repetition_penalty=1.0, max_new_tokens=max_new, max_length=None,
-                             pad_token_id=pad)
-    return generation_config, processors
+    if not sample:
+        return processors, None
+    temperature = _first(config.temperature, defaults.temperature, 1.0)
+    top_k = _first(config.top_k, defaults.top_k, 0)
+    top_p = _first(config.top_p, defaults.top_p, 1.0)
+    min_p = _first(config.min_p, defaults.min_p, 0.0)
+    if temperature != 1.0:
+        processors.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        processors.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        processors.append(TopPLogitsWarper(top_p))
+    if min_p:
+        processors.append(MinPLogitsWarper(min_p))
+    generator = torch.Generator()
+    if config.seed is not None:
+        generator.manual_seed(config.seed)
+    else:
+        generator.seed()
+    return processors, generator
+
+
+def wave_config(loaded: LoadedModel, max_new: int) -> Any:
+    """transformers' GenerationConfig for a wave: greedy over what the rows' processors
+    left (they sample), none of ``generate``'s own samplers or penalties."""
+    generation_config = copy.deepcopy(loaded.model.generation_config)
+    generation_config.update(do_sample=False, temperature=1.0, top_k=None, top_p=1.0,
+                             min_p=None, repetition_penalty=1.0, max_new_tokens=max_new,
+                             max_length=None, pad_token_id=loaded.pad_id)
+    return generation_config
 
 
 class ConstraintProcessor:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adam_integrations.backends.grammar import Grammars
 from adam_integrations.core.prompt import TemplateTraits
+
+if TYPE_CHECKING:
+    from adam_integrations.backends.huggingface.generation import Batcher
 
 
 @dataclass
@@ -32,3 +35,7 @@ class LoadedModel:
     family: str | None = None
     traits: TemplateTraits = field(default_factory=lambda: TemplateTraits.of(None))
     grammars: Grammars | None = None  # set for chat models
+    pad_id: int = 0
+    """The token prompts are padded with in a batch (chat models)."""
+    batcher: Batcher | None = None
+    """Concurrent requests batched together (chat models)."""

@@ -7,8 +7,8 @@ online and allowed), a local model folder, or a GGUF file (converted once and ke
 what it shares with the llama.cpp backend is in ``backends.in_process``.
 
 All torch work runs on the process's one compute thread (``backends.compute``; it
-explains the measured reason), which takes one job at a time, so concurrent requests
-queue and never interleave.
+explains the measured reason), which takes one job at a time; concurrent requests on one
+model are generated together in one batch there (``generation``), never interleaved.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from adam_integrations.backends.huggingface.embedding import (
     read_json,
 )
 from adam_integrations.backends.huggingface.generation import (
+    Batcher,
     ConstraintProcessor,
     GenerationRequest,
-    generation_settings,
+    request_processors,
     stream_tokens,
 )
 from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
 from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.backends.in_process import InProcessBackend
+from adam_integrations.backends.in_process import InProcessBackend, parallel_slots
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -91,6 +92,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         gguf_file: the GGUF file to use from a hub repository that holds several.
         embed_batch_size: texts per forward pass when embedding.
         chat_template: a Jinja chat template to use instead of the model's own.
+        parallel: requests generated together in one batch (``generation``); default
+            ``OLLAMA_NUM_PARALLEL``, else 4. More wait for the next batch.
     """
 
     name = "huggingface"
@@ -112,6 +115,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE,
         trust_remote_code: bool = False,
         chat_template: str | None = None,
+        parallel: int | None = None,
     ) -> None:
         super().__init__(model, purpose=purpose, chat_template=chat_template)
         if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
@@ -125,6 +129,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         self._revision = revision
         self._embed_batch_size = embed_batch_size
         self._trust_remote_code = trust_remote_code
+        self._parallel = parallel_slots(parallel)
 
     @classmethod
     def refuses(cls, source: ModelSource) -> str | None:
@@ -188,13 +193,17 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         if tokenizer.eos_token_id is not None:
             eos_ids.add(tokenizer.eos_token_id)
         vocab_size = model.get_output_embeddings().weight.shape[0]
-        return LoadedModel(model=model, tokenizer=tokenizer, kind="causal", folder=folder,
-                       device=device, dtype=dtype, load_seconds=0.0,
-                       eos_ids=frozenset(eos_ids), family=getattr(model.config, "model_type",
-                                                                  None),
-                       traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
-                       grammars=Grammars(_tokenizer_info(tokenizer, vocab_size, eos_ids),
-                                         eos_ids))
+        pad = next((t for t in (model.generation_config.pad_token_id, tokenizer.pad_token_id,
+                                min(eos_ids) if eos_ids else 0) if t is not None), 0)
+        loaded = LoadedModel(
+            model=model, tokenizer=tokenizer, kind="causal", folder=folder, device=device,
+            dtype=dtype, load_seconds=0.0, eos_ids=frozenset(eos_ids),
+            family=getattr(model.config, "model_type", None),
+            traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
+            grammars=Grammars(_tokenizer_info(tokenizer, vocab_size, eos_ids), eos_ids),
+            pad_id=int(pad[0] if isinstance(pad, list) else pad))
+        loaded.batcher = Batcher(loaded, self._parallel)
+        return loaded
 
     # -- where the files are ---------------------------------------------------------
     def _local_folder(self) -> tuple[Path, bool | None, Path | None]:
@@ -319,10 +328,10 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             generation, config, loaded.grammars,
             lambda token: tokenizer.decode([token], skip_special_tokens=False))
         processor = ConstraintProcessor(decoder) if decoder is not None else None
-        settings = generation_settings(loaded, config, generation.max_new, processor)
+        processors, generator = request_processors(loaded, config, processor)
         return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
-                                                       settings, generation.assembler,
-                                                       decoder))
+                                                       processors, generator,
+                                                       generation.assembler, decoder))
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:

@@ -1,0 +1,368 @@
+"""Parallel slots on llama.cpp: many requests on one model decoded together.
+
+One llama.cpp context holds ``slots`` sequences (llama.cpp's ``n_seq_max``), each with a
+KV cache of its own of ``window`` tokens: the context of ``slots x window`` tokens is split
+as ``llama-server --parallel N`` splits it (and as Ollama allocates ``num_ctx x
+OLLAMA_NUM_PARALLEL``). Separate caches keep each sequence's attention to its own tokens;
+a unified one (``--kv-unified``) would let slots share a prefix, but every sequence would
+attend over every slot's cells, and llama.cpp copies between split caches only whole.
+
+One decode thread per model runs the loop (continuous batching):
+
+- waiting requests take a free slot between steps; finished or cancelled ones leave it;
+- each step is one ``llama_decode`` over every generating request's next token plus a
+  chunk of at most ``PROMPT_CHUNK`` tokens of prompts still being read, so a long new
+  prompt never stalls the running streams for long;
+- every request keeps its own sampler chain (seed, penalties, temperature...), its own
+  grammar matcher (``ConstrainedDecoder``: one per sequence) and its own limits; the tokens
+  go back to the request's reader over a queue, where stop strings and parsing happen;
+- **prompt caching**: a slot keeps the KV cache of what it last read, and a request takes
+  the free slot whose cache starts like its prompt (the next turn of a conversation, a
+  RAG prompt with the same system prompt), reading only the rest, as llama-server picks
+  slots by prompt similarity. ``cached`` says how many prompt tokens were reused.
+
+Needs llama.cpp's memory API and per-sequence KV streams (llama-cpp-python 0.3.16 or newer:
+``kv_unified`` is the switch for them).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import queue
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.core.errors import AdamError, ModelLoadError
+from adam_integrations.core.streaming import Failure
+
+PROMPT_CHUNK = 256
+"""Prompt tokens read per step while other requests are generating (all of ``BATCH`` when
+none is): at most one such chunk of delay per running stream per step (~0.1-0.2 s for a
+small model on a 2-core CPU)."""
+BATCH = 512
+"""Tokens per ``llama_decode`` call (llama.cpp's ``n_batch``)."""
+
+END_OF_TURN = "end of turn"
+"""Event: the model generated its end-of-turn token (not passed on as a token)."""
+END_OF_ANSWER = "end of answer"
+"""Event: the grammar completed the answer."""
+FINISHED = "finished"
+"""Event: the request left its slot; nothing follows."""
+
+
+@dataclass(eq=False)
+class SlotRequest:
+    """One generation waiting for, or holding, a slot."""
+
+    prompt: list[int]
+    max_new: int
+    sampler: Any
+    """A llama-cpp-python sampler chain of this request's own (its seed and settings)."""
+    decoder: ConstrainedDecoder | None
+    events: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    """Generated token ids, then ``END_OF_TURN``/``END_OF_ANSWER``, then ``FINISHED`` (or
+    a ``Failure``)."""
+    cached: int = 0
+    """Prompt tokens reused from the slot's cache (known once admitted)."""
+    released: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
+    slot: _Slot | None = None
+    pending: list[int] = field(default_factory=list)
+    """Prompt tokens still to read."""
+    generated: int = 0
+    next_token: int = -1
+    """The sampled token to feed at the next step."""
+    row: int = -1
+    """This step's batch row holding the request's logits (-1: none)."""
+
+
+@dataclass(eq=False)
+class _Slot:
+    sequence: int
+    tokens: list[int] = field(default_factory=list)
+    """The tokens whose keys and values this sequence holds, in order."""
+    request: SlotRequest | None = None
+    used_at: float = 0.0
+
+
+class SlotScheduler:
+    """The slots of one loaded GGUF and the thread that decodes them; see the module doc.
+
+    Args:
+        llama: the loaded ``llama_cpp.Llama`` (its weights and context settings are used;
+            its own small context is not).
+        slots: sequences decoded together.
+        window: tokens of context each slot has (prompt and answer).
+    """
+
+    def __init__(self, llama: Any, *, slots: int, window: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        if not hasattr(llama_cpp, "llama_memory_seq_rm") or not hasattr(
+                llama.context_params, "kv_unified"):
+            raise ModelLoadError(
+                "parallel slots need llama.cpp's memory API; upgrade llama-cpp-python to "
+                "0.3.16 or newer (pip install -U 'llama-cpp-python>=0.3.16')")
+        self.slots, self.window = slots, window
+        params = type(llama.context_params).from_buffer_copy(llama.context_params)
+        params.n_ctx = window * slots
+        params.n_batch = params.n_ubatch = BATCH
+        params.n_seq_max = slots
+        params.kv_unified = False
+        params.flash_attn_type = -1
+        try:
+            self._context = _internals.LlamaContext(model=llama._model, params=params,
+                                                    verbose=False)
+        except (ValueError, RuntimeError) as error:
+            raise ModelLoadError(
+                f"llama.cpp could not open a context of {slots} slots x {window} tokens: "
+                f"{error}. Pass a smaller parallel= or n_ctx=.") from error
+        self._memory = llama_cpp.llama_get_memory(self._context.ctx)
+        self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._n_vocab = llama.n_vocab()
+        self._slots = [_Slot(sequence) for sequence in range(slots)]
+        self._waiting: list[SlotRequest] = []
+        self._active: list[SlotRequest] = []
+        self._state = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="adam-llamacpp-slots",
+                                        daemon=True)
+        self._thread.start()
+        _open.add(self)
+
+    # -- the readers' side ---------------------------------------------------------
+    def submit(self, prompt: list[int], max_new: int, sampler: Any,
+               decoder: ConstrainedDecoder | None) -> SlotRequest:
+        """Queue a generation; its tokens arrive on ``request.events``."""
+        if not prompt:
+            raise AdamError("a generation needs at least one prompt token")
+        request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
+                              decoder=decoder)
+        with self._state:
+            if self._closing:
+                raise AdamError("the model was unloaded while this request started; "
+                                "send it again (the model loads again)")
+            self._waiting.append(request)
+            self._state.notify_all()
+        return request
+
+    def cancel(self, request: SlotRequest) -> None:
+        """Stop ``request`` at the next step and wait until it has left its slot (then its
+        sampler and decoder are no longer used)."""
+        with self._state:
+            if not request.released.is_set():
+                request.cancelled = True
+                self._state.notify_all()
+        request.released.wait()
+
+    def busy(self) -> bool:
+        """Whether any request is waiting or generating."""
+        with self._state:
+            return bool(self._waiting or self._active)
+
+    def close(self) -> None:
+        """Let running and waiting requests finish, stop the thread, free the context."""
+        with self._state:
+            self._closing = True
+            self._state.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        self._free()
+
+    def _free(self) -> None:
+        import llama_cpp
+
+        with self._state:
+            batch, self._batch = self._batch, None
+        if batch is not None:
+            llama_cpp.llama_batch_free(batch)
+            self._context.close()
+        _open.discard(self)
+
+    # -- the decode thread ---------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._state:
+                while not (self._waiting or self._active or self._closing):
+                    self._state.wait()
+                self._leave_cancelled()
+                self._admit()
+                if not self._active:
+                    if self._closing and not self._waiting:
+                        return
+                    continue
+                working = list(self._active)
+            try:
+                self._step(working)
+            except BaseException as error:  # every request in the batch learns of it
+                self._fail(working, error)
+
+    def _leave_cancelled(self) -> None:
+        for request in [r for r in self._waiting if r.cancelled]:
+            self._waiting.remove(request)
+            self._release(request)
+        for request in [r for r in self._active if r.cancelled]:
+            self._release(request)
+
+    def _admit(self) -> None:
+        """Give waiting requests (first come, first served) the free slot whose cache
+        shares the longest prefix with their prompt; ties go to the least recently used."""
+        while self._waiting:
+            free = [slot for slot in self._slots if slot.request is None]
+            if not free:
+                return
+            request = self._waiting.pop(0)
+            slot = max(free, key=lambda s: (_common_prefix(s.tokens, request.prompt),
+                                            -s.used_at))
+            self._take(slot, request)
+
+    def _take(self, slot: _Slot, request: SlotRequest) -> None:
+        import llama_cpp
+
+        # the last prompt token is read again, for its logits
+        keep = min(_common_prefix(slot.tokens, request.prompt), len(request.prompt) - 1)
+        if not llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, 0, -1)
+            keep = 0  # this model's memory cannot be cut part way (recurrent models)
+        del slot.tokens[keep:]
+        slot.request, request.slot = request, slot
+        request.cached, request.pending = keep, request.prompt[keep:]
+        self._active.append(request)
+
+    def _step(self, working: list[SlotRequest]) -> None:
+        """One ``llama_decode`` for every request in ``working``, then one token each for
+        those whose logits it computed."""
+        import llama_cpp
+
+        batch = self._batch
+        batch.n_tokens = 0
+        generating = [r for r in working if not r.pending]
+        for request in generating:
+            request.row = self._add(request.slot, request.next_token, logits=True)
+        budget = BATCH - len(generating)
+        if generating:
+            budget = min(budget, PROMPT_CHUNK)
+        for request in working:
+            if not request.pending or budget <= 0:
+                continue
+            chunk, request.pending = request.pending[:budget], request.pending[budget:]
+            budget -= len(chunk)
+            for i, token in enumerate(chunk):
+                last = not request.pending and i == len(chunk) - 1
+                row = self._add(request.slot, token, logits=last)
+            request.row = row if not request.pending else -1
+        status = llama_cpp.llama_decode(self._context.ctx, batch)
+        if status != 0:
+            raise AdamError(f"llama.cpp could not decode a batch of {batch.n_tokens} tokens "
+                            f"(llama_decode returned {status})")
+        for request in working:
+            if request.row >= 0:
+                self._sample(request)
+
+    def _add(self, slot: _Slot | None, token: int, *, logits: bool) -> int:
+        assert slot is not None
+        batch, row = self._batch, self._batch.n_tokens
+        batch.token[row], batch.pos[row] = token, len(slot.tokens)
+        batch.n_seq_id[row], batch.seq_id[row][0] = 1, slot.sequence
+        batch.logits[row] = logits
+        batch.n_tokens = row + 1
+        slot.tokens.append(token)
+        return row
+
+    def _sample(self, request: SlotRequest) -> None:
+        import llama_cpp
+
+        row, request.row = request.row, -1
+        decoder = request.decoder
+        if decoder is not None:
+            decoder.mask(self._logits(row))
+        token = request.sampler.sample(self._context, row)
+        if decoder is not None:
+            decoder.accept(token)
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            request.events.put(END_OF_TURN)
+            self._finish(request)
+            return
+        request.events.put(token)
+        request.generated += 1
+        if decoder is not None and decoder.done:
+            request.events.put(END_OF_ANSWER)
+            self._finish(request)
+        elif request.generated >= request.max_new:
+            self._finish(request)
+        else:
+            request.next_token = token
+
+    def _logits(self, row: int) -> Any:
+        """Row ``row``'s logits as a torch tensor over llama.cpp's own buffer (no copy:
+        masking it changes what the sampler reads)."""
+        import llama_cpp
+        import numpy as np
+        import torch
+
+        pointer = llama_cpp.llama_get_logits_ith(self._context.ctx, row)
+        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
+
+    def _finish(self, request: SlotRequest) -> None:
+        with self._state:
+            self._release(request)
+
+    def _release(self, request: SlotRequest) -> None:
+        """(Under the state lock.) Free the request's slot, keeping its cache."""
+        slot, request.slot = request.slot, None
+        if slot is not None:
+            slot.request, slot.used_at = None, time.monotonic()
+        if request in self._active:
+            self._active.remove(request)
+        if not request.released.is_set():
+            request.events.put(FINISHED)
+            request.released.set()
+
+    def _fail(self, working: list[SlotRequest], error: BaseException) -> None:
+        """A decode failed: its requests end with the error, and the slots they held are
+        emptied (their caches are in an unknown state)."""
+        import llama_cpp
+
+        with self._state:
+            for request in working:
+                slot = request.slot
+                if slot is not None:
+                    llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, 0, -1)
+                    slot.tokens.clear()
+                if not request.released.is_set():
+                    request.events.put(Failure(error))
+                self._release(request)
+
+
+def _common_prefix(cached: list[int], prompt: list[int]) -> int:
+    """How many leading tokens ``cached`` and ``prompt`` share."""
+    n = min(len(cached), len(prompt))
+    for i in range(n):
+        if cached[i] != prompt[i]:
+            return i
+    return n
+
+
+_open: weakref.WeakSet[SlotScheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """At exit, running generations stop at their next token and the decode threads end
+    before llama.cpp's memory is freed (a decode must not run while it is)."""
+    for scheduler in list(_open):
+        with scheduler._state:
+            for request in [*scheduler._waiting, *scheduler._active]:
+                request.cancelled = True
+            scheduler._closing = True
+            scheduler._state.notify_all()
+        with contextlib.suppress(RuntimeError):
+            scheduler._thread.join(timeout=10)
+
