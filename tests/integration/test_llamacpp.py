@@ -161,10 +161,13 @@ def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkey
     assert "0.8 GiB of RAM available" in reason and "8 slots as asked" in reason
     assert llamacpp._slots_and_window(loaded.header, path, 2048, 2, offloaded=False) == (
         2, 2048, "n_ctx=2048 as asked; 2 slots as asked")
-    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "3")
-    assert llamacpp._slots_and_window(loaded.header, path, 2048, None, offloaded=True)[0] == 3
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "3")  # what adam serve --parallel 3 sets
+    assert LlamaCppModel("smollm2")._parallel == 3
+    assert LlamaCppModel("smollm2", parallel=2)._parallel == 2
     monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "many")
     with pytest.raises(InvalidRequestError, match="OLLAMA_NUM_PARALLEL='many'"):
-        llamacpp._slots_and_window(loaded.header, path, 2048, None, offloaded=True)
+        LlamaCppModel("smollm2")
+    with pytest.raises(InvalidRequestError, match="parallel=0"):
+        LlamaCppModel("smollm2", parallel=0)
     assert llamacpp._yarn(loaded.header, 8192) == {}
     assert llamacpp._yarn(loaded.header, 16384)["rope_freq_scale"] == 0.5
