@@ -235,6 +235,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                      "load_seconds": loaded.load_seconds,
                      "context_reason": loaded.context_reason,
                      "parallel": loaded.slots.slots,
+                     "most_at_once": loaded.slots.most_at_once,
                      "grammars": loaded.grammars.stats()},
         )
 

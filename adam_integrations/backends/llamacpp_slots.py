@@ -93,12 +93,55 @@ class _Slot:
 class SlotScheduler:
     """The slots of one loaded GGUF and the thread that decodes them; see the module doc.
 
+    A handle on the decode thread's ``_SlotEngine``: the thread holds only the engine, so
+    when the model is dropped without ``unload()`` the handle is collected, and the engine
+    stops and frees its context.
+
     Args:
         llama: the loaded ``llama_cpp.Llama`` (its weights and context settings are used;
             its own small context is not).
         slots: sequences decoded together.
         window: tokens of context each slot has (prompt and answer).
     """
+
+    def __init__(self, llama: Any, *, slots: int, window: int) -> None:
+        self._engine = _SlotEngine(llama, slots=slots, window=window)
+        self._finalizer = weakref.finalize(self, self._engine.close)
+        self._finalizer.atexit = False  # at exit, _stop_at_exit stops every engine
+        self.slots, self.window = slots, window
+
+    @property
+    def most_at_once(self) -> int:
+        """The most requests one step has decoded together so far."""
+        return self._engine.most_at_once
+
+    @most_at_once.setter
+    def most_at_once(self, value: int) -> None:
+        self._engine.most_at_once = value
+
+    def submit(self, prompt: list[int], max_new: int, sampler: Any,
+               decoder: ConstrainedDecoder | None) -> SlotRequest:
+        """Queue a generation; its tokens arrive on ``request.events``."""
+        return self._engine.submit(prompt, max_new, sampler, decoder)
+
+    def cancel(self, request: SlotRequest) -> None:
+        """Stop ``request`` at the next step and wait until it has left its slot (then its
+        sampler and decoder are no longer used)."""
+        self._engine.cancel(request)
+
+    def busy(self) -> bool:
+        """Whether any request is waiting or generating."""
+        return self._engine.busy()
+
+    def close(self) -> None:
+        """Let running and waiting requests finish, stop the thread, free the context."""
+        self._finalizer()
+
+
+class _SlotEngine:
+    """The decode thread's state: slots, queues, the llama.cpp context and batch. It keeps
+    the ``Llama`` alive until its own context is freed (a context must go before its
+    model)."""
 
     def __init__(self, llama: Any, *, slots: int, window: int) -> None:
         import llama_cpp
@@ -109,7 +152,7 @@ class SlotScheduler:
             raise ModelLoadError(
                 "parallel slots need llama.cpp's memory API; upgrade llama-cpp-python to "
                 "0.3.16 or newer (pip install -U 'llama-cpp-python>=0.3.16')")
-        self.slots, self.window = slots, window
+        self._llama = llama
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = window * slots
         params.n_batch = params.n_ubatch = BATCH
@@ -132,6 +175,8 @@ class SlotScheduler:
         self._active: list[SlotRequest] = []
         self._state = threading.Condition()
         self._closing = False
+        self.most_at_once = 0
+        """The most requests one step has decoded together so far."""
         self._thread = threading.Thread(target=self._run, name="adam-llamacpp-slots",
                                         daemon=True)
         self._thread.start()
@@ -140,7 +185,6 @@ class SlotScheduler:
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None) -> SlotRequest:
-        """Queue a generation; its tokens arrive on ``request.events``."""
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
@@ -154,8 +198,6 @@ class SlotScheduler:
         return request
 
     def cancel(self, request: SlotRequest) -> None:
-        """Stop ``request`` at the next step and wait until it has left its slot (then its
-        sampler and decoder are no longer used)."""
         with self._state:
             if not request.released.is_set():
                 request.cancelled = True
@@ -163,12 +205,10 @@ class SlotScheduler:
         request.released.wait()
 
     def busy(self) -> bool:
-        """Whether any request is waiting or generating."""
         with self._state:
             return bool(self._waiting or self._active)
 
     def close(self) -> None:
-        """Let running and waiting requests finish, stop the thread, free the context."""
         with self._state:
             self._closing = True
             self._state.notify_all()
@@ -184,6 +224,7 @@ class SlotScheduler:
         if batch is not None:
             llama_cpp.llama_batch_free(batch)
             self._context.close()
+            self._llama = None
         _open.discard(self)
 
     # -- the decode thread ---------------------------------------------------------
@@ -243,6 +284,7 @@ class SlotScheduler:
 
         batch = self._batch
         batch.n_tokens = 0
+        self.most_at_once = max(self.most_at_once, len(working))
         generating = [r for r in working if not r.pending]
         for request in generating:
             request.row = self._add(request.slot, request.next_token, logits=True)
@@ -350,7 +392,7 @@ def _common_prefix(cached: list[int], prompt: list[int]) -> int:
     return n
 
 
-_open: weakref.WeakSet[SlotScheduler] = weakref.WeakSet()
+_open: weakref.WeakSet[_SlotEngine] = weakref.WeakSet()
 
 
 @atexit.register

@@ -41,6 +41,11 @@ from adam_integrations.core.types import Chunk, GenerationConfig
 
 _END = object()
 
+WAVE_GATHER_SECONDS = 0.02
+"""How long a wave that is not full waits for more requests before it starts: requests
+sent together (``abatch``, several users at once) arrive a few milliseconds apart, and one
+that just missed a wave waits for the whole of it."""
+
 
 @dataclass(eq=False)
 class GenerationRequest:
@@ -77,13 +82,16 @@ class Batcher:
 
     def __init__(self, loaded: LoadedModel, parallel: int) -> None:
         self.parallel = parallel
+        self.most_at_once = 0
+        """The most requests one batch has generated together so far."""
         self._loaded = loaded
         self._waiting: list[GenerationRequest] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def submit(self, request: GenerationRequest) -> None:
         with self._lock:
             self._waiting.append(request)
+            self._lock.notify_all()
         compute.submit(self._run_wave)  # the first job to run takes every waiting request
 
     def withdraw(self, request: GenerationRequest) -> bool:
@@ -97,9 +105,13 @@ class Batcher:
 
     def _run_wave(self) -> None:
         with self._lock:
+            if self._waiting:
+                self._lock.wait_for(lambda: len(self._waiting) >= self.parallel,
+                                    timeout=WAVE_GATHER_SECONDS)
             wave, self._waiting = (self._waiting[:self.parallel],
                                    self._waiting[self.parallel:])
         if wave:
+            self.most_at_once = max(self.most_at_once, len(wave))
             generate_wave(self._loaded, wave)
 
 

@@ -264,6 +264,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                 "from_conversion_cache": loaded.from_conversion_cache,
                 "pooling": loaded.pooling if is_embedding else None,
                 "grammars": loaded.grammars.stats() if loaded.grammars else None,
+                "parallel": loaded.batcher.parallel if loaded.batcher else None,
+                "most_at_once": loaded.batcher.most_at_once if loaded.batcher else None,
             },
         )
 
