@@ -10,7 +10,9 @@ client is the ``openai`` package streaming one 100-token greedy answer (its own 
 a round measures the tokens/s of all clients together (their tokens over the time until
 the last one finished) and every client's time to first token. The servers alternate
 round by round; each figure is the median over the rounds. The same clients then run
-in-process: ``LlamaCppModel(parallel=8).astream_chat`` on one event loop.
+in-process on one event loop: ``LlamaCppModel(parallel=8).astream_chat``, and the
+transformers backend (``HuggingFaceModel(parallel=8)``, bf16, batched waves) to show
+what batching is worth there.
 
 Goals on the 2-core machine (issue 18): one client at least 0.95x llama-server's tokens/s;
 8 clients at least 0.9x its tokens/s in all, and a worst first token within 2x of its.
@@ -32,6 +34,7 @@ from pathlib import Path
 from llama_server_build import llama_server_binary  # benchmarks/, the script's own folder
 from server_process import AdamServe, _ServerProcess
 
+from adam_integrations.backends.huggingface import HuggingFaceModel
 from adam_integrations.backends.llamacpp import LlamaCppModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT
 
@@ -107,7 +110,8 @@ def summary(results: list[dict[str, float]], began: float) -> dict[str, float]:
             "first_median_s": statistics.median(firsts), "first_worst_s": max(firsts)}
 
 
-def in_process_round(model: LlamaCppModel, clients: int) -> dict[str, float]:
+def in_process_round(model: LlamaCppModel | HuggingFaceModel, clients: int
+                     ) -> dict[str, float]:
     async def client(i: int, results: list[dict[str, float]], began: float) -> None:
         first, tokens = None, 0
         async for chunk in model.astream_chat(messages(i), max_tokens=NEW_TOKENS,
@@ -153,19 +157,20 @@ def main() -> int:
                     rounds[name].append(server_round(url, clients))
             for name in servers:
                 table.setdefault(name, {})[str(clients)] = medians(rounds[name])
-    model = LlamaCppModel(gguf, parallel=SLOTS)
-    in_process_round(model, 1)
-    for clients in counts:
-        table.setdefault("in-process", {})[str(clients)] = medians(
-            [in_process_round(model, clients) for _ in range(args.rounds)])
-    model.unload()
+    for name, model in (("in-process", LlamaCppModel(gguf, parallel=SLOTS)),
+                        ("transformers", HuggingFaceModel(gguf, parallel=SLOTS))):
+        in_process_round(model, 1)
+        for clients in counts:
+            table.setdefault(name, {})[str(clients)] = medians(
+                [in_process_round(model, clients) for _ in range(args.rounds)])
+        model.unload()
     report(table, counts, (version.stdout + version.stderr).strip().splitlines()[:1])
     return 0
 
 
 def report(table: dict[str, dict[str, dict[str, float]]], counts: list[int],
            version: list[str]) -> None:
-    print(f"{'':>12} | " + " | ".join(f"{name:>28}" for name in table))
+    print(f"{'':>12} | " + " | ".join(f"{name:>31}" for name in table))
     for clients in counts:
         cells = []
         for name in table:
@@ -173,7 +178,7 @@ def report(table: dict[str, dict[str, dict[str, float]]], counts: list[int],
             cells.append(f"{r['tokens_per_s']:6.1f} tok/s, first {r['first_median_s']:.2f}/"
                          f"{r['first_worst_s']:.2f} s")
         print(f"{clients:>4} client{'s' if clients > 1 else ' '} | " + " | ".join(
-            f"{c:>28}" for c in cells))
+            f"{c:>31}" for c in cells))
     ratios = {}
     theirs, ours = table["llama-server"], table["adam serve"]
     for clients in counts:

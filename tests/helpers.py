@@ -42,14 +42,18 @@ async def cancel_after_first_item(stream: Callable[[], AsyncIterator[object]]) -
 
 def generation_idle(model: object) -> bool:
     """Whether ``model`` is generating nothing now (llama.cpp: no slot is busy;
-    transformers: the shared compute thread is idle; a model on a server: a one-token
+    transformers: no batch is waiting or generating; a model on a server: a one-token
     request is answered within a second, which a server still busy with the abandoned
     answer, hundreds of tokens long, cannot do)."""
+    from adam_integrations.backends.huggingface import HuggingFaceModel
     from adam_integrations.backends.llamacpp import LlamaCppModel
     from adam_integrations.backends.openai_compat import OpenAICompatibleModel
 
     if isinstance(model, LlamaCppModel):
         return model._loaded is None or not model._loaded.slots.busy()
+    if isinstance(model, HuggingFaceModel) and model._loaded is not None and (
+            model._loaded.batcher is not None):
+        return not model._loaded.batcher.busy()
     if isinstance(model, OpenAICompatibleModel):
         started = time.monotonic()
         model.chat([{"role": "user", "content": "Hi"}], max_tokens=1)

@@ -65,6 +65,10 @@ class GenerationRequest:
     released: threading.Event = field(default_factory=threading.Event)
     """Set once the compute thread no longer uses this request."""
     generated: int = 0
+    wave: list[GenerationRequest] = field(default_factory=list)
+    """The requests generated together with this one (itself included), once started."""
+    wave_done: threading.Event = field(default_factory=threading.Event)
+    """Set once the ``generate`` of this request's wave has returned."""
 
     def release(self, failure: BaseException | None = None) -> None:
         """(Compute thread.) The row is over: its reader gets the end, nothing else runs
@@ -86,6 +90,7 @@ class Batcher:
         """The most requests one batch has generated together so far."""
         self._loaded = loaded
         self._waiting: list[GenerationRequest] = []
+        self._running = False
         self._lock = threading.Condition()
 
     def submit(self, request: GenerationRequest) -> None:
@@ -93,6 +98,11 @@ class Batcher:
             self._waiting.append(request)
             self._lock.notify_all()
         compute.submit(self._run_wave)  # the first job to run takes every waiting request
+
+    def busy(self) -> bool:
+        """Whether a request is waiting or a batch is generating."""
+        with self._lock:
+            return self._running or bool(self._waiting)
 
     def withdraw(self, request: GenerationRequest) -> bool:
         """Take a request that has not started out of the queue (True when it was there)."""
@@ -110,9 +120,17 @@ class Batcher:
                                     timeout=WAVE_GATHER_SECONDS)
             wave, self._waiting = (self._waiting[:self.parallel],
                                    self._waiting[self.parallel:])
-        if wave:
-            self.most_at_once = max(self.most_at_once, len(wave))
+            self._running = bool(wave)
+        if not wave:
+            return
+        self.most_at_once = max(self.most_at_once, len(wave))
+        try:
             generate_wave(self._loaded, wave)
+        finally:
+            with self._lock:
+                self._running = False
+            for request in wave:
+                request.wave_done.set()
 
 
 def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
@@ -126,6 +144,8 @@ def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[C
         request.cancel.set()  # a running row ends at its next step
         if not batcher.withdraw(request):
             request.released.wait()
+            if all(r.released.is_set() for r in request.wave):
+                request.wave_done.wait()  # the last row out: generate itself has ended
 
 
 def generate_wave(loaded: LoadedModel, wave: list[GenerationRequest]) -> None:
@@ -137,6 +157,8 @@ def generate_wave(loaded: LoadedModel, wave: list[GenerationRequest]) -> None:
         if request.cancel.is_set():  # the reader left while this request waited
             request.release()
     wave = [r for r in wave if not r.released.is_set()]
+    for request in wave:
+        request.wave = wave
     if not wave:
         return
     rows = _Rows(wave, loaded.eos_ids)
