@@ -4,7 +4,10 @@ concurrent requests together instead of one after another.
 
 "Together" is checked by time order, not speed: when requests run one after another, the
 last one's first token comes after the first one has finished; when they are batched,
-every first token comes before any of them finishes.
+every first token comes before any of them finishes. llama.cpp's slots take requests
+between steps; transformers takes the requests waiting when a batch starts, so there the
+test holds the compute thread until all of them wait (on a loaded machine the last one can
+arrive after the first batch has started, and would rightly go in the next).
 
 Greedy answers are compared with the same request run alone. They are mostly the same
 text, but not always: llama.cpp's matrix kernels (and transformers' padded batches in
@@ -25,9 +28,10 @@ import jsonschema
 import pytest
 
 from adam_integrations import ModelManager
+from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface import HuggingFaceModel
 from adam_integrations.backends.llamacpp import LlamaCppModel
-from tests.helpers import cancel_after_first_item, idle_soon
+from tests.helpers import cancel_after_first_item, idle_soon, wait_until
 
 GREEDY = {"temperature": 0.0}
 WORDS = ["apple", "river", "castle", "violin", "tiger", "planet", "copper", "meadow"]
@@ -40,6 +44,20 @@ def say(word: str) -> list[dict[str, str]]:
 async def together(model, conversations, **options) -> tuple[list[str], list[tuple]]:
     """Stream every conversation at once; the answers and each one's (first, last) token
     times."""
+    if not isinstance(model, HuggingFaceModel):
+        return await _streamed(model, conversations, options)
+    model.load()
+    release = threading.Event()
+    held = compute.submit(release.wait)  # the batch starts once every request waits
+    streams = asyncio.ensure_future(_streamed(model, conversations, options))
+    batcher = model._loaded.batcher
+    await asyncio.to_thread(wait_until, lambda: len(batcher._waiting) >= len(conversations))
+    release.set()
+    held.result()
+    return await streams
+
+
+async def _streamed(model, conversations, options) -> tuple[list[str], list[tuple]]:
     async def one(conversation):
         text, first, last = "", None, None
         async for chunk in model.astream_chat(conversation, **options):
