@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python benchmarks/concurrency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
