@@ -41,10 +41,10 @@ from adam_integrations.backends.llamacpp_slots import (
     FINISHED,
     SlotScheduler,
 )
+from adam_integrations.backends.penalties import Penalties
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
-from adam_integrations.core.decoding import DEFAULT_REPEAT_PENALTY
 from adam_integrations.core.errors import (
     AdamError,
     ModelLoadError,
@@ -296,11 +296,14 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
 
         assembler, llama = generation.assembler, loaded.llama
         text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        with self._sampler_lock:  # llama-cpp-python reads the seed from the Llama
-            llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if config.seed is None
-                           else config.seed)
-            sampler = llama._init_sampler(**_sampling(config))
-        request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder)
+        settings, sampler = _sampling(config), None
+        if settings is not None:
+            with self._sampler_lock:  # llama-cpp-python reads the seed from the Llama
+                llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if config.seed is None
+                               else config.seed)
+                sampler = llama._init_sampler(**settings)
+        request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder,
+                                      Penalties.of(config))
         try:
             generated: list[int] = []
             while (event := request.events.get()) is not FINISHED:
@@ -327,7 +330,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             yield last
         finally:
             loaded.slots.cancel(request)  # waits until the slot no longer uses the sampler
-            sampler.close()
+            if sampler is not None:
+                sampler.close()
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Pooled, L2-normalised embeddings (as Ollama's /api/embed returns them).
@@ -464,23 +468,21 @@ def _end_ids(llama: Any) -> list[int]:
             if llama_cpp.llama_vocab_is_eog(vocab, token)]
 
 
-def _sampling(config: GenerationConfig) -> dict[str, Any]:
-    """llama.cpp sampling arguments; temperature 0 (or None) decodes greedily.
+def _sampling(config: GenerationConfig) -> dict[str, Any] | None:
+    """llama.cpp sampling arguments, or None for greedy decoding (temperature 0 or unset:
+    the slot takes the most likely token itself). Penalties are applied by the slot
+    (``backends.penalties``), not by this chain.
 
     Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
-    min_p 0.05, repeat_penalty 1.1), since Ollama users run the same GGUFs this way.
+    min_p 0.05), since Ollama users run the same GGUFs this way.
     """
-    greedy = config.temperature is None or config.greedy
+    if config.temperature is None or config.greedy:
+        return None
     return {
-        "temp": 0.0 if greedy else config.temperature,
+        "temp": config.temperature,
         "top_k": config.top_k if config.top_k is not None else 40,
         "top_p": config.top_p if config.top_p is not None else 0.95,
         "min_p": config.min_p if config.min_p is not None else 0.05,
-        # the default of both local backends (core.decoding); llama.cpp counts the last
-        # 64 tokens (llama-cpp-python's last_n_tokens_size, PENALTY_LAST_N)
-        "repeat_penalty": config.repetition_penalty or DEFAULT_REPEAT_PENALTY,
-        "presence_penalty": config.presence_penalty or 0.0,
-        "frequency_penalty": config.frequency_penalty or 0.0,
     }
 
 

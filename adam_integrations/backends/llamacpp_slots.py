@@ -13,7 +13,8 @@ One decode thread per model runs the loop (continuous batching):
 - each step is one ``llama_decode`` over every generating request's next token plus a
   chunk of at most ``PROMPT_CHUNK`` tokens of prompts still being read, so a long new
   prompt never stalls the running streams for long;
-- every request keeps its own sampler chain (seed, penalties, temperature...), its own
+- every request keeps its own sampler chain (seed, temperature, top-k...; greedy ones take
+  the most likely token), its own penalties (``backends.penalties``), its own
   grammar matcher (``ConstrainedDecoder``: one per sequence) and its own limits; the tokens
   go back to the request's reader over a queue, where stop strings and parsing happen;
 - **prompt caching**: a slot keeps the KV cache of what it last read, and a request takes
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.errors import AdamError, ModelLoadError
 from adam_integrations.core.streaming import Failure
 
@@ -62,8 +64,10 @@ class SlotRequest:
     prompt: list[int]
     max_new: int
     sampler: Any
-    """A llama-cpp-python sampler chain of this request's own (its seed and settings)."""
+    """A llama-cpp-python sampler chain of this request's own (its seed and settings), or
+    None: greedy, the most likely token."""
     decoder: ConstrainedDecoder | None
+    penalties: Penalties | None = None
     events: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     """Generated token ids, then ``END_OF_TURN``/``END_OF_ANSWER``, then ``FINISHED`` (or
     a ``Failure``)."""
@@ -74,7 +78,8 @@ class SlotRequest:
     slot: _Slot | None = None
     pending: list[int] = field(default_factory=list)
     """Prompt tokens still to read."""
-    generated: int = 0
+    generated: list[int] = field(default_factory=list)
+    """The tokens sampled so far (what the penalties look at)."""
     next_token: int = -1
     """The sampled token to feed at the next step."""
     row: int = -1
@@ -120,9 +125,10 @@ class SlotScheduler:
         self._engine.most_at_once = value
 
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
-               decoder: ConstrainedDecoder | None) -> SlotRequest:
+               decoder: ConstrainedDecoder | None,
+               penalties: Penalties | None = None) -> SlotRequest:
         """Queue a generation; its tokens arrive on ``request.events``."""
-        return self._engine.submit(prompt, max_new, sampler, decoder)
+        return self._engine.submit(prompt, max_new, sampler, decoder, penalties)
 
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
@@ -184,11 +190,12 @@ class _SlotEngine:
 
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
-               decoder: ConstrainedDecoder | None) -> SlotRequest:
+               decoder: ConstrainedDecoder | None,
+               penalties: Penalties | None) -> SlotRequest:
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
-                              decoder=decoder)
+                              decoder=decoder, penalties=penalties)
         with self._state:
             if self._closing:
                 raise AdamError("the model was unloaded while this request started; "
@@ -254,15 +261,21 @@ class _SlotEngine:
 
     def _admit(self) -> None:
         """Give waiting requests (first come, first served) the free slot whose cache
-        shares the longest prefix with their prompt; ties go to the least recently used."""
+        shares the longest prefix with their prompt; among equals, one next to busy slots
+        (a step computes each run of consecutive busy sequences separately: see
+        ``_step``), then the least recently used."""
         while self._waiting:
             free = [slot for slot in self._slots if slot.request is None]
             if not free:
                 return
             request = self._waiting.pop(0)
             slot = max(free, key=lambda s: (_common_prefix(s.tokens, request.prompt),
-                                            -s.used_at))
+                                            self._busy_neighbours(s), -s.used_at))
             self._take(slot, request)
+
+    def _busy_neighbours(self, slot: _Slot) -> int:
+        neighbours = self._slots[max(slot.sequence - 1, 0):slot.sequence + 2]
+        return sum(other.request is not None for other in neighbours)
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
         import llama_cpp
@@ -282,24 +295,29 @@ class _SlotEngine:
         those whose logits it computed."""
         import llama_cpp
 
-        batch = self._batch
-        batch.n_tokens = 0
+        self._batch.n_tokens = 0
         self.most_at_once = max(self.most_at_once, len(working))
-        generating = [r for r in working if not r.pending]
-        for request in generating:
-            request.row = self._add(request.slot, request.next_token, logits=True)
-        budget = BATCH - len(generating)
-        if generating:
+        reading = [r for r in working if r.pending]
+        budget = BATCH - (len(working) - len(reading))
+        if len(reading) < len(working):
             budget = min(budget, PROMPT_CHUNK)
-        for request in working:
-            if not request.pending or budget <= 0:
-                continue
-            chunk, request.pending = request.pending[:budget], request.pending[budget:]
-            budget -= len(chunk)
-            for i, token in enumerate(chunk):
-                last = not request.pending and i == len(chunk) - 1
-                row = self._add(request.slot, token, logits=last)
-            request.row = row if not request.pending else -1
+        chunks: dict[SlotRequest, list[int]] = {}
+        for request in reading:  # first come, first read
+            if budget > 0:
+                chunks[request] = request.pending[:budget]
+                request.pending = request.pending[budget:]
+                budget -= len(chunks[request])
+        # in sequence order: llama.cpp splits a batch over separate KV streams into one
+        # computation per run of consecutive sequence ids, in the order they come
+        for request in sorted(working, key=_sequence):
+            if request not in reading:
+                request.row = self._add(request.slot, request.next_token, logits=True)
+            elif request in chunks:
+                for token in chunks[request]:
+                    row = self._add(request.slot, token, logits=False)
+                if not request.pending:  # the prompt's last token gives the first logits
+                    self._batch.logits[row], request.row = True, row
+        batch = self._batch
         status = llama_cpp.llama_decode(self._context.ctx, batch)
         if status != 0:
             raise AdamError(f"llama.cpp could not decode a batch of {batch.n_tokens} tokens "
@@ -322,10 +340,17 @@ class _SlotEngine:
         import llama_cpp
 
         row, request.row = request.row, -1
-        decoder = request.decoder
+        decoder, logits = request.decoder, self._logits(row)
         if decoder is not None:
-            decoder.mask(self._logits(row))
-        token = request.sampler.sample(self._context, row)
+            import torch
+
+            decoder.mask(torch.from_numpy(logits))
+        if request.penalties is not None:
+            request.penalties.apply(logits, request.generated)
+        if request.sampler is None:
+            token = int(logits.argmax())
+        else:  # the chain reads the logits as masked and penalised above
+            token = request.sampler.sample(self._context, row)
         if decoder is not None:
             decoder.accept(token)
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
@@ -333,24 +358,23 @@ class _SlotEngine:
             self._finish(request)
             return
         request.events.put(token)
-        request.generated += 1
+        request.generated.append(token)
         if decoder is not None and decoder.done:
             request.events.put(END_OF_ANSWER)
             self._finish(request)
-        elif request.generated >= request.max_new:
+        elif len(request.generated) >= request.max_new:
             self._finish(request)
         else:
             request.next_token = token
 
     def _logits(self, row: int) -> Any:
-        """Row ``row``'s logits as a torch tensor over llama.cpp's own buffer (no copy:
-        masking it changes what the sampler reads)."""
+        """Row ``row``'s logits as a numpy array over llama.cpp's own buffer (no copy:
+        masking and penalising it changes what the sampler reads)."""
         import llama_cpp
         import numpy as np
-        import torch
 
         pointer = llama_cpp.llama_get_logits_ith(self._context.ctx, row)
-        return torch.from_numpy(np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)))
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
     def _finish(self, request: SlotRequest) -> None:
         with self._state:
@@ -381,6 +405,11 @@ class _SlotEngine:
                 if not request.released.is_set():
                     request.events.put(Failure(error))
                 self._release(request)
+
+
+def _sequence(request: SlotRequest) -> int:
+    assert request.slot is not None
+    return request.slot.sequence
 
 
 def _common_prefix(cached: list[int], prompt: list[int]) -> int:

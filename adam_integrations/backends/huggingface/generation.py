@@ -30,11 +30,8 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.core.decoding import (
-    DEFAULT_REPEAT_PENALTY,
-    PENALTY_LAST_N,
-    ChunkAssembler,
-)
+from adam_integrations.backends.penalties import Penalties
+from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import AdamError
 from adam_integrations.core.streaming import Failure
 from adam_integrations.core.types import Chunk, GenerationConfig
@@ -336,10 +333,9 @@ def request_processors(
 
     defaults = loaded.model.generation_config
     processors = LogitsProcessorList()
-    repeat = config.repetition_penalty or DEFAULT_REPEAT_PENALTY
-    if repeat != 1.0 or config.presence_penalty or config.frequency_penalty:
-        processors.append(_Penalties(repeat, config.presence_penalty or 0.0,
-                                     config.frequency_penalty or 0.0))
+    penalties = Penalties.of(config)
+    if penalties is not None:
+        processors.append(_Penalties(penalties))
     if constraint is not None:
         processors.append(constraint)
     sample = not config.greedy and (config.sampling_given or bool(defaults.do_sample))
@@ -400,27 +396,16 @@ def _first(*values: Any) -> Any:
 
 
 class _Penalties:
-    """llama.cpp's penalties sampler, so both backends decode alike: over the last
-    ``PENALTY_LAST_N`` generated tokens, a repeated token's logit is divided by ``repeat``
-    (multiplied when negative), then ``frequency`` x its count and ``presence`` are
-    subtracted (OpenAI's penalties)."""
+    """``Penalties`` as a transformers logits processor: each row over the tokens it has
+    generated (those after the batch's prompt width)."""
 
-    def __init__(self, repeat: float, presence: float, frequency: float) -> None:
-        self._repeat, self._presence, self._frequency = repeat, presence, frequency
+    def __init__(self, penalties: Penalties) -> None:
+        self._penalties = penalties
         self._prompt_length: int | None = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
         if self._prompt_length is None:
             self._prompt_length = input_ids.shape[-1]
-        recent = input_ids[:, self._prompt_length:][:, -PENALTY_LAST_N:]
-        if recent.shape[-1] == 0:
-            return scores
-        counts = torch.zeros_like(scores).scatter_add_(
-            1, recent, torch.ones_like(recent, dtype=scores.dtype))
-        seen = counts > 0
-        if self._repeat != 1.0:
-            penalised = torch.where(scores > 0, scores / self._repeat, scores * self._repeat)
-            scores = torch.where(seen, penalised, scores)
-        return scores - self._frequency * counts - self._presence * seen.to(scores.dtype)
+        for row in range(scores.shape[0]):
+            self._penalties.apply(scores[row], input_ids[row, self._prompt_length:])
+        return scores
