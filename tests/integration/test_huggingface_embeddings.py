@@ -32,12 +32,52 @@ def vectors(embedder):
     return embedder.embed(TEXTS)
 
 
+SENTENCES = [
+    "The river rose after three days of rain.", "Our build server restarts at midnight.",
+    "Apples keep longer in a cool, dark cellar.", "The ledger did not balance in March.",
+    "Tides follow the moon more than the wind.", "Docker images should pin their versions.",
+]
+MIXED_LENGTHS = [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 + i * i % 41))
+                 for i in range(40)] + TEXTS
+"""46 texts of 1 to 41 sentences (10 to ~400 tokens, truncated at the model's 256), and
+the six above."""
+
+
+@pytest.fixture(scope="module")
+def fp32_embedder(embedding_folder):
+    model = HuggingFaceModel(str(embedding_folder), dtype="float32")
+    yield model
+    model.unload()
+
+
 def test_vectors_equal_sentence_transformers_within_cosine_0_9999(vectors, embedding_folder):
     from sentence_transformers import SentenceTransformer
 
     reference = SentenceTransformer(str(embedding_folder), device="cpu").encode(TEXTS)
     for ours, theirs in zip(vectors, reference, strict=True):
         assert cosine(ours, theirs.tolist()) > 0.9999
+
+
+def test_float32_gives_sentence_transformers_vectors_exactly(fp32_embedder, embedding_folder):
+    from sentence_transformers import SentenceTransformer
+
+    assert fp32_embedder.info().dtype == "float32"
+    reference = SentenceTransformer(str(embedding_folder), device="cpu").encode(TEXTS)
+    for ours, theirs in zip(fp32_embedder.embed(TEXTS), reference, strict=True):
+        assert cosine(ours, theirs.tolist()) > 0.999999
+
+
+def test_bf16_by_default_where_the_cpu_computes_it_every_vector_close_to_fp32(
+        embedder, fp32_embedder):
+    from adam_integrations.backends.huggingface.devices import cpu_has_native_bf16
+
+    expected = "bfloat16" if cpu_has_native_bf16() else "float32"
+    assert embedder.info().dtype == expected
+    default, exact = embedder.embed(MIXED_LENGTHS), fp32_embedder.embed(MIXED_LENGTHS)
+    similarities = [cosine(a, b) for a, b in zip(default, exact, strict=True)]
+    assert min(similarities) >= 0.9999
+    if expected == "bfloat16":  # really another precision, not fp32 twice
+        assert min(similarities) < 0.9999999
 
 
 def test_vectors_are_plain_normalized_floats_of_the_models_dimension(vectors, embedder):
@@ -51,7 +91,7 @@ def test_length_sorted_batching_keeps_the_input_order(vectors, embedding_folder)
     small_batches = HuggingFaceModel(str(embedding_folder), embed_batch_size=2)
     try:
         for ours, batched in zip(vectors, small_batches.embed(TEXTS), strict=True):
-            assert cosine(ours, batched) > 0.99999
+            assert cosine(ours, batched) > 0.9999  # bf16: other padding, other rounding
     finally:
         small_batches.unload()
 
@@ -96,7 +136,7 @@ def test_a_hub_id_loads_offline_from_the_local_hub_cache(tmp_path, embedding_fol
     model = HuggingFaceModel("hf:sentence-transformers/all-MiniLM-L6-v2", cache_dir=cache,
                              allow_download=False)
     try:
-        assert model.embed(TEXTS[:1])[0] == pytest.approx(vectors[0], abs=1e-6)
+        assert cosine(model.embed(TEXTS[:1])[0], vectors[0]) > 0.9999  # bf16: batch shapes
         assert model.info().name == "sentence-transformers/all-MiniLM-L6-v2"
     finally:
         model.unload()

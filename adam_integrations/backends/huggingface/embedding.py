@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends import compute
-from adam_integrations.backends.huggingface.devices import pick_dtype
+from adam_integrations.backends.huggingface.devices import embedding_autocast, pick_dtype
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.types import EmbeddingKind
@@ -42,6 +42,7 @@ def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: 
     max_length = layout.max_length or getattr(model.config, "max_position_embeddings", None)
     return LoadedModel(model=model, tokenizer=tokenizer, kind="embedding", folder=folder,
                        device=device, dtype=torch_dtype, load_seconds=0.0,
+                       autocast=embedding_autocast(device, dtype),
                        pooling=layout.pooling, normalize=layout.normalize,
                        max_length=max_length, prompts=layout.prompts)
 
@@ -82,11 +83,14 @@ def _embed_batches(loaded: LoadedModel, batches: list[list[list[int]]]) -> list[
         for batch in batches:
             padded = loaded.tokenizer.pad({"input_ids": batch}, return_tensors="pt")
             padded = {k: v.to(loaded.device) for k, v in padded.items()}
-            hidden = loaded.model(**padded).last_hidden_state
+            with torch.autocast("cpu", dtype=loaded.autocast or torch.bfloat16,
+                                enabled=loaded.autocast is not None):
+                hidden = loaded.model(**padded).last_hidden_state
+            hidden = hidden.float()
             pooled = _pool(hidden, padded["attention_mask"], loaded.pooling)
             if loaded.normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            rows.extend(pooled.float().cpu().tolist())
+            rows.extend(pooled.cpu().tolist())
     return rows
 
 

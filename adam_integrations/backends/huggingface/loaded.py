@@ -23,8 +23,12 @@ class LoadedModel:
     folder: Path
     device: str
     dtype: Any
+    """The weights' torch dtype."""
     load_seconds: float
     from_conversion_cache: bool | None = None
+    autocast: Any = None
+    """The torch dtype the forward pass computes in under ``torch.autocast`` (embedding
+    models on CPUs with native bf16: ``devices.embedding_autocast``), or None."""
     pooling: str = "mean"
     normalize: bool = False
     max_length: int | None = None
