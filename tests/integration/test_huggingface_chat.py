@@ -3,6 +3,8 @@ backend shares is in test_chat.py): conversion cache, info, clean exit."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 
 import pytest
@@ -12,6 +14,7 @@ from adam_integrations import (
     UnsupportedOperationError,
 )
 from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.huggingface.gguf_conversion import CONVERSION_MARKER
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
@@ -40,6 +43,37 @@ def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_g
             QUESTION, max_tokens=8, **GREEDY).text
     finally:
         again.unload()
+
+
+def test_the_conversion_cache_is_named_after_the_transformers_that_wrote_it(chat_model):
+    import transformers
+
+    folder = chat_model._loaded.folder
+    assert folder.parent.name == "gguf-conversions"
+    assert folder.name.endswith(f"-transformers-{transformers.__version__}")
+    marker = json.loads((folder / CONVERSION_MARKER).read_text())
+    assert f"transformers-{transformers.__version__}" in marker["producer"]
+
+
+def test_a_cached_conversion_that_no_longer_loads_is_converted_again_and_replaced(
+        tmp_path, chat_model, chat_gguf_path):
+    """As after a transformers downgrade: the cached folder names a model type this
+    transformers does not know. The entry is converted again, not reported as broken."""
+    cached = chat_model._loaded.folder
+    root = tmp_path / "gguf-conversions"
+    shutil.copytree(cached, root / cached.name)
+    config = root / cached.name / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()),
+                                  "model_type": "no-such-model-type"}))
+    model = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=root)
+    try:
+        assert model.info().details["from_conversion_cache"] is False
+        assert "no-such-model-type" not in config.read_text()  # replaced in place
+        assert [p.name for p in root.iterdir()] == [cached.name]  # nothing left beside it
+        assert model.chat(QUESTION, max_tokens=8, **GREEDY).text == chat_model.chat(
+            QUESTION, max_tokens=8, **GREEDY).text
+    finally:
+        model.unload()
 
 
 def test_ollama_references_explain_they_need_another_route():

@@ -2,10 +2,14 @@
 
 transformers dequantizes a GGUF on every load (tens of seconds for the 135M test model,
 minutes for a real one), so the result is saved once in
-``<cache>/gguf-conversions/<sha256 of the GGUF>/`` and later loads read it from there.
-The folder is written under a temporary name and renamed into place, with
+``<cache>/gguf-conversions/<sha256 of the GGUF>-transformers-<version>/`` and later loads
+read it from there. The transformers version is part of the name because a folder saved
+by one major version may not load in another (transformers 5 writes tokenizer classes 4
+does not know); an upgrade converts once more, and the old entry stays for the version
+that wrote it. The folder is written under a temporary name and renamed into place, with
 ``adam-conversion.json`` last, so a half-written conversion is never used; two processes
-converting the same file at once both end with the same folder.
+converting the same file at once both end with the same folder. An entry that no longer
+loads (damaged on disk) is converted again and replaced (``replace=True``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.paths import cache_root
+from adam_integrations.core.paths import cache_root, producer_key
 from adam_integrations.sharing.digest import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -29,14 +33,15 @@ logger = logging.getLogger(__name__)
 CONVERSION_MARKER = "adam-conversion.json"
 
 
-def converted_gguf(gguf_path: Path, root: Path | None = None) -> tuple[Path, bool]:
-    """The transformers folder converted from ``gguf_path`` (converting on first use), and
-    whether it came from the cache."""
+def converted_gguf(gguf_path: Path, root: Path | None = None, *,
+                   replace: bool = False) -> tuple[Path, bool]:
+    """The transformers folder converted from ``gguf_path`` (converting on first use, or
+    again with ``replace``), and whether it came from the cache."""
     check_transformers_can_read(gguf_path)
     digest = file_sha256(gguf_path)
     root = root or cache_root() / "gguf-conversions"
-    target = root / digest
-    if (target / CONVERSION_MARKER).exists():
+    target = root / f"{digest}-{producer_key('transformers')}"
+    if not replace and (target / CONVERSION_MARKER).exists():
         return target, True
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -67,7 +72,10 @@ def converted_gguf(gguf_path: Path, root: Path | None = None) -> tuple[Path, boo
         tokenizer.save_pretrained(staging)
         (staging / CONVERSION_MARKER).write_text(json.dumps({
             "gguf": str(gguf_path), "sha256": digest, "converted_at": time.time(),
+            "producer": producer_key("transformers", "tokenizers", "torch"),
         }))
+        if replace:
+            _discard(target)
         try:
             os.replace(staging, target)
         except OSError:  # another process finished the same conversion first
@@ -76,6 +84,19 @@ def converted_gguf(gguf_path: Path, root: Path | None = None) -> tuple[Path, boo
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, False
+
+
+def _discard(folder: Path) -> None:
+    """Move a cache entry out of the way (one rename, so readers never see it half
+    deleted), then delete it."""
+    if not folder.exists():
+        return
+    trash = folder.with_name(f".{folder.name}-discarded-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.replace(folder, trash)
+    except OSError:
+        return  # another process replaced it first
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def check_transformers_can_read(gguf_path: Path) -> None:

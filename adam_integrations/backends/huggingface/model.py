@@ -157,13 +157,16 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         started = time.perf_counter()
         folder, from_cache, gguf_path = self._local_folder()
         device = pick_device(self._device)
-        config = read_json(folder / "config.json")
-        if (folder / "modules.json").exists() or not _is_causal(config):
-            loaded = load_embedding_model(folder, device, self._dtype, name=self.source.name,
-                                          trust_remote_code=self._trust_remote_code)
-        else:
-            dtype = pick_dtype(device, self._dtype, for_embedding=False)
-            loaded = self._load_causal(folder, device, dtype)
+        try:
+            loaded = self._load_folder(folder, device)
+        except Exception as error:  # a cached conversion that no longer loads, for any reason
+            if not from_cache or gguf_path is None:
+                raise
+            logger.warning("the cached conversion %s does not load (%s); converting %s "
+                           "again", folder, error, gguf_path.name)
+            folder, from_cache = converted_gguf(gguf_path, self._conversion_cache_dir,
+                                                replace=True)
+            loaded = self._load_folder(folder, device)
         loaded.from_conversion_cache = from_cache
         if gguf_path is not None:
             loaded.gguf_path = gguf_path
@@ -172,6 +175,14 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         logger.info("loaded %s on %s (%s) in %.2fs", self.source.name, device,
                     str(loaded.dtype).replace("torch.", ""), loaded.load_seconds)
         return loaded
+
+    def _load_folder(self, folder: Path, device: str) -> LoadedModel:
+        config = read_json(folder / "config.json")
+        if (folder / "modules.json").exists() or not _is_causal(config):
+            return load_embedding_model(folder, device, self._dtype, name=self.source.name,
+                                        trust_remote_code=self._trust_remote_code)
+        dtype = pick_dtype(device, self._dtype, for_embedding=False)
+        return self._load_causal(folder, device, dtype)
 
     def _load_causal(self, folder: Path, device: str, dtype: Any) -> LoadedModel:
         from transformers import AutoModelForCausalLM, AutoTokenizer
