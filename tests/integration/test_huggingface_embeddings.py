@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from adam_integrations import ModelNotFoundError, UnsupportedOperationError
+from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface import HuggingFaceModel
+from tests.helpers import wait_until
 
 TEXTS = [
     "A cat sits on the mat.",
@@ -94,6 +98,27 @@ def test_length_sorted_batching_keeps_the_input_order(vectors, embedding_folder)
             assert cosine(ours, batched) > 0.9999  # bf16: other padding, other rounding
     finally:
         small_batches.unload()
+
+
+async def test_concurrent_requests_are_embedded_together(embedding_folder, vectors):
+    """As a server's users send them: one text per request, all at once. They wait while
+    the compute thread is busy, then go through the model as one computation."""
+    model = HuggingFaceModel(str(embedding_folder))
+    model.load()
+    try:
+        release = threading.Event()
+        held = compute.submit(release.wait)
+        requests = asyncio.gather(*(model.aembed([text]) for text in TEXTS))
+        queue = model._loaded.embeddings
+        await asyncio.to_thread(wait_until, lambda: len(queue._waiting) == len(TEXTS))
+        release.set()
+        held.result()
+        answers = await requests
+        assert model.info().details["most_at_once"] == len(TEXTS)
+        for answer, expected in zip(answers, vectors, strict=True):
+            assert len(answer) == 1 and cosine(answer[0], expected) > 0.9999
+    finally:
+        model.unload()
 
 
 def test_related_texts_are_closer_than_unrelated_ones(embedder):

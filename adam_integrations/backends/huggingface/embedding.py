@@ -4,11 +4,17 @@ A sentence-transformers folder says how to pool (``modules.json``, the pooling c
 whether to normalize, the maximum length and the query/document prompts; a plain encoder
 gets mean pooling, as sentence-transformers gives it. Texts are tokenized once, sorted by
 length and padded per batch, so a batch of short texts is not padded to a long one.
+
+Concurrent requests on one model are embedded together (``EmbeddingQueue``): the compute
+thread takes every request waiting and sorts all their texts into shared batches, so the
+many small requests of a server's users (one query each) fill batches instead of running
+one by one.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,11 +46,13 @@ def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: 
     if layout.pooling == "lasttoken":
         tokenizer.padding_side = "right"
     max_length = layout.max_length or getattr(model.config, "max_position_embeddings", None)
-    return LoadedModel(model=model, tokenizer=tokenizer, kind="embedding", folder=folder,
-                       device=device, dtype=torch_dtype, load_seconds=0.0,
-                       autocast=embedding_autocast(device, dtype),
-                       pooling=layout.pooling, normalize=layout.normalize,
-                       max_length=max_length, prompts=layout.prompts)
+    loaded = LoadedModel(model=model, tokenizer=tokenizer, kind="embedding", folder=folder,
+                         device=device, dtype=torch_dtype, load_seconds=0.0,
+                         autocast=embedding_autocast(device, dtype),
+                         pooling=layout.pooling, normalize=layout.normalize,
+                         max_length=max_length, prompts=layout.prompts)
+    loaded.embeddings = EmbeddingQueue(loaded)
+    return loaded
 
 
 def embed_texts(loaded: LoadedModel, texts: list[str], kind: EmbeddingKind,
@@ -56,14 +64,62 @@ def embed_texts(loaded: LoadedModel, texts: list[str], kind: EmbeddingKind,
         texts = [prompt + text for text in texts]
     encoded = loaded.tokenizer(texts, truncation=True, max_length=loaded.max_length,
                                add_special_tokens=True)["input_ids"]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]), reverse=True)
-    batches = [[encoded[i] for i in order[start:start + batch_size]]
-               for start in range(0, len(order), batch_size)]
-    rows = compute.run(_embed_batches, loaded, batches)
-    vectors: list[list[float]] = [[] for _ in texts]
-    for index, row in zip(order, rows, strict=True):
-        vectors[index] = row
-    return vectors
+    queue = loaded.embeddings
+    assert queue is not None  # set for every embedding model
+    return queue.embed(encoded, batch_size)
+
+
+@dataclass(eq=False)
+class _EmbeddingRequest:
+    encoded: list[list[int]]
+    batch_size: int
+    vectors: list[list[float]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class EmbeddingQueue:
+    """The embedding requests waiting on one model; see the module docstring."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self._loaded = loaded
+        self._waiting: list[_EmbeddingRequest] = []
+        self._lock = threading.Lock()
+        self.most_at_once = 0
+        """The most requests one computation has embedded together so far."""
+
+    def embed(self, encoded: list[list[int]], batch_size: int) -> list[list[float]]:
+        """One vector per tokenized text, in order (blocks until computed)."""
+        request = _EmbeddingRequest(encoded, batch_size)
+        with self._lock:
+            self._waiting.append(request)
+        # Jobs run in order on one thread: when this one has run, an earlier job took this
+        # request, or this job did.
+        compute.run(self._run_waiting)
+        if request.error is not None:
+            raise request.error
+        return request.vectors
+
+    def _run_waiting(self) -> None:
+        with self._lock:
+            requests, self._waiting = self._waiting, []
+        if not requests:
+            return
+        self.most_at_once = max(self.most_at_once, len(requests))
+        texts = [(request, i) for request in requests for i in range(len(request.encoded))]
+        texts.sort(key=lambda text: len(text[0].encoded[text[1]]), reverse=True)
+        size = requests[0].batch_size
+        batches = [[request.encoded[i] for request, i in texts[start:start + size]]
+                   for start in range(0, len(texts), size)]
+        for request in requests:
+            request.vectors = [[] for _ in request.encoded]
+        try:
+            rows = _embed_batches(self._loaded, batches)
+        except Exception as error:  # every request in the computation learns of it
+            for request in requests:
+                request.error = error
+            return
+        for (request, i), row in zip(texts, rows, strict=True):
+            request.vectors[i] = row
 
 
 def read_json(path: Path) -> Any:

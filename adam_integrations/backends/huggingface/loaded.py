@@ -10,6 +10,7 @@ from adam_integrations.backends.grammar import Grammars
 from adam_integrations.core.prompt import TemplateTraits
 
 if TYPE_CHECKING:
+    from adam_integrations.backends.huggingface.embedding import EmbeddingQueue
     from adam_integrations.backends.huggingface.generation import Batcher
 
 
@@ -43,3 +44,5 @@ class LoadedModel:
     """The token prompts are padded with in a batch (chat models)."""
     batcher: Batcher | None = None
     """Concurrent requests batched together (chat models)."""
+    embeddings: EmbeddingQueue | None = None
+    """Concurrent requests embedded together (embedding models)."""

@@ -255,6 +255,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         loaded = self._ensure_loaded()
         config = loaded.model.config
         is_embedding = loaded.kind == "embedding"
+        together = loaded.batcher or loaded.embeddings  # requests run at once
         return ModelInfo(
             name=self.source.name,
             backend=self.name,
@@ -279,7 +280,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                 "pooling": loaded.pooling if is_embedding else None,
                 "grammars": loaded.grammars.stats() if loaded.grammars else None,
                 "parallel": loaded.batcher.parallel if loaded.batcher else None,
-                "most_at_once": loaded.batcher.most_at_once if loaded.batcher else None,
+                "most_at_once": together.most_at_once if together else None,
             },
         )
 
