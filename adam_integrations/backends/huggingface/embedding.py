@@ -22,17 +22,23 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.huggingface.devices import embedding_autocast, pick_dtype
 from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.core.errors import ModelLoadError
+from adam_integrations.backends.huggingface.onnx_int8 import quantized_encoder
+from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
 from adam_integrations.core.types import EmbeddingKind
 
 
 def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: str,
-                         trust_remote_code: bool) -> LoadedModel:
-    """Load the encoder of a sentence-transformers (or plain) folder, with its layout."""
+                         trust_remote_code: bool, quantized: bool = False) -> LoadedModel:
+    """Load the encoder of a sentence-transformers (or plain) folder, with its layout;
+    ``quantized``: as int8 on ONNX Runtime (``onnx_int8``)."""
     from transformers import AutoModel, AutoTokenizer
 
+    if quantized and (dtype or device != "cpu"):
+        raise InvalidRequestError(
+            "quantized=True computes in int8 on the CPU (ONNX Runtime); drop "
+            f"{'dtype=' if dtype else 'device='} or quantized=True")
     layout = SentenceTransformersLayout.read(folder)
-    torch_dtype = pick_dtype(device, dtype, for_embedding=True)
+    torch_dtype = pick_dtype(device, "float32" if quantized else dtype, for_embedding=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(layout.transformer_folder)
         model = AutoModel.from_pretrained(
@@ -48,9 +54,14 @@ def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: 
     max_length = layout.max_length or getattr(model.config, "max_position_embeddings", None)
     loaded = LoadedModel(model=model, tokenizer=tokenizer, kind="embedding", folder=folder,
                          device=device, dtype=torch_dtype, load_seconds=0.0,
-                         autocast=embedding_autocast(device, dtype),
+                         parameter_count=sum(p.numel() for p in model.parameters()),
+                         autocast=None if quantized else embedding_autocast(device, dtype),
                          pooling=layout.pooling, normalize=layout.normalize,
                          max_length=max_length, prompts=layout.prompts)
+    if quantized:
+        loaded.model = quantized_encoder(layout.transformer_folder, model, tokenizer,
+                                         name=name)
+        loaded.dtype, loaded.quantization = "int8", "int8 (ONNX Runtime, dynamic)"
     loaded.embeddings = EmbeddingQueue(loaded)
     return loaded
 

@@ -24,8 +24,9 @@ class LoadedModel:
     folder: Path
     device: str
     dtype: Any
-    """The weights' torch dtype."""
+    """The weights' torch dtype ("int8" for an ONNX Runtime encoder)."""
     load_seconds: float
+    parameter_count: int = 0
     from_conversion_cache: bool | None = None
     autocast: Any = None
     """The torch dtype the forward pass computes in under ``torch.autocast`` (embedding

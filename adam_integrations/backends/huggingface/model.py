@@ -37,6 +37,7 @@ from adam_integrations.backends.huggingface.generation import (
 )
 from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
 from adam_integrations.backends.huggingface.loaded import LoadedModel
+from adam_integrations.backends.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.in_process import InProcessBackend, parallel_slots
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.errors import (
@@ -96,6 +97,10 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         chat_template: a Jinja chat template to use instead of the model's own.
         parallel: requests generated together in one batch (``generation``); default
             ``OLLAMA_NUM_PARALLEL``, else 4. More wait for the next batch.
+        quantized: embedding models only: int8 on ONNX Runtime (``onnx_int8``: exported
+            and quantized once per model, cached; needs ``adam-integrations[onnx]``).
+            Off by default: vectors move further from fp32 than bf16's (quality figures in
+            ``benchmarks/README.md``).
     """
 
     name = "huggingface"
@@ -118,12 +123,16 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         trust_remote_code: bool = False,
         chat_template: str | None = None,
         parallel: int | None = None,
+        quantized: bool = False,
     ) -> None:
         super().__init__(model, purpose=purpose, chat_template=chat_template)
         if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
             raise InvalidRequestError(f"embed_batch_size must be >= 1, got {embed_batch_size!r}")
         self._device = device
         self._dtype = dtype
+        if not isinstance(quantized, bool):
+            raise InvalidRequestError(f"quantized must be True or False, got {quantized!r}")
+        self._quantized = quantized
         self._allow_download = allow_download
         self._cache_dir = str(cache_dir) if cache_dir else None
         self._conversion_cache_dir = Path(conversion_cache_dir) if conversion_cache_dir else None
@@ -156,9 +165,11 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     def _load_on_compute_thread(self) -> LoadedModel:
         started = time.perf_counter()
         folder, from_cache, gguf_path = self._local_folder()
-        device = pick_device(self._device)
+        device = "cpu" if self._quantized and not self._device else pick_device(self._device)
         try:
             loaded = self._load_folder(folder, device)
+        except InvalidRequestError:
+            raise  # the request, not the cache, is wrong
         except Exception as error:  # a cached conversion that no longer loads, for any reason
             if not from_cache or gguf_path is None:
                 raise
@@ -180,7 +191,12 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         config = read_json(folder / "config.json")
         if (folder / "modules.json").exists() or not _is_causal(config):
             return load_embedding_model(folder, device, self._dtype, name=self.source.name,
-                                        trust_remote_code=self._trust_remote_code)
+                                        trust_remote_code=self._trust_remote_code,
+                                        quantized=self._quantized)
+        if self._quantized:
+            raise InvalidRequestError(
+                f"quantized=True is for embedding models; {self.source.name} is a chat "
+                "model. For a quantized chat model, load a GGUF on the llama.cpp backend.")
         dtype = pick_dtype(device, self._dtype, for_embedding=False)
         return self._load_causal(folder, device, dtype)
 
@@ -211,6 +227,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         loaded = LoadedModel(
             model=model, tokenizer=tokenizer, kind="causal", folder=folder, device=device,
             dtype=dtype, load_seconds=0.0, eos_ids=frozenset(eos_ids),
+            parameter_count=sum(p.numel() for p in model.parameters()),
             family=getattr(model.config, "model_type", None),
             traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
             grammars=Grammars(_tokenizer_info(tokenizer, vocab_size, eos_ids), eos_ids),
@@ -260,14 +277,15 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             name=self.source.name,
             backend=self.name,
             family=getattr(config, "model_type", None),
-            parameter_count=sum(p.numel() for p in loaded.model.parameters()),
+            parameter_count=loaded.parameter_count,
             context_window=loaded.max_length if is_embedding else _context_window(config),
             embedding_dimension=getattr(config, "hidden_size", None) if is_embedding else None,
             capabilities=("embedding",) if is_embedding else (
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
                                                  else ())),
             path=self.source.location if self.source.kind != "hub" else str(loaded.folder),
-            format="gguf" if loaded.gguf_path else "safetensors",
+            format="gguf" if loaded.gguf_path else "onnx" if self._quantized
+            else "safetensors",
             quantization=loaded.quantization,
             device=loaded.device,
             dtype=str(loaded.autocast or loaded.dtype).replace("torch.", ""),
@@ -277,6 +295,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                 "load_seconds": loaded.load_seconds,
                 "weights_dtype": str(loaded.dtype).replace("torch.", ""),
                 "from_conversion_cache": loaded.from_conversion_cache,
+                **_onnx_details(loaded.model),
                 "pooling": loaded.pooling if is_embedding else None,
                 "grammars": loaded.grammars.stats() if loaded.grammars else None,
                 "parallel": loaded.batcher.parallel if loaded.batcher else None,
@@ -355,6 +374,12 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         loaded = self._ensure_loaded()
         self._check_kind(loaded, "embedding")
         return embed_texts(loaded, texts, kind, self._embed_batch_size)
+
+
+def _onnx_details(model: Any) -> dict[str, Any]:
+    if not isinstance(model, OnnxEncoder):
+        return {}
+    return {"onnx_model": str(model.path), "from_onnx_cache": model.from_cache}
 
 
 def _tokenizer_info(tokenizer: Any, vocab_size: int, end_ids: set[int]) -> Any:
