@@ -78,6 +78,14 @@ def embedder(manager: ModelManager) -> HuggingFaceModel:
 
 
 @pytest.fixture(scope="session")
+def fp32_embedder(embedding_folder: Path) -> Iterator[HuggingFaceModel]:
+    """The embedded all-MiniLM-L6-v2 in fp32: sentence-transformers' exact vectors."""
+    model = HuggingFaceModel(str(embedding_folder), dtype="float32")
+    yield model
+    model.unload()
+
+
+@pytest.fixture(scope="session")
 def chat_gguf_path() -> Path:
     return EMBEDDED_CHAT.require_path()
 

@@ -47,13 +47,6 @@ MIXED_LENGTHS = [" ".join(SENTENCES[(i + k) % len(SENTENCES)] for k in range(1 +
 the six above."""
 
 
-@pytest.fixture(scope="module")
-def fp32_embedder(embedding_folder):
-    model = HuggingFaceModel(str(embedding_folder), dtype="float32")
-    yield model
-    model.unload()
-
-
 def test_vectors_equal_sentence_transformers_within_cosine_0_9999(vectors, embedding_folder):
     from sentence_transformers import SentenceTransformer
 

@@ -20,15 +20,9 @@ def quantized(embedding_folder):
     model.unload()
 
 
-@pytest.fixture(scope="module")
-def exact(embedding_folder):
-    model = HuggingFaceModel(str(embedding_folder), dtype="float32")
-    yield model
-    model.unload()
-
-
-def test_int8_vectors_stay_close_to_fp32_and_keep_meaning(quantized, exact):
-    ours, reference = quantized.embed(MIXED_LENGTHS), exact.embed(MIXED_LENGTHS)
+def test_int8_vectors_stay_close_to_fp32_and_keep_meaning(quantized, fp32_embedder):
+    ours = quantized.embed(MIXED_LENGTHS)
+    reference = fp32_embedder.embed(MIXED_LENGTHS)
     similarities = [cosine(a, b) for a, b in zip(ours, reference, strict=True)]
     assert min(similarities) > 0.96  # 0.974 measured; bf16 stays above 0.9999
     assert min(similarities) < 0.9999  # really int8
@@ -59,8 +53,8 @@ def test_quantized_is_never_the_default(embedder):
     assert embedder.info().format == "safetensors" and "onnx_model" not in embedder.info().details
 
 
-def test_quantized_with_a_dtype_or_on_a_chat_model_is_refused_clearly(embedding_folder,
-                                                                      chat_gguf_path):
+def test_quantized_with_a_dtype_or_on_a_chat_model_is_refused_clearly(
+        embedding_folder, chat_gguf_path, chat_model):  # chat_model: converted the GGUF
     with pytest.raises(InvalidRequestError, match="drop dtype="):
         HuggingFaceModel(str(embedding_folder), quantized=True, dtype="bfloat16").load()
     with pytest.raises(InvalidRequestError, match="for embedding models"):

@@ -7,7 +7,7 @@ AVX2 kernels on x86). One scale per channel matters: over 46 mixed-length texts 
 cosine to fp32 was 0.906 with one scale per tensor, 0.974 with one per channel. The
 result is kept in ``<cache>/onnx-int8/<sha256 of the weights>-<versions>/``, named after
 the torch, onnx and onnxruntime versions that wrote it (a newer one exports again), and
-written under a temporary name then renamed, as the GGUF conversions are.
+written whole or not at all (``core.cache_entry``), as the GGUF conversions are.
 
 Never the default: int8 moves vectors further from fp32 than bf16 does (measured in
 ``benchmarks/README.md``: cosine to fp32 and top-5 retrieval agreement), for a speed
@@ -17,17 +17,13 @@ Runs on the CPU only. Needs ``pip install 'adam-integrations[onnx]'``.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
-import tempfile
-import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from adam_integrations.core.cache_entry import is_complete, writing_entry
 from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.hardware import physical_cores
 from adam_integrations.core.paths import cache_root, producer_key
@@ -87,13 +83,13 @@ def quantized_encoder(folder: Path, model: Any, tokenizer: Any, *, name: str,
     root = root or cache_root() / "onnx-int8"
     digest = file_sha256(weights)
     target = root / f"{digest}-{producer_key('torch', 'onnx', 'onnxruntime')}"
-    if (target / MARKER).exists():
+    if is_complete(target, MARKER):
         return OnnxEncoder(target / MODEL_FILE, model.config, from_cache=True)
     logger.warning("exporting %s to ONNX and quantizing it to int8 once; later loads use "
                    "%s", name, target)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{digest[:16]}-"))
-    try:
+    about = {"model": str(folder), "weights_sha256": digest,
+             "producer": producer_key("torch", "onnx", "onnxruntime", "transformers")}
+    with writing_entry(target, MARKER, about) as staging:
         exported = staging / "model-fp32.onnx"
         try:
             _export(model, tokenizer, exported)
@@ -106,17 +102,6 @@ def quantized_encoder(folder: Path, model: Any, tokenizer: Any, *, name: str,
                 "(bf16 where the CPU computes it, else fp32) works for every model."
             ) from error
         exported.unlink()
-        (staging / MARKER).write_text(json.dumps({
-            "model": str(folder), "weights_sha256": digest, "exported_at": time.time(),
-            "producer": producer_key("torch", "onnx", "onnxruntime", "transformers"),
-        }))
-        try:
-            os.replace(staging, target)
-        except OSError:  # another process finished the same export first
-            if not (target / MARKER).exists():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return OnnxEncoder(target / MODEL_FILE, model.config, from_cache=False)
 
 
