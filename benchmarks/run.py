@@ -16,8 +16,11 @@ Anchors (same machine, same run, same model files):
   llama-cpp-python's own ``response_format``: valid answers, crashes, decode tokens/s,
   grammar compile time and cache hits.
 - loading: the first GGUF load (transformers dequantizes) against our cached load.
-- embeddings: 1,000 mixed-length texts with all-MiniLM-L6-v2 through sentence-transformers,
-  langchain-huggingface ``HuggingFaceEmbeddings`` and LlamaIndex ``HuggingFaceEmbedding``.
+- embeddings: 1,000 mixed-length texts with all-MiniLM-L6-v2 through sentence-transformers
+  (fp32), langchain-huggingface ``HuggingFaceEmbeddings`` and LlamaIndex
+  ``HuggingFaceEmbedding``, against ours by default (bf16 where the CPU computes it), in
+  fp32 and in int8 (``quantized=True``); and the quality of bf16 and int8 against fp32
+  (worst cosine, top-5 neighbours of 100 queries over the 1,000 texts).
 - indexing: ``VectorStoreIndex.from_documents`` over 1,000 short documents with
   ``AdamEmbedding`` against LlamaIndex's ``HuggingFaceEmbedding`` (same model).
 
@@ -326,8 +329,14 @@ def _texts_per_second(embed: Callable[[list[str]], object], count: int) -> float
 
 def measure_embeddings(which: str, count: int) -> dict[str, float]:
     folder = str(EMBEDDED_EMBEDDING.require_path())
-    if which == "ours":
+    if which == "ours":  # the default: bf16 (autocast) on CPUs with native bf16, else fp32
         embed = HuggingFaceModel(folder).embed
+    elif which == "ours_fp32":
+        embed = HuggingFaceModel(folder, dtype="float32").embed
+    elif which == "ours_int8":
+        model = HuggingFaceModel(folder, quantized=True)
+        model.load()  # the export and quantization (first run only) is not timed
+        embed = model.embed
     elif which == "sentence_transformers":
         from sentence_transformers import SentenceTransformer
 
@@ -344,6 +353,40 @@ def measure_embeddings(which: str, count: int) -> dict[str, float]:
 
         embed = HuggingFaceEmbedding(model_name=folder, device="cpu").get_text_embedding_batch
     return {f"{which}_texts_s": _texts_per_second(embed, count)}
+
+
+def measure_embedding_quality(count: int) -> dict[str, float]:
+    """How far the default (bf16 where native) and int8 vectors are from fp32 over the
+    benchmark's texts: the worst cosine, and how many of each query's 5 nearest documents
+    (100 queries over ``count`` documents) are the ones fp32 finds."""
+    import numpy as np
+
+    folder = str(EMBEDDED_EMBEDDING.require_path())
+    documents = embedding_texts(count)
+    rng = random.Random(2)
+    queries = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(2, 8)))
+               for _ in range(100)]
+    vectors = {}
+    for name, options in (("fp32", {"dtype": "float32"}), ("default", {}),
+                          ("int8", {"quantized": True})):
+        model = HuggingFaceModel(folder, **options)
+        vectors[name] = (np.array(model.embed(documents)), np.array(model.embed(queries)))
+        if name == "default":
+            default_dtype = model.info().dtype
+        model.unload()
+
+    def top5(docs: np.ndarray, asked: np.ndarray) -> np.ndarray:
+        return np.argsort(-(asked @ docs.T), axis=1)[:, :5]
+
+    exact = top5(*vectors["fp32"])
+    result: dict[str, float] = {"quality_default_is_bf16": float(default_dtype == "bfloat16")}
+    for name in ("default", "int8"):
+        docs, asked = vectors[name]
+        result[f"quality_{name}_min_cosine"] = float((docs * vectors["fp32"][0]).sum(1).min())
+        found = top5(docs, asked)
+        result[f"quality_{name}_top5_agreement"] = float(np.mean(
+            [len(set(a) & set(b)) / 5 for a, b in zip(found, exact, strict=True)]))
+    return result
 
 
 def measure_indexing(which: str, count: int) -> dict[str, float]:
@@ -392,8 +435,9 @@ def measurements(runs: int, count: int) -> dict[str, Callable[[], dict[str, floa
         "openai_compat_stream": lambda: measure_openai_compat_stream(runs),
         "server_concurrency": lambda: measure_server_concurrency(60.0 if runs > 1 else 10.0),
         **{f"embed_{name}": (lambda name=name: measure_embeddings(name, count))
-           for name in ("ours", "sentence_transformers", "langchain_huggingface",
-                        "llama_index")},
+           for name in ("ours", "ours_fp32", "ours_int8", "sentence_transformers",
+                        "langchain_huggingface", "llama_index")},
+        "embed_quality": lambda: measure_embedding_quality(count),
         "index_ours": lambda: measure_indexing("ours", count),
         "index_llama_index": lambda: measure_indexing("llama_index", count),
     }
@@ -434,6 +478,10 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
         "cached load speed-up vs first load": ("load_first_s", "load_cached_s"),
         "embeddings vs sentence-transformers": ("ours_texts_s",
                                                 "sentence_transformers_texts_s"),
+        "embeddings fp32 (dtype=float32) vs sentence-transformers": (
+            "ours_fp32_texts_s", "sentence_transformers_texts_s"),
+        "embeddings int8 (quantized=True) vs sentence-transformers": (
+            "ours_int8_texts_s", "sentence_transformers_texts_s"),
         "embeddings vs langchain-huggingface": ("ours_texts_s",
                                                 "langchain_huggingface_texts_s"),
         "VectorStoreIndex over 1,000 short documents: HuggingFaceEmbedding time / ours": (
@@ -447,6 +495,8 @@ def ratios(r: dict[str, float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 run each, 200 texts")
+    parser.add_argument("--match", help="only the measurements whose name contains this "
+                        "(e.g. embed, index, stream)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: one measurement
     args = parser.parse_args()
     runs, count = (1, 200) if args.quick else (3, 1000)
@@ -454,6 +504,8 @@ def main() -> int:
     if args.only:
         print(json.dumps(table[args.only]()))
         return 0
+    if args.match:
+        table = {name: measure for name, measure in table.items() if args.match in name}
     # Each measurement runs in its own process: torch's CPU thread pools of one contender
     # would otherwise slow down the next (see adam_integrations/backends/compute.py).
     results: dict[str, float] = {}
@@ -471,7 +523,8 @@ def main() -> int:
             results["chatadam_llamacpp_ttft_ms"] - results["llama_cpp_stream_ttft_ms"])
     print("\nmeasurements:")
     for key, value in results.items():
-        print(f"  {key:<40} {value:10.2f}")
+        print(f"  {key:<40} {value:10.4f}" if key.startswith("quality_") else
+              f"  {key:<40} {value:10.2f}")
     print("\nratios (>1 means adam-integrations is faster):")
     for key, value in summary.items():
         unit = "" if key.endswith("(ms)") else "x"
