@@ -255,3 +255,36 @@ async def test_a_qwen3_gguf_batches_to_the_same_greedy_answers(qwen3):
         assert sum(a == b for a, b in zip(answers, alone, strict=True)) >= 3
     finally:
         model.unload()
+
+
+def test_concurrent_embedding_requests_to_adam_serve_each_get_their_own_vectors(server):
+    """Eight clients embed at once over both wire formats (the server embeds waiting
+    requests together, ``EmbeddingQueue``): each answer is its own texts' vectors, in
+    order, as when asked alone."""
+    def texts(i: int) -> list[str]:
+        return [f"A short note about a {WORDS[i]}.", f"{WORDS[i]} " * (5 + 20 * i)]
+
+    def embed(i: int) -> list[list[float]]:
+        if i % 2:
+            answer = httpx.post(f"{server}/v1/embeddings", timeout=120, json={
+                "model": "all-minilm:l6-v2", "input": texts(i)}).json()
+            return [item["embedding"] for item in answer["data"]]
+        return httpx.post(f"{server}/api/embed", timeout=120, json={
+            "model": "all-minilm:l6-v2", "input": texts(i)}).json()["embeddings"]
+
+    alone = [embed(i) for i in range(8)]
+    together: dict[int, list[list[float]]] = {}
+    start = threading.Barrier(8)
+
+    def client(i: int) -> None:
+        start.wait()
+        together[i] = embed(i)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(8):
+        for a, b in zip(together[i], alone[i], strict=True):
+            assert sum(x * y for x, y in zip(a, b, strict=True)) > 0.9999
