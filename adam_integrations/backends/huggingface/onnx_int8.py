@@ -17,8 +17,10 @@ Runs on the CPU only. Needs ``pip install 'adam-integrations[onnx]'``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -93,8 +95,9 @@ def quantized_encoder(folder: Path, model: Any, tokenizer: Any, *, name: str,
         exported = staging / "model-fp32.onnx"
         try:
             _export(model, tokenizer, exported)
-            quantize_dynamic(exported, staging / MODEL_FILE, weight_type=QuantType.QInt8,
-                             per_channel=True)
+            with _root_log_quiet():  # onnxruntime's advice to pre-process, on stderr
+                quantize_dynamic(exported, staging / MODEL_FILE,
+                                 weight_type=QuantType.QInt8, per_channel=True)
         except Exception as error:  # exporters fail in many ways; say which model and why
             raise ModelLoadError(
                 f"quantized=True: {name} could not be exported to ONNX and quantized "
@@ -103,6 +106,21 @@ def quantized_encoder(folder: Path, model: Any, tokenizer: Any, *, name: str,
             ) from error
         exported.unlink()
     return OnnxEncoder(target / MODEL_FILE, model.config, from_cache=False)
+
+
+@contextlib.contextmanager
+def _root_log_quiet() -> Iterator[None]:
+    """Drop what is logged to the root logger itself (onnxruntime's quantizer logs its
+    notes there; with no handler set, Python prints them to stderr)."""
+    def quiet(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 def _export(model: Any, tokenizer: Any, path: Path) -> None:
