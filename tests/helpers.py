@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
 
@@ -88,3 +89,16 @@ class ThreadedServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+def error_message(response: Any) -> str:
+    """The message of an error answer of ``adam serve``, checked to be in the route's own
+    shape: OpenAI's error object on ``/v1``, Ollama's ``{"error": "..."}`` elsewhere."""
+    body = response.json()
+    if response.request.url.path.startswith("/v1/"):
+        error = body["error"]
+        assert set(error) == {"message", "type", "param", "code"}, body
+        assert isinstance(error["message"], str) and error["message"], body
+        return error["message"]
+    assert set(body) == {"error"} and isinstance(body["error"], str) and body["error"], body
+    return body["error"]

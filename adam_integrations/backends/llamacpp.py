@@ -55,7 +55,7 @@ from adam_integrations.core.hardware import available_memory, physical_cores
 from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.prompt import TemplateTraits
-from adam_integrations.core.streaming import Failure
+from adam_integrations.core.streaming import Failure, current_stop_signal
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -64,6 +64,7 @@ from adam_integrations.core.types import (
     ModelInfo,
     ModelSource,
     Purpose,
+    check_embeddable,
 )
 
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
@@ -304,6 +305,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 sampler = llama._init_sampler(**settings)
         request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder,
                                       Penalties.of(config))
+        stop = current_stop_signal()
+        if stop is not None:  # a reader that leaves mid-prompt frees the slot at once
+            stop.on_set(lambda: loaded.slots.cancel_soon(request))
         try:
             generated: list[int] = []
             while (event := request.events.get()) is not FINISHED:
@@ -347,6 +351,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             texts = [prompt + text for text in texts]
         with self._embed_lock:
             embedder = self._embedder or self._load_embedder(loaded)
+            # as Llama.embed tokenizes; only a blank text can come out empty
+            check_embeddable([len(embedder.tokenize(text.encode())) if not text.strip()
+                              else 1 for text in texts])
             # normalize: L2; truncate: texts longer than the context are cut, as
             # transformers truncates
             vectors = embedder.embed(texts, normalize=True, truncate=True)

@@ -133,7 +133,13 @@ class SlotScheduler:
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
         sampler and decoder are no longer used)."""
-        self._engine.cancel(request)
+        self._engine.cancel_soon(request)
+        request.released.wait()
+
+    def cancel_soon(self, request: SlotRequest) -> None:
+        """Stop ``request`` at the next step (between two chunks of a long prompt too),
+        without waiting: its reader then gets ``FINISHED``."""
+        self._engine.cancel_soon(request)
 
     def busy(self) -> bool:
         """Whether any request is waiting or generating."""
@@ -204,12 +210,11 @@ class _SlotEngine:
             self._state.notify_all()
         return request
 
-    def cancel(self, request: SlotRequest) -> None:
+    def cancel_soon(self, request: SlotRequest) -> None:
         with self._state:
             if not request.released.is_set():
                 request.cancelled = True
                 self._state.notify_all()
-        request.released.wait()
 
     def busy(self) -> bool:
         with self._state:

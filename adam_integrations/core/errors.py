@@ -12,7 +12,15 @@ EMBEDDED_INSTALL_HINT = "pip install 'adam-integrations[embedded]'"
 
 
 class AdamError(Exception):
-    """Base class of every error raised on purpose by adam-integrations."""
+    """Base class of every error raised on purpose by adam-integrations.
+
+    ``param`` names the argument or request field that was wrong, when one was (OpenAI's
+    error objects carry it as ``param``).
+    """
+
+    def __init__(self, *args: object, param: str | None = None) -> None:
+        super().__init__(*args)
+        self.param = param
 
 
 class InvalidRequestError(AdamError, ValueError):

@@ -66,12 +66,56 @@ def cached_files(snapshot: Path) -> list[str]:
 
 
 def check_may_download(repo_id: str, allow_download: bool) -> None:
+    """Refuse a download that is off, or that cannot work because the hub's host name
+    does not resolve (checked once per ``_REACHABILITY_SECONDS``): huggingface_hub would
+    otherwise retry for tens of seconds before failing with its own long message."""
     if hub_offline() or not allow_download:
         why = "HF_HUB_OFFLINE is set" if hub_offline() else "allow_download=False"
         raise ModelNotFoundError(
             f"{repo_id!r} is not in the local Hugging Face cache and downloading is off "
             f"({why}). Download it once while online (`hf download {repo_id}`), or name "
             "a local folder or .gguf file.")
+    problem = _hub_unreachable()
+    if problem:
+        raise ModelNotFoundError(
+            f"{repo_id!r} is not in the local Hugging Face cache and the hub cannot be "
+            f"reached ({problem}): this machine looks offline. Download it once while "
+            "online, or name a local folder or .gguf file; HF_HUB_OFFLINE=1 skips this "
+            "check and uses the cache only.")
+
+
+_REACHABILITY_SECONDS = 30.0
+_reachability: dict[str, tuple[float, str]] = {}
+
+
+def _hub_unreachable() -> str:
+    """Why the hub's host cannot be reached ("" when its name resolves); a resolver that
+    does not answer within 3 s counts as unreachable."""
+    import socket
+    import threading
+    import time
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    known = _reachability.get(host)
+    if known is not None and time.monotonic() - known[0] < _REACHABILITY_SECONDS:
+        return known[1]
+    outcome = [f"the name {host} did not resolve within 3 s"]
+
+    def look_up() -> None:
+        try:
+            socket.getaddrinfo(host, 443)
+            outcome[0] = ""
+        except OSError as error:
+            outcome[0] = f"{host}: {error.strerror or error}"
+
+    worker = threading.Thread(target=look_up, daemon=True)
+    worker.start()
+    worker.join(3.0)
+    _reachability[host] = (time.monotonic(), outcome[0])
+    return outcome[0]
 
 
 def hub_snapshot(repo_id: str, *, revision: str | None, cache_dir: str | None,
@@ -186,7 +230,8 @@ def download_error(repo_id: str, error: Exception) -> ModelNotFoundError:
     if isinstance(error, RepositoryNotFoundError):
         return ModelNotFoundError(
             f"there is no repository {repo_id!r} on the Hugging Face hub; check the spelling")
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return ModelNotFoundError(
         f"{repo_id!r} is not in the local Hugging Face cache and could not be downloaded "
-        f"({type(error).__name__}: {error}). Check your connection, or name a local "
+        f"({type(error).__name__}: {reason[:200]}). Check your connection, or name a local "
         "folder or .gguf file.")

@@ -33,6 +33,9 @@ class Unset(Enum):
 
 UNSET: Final = Unset.TOKEN
 
+FOREVER_SECONDS = 10 * 365 * 24 * 3600.0
+"""A keep-alive this long or longer means "until unloaded" (Ollama reads such values as
+no expiry too; a date that far ahead would overflow a ``datetime``)."""
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
                  "h": 3600.0}
@@ -44,7 +47,14 @@ def parse_keep_alive(value: float | int | str | None) -> float | None:
     Example:
         >>> parse_keep_alive("1m30s"), parse_keep_alive(0), parse_keep_alive(-1)
         (90.0, 0.0, None)
+        >>> parse_keep_alive("99999999999999h") is None  # beyond FOREVER_SECONDS
+        True
     """
+    seconds = _keep_alive_seconds(value)
+    return None if seconds is None or seconds >= FOREVER_SECONDS else seconds
+
+
+def _keep_alive_seconds(value: float | int | str | None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -52,10 +62,10 @@ def parse_keep_alive(value: float | int | str | None) -> float | None:
     if isinstance(value, (int, float)):
         if value != value:  # NaN (Python's json reads it)
             raise InvalidRequestError("keep_alive must be a number of seconds, got NaN")
-        return None if value < 0 or value == float("inf") else float(value)
+        return None if value < 0 or value >= FOREVER_SECONDS else float(value)
     text = str(value).strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return parse_keep_alive(float(text))
+        return _keep_alive_seconds(float(text))
     if text.startswith("-"):
         return None
     parts = _DURATION_PART.findall(text)

@@ -9,7 +9,9 @@ for all of them, so they live here:
 - ``iterate_in_thread`` turns a blocking iterator into an async one. The iterator runs on
   its own thread, so the event loop never blocks; when the consumer stops (break, aclose,
   task cancellation) the iterator is closed on its own thread, which is how a backend
-  learns to stop generating.
+  learns to stop generating. A backend that blocks before its first item (a long prompt
+  being read) also registers a wake-up on the thread's ``StopSignal``
+  (``current_stop_signal()``), so it stops at once instead of after the prompt.
 """
 
 from __future__ import annotations
@@ -70,6 +72,43 @@ class StopStringFilter:
         return best
 
 
+class StopSignal:
+    """Set once the consumer of a stream stops reading. A producer that blocks waiting
+    for something else registers, with ``on_set``, a quick non-blocking callback that
+    wakes it (it runs on the thread that sets the signal)."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._callbacks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set, callbacks, self._callbacks = True, self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the signal is set (at once if it already is)."""
+        with self._lock:
+            if not self._set:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+
+_thread_state = threading.local()
+
+
+def current_stop_signal() -> StopSignal | None:
+    """The stop signal of the stream this thread produces (``iterate_in_thread``), if
+    any."""
+    return getattr(_thread_state, "stop", None)
+
+
 async def iterate_in_thread(
     make_iterator: Callable[[], Iterator[T]], *, name: str = "adam-stream"
 ) -> AsyncIterator[T]:
@@ -82,13 +121,14 @@ async def iterate_in_thread(
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
-    stop = threading.Event()
+    stop = StopSignal()
 
     def put(item: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def produce() -> None:
+        _thread_state.stop = stop
         iterator: Iterator[T] | None = None
         try:
             iterator = make_iterator()

@@ -304,12 +304,12 @@ class GenerationConfig:
             raise InvalidInputTypeError("parallel_tool_calls must be true or false")
         _check_number("max_tokens", self.max_tokens, minimum=1, integer=True,
                       hint="ask for at least 1 token, or None for the model's limit")
-        _check_number("temperature", self.temperature, minimum=0.0,
+        _check_number("temperature", self.temperature, minimum=0.0, maximum=100.0,
                       hint="use 0 for greedy decoding, ~0.7 for varied answers")
         _check_number("top_p", self.top_p, minimum=0.0, maximum=1.0)
-        _check_number("top_k", self.top_k, minimum=0, integer=True)
+        _check_number("top_k", self.top_k, minimum=0, maximum=_INT32_MAX, integer=True)
         _check_number("min_p", self.min_p, minimum=0.0, maximum=1.0)
-        _check_number("seed", self.seed, integer=True)
+        _check_number("seed", self.seed, minimum=-(2**63), maximum=2**64 - 1, integer=True)
         _check_number("repetition_penalty", self.repetition_penalty, minimum=0.0,
                       exclusive_minimum=True, hint="1.0 means no penalty")
         _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
@@ -377,6 +377,9 @@ class GenerationConfig:
         return [t for t in self.tools if t.name == self.tool_choice]
 
 
+_INT32_MAX = 2**31 - 1
+
+
 def _check_number(
     name: str,
     value: Any,
@@ -393,8 +396,13 @@ def _check_number(
     if isinstance(value, bool) or not isinstance(value, wanted):
         kind = "an integer" if integer else "a number"
         raise InvalidInputTypeError(f"{name} must be {kind}, got {value!r}")
-    if isinstance(value, float) and math.isnan(value):
-        raise InvalidRequestError(f"{name} must be a number, got NaN")
+    if not integer:
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            raise InvalidRequestError(f"{name} must be a finite number, got {value!r:.40}")
     too_low = minimum is not None and (
         value <= minimum if exclusive_minimum else value < minimum
     )
@@ -557,3 +565,22 @@ def check_texts(texts: Sequence[Any]) -> list[str]:
                 "convert it with str() first"
             )
     return list(texts)
+
+
+def check_embeddable(token_counts: Sequence[int]) -> None:
+    """Refuse texts that tokenize to nothing before they reach a model: an empty sequence
+    has no vector, and native libraries (llama.cpp) crash on one. A model that adds its
+    own tokens to every text (BERT's [CLS] and [SEP]) never has any.
+
+    Example:
+        >>> check_embeddable([3, 0])
+        Traceback (most recent call last):
+        ...
+        adam_integrations.core.errors.InvalidRequestError: text 1 is empty: this model \
+has no tokens to embed for it; leave empty texts out, or send some text
+    """
+    for i, count in enumerate(token_counts):
+        if count == 0:
+            raise InvalidRequestError(
+                f"text {i} is empty: this model has no tokens to embed for it; leave empty "
+                "texts out, or send some text", param=f"input[{i}]")

@@ -4,14 +4,13 @@ model this package can load.
     adam serve                              # 127.0.0.1:11434, like Ollama
     adam serve --host 0.0.0.0 --port 8080   # or OLLAMA_HOST=0.0.0.0:8080
 
-Built on Starlette and uvicorn. Errors are ``{"error": "..."}`` with Ollama's status
-codes: 400 bad request (a bad name, option or message; a prompt over the limit), 401 no
-or wrong API key, 403 a Host or Origin refused (``server.guard``), 404 unknown model or
-route, 405 wrong method, 413 body too large, 503 busy (the queue is full), shutting
-down, or past the time limit, 500 anything else. A client that disconnects mid-stream
+Built on Starlette and uvicorn. Errors come in the client's own shape (OpenAI's error
+object on ``/v1``, Ollama's ``{"error": "..."}`` elsewhere) with the statuses of
+``server.errors``. A client that disconnects mid-stream
 stops its generation (the stream's task is cancelled, and the backends stop at the next
-token). On SIGTERM or SIGINT the server stops accepting work, running streams end with
-an error line at their next token, and it exits once they have (at most
+token). On SIGTERM or SIGINT the server drains (``GracefulServer``): new work gets 503,
+every running request ends at once with an answer (a 503 before its first token, an error
+line after), and the process exits with status 0 once they have (at most
 ``SHUTDOWN_GRACE_SECONDS`` later); nothing is written to disk half-way (aliases and
 conversions are written to a temporary file and renamed).
 
@@ -22,9 +21,12 @@ body limit (``server.limits``), then its route.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
@@ -36,16 +38,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adam_integrations.core.errors import (
-    AdamError,
-    InvalidInputTypeError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    RequestTimeoutError,
-    ServerBusyError,
-    UnsupportedOperationError,
-)
+from adam_integrations.core.errors import AdamError
 from adam_integrations.server import ollama_api, openai_api
+from adam_integrations.server.errors import adam_error, http_error, internal_error
 from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
 from adam_integrations.server.limits import BodyLimit, WorkLimit
 from adam_integrations.server.metrics import RequestMetrics
@@ -78,8 +73,8 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
 
     routes.append(Route("/openapi.json", describe, methods=["GET"]))
     app = Starlette(routes=routes,
-                    exception_handlers={AdamError: _adam_error, HTTPException: _http_error,
-                                        Exception: _internal_error})
+                    exception_handlers={AdamError: adam_error, HTTPException: http_error,
+                                        Exception: internal_error})
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(WorkLimit, workload=service.workload)
@@ -90,34 +85,6 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
     app.add_middleware(RequestMetrics, metrics=service.metrics,
                        routes=[route.path for route in routes])
     return app
-
-
-def _status(error: AdamError) -> int:
-    if isinstance(error, ModelNotFoundError):
-        return 404
-    if isinstance(error, (ServerBusyError, RequestTimeoutError)):
-        return 503
-    if isinstance(error, (InvalidRequestError, InvalidInputTypeError,
-                          UnsupportedOperationError)):
-        return 400
-    return 500
-
-
-async def _adam_error(request: Request, error: Exception) -> Response:
-    status = _status(error) if isinstance(error, AdamError) else 500
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return JSONResponse({"error": str(error)}, status_code=status, headers=headers)
-
-
-async def _http_error(request: Request, error: Exception) -> Response:
-    if not isinstance(error, HTTPException):
-        return await _internal_error(request, error)
-    return JSONResponse({"error": error.detail}, status_code=error.status_code)
-
-
-async def _internal_error(request: Request, error: Exception) -> Response:
-    logger.exception("request failed")
-    return JSONResponse({"error": f"{type(error).__name__}: {error}"}, status_code=500)
 
 
 def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
@@ -160,14 +127,40 @@ def serve(host: str | None = None, port: int | None = None, *,
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server, telling the service about a shutdown before it waits for the
-    open streams: they then end with an error line at their next token instead of running
-    to their end (or being cut off mid-line once the grace period is over)."""
+    """uvicorn's server with a drain before it stops: on the first SIGTERM or SIGINT it
+    keeps listening, answers new work with 503 (``WorkLimit``), ends every running
+    generation at once (``Workload.close``: a request still reading its prompt gets a
+    503, a stream an error line), and stops once no request for a model is left (or
+    ``SHUTDOWN_GRACE_SECONDS`` have passed); then uvicorn closes the connections as
+    usual. The process exits with status 0, as a drained server should (uvicorn would
+    raise the signal again on its way out). A second signal stops the drain; a third
+    SIGINT, uvicorn's force exit."""
 
     def __init__(self, config: uvicorn.Config, service: ModelService) -> None:
         super().__init__(config)
         self.service = service
+        self.draining_since: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        self.service.workload.closing.set()
-        super().handle_exit(sig, frame)
+        if self.draining_since is None:
+            self.draining_since = time.monotonic()
+            if self._loop is not None:  # from a signal handler: onto the loop, safely
+                self._loop.call_soon_threadsafe(self.service.workload.close)
+            else:
+                self.should_exit = True
+        elif not self.should_exit:
+            self.should_exit = True
+        else:
+            self.force_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.draining_since is not None and not self.should_exit and (
+                self.service.workload.in_flight == 0
+                or time.monotonic() - self.draining_since > SHUTDOWN_GRACE_SECONDS):
+            self.should_exit = True
+        return await super().on_tick(counter)

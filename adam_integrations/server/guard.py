@@ -42,8 +42,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from adam_integrations.server.errors import error_response
 
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
 DEFAULT_ORIGINS = (
@@ -163,8 +164,9 @@ class ApiKeyCheck:
         message = ("a valid API key is required: send the header 'Authorization: Bearer "
                    "<key>' (the openai client's api_key; for the ollama client and "
                    "ChatOllama pass it in headers)") if not token else "invalid API key"
-        await JSONResponse({"error": message}, status_code=401,
-                           headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        await error_response(scope["path"], 401, message,
+                             code="invalid_api_key" if token else None,
+                             headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
 
     def known(self, token: str) -> bool:
         given = hashlib.sha256(token.encode()).digest()
@@ -175,7 +177,7 @@ class ApiKeyCheck:
 
 
 async def _refuse(message: str, scope: Scope, receive: Receive, send: Send) -> None:
-    await JSONResponse({"error": message}, status_code=403)(scope, receive, send)
+    await error_response(scope["path"], 403, message)(scope, receive, send)
 
 
 def _strip_port(host: str) -> str:

@@ -12,12 +12,14 @@ as the answer is computed, however slowly it is read.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adam_integrations.server.errors import error_response
 
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
@@ -27,11 +29,27 @@ MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embe
 
 @dataclass
 class Workload:
-    """Requests for models in flight now, and whether the server is shutting down."""
+    """Requests for models in flight now, and whether the server is shutting down.
+
+    ``waits`` are the running generations' waits for their next chunk (their
+    ``asyncio.timeout_at`` contexts): ``close`` ends them all at once, so a request that is
+    still reading a long prompt gets its answer (a 503, or an error line) at once instead
+    of being cut off when the shutdown's grace period ends.
+    """
 
     max_queue: int
     in_flight: int = 0
     closing: threading.Event = field(default_factory=threading.Event)
+    waits: set[asyncio.Timeout] = field(default_factory=set)
+
+    def close(self) -> None:
+        """Start shutting down: new work is refused, and every wait for a chunk ends now
+        (call it on the event loop's thread)."""
+        self.closing.set()
+        now = asyncio.get_running_loop().time()
+        for wait in list(self.waits):
+            if not wait.expired():
+                wait.reschedule(now)
 
 
 class WorkLimit:
@@ -64,8 +82,7 @@ class WorkLimit:
 
 
 async def _busy(message: str, scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse({"error": message}, status_code=503, headers={"Retry-After": "1"})
-    await response(scope, receive, send)
+    await error_response(scope["path"], 503, message)(scope, receive, send)
 
 
 class BodyLimit:
@@ -102,5 +119,4 @@ class BodyLimit:
                 "(adam serve --max-body-mb raises it)")
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"error": self._message()}, status_code=413)
-        await response(scope, receive, send)
+        await error_response(scope["path"], 413, self._message())(scope, receive, send)

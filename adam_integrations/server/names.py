@@ -4,10 +4,10 @@ looked up (a bad name is a 400, never a file opened or a path listed).
 A name is one of:
 
 - an Ollama model name, ``[host/][namespace/]model[:tag]`` by Ollama's rules: the host
-  1-350 characters of letters, digits, ``_ - .`` and a ``:port``; the namespace 1-80 of letters,
-  digits, ``_ -``; the model and the tag 1-80 of letters, digits, ``_ - .``; every part
-  starts with a letter, digit or ``_`` (``smollm2:135m``, ``qwen3_small``,
-  ``hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M``, ``Qwen/Qwen3-0.6B``);
+  letters, digits, ``_ - .`` and a ``:port``; the namespace 1-80 of letters, digits,
+  ``_ -``; the model and the tag letters, digits, ``_ - .`` (at most 40 of them besides
+  the dots); every part starts with a letter, digit or ``_`` (``smollm2:135m``,
+  ``qwen3_small``, ``hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M``, ``Qwen/Qwen3-0.6B``);
 - ``hf:<org>/<repo>[:<quantization>]`` or ``ollama:<Ollama name>``;
 - a path to a model file or folder, only under a folder the operator named with
   ``adam serve --models-dir DIR`` (the path is resolved, symlinks included, and must stay
@@ -35,11 +35,20 @@ from adam_integrations.core.errors import InvalidRequestError
 
 MAX_NAME_LENGTH = 512
 
-_HOST = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,342}(?::[0-9]{1,5})?"
+# Parts never hold "..": a dot is always followed by another character or ends the part.
+_HOST = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,171}\.?(?::[0-9]{1,5})?"
 _NAMESPACE = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"
-_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
-OLLAMA_NAME = re.compile(rf"(?:{_HOST}/)?(?:{_NAMESPACE}/)?{_PART}(?::{_PART})?")
-HUB_REFERENCE = re.compile(r"[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}(?::[\w.-]{1,80})?")
+_PART = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,39}\.?"
+_OLLAMA_NAME = rf"(?:{_HOST}/)?(?:{_NAMESPACE}/)?{_PART}(?::{_PART})?"
+_HUB_REFERENCE = (r"[A-Za-z0-9](?:\.?[A-Za-z0-9_-]){0,47}/[A-Za-z0-9_-](?:\.?[A-Za-z0-9_-]){0,47}"
+                  rf"\.?(?::{_PART})?")
+OLLAMA_NAME = re.compile(_OLLAMA_NAME)
+HUB_REFERENCE = re.compile(_HUB_REFERENCE)
+ALIAS_PATTERN = rf"^{_OLLAMA_NAME}$"
+"""The names ``/api/copy`` may create, as one regex."""
+NAME_PATTERN = rf"^(?:hf:{_HUB_REFERENCE}|ollama:{_OLLAMA_NAME}|(?!hf:|ollama:){_OLLAMA_NAME})$"
+"""Every name a request may use but paths, as one regex (ASCII only; in JSON Schema's
+dialect too): what ``/openapi.json`` publishes for ``model``."""
 _PATH_START = re.compile(r"^(?:[/.~\\]|[A-Za-z]:[\\/])")
 
 NAME_FORMS = ("write it as 'model', 'model:tag', 'namespace/model:tag', "

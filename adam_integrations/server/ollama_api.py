@@ -24,6 +24,7 @@ from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import parse_keep_alive
 from adam_integrations.core.types import ChatMessage, Chunk
 from adam_integrations.server.models import Served
+from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import (
     DEFAULT_KEEP_ALIVE,
     ModelService,
@@ -31,6 +32,7 @@ from adam_integrations.server.serving import (
     StoredModel,
 )
 from adam_integrations.wire import ollama as wire
+from adam_integrations.wire.fields import check_fields
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API level these routes follow, for clients that check
 
@@ -51,18 +53,6 @@ def routes(service: ModelService) -> list[Route]:
         Route("/api/copy", api.copy, methods=["POST"]),
         Route("/api/delete", api.delete, methods=["DELETE"]),
     ]
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or InvalidRequestError (a 400)."""
-    body = await request.body()
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError as error:
-        raise InvalidRequestError(f"invalid JSON in the request body: {error}") from error
-    if not isinstance(data, dict):
-        raise InvalidRequestError("the request body must be a JSON object")
-    return data
 
 
 async def started_stream(body: AsyncIterator[bytes], media_type: str) -> Response:
@@ -155,12 +145,12 @@ class OllamaApi:
 
     async def chat(self, request: Request) -> Response:
         body = await read_json(request)
+        config = wire.config_from_request(body, wire.CHAT_FIELDS)
         served = await self.service.get(body.get("model"))
         keep_alive = keep_alive_of(body)
         if not body.get("messages"):  # load or unload only, as Ollama does
             return await self._load_or_unload(body, served, keep_alive, chat=True)
         messages = wire.messages_from_wire(body["messages"])
-        config = wire.config_from_request(body)
         load_seconds = await self.service.load(served)  # load errors keep their status
         name = body["model"]
         chunks = self.service.stream_chat(served, messages, config, keep_alive)
@@ -169,14 +159,12 @@ class OllamaApi:
 
     async def generate(self, request: Request) -> Response:
         body = await read_json(request)
+        config = wire.config_from_request(body, wire.GENERATE_FIELDS)
         served = await self.service.get(body.get("model"))
         keep_alive = keep_alive_of(body)
         prompt = body.get("prompt")
         if not prompt:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
-        if not isinstance(prompt, str):
-            raise InvalidRequestError("prompt must be a string")
-        config = wire.config_from_request(body, tools=False)
         load_seconds = await self.service.load(served)
         chunks: AsyncIterator[Chunk]
         if body.get("raw"):
@@ -192,14 +180,14 @@ class OllamaApi:
 
     async def embed(self, request: Request) -> Response:
         body = await read_json(request)
+        check_fields(body, wire.EMBED_FIELDS)
         served = await self.service.get(body.get("model"), embedding=True)
-        inputs = body.get("input", [])
-        texts = [inputs] if isinstance(inputs, str) else inputs
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise InvalidRequestError("input must be a string or a list of strings")
+        inputs = body.get("input") or []
+        texts = [inputs] if isinstance(inputs, str) else inputs  # "" is no text, as Ollama
         load_seconds = await self.service.load(served)
         started = asyncio.get_running_loop().time()
-        vectors = await self.service.embed(served, texts, keep_alive_of(body))
+        vectors = await self.service.embed(served, texts, keep_alive_of(body),
+                                           dimensions=body.get("dimensions"))
         total = asyncio.get_running_loop().time() - started + load_seconds
         count = await self.service.token_count(served, texts)
         return JSONResponse({"model": body["model"], "embeddings": vectors,
@@ -209,10 +197,9 @@ class OllamaApi:
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
+        check_fields(body, wire.EMBEDDINGS_FIELDS)
         served = await self.service.get(body.get("model"), embedding=True)
-        prompt = body.get("prompt", "")
-        if not isinstance(prompt, str):
-            raise InvalidRequestError("prompt must be a string")
+        prompt = body.get("prompt") or ""
         if not prompt:
             return JSONResponse({"embedding": []})
         vectors = await self.service.embed(served, [prompt], keep_alive_of(body))
@@ -220,6 +207,7 @@ class OllamaApi:
 
     async def pull(self, request: Request) -> Response:
         body = await read_json(request)
+        check_fields(body, wire.PULL_FIELDS)
         name = body.get("model") or body.get("name")
         served = await self.service.get(name)
 

@@ -15,11 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.types import Chunk
-from adam_integrations.server.ollama_api import keep_alive_of, read_json, started_stream
+from adam_integrations.server.errors import code_of, status_of
+from adam_integrations.server.ollama_api import keep_alive_of, started_stream
+from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import ModelService
 from adam_integrations.wire import openai as wire
+from adam_integrations.wire.fields import check_fields
 
 
 def routes(service: ModelService) -> list[Route]:
@@ -52,14 +55,14 @@ class OpenAIApi:
     async def completions(self, request: Request) -> Response:
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
-        prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            prompt = prompt[0]
-        if not isinstance(prompt, str) or not prompt:
-            raise InvalidRequestError("prompt must be a non-empty string")
         if body.get("tools") or body.get("tool_choice"):
             raise InvalidRequestError("/v1/completions takes no tools; use /v1/chat/completions")
-        config = wire.config_from_request(body)
+        config = wire.config_from_request(body, wire.COMPLETION_FIELDS)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str) or not prompt:
+            raise InvalidRequestError("prompt must be a non-empty string", param="prompt")
         await self.service.load(served)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                      body["model"])
@@ -69,16 +72,19 @@ class OpenAIApi:
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
         served = await self.service.get(body.get("model"), embedding=True)
+        check_fields(body, wire.EMBEDDING_FIELDS)
         inputs = body.get("input")
+        if inputs is None:
+            raise InvalidRequestError("input is required: a text or a list of texts",
+                                      param="input")
         texts = [inputs] if isinstance(inputs, str) else inputs
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str)
-                                                               for t in texts):
-            raise InvalidRequestError("input must be a string or a non-empty list of strings")
-        vectors = await self.service.embed(served, texts, keep_alive_of({}))
+        vectors = await self.service.embed(served, texts, keep_alive_of({}),
+                                           dimensions=body.get("dimensions"))
         tokens = await self.service.token_count(served, texts)
+        encode = wire.base64_vector if body.get("encoding_format") == "base64" else list
         return JSONResponse({
             "object": "list", "model": body["model"],
-            "data": [{"object": "embedding", "index": i, "embedding": v}
+            "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
@@ -125,7 +131,9 @@ class _Completion:
             async for event in self._answer_events(first, chunks, include_usage):
                 yield event
         except Exception as error:  # after the start: an error event, as vLLM sends
-            payload = {"error": {"message": str(error), "type": type(error).__name__}}
+            status = status_of(error) if isinstance(error, AdamError) else 500
+            payload = wire.error_object(status, str(error), code=code_of(error)
+                                        if isinstance(error, AdamError) else None)
             yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 

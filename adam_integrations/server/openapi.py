@@ -1,11 +1,13 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of every route ``adam serve`` answers,
-the Ollama ones and the OpenAI-compatible ones, request bodies included.
+the Ollama ones and the OpenAI-compatible ones: request bodies, the non-streamed answers
+and every status each route can return, with its error body.
 
-It describes what the handlers accept (``wire.ollama`` and ``wire.openai`` read the
-bodies; this is their documentation, kept next to the route list and checked against it
-by the tests: every route described, every described route served, and schemathesis
-fuzzing a live server from it). Bodies allow more fields than are listed, as Ollama
-ignores fields it does not know; every error answer is ``{"error": "..."}``.
+The request fields are not written here: they are the tables the parsers check requests
+against (``wire.ollama.CHAT_FIELDS``, ``wire.openai.CHAT_FIELDS``, ..., through
+``wire.fields``), and ``model`` is ``server.names``' own pattern, so the description says
+exactly what the server accepts. Bodies allow more fields than are listed, as Ollama
+ignores fields it does not know. The tests check it against the route list (every route
+described, every described route served) and fuzz a live server from it.
 
 Example:
     >>> sorted(openapi_document(["/api/chat"])["paths"])
@@ -14,161 +16,243 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adam_integrations.core import __version__
+from adam_integrations.server.limits import MODEL_ROUTES
+from adam_integrations.server.names import ALIAS_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN
+from adam_integrations.wire import ollama as ollama_wire
+from adam_integrations.wire import openai as openai_wire
 
-_MODEL = {"type": "string", "description": "a model name (see /api/tags)",
+_MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
+          "description": "a model name (see /api/tags): model[:tag], namespace/model:tag, "
+                         "hf:<org>/<repo>[:<quant>] or ollama:<name>; no '..' anywhere. "
+                         "Paths too, when the server was started with --models-dir",
           "examples": ["smollm2:135m"]}
 _EMBEDDER = {**_MODEL, "examples": ["all-minilm:l6-v2"]}
-_STREAM = {"type": "boolean", "description": "stream the answer (default true)"}
-_KEEP_ALIVE = {"oneOf": [{"type": "string", "examples": ["5m"]}, {"type": "number"}],
-               "description": "how long the model stays loaded after the request"}
-_THINK = {"oneOf": [{"type": "boolean"}, {"enum": ["low", "medium", "high"]}]}
-_FORMAT = {"oneOf": [{"const": "json"}, {"type": "object"}],
-           "description": "\"json\", or a JSON schema the answer must follow"}
-_OPTIONS = {"type": "object", "description": "sampling options (others are ignored)",
-            "properties": {
-                "num_predict": {"type": "integer"}, "temperature": {"type": "number"},
-                "top_p": {"type": "number"}, "top_k": {"type": "integer"},
-                "min_p": {"type": "number"}, "seed": {"type": "integer"},
-                "stop": {"oneOf": [{"type": "string"},
-                                   {"type": "array", "items": {"type": "string"}}]},
-                "repeat_penalty": {"type": "number"}, "presence_penalty": {"type": "number"},
-                "frequency_penalty": {"type": "number"}, "num_ctx": {"type": "integer"}}}
-_TOOL = {"type": "object", "required": ["type", "function"], "properties": {
-    "type": {"const": "function"},
-    "function": {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string"}, "description": {"type": "string"},
-        "parameters": {"type": "object"}}}}}
-_TOOLS = {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}}
-_ROLE = {"enum": ["system", "user", "assistant", "tool"]}
-_OLLAMA_MESSAGE = {"type": "object", "required": ["role"], "properties": {
-    "role": _ROLE, "content": {"type": "string"}, "thinking": {"type": "string"},
-    "tool_name": {"type": "string"},
-    "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
-        "function": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string"}, "arguments": {"type": "object"}}}}}}}}
-_OPENAI_MESSAGE = {"type": "object", "required": ["role"], "properties": {
-    "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
-    "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {
-        "type": "array", "items": {"type": "object", "required": ["type", "text"],
-                                   "properties": {"type": {"const": "text"},
-                                                  "text": {"type": "string"}}}}]},
-    "name": {"type": "string"}, "tool_call_id": {"type": "string"},
-    "reasoning_content": {"type": "string"},
-    "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
-        "id": {"type": "string"}, "type": {"const": "function"},
-        "function": {"type": "object", "required": ["name", "arguments"], "properties": {
-            "name": {"type": "string"}, "arguments": {"type": "string"}}}}}}}}
+_ARRAY_OF_NUMBERS = {"type": "array", "items": {"type": "number"}}
+_DETAILS = {"type": "object", "properties": {
+    "format": {"type": "string"}, "family": {"type": "string"},
+    "families": {"type": "array", "items": {"type": "string"}},
+    "parameter_size": {"type": "string"}, "quantization_level": {"type": "string"}}}
+_TAG = {"type": "object", "required": ["name", "model", "size", "digest", "details"],
+        "properties": {"name": {"type": "string"}, "model": {"type": "string"},
+                       "size": {"type": "integer"}, "digest": {"type": "string"},
+                       "modified_at": {"type": "string"}, "details": _DETAILS}}
+_COUNTS = {key: {"type": "integer"} for key in (
+    "total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
+    "eval_count", "eval_duration")}
+_OLLAMA_ANSWER = {"model": {"type": "string"}, "created_at": {"type": "string"},
+                  "done": {"type": "boolean"}, "done_reason": {"type": "string"}, **_COUNTS}
+_USAGE = {"type": "object", "properties": {key: {"type": "integer"} for key in (
+    "prompt_tokens", "completion_tokens", "total_tokens")}}
 
 _SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"],
-              "properties": {"error": {"type": "string"}}},
-    "Tool": _TOOL,
-    "OllamaMessage": _OLLAMA_MESSAGE,
-    "OpenAIMessage": _OPENAI_MESSAGE,
+    "OllamaError": {"type": "object", "required": ["error"],
+                    "properties": {"error": {"type": "string"}}},
+    "OpenAIError": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["message", "type"], "properties": {
+            "message": {"type": "string"}, "type": {"type": "string"},
+            "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+    "Tool": {"type": "object", "required": ["type", "function"], "properties": {
+        "type": {"const": "function"},
+        "function": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string"}, "description": {"type": "string"},
+            "parameters": {"type": "object"}}}}},
+    "OllamaMessage": {"type": "object", "required": ["role"], "properties": {
+        "role": {"enum": ["system", "user", "assistant", "tool"]},
+        "content": {"type": "string"}, "thinking": {"type": "string"},
+        "tool_name": {"type": "string"},
+        "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
+            "function": {"type": "object", "required": ["name"], "properties": {
+                "name": {"type": "string"}, "arguments": {"type": "object"}}}}}}}},
+    "OpenAIMessage": {"type": "object", "required": ["role"], "properties": {
+        "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+        "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {
+            "type": "array", "items": {"type": "object", "required": ["type", "text"],
+                                       "properties": {"type": {"const": "text"},
+                                                      "text": {"type": "string"}}}}]},
+        "name": {"type": "string"}, "tool_call_id": {"type": "string"},
+        "reasoning_content": {"type": "string"},
+        "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "type": {"const": "function"},
+            "function": {"type": "object", "required": ["name", "arguments"], "properties": {
+                "name": {"type": "string"}, "arguments": {"type": "string"}}}}}}}},
+    "ChatResponse": {"type": "object", "required": ["model", "message", "done"],
+                     "properties": {**_OLLAMA_ANSWER, "message": {
+                         "$ref": "#/components/schemas/OllamaMessage"}}},
+    "GenerateResponse": {"type": "object", "required": ["model", "response", "done"],
+                         "properties": {**_OLLAMA_ANSWER, "response": {"type": "string"},
+                                        "thinking": {"type": "string"}}},
+    "ChatCompletion": {"type": "object", "required": ["id", "object", "choices"],
+                       "properties": {
+                           "id": {"type": "string"}, "object": {"const": "chat.completion"},
+                           "created": {"type": "integer"}, "model": {"type": "string"},
+                           "choices": {"type": "array", "items": {"type": "object",
+                                       "properties": {
+                                           "index": {"type": "integer"},
+                                           "message": {"$ref":
+                                                       "#/components/schemas/OpenAIMessage"},
+                                           "finish_reason": {"type": "string"}}}},
+                           "usage": _USAGE}},
+    "TextCompletion": {"type": "object", "required": ["id", "object", "choices"],
+                       "properties": {
+                           "id": {"type": "string"}, "object": {"const": "text_completion"},
+                           "created": {"type": "integer"}, "model": {"type": "string"},
+                           "choices": {"type": "array", "items": {"type": "object",
+                                       "properties": {"index": {"type": "integer"},
+                                                      "text": {"type": "string"},
+                                                      "finish_reason": {"type": "string"}}}},
+                           "usage": _USAGE}},
+}
+
+_WHY = {
+    "400": "a bad request: a field, option, message, name, or a prompt over the limit",
+    "401": "no or wrong API key (only when the server has keys)",
+    "403": "the Host or Origin is refused",
+    "404": "no such model",
+    "405": "a method this route does not take (the Allow header lists the ones it does)",
+    "413": "the body is larger than --max-body-mb",
+    "422": "the model exists but cannot be used (a corrupt or unsupported file)",
+    "503": "busy, shutting down, or past the time limit (Retry-After says when to retry)",
 }
 
 
-def _body(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": required, "properties": properties}}}}
+def _json(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": dict(schema)}}
 
 
-def _operation(summary: str, body: dict[str, Any] | None = None,
-               media: str = "application/json") -> dict[str, Any]:
-    error = {"content": {"application/json": {"schema": {"$ref":
-                                                         "#/components/schemas/Error"}}}}
-    responses: dict[str, Any] = {"200": {"description": "the answer",
-                                         "content": {media: {}}}}
-    for status, why in (("400", "a bad request (name, option, message, prompt length)"),
-                        ("401", "no or wrong API key"), ("403", "Host or Origin refused"),
-                        ("404", "no such model"), ("405", "wrong method"),
-                        ("413", "body too large"),
-                        ("503", "busy, shutting down, or past the time limit")):
-        responses[status] = {"description": why, **error}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, Any] = _MODEL
+          ) -> dict[str, Any]:
+    properties = {"model": dict(model), **fields} if "model" in required else dict(fields)
+    return {"required": True, "content": _json({
+        "type": "object", "required": required, "properties": properties})}
+
+
+_NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete"})
+_LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show"})
+
+
+def _operation(path: str, summary: str, answer: dict[str, Any],
+               body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One operation: its answer (200), and the error statuses this route can return."""
+    statuses = ["401", "403", "405"]
+    if body is not None:
+        statuses += ["400", "413"]
+    if path in _NAMES_A_MODEL:
+        statuses.append("404")
+    if path in _LOADS_A_MODEL:
+        statuses.append("422")
+    if path in MODEL_ROUTES:
+        statuses.append("503")
+    error = _json(_ref("OpenAIError" if path.startswith("/v1/") else "OllamaError"))
+    responses: dict[str, Any] = {"200": {"description": "the answer", **answer}}
+    for status in sorted(statuses):
+        responses[status] = {"description": _WHY[status], "content": error}
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         operation["requestBody"] = body
     return operation
 
 
-_CHAT = _body(["model"], {
-    "model": _MODEL, "messages": {"type": "array",
-                                  "items": {"$ref": "#/components/schemas/OllamaMessage"}},
-    "stream": _STREAM, "format": _FORMAT, "options": _OPTIONS, "think": _THINK,
-    "tools": _TOOLS, "keep_alive": _KEEP_ALIVE})
-_GENERATE = _body(["model"], {
-    "model": _MODEL, "prompt": {"type": "string"}, "system": {"type": "string"},
-    "raw": {"type": "boolean"}, "stream": _STREAM, "format": _FORMAT, "options": _OPTIONS,
-    "think": _THINK, "keep_alive": _KEEP_ALIVE})
-_TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
-_OPENAI_CHAT = _body(["model", "messages"], {
-    "model": _MODEL,
-    "messages": {"type": "array", "minItems": 1,
-                 "items": {"$ref": "#/components/schemas/OpenAIMessage"}},
-    "stream": {"type": "boolean"},
-    "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
-    "max_tokens": {"type": "integer"}, "max_completion_tokens": {"type": "integer"},
-    "temperature": {"type": "number"}, "top_p": {"type": "number"},
-    "seed": {"type": "integer"}, "presence_penalty": {"type": "number"},
-    "frequency_penalty": {"type": "number"},
-    "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "tools": _TOOLS,
-    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
-        "type": "object", "properties": {"type": {"const": "function"}, "function": {
-            "type": "object", "required": ["name"],
-            "properties": {"name": {"type": "string"}}}}}]},
-    "response_format": {"type": "object", "required": ["type"], "properties": {
-        "type": {"enum": ["text", "json_object", "json_schema"]},
-        "json_schema": {"type": "object", "properties": {
-            "name": {"type": "string"}, "schema": {"type": "object"},
-            "strict": {"type": "boolean"}}}}},
-    "reasoning_effort": {"enum": ["none", "low", "medium", "high"]}})
+def _streamed(whole: Mapping[str, Any], stream_media: str) -> dict[str, Any]:
+    """An answer that is one JSON object when not streamed, else a stream of them."""
+    return {"content": {**_json(whole), stream_media: {"schema": dict(whole)}}}
+
+
+_EMPTY = {"content": {}}
+_CHAT = _body(["model"], ollama_wire.CHAT_FIELDS)
+_GENERATE = _body(["model"], ollama_wire.GENERATE_FIELDS)
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "/": {"get": _operation("liveness: 'Ollama is running'", media="text/plain")},
-    "/api/version": {"get": _operation("the Ollama API version")},
-    "/api/tags": {"get": _operation("the models on disk")},
-    "/api/ps": {"get": _operation("the models in memory")},
-    "/api/show": {"post": _operation("a model's details, template and capabilities",
-                                     _body(["model"], {"model": _MODEL}))},
-    "/api/chat": {"post": _operation("a chat answer (NDJSON stream unless stream=false)",
-                                     _CHAT, "application/x-ndjson")},
-    "/api/generate": {"post": _operation("a completion (NDJSON stream unless stream=false)",
-                                         _GENERATE, "application/x-ndjson")},
-    "/api/embed": {"post": _operation("embeddings, L2-normalised", _body(["model"], {
-        "model": _EMBEDDER, "input": _TEXTS, "keep_alive": _KEEP_ALIVE,
-        "truncate": {"type": "boolean"}}))},
-    "/api/embeddings": {"post": _operation("one embedding (the older route)", _body(
-        ["model"], {"model": _EMBEDDER, "prompt": {"type": "string"},
-                    "keep_alive": _KEEP_ALIVE}))},
-    "/api/pull": {"post": _operation("make a model ready (download what is missing)",
-                                     _body(["model"], {"model": _MODEL, "stream": _STREAM,
-                                                       "insecure": {"type": "boolean"}}),
-                                     "application/x-ndjson")},
-    "/api/copy": {"post": _operation("another name for a model", _body(
-        ["source", "destination"], {"source": _MODEL, "destination": {
-            "type": "string", "examples": ["my-model:latest"]}}))},
-    "/api/delete": {"delete": _operation("remove a name made with /api/copy", _body(
-        ["model"], {"model": {"type": "string", "examples": ["my-model:latest"]}}))},
+    "/": {"get": _operation("/", "liveness: 'Ollama is running'",
+                            {"content": {"text/plain": {"schema": {"type": "string"}}}})},
+    "/api/version": {"get": _operation("/api/version", "the Ollama API version", {
+        "content": _json({"type": "object", "required": ["version"],
+                          "properties": {"version": {"type": "string"}}})})},
+    "/api/tags": {"get": _operation("/api/tags", "the models on disk", {"content": _json({
+        "type": "object", "required": ["models"],
+        "properties": {"models": {"type": "array", "items": _TAG}}})})},
+    "/api/ps": {"get": _operation("/api/ps", "the models in memory", {"content": _json({
+        "type": "object", "required": ["models"], "properties": {"models": {
+            "type": "array", "items": {**_TAG, "properties": {
+                **_TAG["properties"], "expires_at": {"type": "string"},
+                "size_vram": {"type": "integer"},
+                "context_length": {"type": "integer"}}}}}})})},
+    "/api/show": {"post": _operation("/api/show", "a model's details, template and "
+                                     "capabilities", {"content": _json({
+                                         "type": "object", "properties": {
+                                             "template": {"type": "string"},
+                                             "details": _DETAILS,
+                                             "model_info": {"type": "object"},
+                                             "capabilities": {"type": "array", "items": {
+                                                 "type": "string"}}}})},
+                                     _body(["model"], {"verbose": {"type": "boolean"}}))},
+    "/api/chat": {"post": _operation("/api/chat", "a chat answer (NDJSON lines unless "
+                                     "stream=false)", _streamed(
+                                         _ref("ChatResponse"), "application/x-ndjson"),
+                                     _CHAT)},
+    "/api/generate": {"post": _operation("/api/generate", "a completion (NDJSON lines "
+                                         "unless stream=false)", _streamed(
+                                             _ref("GenerateResponse"),
+                                             "application/x-ndjson"), _GENERATE)},
+    "/api/embed": {"post": _operation("/api/embed", "embeddings, L2-normalised", {
+        "content": _json({"type": "object", "required": ["model", "embeddings"],
+                          "properties": {"model": {"type": "string"}, "embeddings": {
+                              "type": "array", "items": _ARRAY_OF_NUMBERS}, **_COUNTS}})},
+        _body(["model"], ollama_wire.EMBED_FIELDS, _EMBEDDER))},
+    "/api/embeddings": {"post": _operation("/api/embeddings", "one embedding (the older "
+                                           "route)", {"content": _json({
+                                               "type": "object", "required": ["embedding"],
+                                               "properties": {
+                                                   "embedding": _ARRAY_OF_NUMBERS}})},
+                                           _body(["model"], ollama_wire.EMBEDDINGS_FIELDS,
+                                                 _EMBEDDER))},
+    "/api/pull": {"post": _operation("/api/pull", "make a model ready (download what is "
+                                     "missing)", _streamed({
+                                         "type": "object", "properties": {
+                                             "status": {"type": "string"}}},
+                                         "application/x-ndjson"),
+                                     _body(["model"], ollama_wire.PULL_FIELDS))},
+    "/api/copy": {"post": _operation("/api/copy", "another name for a model", _EMPTY,
+                                     _body(["source", "destination"], {
+                                         "source": _MODEL,
+                                         "destination": {
+                                             **_MODEL, "pattern": ALIAS_PATTERN,
+                                             "examples": ["my-model:latest"]}}))},
+    "/api/delete": {"delete": _operation("/api/delete", "remove a name made with "
+                                         "/api/copy", _EMPTY, _body(["model"], {}, {
+                                             **_MODEL, "examples": ["my-model:latest"]}))},
     "/v1/chat/completions": {"post": _operation(
-        "an OpenAI chat completion (SSE stream when stream=true)", _OPENAI_CHAT)},
+        "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
+        "stream=true)", _streamed(_ref("ChatCompletion"), "text/event-stream"),
+        _body(["model", "messages"], openai_wire.CHAT_FIELDS))},
     "/v1/completions": {"post": _operation(
-        "an OpenAI text completion of a raw prompt (SSE stream when stream=true)",
-        _body(["model", "prompt"], {
-            "model": _MODEL, "prompt": {"type": "string", "minLength": 1},
-            "stream": {"type": "boolean"}, "max_tokens": {"type": "integer"},
-            "temperature": {"type": "number"}, "top_p": {"type": "number"},
-            "seed": {"type": "integer"}, "stop": {"oneOf": [
-                {"type": "string"}, {"type": "array", "items": {"type": "string"}}]}}))},
-    "/v1/embeddings": {"post": _operation("OpenAI embeddings", _body(["model", "input"], {
-        "model": _EMBEDDER, "input": _TEXTS, "encoding_format": {"const": "float"}}))},
-    "/v1/models": {"get": _operation("the models, as OpenAI lists them")},
-    "/metrics": {"get": _operation("Prometheus metrics", media="text/plain")},
-    "/openapi.json": {"get": _operation("this document")},
+        "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
+        "when stream=true)", _streamed(_ref("TextCompletion"), "text/event-stream"),
+        _body(["model", "prompt"], openai_wire.COMPLETION_FIELDS))},
+    "/v1/embeddings": {"post": _operation("/v1/embeddings", "OpenAI embeddings", {
+        "content": _json({"type": "object", "required": ["object", "data"], "properties": {
+            "object": {"const": "list"}, "model": {"type": "string"}, "data": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "embedding": {"oneOf": [
+                        _ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
+            "usage": _USAGE}})},
+        _body(["model", "input"], openai_wire.EMBEDDING_FIELDS, _EMBEDDER))},
+    "/v1/models": {"get": _operation("/v1/models", "the models, as OpenAI lists them", {
+        "content": _json({"type": "object", "required": ["object", "data"], "properties": {
+            "object": {"const": "list"}, "data": {"type": "array", "items": {
+                "type": "object", "properties": {"id": {"type": "string"},
+                                                 "object": {"const": "model"}}}}}})})},
+    "/metrics": {"get": _operation("/metrics", "Prometheus metrics", {
+        "content": {"text/plain": {"schema": {"type": "string"}}}})},
+    "/openapi.json": {"get": _operation("/openapi.json", "this document", {
+        "content": _json({"type": "object"})})},
 }
 
 
@@ -178,7 +262,8 @@ def openapi_document(paths: Iterable[str]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "adam serve", "version": __version__,
                  "description": "The Ollama REST API and OpenAI-compatible routes over "
-                                "adam-integrations' models."},
+                                "adam-integrations' models. Errors: OpenAI's error object "
+                                "on /v1, Ollama's {\"error\": ...} elsewhere."},
         "paths": {path: OPERATIONS[path] for path in paths},
         "components": {"schemas": _SCHEMAS, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",

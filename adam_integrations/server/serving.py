@@ -113,9 +113,11 @@ class ModelService:
         return self._tracked(served, keep_alive,
                              served.backend.astream_complete(prompt, config))
 
-    async def embed(self, served: Served, texts: list[str], keep_alive: float | None
-                    ) -> list[list[float]]:
-        """L2-normalised vectors, one per text (as Ollama's /api/embed returns them)."""
+    async def embed(self, served: Served, texts: list[str], keep_alive: float | None,
+                    dimensions: int | None = None) -> list[list[float]]:
+        """L2-normalised vectors, one per text (as Ollama's /api/embed returns them);
+        ``dimensions``: only the first N of each (Matryoshka truncation, as OpenAI's
+        ``dimensions``), normalised again."""
         self._check_prompt(texts)
         timeout = self.settings.request_timeout
         with loaded_models.in_use(served.backend, keep_alive=keep_alive):
@@ -123,7 +125,11 @@ class ModelService:
                 vectors = await asyncio.wait_for(served.backend.aembed(texts), timeout)
             except TimeoutError:
                 raise self._timed_out() from None
-        return [_normalized(v) for v in vectors]
+        if dimensions is not None and vectors and dimensions > len(vectors[0]):
+            raise InvalidRequestError(
+                f"dimensions={dimensions}, but this model's vectors have {len(vectors[0])}; "
+                "ask for as many or fewer", param="dimensions")
+        return [_normalized(v[:dimensions]) for v in vectors]
 
     def _check_prompt(self, texts: Iterable[str]) -> None:
         total = sum(len(t) for t in texts)
@@ -155,14 +161,19 @@ class ModelService:
             with loaded_models.in_use(served.backend, keep_alive=keep_alive):
                 while True:
                     if self.workload.closing.is_set():
-                        raise ServerBusyError("the server is shutting down; this answer "
-                                              "stops here (retry once it is back)")
+                        raise _shutting_down()
                     try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await anext(chunks)
+                        async with asyncio.timeout_at(deadline) as wait:
+                            self.workload.waits.add(wait)
+                            try:
+                                chunk = await anext(chunks)
+                            finally:
+                                self.workload.waits.discard(wait)
                     except StopAsyncIteration:
                         break
                     except TimeoutError:
+                        if self.workload.closing.is_set():
+                            raise _shutting_down() from None
                         raise self._timed_out() from None
                     if first_token is None and (chunk.text or chunk.thinking
                                                 or chunk.tool_calls):
@@ -210,6 +221,11 @@ class ModelService:
             return running
 
         return await asyncio.to_thread(collect)
+
+
+def _shutting_down() -> ServerBusyError:
+    return ServerBusyError("the server is shutting down; this answer stops here (retry "
+                           "once it is back)")
 
 
 def _stored(name: str, source: ModelSource) -> StoredModel:

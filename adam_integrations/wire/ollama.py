@@ -21,6 +21,7 @@ import ollama
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.wire.fields import check_fields
 
 # Ollama option -> GenerationConfig field, and the JSON type each must have.
 OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -35,6 +36,65 @@ OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "presence_penalty": ("presence_penalty", (int, float)),
     "frequency_penalty": ("frequency_penalty", (int, float)),
 }
+
+
+# -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
+def options_schema() -> dict[str, Any]:
+    """The ``options`` object as a JSON schema, from ``OPTIONS``."""
+    names = {int: "integer", float: "number", list: "array", str: "string"}
+    properties: dict[str, Any] = {}
+    for key, (_, kinds) in OPTIONS.items():
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        types = list(dict.fromkeys(names[k] for k in kinds))
+        if "number" in types:
+            types = ["number"]
+        properties[key] = ({"type": types[0]} if len(types) == 1 else {"oneOf": [
+            {"type": "array", "items": {"type": "string"}} if t == "array" else {"type": t}
+            for t in types]})
+    return {"type": "object", "properties": properties,
+            "description": "sampling options; options not listed are ignored, as Ollama "
+                           "ignores them"}
+
+
+_KEEP_ALIVE = {"oneOf": [{"type": "string"}, {"type": "number"}],
+               "description": "how long the model stays loaded afterwards: seconds or a "
+                              "duration such as \"5m\"; 0 unloads, negative keeps it"}
+_STREAM = {"type": "boolean", "description": "stream the answer (default true)"}
+_FORMAT = {"oneOf": [{"enum": ["json", ""]}, {"type": "object"}],
+           "description": "\"json\", or a JSON schema the answer must follow"}
+_THINK = {"oneOf": [{"type": "boolean"}, {"enum": ["low", "medium", "high"]}]}
+_GENERATION = {"stream": _STREAM, "format": _FORMAT, "options": options_schema(),
+               "think": _THINK, "keep_alive": _KEEP_ALIVE}
+CHAT_FIELDS: dict[str, dict[str, Any]] = {
+    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
+    "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
+    **_GENERATION,
+}
+"""``/api/chat``'s fields, besides ``model``."""
+GENERATE_FIELDS: dict[str, dict[str, Any]] = {
+    "prompt": {"type": "string"}, "system": {"type": "string"}, "raw": {"type": "boolean"},
+    **_GENERATION,
+    "suffix": {"enum": [""], "description": "fill-in-the-middle is not available yet"},
+    "images": {"type": "array", "maxItems": 0, "description": "no vision model is served"},
+}
+"""``/api/generate``'s fields, besides ``model``."""
+EMBED_FIELDS: dict[str, dict[str, Any]] = {
+    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "truncate": {"enum": [True], "description": "texts longer than the model's context "
+                                                "are always cut (false is not available)"},
+    "dimensions": {"type": "integer", "minimum": 1,
+                   "description": "keep the first N dimensions (renormalised)"},
+    "keep_alive": _KEEP_ALIVE, "options": {"type": "object"},
+}
+"""``/api/embed``'s fields, besides ``model``."""
+EMBEDDINGS_FIELDS: dict[str, dict[str, Any]] = {
+    "prompt": {"type": "string"}, "keep_alive": _KEEP_ALIVE, "options": {"type": "object"},
+}
+"""``/api/embeddings``' fields (the older route), besides ``model``."""
+PULL_FIELDS: dict[str, dict[str, Any]] = {
+    "stream": _STREAM, "insecure": {"type": "boolean"},
+}
+"""``/api/pull``'s fields, besides ``model``."""
 
 
 def nanoseconds(seconds: float) -> int:
@@ -52,17 +112,20 @@ def rfc3339(moment: datetime) -> str:
 
 
 # -- options -----------------------------------------------------------------------------
-def config_from_request(body: Mapping[str, Any], *, tools: bool = True) -> GenerationConfig:
-    """A request's ``options``, ``format``, ``think`` and ``tools`` as a GenerationConfig.
-    Unknown options and null values are ignored, as Ollama ignores them.
+def config_from_request(body: Mapping[str, Any],
+                        request_fields: Mapping[str, dict[str, Any]] = CHAT_FIELDS
+                        ) -> GenerationConfig:
+    """A request's ``options``, ``format``, ``think`` and ``tools`` as a GenerationConfig,
+    the fields checked first against ``request_fields`` (``CHAT_FIELDS`` or
+    ``GENERATE_FIELDS``, which has no tools). Unknown options and null values are
+    ignored, as Ollama ignores them.
 
     Example:
         >>> config_from_request({"options": {"num_predict": 8, "temperature": 0}}).max_tokens
         8
     """
+    check_fields(body, request_fields)
     options = body.get("options") or {}
-    if not isinstance(options, dict):
-        raise InvalidRequestError("options must be an object")
     fields: dict[str, Any] = {}
     for key, value in options.items():
         if value is None or key not in OPTIONS:
@@ -73,7 +136,9 @@ def config_from_request(body: Mapping[str, Any], *, tools: bool = True) -> Gener
                 f"option \"{key}\" must be of type {_type_name(kinds)}, got {value!r}")
         if key == "num_predict" and value < 0:
             continue  # -1 / -2: until the model stops or the context is full
-        fields[name] = float(value) if kinds == (int, float) else value
+        if kinds == (int, float) and abs(value) < 1e300:
+            value = float(value)  # larger ones are refused by GenerationConfig, by name
+        fields[name] = value
     fmt = body.get("format")
     if fmt not in (None, ""):
         fields["response_format"] = fmt
@@ -81,7 +146,7 @@ def config_from_request(body: Mapping[str, Any], *, tools: bool = True) -> Gener
     if think is not None:
         fields["think"] = think if isinstance(think, bool) else think in ("low", "medium",
                                                                            "high")
-    if tools and body.get("tools"):
+    if "tools" in request_fields and body.get("tools"):
         fields["tools"] = body["tools"]
     return GenerationConfig(**fields)
 

@@ -15,7 +15,9 @@ the same way the local backends split it; tool-call deltas assembled by index).
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import uuid
 from typing import Any
 
@@ -29,8 +31,74 @@ from adam_integrations.core.types import (
     ToolCall,
     Usage,
 )
+from adam_integrations.wire.fields import check_fields
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}
+
+# -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
+_STRINGS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+_STREAMING = {
+    "stream": {"type": "boolean", "description": "stream the answer as server-sent events"},
+    "stream_options": {"type": "object", "properties": {
+        "include_usage": {"type": "boolean"}},
+        "description": "include_usage: a last event with the token counts"},
+}
+_SAMPLING = {
+    "max_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "seed": {"type": "integer"},
+    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "stop": _STRINGS,
+    "n": {"type": "integer", "minimum": 1, "maximum": 1,
+          "description": "answers per request: 1 (send several requests for more)"},
+    "user": {"type": "string"},
+}
+CHAT_FIELDS: dict[str, dict[str, Any]] = {
+    "messages": {"type": "array", "minItems": 1,
+                 "items": {"$ref": "#/components/schemas/OpenAIMessage"}},
+    **_STREAMING, **_SAMPLING,
+    "max_completion_tokens": {"type": "integer", "minimum": 1},
+    "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
+    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
+        "type": "object", "required": ["type", "function"], "properties": {
+            "type": {"const": "function"}, "function": {
+                "type": "object", "required": ["name"],
+                "properties": {"name": {"type": "string"}}}}}]},
+    "parallel_tool_calls": {"type": "boolean"},
+    "response_format": {"type": "object", "required": ["type"], "properties": {
+        "type": {"enum": ["text", "json_object", "json_schema"]},
+        "json_schema": {"type": "object", "properties": {
+            "name": {"type": "string"}, "schema": {"type": "object"},
+            "strict": {"type": "boolean"}}}}},
+    "reasoning_effort": {"enum": ["none", "low", "medium", "high"]},
+    "logprobs": {"enum": [False], "description": "not available yet: leave it out or false"},
+}
+"""``/v1/chat/completions``' fields, besides ``model``."""
+COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
+    "prompt": {"oneOf": [{"type": "string", "minLength": 1},
+                         {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                          "maxItems": 1}],
+               "description": "the text to continue (one prompt per request)"},
+    **_STREAMING, **_SAMPLING,
+    "echo": {"enum": [False], "description": "not available: leave it out or false"},
+    "suffix": {"type": "null", "description": "not available: leave it out"},
+    "logprobs": {"type": "null", "description": "not available yet: leave it out"},
+    "best_of": {"type": "integer", "minimum": 1, "maximum": 1},
+}
+"""``/v1/completions``' fields, besides ``model``."""
+EMBEDDING_FIELDS: dict[str, dict[str, Any]] = {
+    "input": {"oneOf": [{"type": "string"},
+                        {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+              "description": "a text, or a list of texts (token arrays are not taken)"},
+    "encoding_format": {"enum": ["float", "base64"],
+                        "description": "base64: little-endian float32 vectors"},
+    "dimensions": {"type": "integer", "minimum": 1,
+                   "description": "keep the first N dimensions (renormalised)"},
+    "user": {"type": "string"},
+}
+"""``/v1/embeddings``' fields, besides ``model``."""
 
 
 def messages_from_wire(raw: Any) -> list[ChatMessage]:
@@ -41,8 +109,12 @@ def messages_from_wire(raw: Any) -> list[ChatMessage]:
     return [ChatMessage.coerce(item) for item in raw]
 
 
-def config_from_request(body: dict[str, Any]) -> GenerationConfig:
-    """The sampling, tools, ``response_format`` and reasoning fields as a GenerationConfig."""
+def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str, Any]]
+                        = CHAT_FIELDS) -> GenerationConfig:
+    """The sampling, tools, ``response_format`` and reasoning fields as a GenerationConfig,
+    the fields checked first against ``request_fields`` (``CHAT_FIELDS`` or
+    ``COMPLETION_FIELDS``)."""
+    check_fields(body, request_fields)
     fields: dict[str, Any] = {}
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
@@ -71,6 +143,33 @@ def config_from_request(body: dict[str, Any]) -> GenerationConfig:
     if effort is not None:
         fields["think"] = effort != "none"
     return GenerationConfig(**fields)
+
+
+ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 500: "server_error",
+               503: "server_error"}
+
+
+def error_object(status: int, message: str, *, param: str | None = None,
+                 code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``.
+
+    Example:
+        >>> error_object(400, "bad", param="max_tokens")["error"]["type"]
+        'invalid_request_error'
+    """
+    return {"error": {"message": message,
+                      "type": ERROR_TYPES.get(status, "invalid_request_error"),
+                      "param": param, "code": code}}
+
+
+def base64_vector(vector: list[float]) -> str:
+    """A vector as ``encoding_format="base64"`` sends it: little-endian float32 bytes.
+
+    Example:
+        >>> base64_vector([1.0, 0.0])
+        'AACAPwAAAAA='
+    """
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def tool_call_to_wire(call: ToolCall, index: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 
 import httpx
@@ -13,6 +14,7 @@ import openai
 import pytest
 from langchain_ollama import ChatOllama
 
+from tests.helpers import error_message
 from tests.integration.conftest import ServeProcess
 
 KEY = "sk-integration"
@@ -50,7 +52,7 @@ def test_the_three_probes_are_refused(keyed):
 def test_without_the_key_only_the_root_answers(keyed):
     assert httpx.get(keyed).text == "Ollama is running"
     refused = httpx.post(f"{keyed}/api/chat", json=CHAT)
-    assert refused.status_code == 401 and "Authorization: Bearer" in refused.json()["error"]
+    assert refused.status_code == 401 and "Authorization: Bearer" in error_message(refused)
     assert httpx.get(f"{keyed}/metrics").status_code == 401
 
 
@@ -79,5 +81,31 @@ def test_sigterm_ends_running_streams_with_an_error_line_and_exits(session_cache
                 running.process.send_signal(signal.SIGTERM)
                 stopped_at = time.monotonic()
     assert not lines[-1].get("done") and "shutting down" in lines[-1]["error"], lines[-3:]
-    assert running.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert running.process.wait(timeout=30) == 0
     assert time.monotonic() - stopped_at < 15
+
+
+def test_sigterm_during_a_long_prefill_answers_it_and_exits_0(session_cache):
+    """The request is still reading its prompt when the signal comes: it gets a 503 at
+    once (nothing generated yet), not a dropped connection, and the server exits 0."""
+    running = ServeProcess(session_cache / "prefill-server.log")
+    warm = httpx.post(f"{running.url}/api/generate", timeout=60, json={
+        "model": "smollm2:135m", "prompt": "hi", "stream": False,
+        "options": {"num_predict": 1}})
+    assert warm.status_code == 200
+    answers: list[httpx.Response] = []
+    long_prompt = "Count the words of this text. " + "lorem ipsum dolor sit amet " * 600
+    reader = threading.Thread(target=lambda: answers.append(httpx.post(
+        f"{running.url}/api/generate", timeout=120, json={
+            "model": "smollm2:135m", "prompt": long_prompt, "stream": False,
+            "options": {"num_predict": 8}})))
+    reader.start()
+    time.sleep(1.0)  # reading 6,000 tokens takes seconds on this model
+    running.process.send_signal(signal.SIGTERM)
+    stopped_at = time.monotonic()
+    reader.join(timeout=60)
+    [answer] = answers
+    assert answer.status_code == 503 and "shutting down" in error_message(answer)
+    assert answer.headers["Retry-After"]
+    assert running.process.wait(timeout=30) == 0
+    assert time.monotonic() - stopped_at < 10

@@ -91,7 +91,8 @@ def test_option_parsers_return_a_config_or_refuse(body):
 
 
 @SETTINGS
-@given(num_predict=st.integers(1, 10**6), temperature=st.floats(0, 2), seed=st.integers())
+@given(num_predict=st.integers(1, 10**6), temperature=st.floats(0, 2),
+       seed=st.integers(-(2**63), 2**64 - 1))
 def test_valid_options_arrive_as_sent(num_predict, temperature, seed):
     config = ollama_wire.config_from_request({"options": {
         "num_predict": num_predict, "temperature": temperature, "seed": seed}})

@@ -16,6 +16,7 @@ import pytest
 from adam_integrations import resolve
 from adam_integrations.server import create_app
 from adam_integrations.server.models import ServedModels
+from tests.helpers import error_message
 from tests.unit.scripted import NAME
 
 
@@ -79,7 +80,7 @@ async def test_tool_call_arguments_that_are_not_json_get_a_400(http, route):
              "function": {"name": "get_weather", "arguments": "{city: Oslo"}}]},
         {"role": "user", "content": "again"}]})
     assert response.status_code == 400
-    assert "not JSON" in response.json()["error"]
+    assert "not JSON" in error_message(response)
 
 
 async def test_an_unknown_model_is_a_404_on_both_apis(http):

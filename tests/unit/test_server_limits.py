@@ -19,6 +19,7 @@ from adam_integrations.server import create_app
 from adam_integrations.server.models import ServedModels
 from adam_integrations.server.names import check_alias, check_model_name
 from adam_integrations.server.settings import ServerSettings, api_keys_from, max_queue_from
+from tests.helpers import error_message
 from tests.unit.scripted import NAME
 
 BASE = "http://127.0.0.1:11434"
@@ -48,7 +49,7 @@ async def test_keys_guard_every_route_but_the_root(tmp_path, backend):
         for path in ("/api/tags", "/api/version", "/v1/models", "/metrics"):
             missing = await http.get(path)
             assert missing.status_code == 401, path
-            assert "Authorization: Bearer" in missing.json()["error"]
+            assert "Authorization: Bearer" in error_message(missing)
             assert missing.headers["www-authenticate"] == "Bearer"
         wrong = await http.post("/api/chat", json=CHAT,
                                 headers={"Authorization": "Bearer sk-three"})
@@ -157,7 +158,7 @@ async def test_every_route_that_takes_a_name_refuses_bad_ones(tmp_path, backend,
     async with _client(_app(tmp_path)) as http:
         response = await http.request(method, path, json=body)
         assert response.status_code == 400, response.text
-        assert "'../../x'" in response.json()["error"]
+        assert "'../../x'" in error_message(response)
         names = [m["name"] for m in (await http.get("/api/tags")).json()["models"]]
         assert not any(".." in n for n in names)
 
@@ -181,7 +182,7 @@ async def test_past_the_queue_limit_requests_get_503_and_then_are_served(tmp_pat
             await asyncio.sleep(0.01)
         busy = await http.post("/api/chat", json=CHAT)
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
-        assert "OLLAMA_MAX_QUEUE" in busy.json()["error"]
+        assert "OLLAMA_MAX_QUEUE" in error_message(busy)
         assert (await http.get("/api/tags")).status_code == 200  # reading state is free
         assert [r.status_code for r in await asyncio.gather(*running)] == [200, 200]
         assert (await http.post("/api/chat", json=CHAT)).status_code == 200
@@ -193,7 +194,7 @@ async def test_prompt_length_and_generated_tokens_are_bounded(tmp_path, backend)
     async with _client(app) as http:
         long = {**CHAT, "messages": [{"role": "user", "content": "say: " + "a" * 30}]}
         refused = await http.post("/api/chat", json=long)
-        assert refused.status_code == 400 and "--max-prompt-chars" in refused.json()["error"]
+        assert refused.status_code == 400 and "--max-prompt-chars" in error_message(refused)
         refused = await http.post("/api/embed", json={"model": NAME, "input": ["b" * 30]})
         assert refused.status_code == 400
         answer = await http.post("/api/chat", json={
@@ -212,7 +213,7 @@ async def test_a_request_past_the_time_limit_ends_with_an_error(tmp_path, backen
         assert streamed.status_code == 200 and 1 <= len(lines) < 20
         assert "--request-timeout" in lines[-1]["error"]
         whole = await http.post("/api/chat", json=_slow(20, stream=False))
-        assert whole.status_code == 503 and "--request-timeout" in whole.json()["error"]
+        assert whole.status_code == 503 and "--request-timeout" in error_message(whole)
         events = await http.post("/v1/chat/completions", json=_slow(20, stream=True))
         data = [e.removeprefix("data: ") for e in events.text.split("\n\n") if e]
         assert data[-1] == "[DONE]" and "--request-timeout" in json.loads(data[-2])[
@@ -222,14 +223,14 @@ async def test_a_request_past_the_time_limit_ends_with_an_error(tmp_path, backen
 async def test_on_shutdown_streams_end_with_an_error_line_and_new_work_is_refused(
         tmp_path, backend):
     app = _app(tmp_path)
-    closing = app.state.service.workload.closing
+    workload = app.state.service.workload
     async with _client(app) as http:
-        asyncio.get_running_loop().call_later(0.35, closing.set)
+        asyncio.get_running_loop().call_later(0.35, workload.close)
         response = await http.post("/api/chat", json=_slow(30))
         lines = [json.loads(line) for line in response.text.splitlines()]
         assert 2 <= len(lines) < 30 and "shutting down" in lines[-1]["error"]
         refused = await http.post("/api/chat", json=CHAT)
-        assert refused.status_code == 503 and "shutting down" in refused.json()["error"]
+        assert refused.status_code == 503 and "shutting down" in error_message(refused)
 
 
 async def test_generation_runs_ahead_of_a_reader_that_does_not_read():

@@ -24,7 +24,8 @@ from adam_integrations.core.types import check_prompt, check_texts, coerce_messa
         ({"temperature": -0.1}, "temperature must be >= 0.0"),
         ({"top_p": 1.5}, "top_p must be >= 0.0 and <= 1.0"),
         ({"repetition_penalty": 0.0}, "repetition_penalty must be > 0.0"),
-        ({"temperature": float("nan")}, "NaN"),
+        ({"temperature": float("nan")}, "finite number, got nan"),
+            ({"temperature": 10**400}, "finite number"),
     ],
 )
 def test_generation_config_rejects_values_that_cannot_work(options, message):

@@ -24,7 +24,7 @@ from adam_integrations.backends.huggingface.devices import embedding_autocast, p
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.backends.huggingface.onnx_int8 import quantized_encoder
 from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
-from adam_integrations.core.types import EmbeddingKind
+from adam_integrations.core.types import EmbeddingKind, check_embeddable
 
 
 def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: str,
@@ -75,6 +75,7 @@ def embed_texts(loaded: LoadedModel, texts: list[str], kind: EmbeddingKind,
         texts = [prompt + text for text in texts]
     encoded = loaded.tokenizer(texts, truncation=True, max_length=loaded.max_length,
                                add_special_tokens=True)["input_ids"]
+    check_embeddable([len(ids) for ids in encoded])
     queue = loaded.embeddings
     assert queue is not None  # set for every embedding model
     return queue.embed(encoded, batch_size)

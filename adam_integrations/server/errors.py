@@ -1,0 +1,128 @@
+"""How ``adam serve`` answers an error: with the status it deserves, in the client's own
+shape.
+
+- ``/v1/*`` routes answer OpenAI's error object, ``{"error": {"message", "type",
+  "param", "code"}}``, which the ``openai`` client reads into its exceptions
+  (``BadRequestError: ... 'max_tokens' must be at least 1``);
+- every other route answers Ollama's ``{"error": "<message>"}``.
+
+Statuses: 400 a bad request (name, field, option, message, prompt length), 401 no or
+wrong API key, 403 a Host or Origin refused, 404 no such model or route, 405 a method the
+route does not take (with ``Allow``), 413 a body too large, 422 a model that exists but
+cannot be used (a corrupt or unsupported file: the message says which and how to repair
+it), 503 busy, shutting down or past the time limit (with ``Retry-After``). 500 is left
+for a bug: it is logged with its traceback and answered without one.
+
+Example:
+    >>> error_body("/v1/models", 404, "model 'x' not found", code="model_not_found")["error"]
+    {'message': "model 'x' not found", 'type': 'invalid_request_error', 'param': None, \
+'code': 'model_not_found'}
+    >>> error_body("/api/chat", 400, "messages must be a list")
+    {'error': 'messages must be a list'}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from adam_integrations.core.errors import (
+    AdamError,
+    InvalidInputTypeError,
+    InvalidRequestError,
+    ModelLoadError,
+    ModelNotFoundError,
+    RequestTimeoutError,
+    ServerBusyError,
+    UnknownBackendError,
+    UnknownDomainError,
+    UnsupportedOperationError,
+)
+from adam_integrations.wire import openai as openai_wire
+
+logger = logging.getLogger(__name__)
+
+
+def is_openai_route(path: str) -> bool:
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def error_body(path: str, status: int, message: str, *, param: str | None = None,
+               code: str | None = None) -> dict[str, Any]:
+    """The error object for a route: OpenAI's on ``/v1``, Ollama's elsewhere."""
+    if is_openai_route(path):
+        return openai_wire.error_object(status, message, param=param, code=code)
+    return {"error": message}
+
+
+def error_response(path: str, status: int, message: str, *, param: str | None = None,
+                   code: str | None = None, headers: Mapping[str, str] | None = None
+                   ) -> Response:
+    """A JSON error answer for ``path`` (``Retry-After: 1`` on a 503)."""
+    headers = dict(headers or {})
+    if status == 503:
+        headers.setdefault("Retry-After", "1")
+    return JSONResponse(error_body(path, status, message, param=param, code=code),
+                        status_code=status, headers=headers or None)
+
+
+def status_of(error: AdamError) -> int:
+    """The HTTP status an error deserves."""
+    if isinstance(error, ModelNotFoundError):
+        return 404
+    if isinstance(error, (ServerBusyError, RequestTimeoutError)):
+        return 503
+    if isinstance(error, ModelLoadError):
+        return 422
+    if isinstance(error, (InvalidRequestError, InvalidInputTypeError,
+                          UnsupportedOperationError, UnknownBackendError,
+                          UnknownDomainError)):
+        return 400
+    return 500
+
+
+def code_of(error: AdamError) -> str | None:
+    """OpenAI's ``code`` for an error, where OpenAI has one."""
+    if isinstance(error, ModelNotFoundError):
+        return "model_not_found"
+    if isinstance(error, ModelLoadError):
+        return "model_unusable"
+    return None
+
+
+async def adam_error(request: Request, error: Exception) -> Response:
+    """The answer to an ``AdamError`` raised by a route."""
+    if not isinstance(error, AdamError):
+        return await internal_error(request, error)
+    status = status_of(error)
+    if status == 500:
+        logger.error("request failed: %s", error)
+    return error_response(request.url.path, status, str(error), param=error.param,
+                          code=code_of(error))
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals: 404 no such route, 405 (``Allow`` kept), 413."""
+    if not isinstance(error, HTTPException):
+        return await internal_error(request, error)
+    message = error.detail
+    if error.status_code == 404:
+        message = f"no route {request.url.path}; see /openapi.json for the routes"
+    elif error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    return error_response(request.url.path, error.status_code, message,
+                          headers=error.headers)
+
+
+async def internal_error(request: Request, error: Exception) -> Response:
+    """A bug: logged with its traceback, answered with a 500 that names it."""
+    logger.exception("request failed")
+    return error_response(request.url.path, 500,
+                          f"internal error ({type(error).__name__}); the server's log has "
+                          "the details")

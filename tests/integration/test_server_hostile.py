@@ -1,0 +1,234 @@
+"""A hostile client against a live ``adam serve`` (the embedded models, at most 4 generated
+tokens per request): the requests that once crashed it or got a 500, then a seeded,
+bounded fuzz over every route. After every request the server must still be running, the
+answer below 500, and an error in the route's own shape (OpenAI's error object on
+``/v1``, Ollama's ``{"error"}`` elsewhere); at the end it still answers normally.
+
+The fuzz derives its requests from a ``random.Random(SEED)``: the same requests every
+run. Each starts from a valid body for its route and replaces one to three fields (known
+ones, from the wire modules' field tables, and unknown ones) with values from a pool of
+what hostile clients send: wrong types, huge and negative numbers, empty and blank texts,
+lone surrogates, deep nesting, control characters, long strings.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from adam_integrations.server.openapi import OPERATIONS
+from adam_integrations.wire import ollama as ollama_wire
+from adam_integrations.wire import openai as openai_wire
+from tests.integration.conftest import ServeProcess
+
+SEED = 20261206
+FUZZED_PER_ROUTE = 30
+CHAT, EMBED = "smollm2:135m", "all-minilm:l6-v2"
+HELLO = [{"role": "user", "content": "Say hi."}]
+
+VALID: dict[str, dict[str, Any]] = {
+    "/api/chat": {"model": CHAT, "messages": HELLO, "stream": False},
+    "/api/generate": {"model": CHAT, "prompt": "Say hi.", "stream": False},
+    "/api/embed": {"model": EMBED, "input": ["a", "b"]},
+    "/api/embeddings": {"model": EMBED, "prompt": "a"},
+    "/api/show": {"model": CHAT},
+    "/api/pull": {"model": CHAT, "stream": False},
+    "/api/copy": {"source": CHAT, "destination": "hostile-copy:latest"},
+    "/api/delete": {"model": "hostile-copy:latest"},
+    "/v1/chat/completions": {"model": CHAT, "messages": HELLO},
+    "/v1/completions": {"model": CHAT, "prompt": "Say hi."},
+    "/v1/embeddings": {"model": EMBED, "input": ["a", "b"]},
+}
+FIELDS: dict[str, list[str]] = {
+    "/api/chat": [*ollama_wire.CHAT_FIELDS, "model"],
+    "/api/generate": [*ollama_wire.GENERATE_FIELDS, "model"],
+    "/api/embed": [*ollama_wire.EMBED_FIELDS, "model"],
+    "/api/embeddings": [*ollama_wire.EMBEDDINGS_FIELDS, "model"],
+    "/api/show": ["model", "name", "verbose"],
+    "/api/pull": [*ollama_wire.PULL_FIELDS, "model"],
+    "/api/copy": ["source", "destination"],
+    "/api/delete": ["model", "name"],
+    "/v1/chat/completions": [*openai_wire.CHAT_FIELDS, "model"],
+    "/v1/completions": [*openai_wire.COMPLETION_FIELDS, "model"],
+    "/v1/embeddings": [*openai_wire.EMBEDDING_FIELDS, "model"],
+}
+UNKNOWN_FIELDS = ["options", "num_ctx", "context", "template", "logit_bias", "x"]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "deep"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+HOSTILE_VALUES: list[Any] = [
+    None, True, False, 0, -1, -5, 1, 2**31, 2**64, 10**400, -(10**400), 1e300, -1e300, 0.5,
+    "", " ", "\u0000", "\ud800", "x" * 5000, "../../etc/passwd", "hf:a/..", "\u202e\u00e9",
+    [], [""], ["", "hello"], [" "], [1, 2], [None], [{}], {}, {"type": "object"},
+    {"role": "user"}, {"include_usage": "x"}, {"num_predict": -3, "temperature": "hot"},
+    {"type": "json_schema", "json_schema": {"schema": {"type": "string", "pattern": "(?=a)"}}},
+    [{"role": "user", "content": "\ud800"}], [{"role": "bot", "content": "hi"}],
+    [{"role": "user", "content": [{"type": "image_url"}]}],
+    [{"type": "function", "function": {"name": "f", "parameters": "x"}}],
+    _nested(60), _nested(500), "1e12", "99999999999999h", "-1", "5m", "json", "low",
+    {"type": "array", "minItems": 100000}, {"type": "string", "minLength": 10**9},
+    {"$ref": "#"}, {"type": "object", "properties": {"a": {"$ref": "#"}}, "required": ["a"]},
+    {"enum": []}, {"type": "string", "pattern": "(a+)+$"},
+    [{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": 5}}]}],
+    [{"role": "tool", "content": "x", "tool_call_id": "c1"}],
+    [{"type": "function", "function": {"name": "f", "parameters": {"$ref": "#"}}}],
+]
+
+
+def _hostile_body(rng: random.Random, path: str) -> dict[str, Any]:
+    body = json.loads(json.dumps(VALID[path]))
+    for _ in range(rng.randint(1, 3)):
+        field = rng.choice([*FIELDS[path], *UNKNOWN_FIELDS])
+        body[field] = rng.choice(HOSTILE_VALUES)
+    if path == "/api/copy" and rng.random() < 0.5:
+        body["destination"] = f"hostile-{rng.randrange(10)}:latest"
+    return body
+
+
+def _methods(path: str) -> list[str]:
+    return [method.upper() for method in OPERATIONS[path]]
+
+
+def _send(server: str, method: str, path: str, content: bytes | None = None,
+          headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.request(method, f"{server}{path}", content=content, timeout=120,
+                         headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=True).encode()  # "\ud800" stays an escape
+
+
+statuses: Counter[int] = Counter()
+
+
+@pytest.fixture(scope="module")
+def hostile(session_cache, tmp_path_factory) -> Iterator[tuple[str, ServeProcess]]:
+    own_cache = tmp_path_factory.mktemp("hostile-cache")  # its aliases are its own
+    running = ServeProcess(session_cache / "hostile-server.log", "--max-tokens", "4",
+                           "--request-timeout", "60",
+                           env={"ADAM_CACHE_DIR": str(own_cache)})
+    yield running.url, running
+    assert running.stop() == 0
+
+
+def _check(response: httpx.Response, running: ServeProcess, what: str) -> None:
+    """The server is alive, the answer below 500, an error in the route's shape."""
+    statuses[response.status_code] += 1
+    assert running.process.poll() is None, f"the server died on {what}"
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
+    if response.status_code >= 400:
+        body = response.json()
+        if response.request.url.path.startswith("/v1/"):
+            assert set(body["error"]) == {"message", "type", "param", "code"}, body
+            assert body["error"]["message"], body
+        else:
+            assert set(body) == {"error"} and isinstance(body["error"], str), body
+
+
+# -- the requests that once crashed the server or got a 500 ------------------------------
+@pytest.mark.parametrize("inputs", [["", "hello"], "", ["hello", ""], [""], [" "]],
+                         ids=["empty-first", "empty", "empty-last", "only-empty", "blank"])
+@pytest.mark.parametrize("route", ["/v1/embeddings", "/api/embed"])
+def test_empty_texts_to_embed_never_reach_a_native_library(hostile, route, inputs):
+    server, running = hostile
+    for model in (CHAT, EMBED):  # the GGUF on llama.cpp, MiniLM on transformers
+        response = _send(server, "POST", route, _json_bytes({"model": model, "input": inputs}))
+        _check(response, running, f"{route} {model} {inputs!r}")
+        if response.status_code == 200:
+            body = response.json()
+            vectors = body["embeddings"] if route == "/api/embed" else [
+                item["embedding"] for item in body["data"]]
+            wanted = 0 if inputs == "" and route == "/api/embed" else (
+                1 if isinstance(inputs, str) else len(inputs))
+            assert len(vectors) == wanted and all(len(v) > 0 for v in vectors)
+        else:
+            assert response.status_code == 400 and model == CHAT
+
+
+def test_an_endless_keep_alive_never_breaks_the_model_list(hostile):
+    server, running = hostile
+    for keep_alive in (1e300, 1e12, "99999999999999h", 10**400):
+        response = _send(server, "POST", "/api/generate", _json_bytes(
+            {"model": CHAT, "prompt": "hi", "stream": False, "keep_alive": keep_alive}))
+        _check(response, running, f"keep_alive {keep_alive!r}")
+        listed = _send(server, "GET", "/api/ps")
+        _check(listed, running, "/api/ps")
+        assert listed.status_code == 200 and listed.json()["models"]
+
+
+@pytest.mark.parametrize("path", [path for path, methods in OPERATIONS.items()
+                                  if set(methods) & {"post", "delete"}])
+def test_deep_nesting_and_lone_surrogates_are_400s(hostile, path):
+    server, running = hostile
+    method = _methods(path)[0]
+    deep = b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    _check(response := _send(server, method, path, deep), running, f"{path} deep")
+    assert response.status_code == 400
+    field = {"/api/copy": "destination", "/api/delete": "model"}.get(path, "prompt")
+    lone = json.loads(json.dumps(VALID[path]))
+    lone[field] = "\ud800"
+    if "messages" in lone:
+        lone["messages"] = [{"role": "user", "content": "\ud800"}]
+    if "input" in lone:
+        lone["input"] = ["\ud800"]
+    _check(response := _send(server, method, path, _json_bytes(lone)), running,
+           f"{path} surrogate")
+    assert response.status_code == 400 and "surrogate" in response.text
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_a_stream_options_that_is_not_an_object_is_a_400(hostile, path):
+    server, running = hostile
+    body = {**VALID[path], "stream": True, "stream_options": "x"}
+    _check(response := _send(server, "POST", path, _json_bytes(body)), running, path)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "stream_options"
+
+
+def test_bodies_that_are_not_json_objects_are_400s(hostile):
+    server, running = hostile
+    for raw in (b"", b"null", b"[]", b'"x"', b"{", b"\xff\xfe", b'{"model": NaN}',
+                b'{"model": Infinity}', b"{}" * 3):
+        for path in ("/api/chat", "/v1/chat/completions", "/api/embed"):
+            _check(response := _send(server, "POST", path, raw), running, f"{path} {raw!r}")
+            assert response.status_code == 400
+
+
+def test_a_wrong_method_gets_405_with_allow(hostile):
+    server, running = hostile
+    for method, path in (("GET", "/api/chat"), ("POST", "/api/tags"),
+                         ("PUT", "/v1/chat/completions"), ("GET", "/api/delete")):
+        _check(response := _send(server, method, path), running, f"{method} {path}")
+        assert response.status_code == 405 and response.headers["Allow"]
+
+
+# -- the seeded fuzz -----------------------------------------------------------------------
+@pytest.mark.parametrize("path", list(VALID))
+def test_fuzzed_requests_never_get_a_server_error(hostile, path):
+    server, running = hostile
+    rng = random.Random(f"{SEED}{path}")
+    for _ in range(FUZZED_PER_ROUTE):
+        body = _hostile_body(rng, path)
+        response = _send(server, _methods(path)[0], path, _json_bytes(body))
+        _check(response, running, f"{path} {json.dumps(body)[:300]}")
+
+
+def test_the_server_still_answers_afterwards(hostile):
+    server, _ = hostile
+    assert sum(statuses.values()) > 400, statuses
+    answer = httpx.post(f"{server}/api/chat", timeout=60, json=VALID["/api/chat"])
+    assert answer.status_code == 200 and answer.json()["done"] is True
+    assert answer.json()["eval_count"] <= 4
