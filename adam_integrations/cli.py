@@ -19,7 +19,7 @@ from typing import Any
 
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Usage
+from adam_integrations.core.types import ChatMessage, Usage, check_prompt
 from adam_integrations.manager import ModelManager
 from adam_integrations.server.settings import (
     DEFAULT_MAX_PROMPT_CHARS,
@@ -170,7 +170,11 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--dedupe", action="store_true",
                         help="report bytes stored twice across stores")
     models.add_argument("--link", action="store_true",
-                        help="with --dedupe: replace the duplicates with hardlinks")
+                        help="with --dedupe: replace the duplicates the stores own with "
+                             "hardlinks (a file outside the stores is never replaced)")
+    models.add_argument("--verify", action="store_true",
+                        help="read every file again and check it against the digest it is "
+                             "named after (slow for large models)")
     models.set_defaults(handler=_models)
 
     embed = commands.add_parser("embed", help="print the embeddings of texts as JSON")
@@ -274,6 +278,8 @@ def _share(args: argparse.Namespace) -> int:
            "symlink": "as a symlink", "existing": "(the blob was already there)",
            "copy": f"as a COPY ({result.extra_bytes:,} bytes written)"}[result.link]
     print(f"shared {source.location} with Ollama as {result.name} {how}")
+    if result.repaired:
+        print(f"  repaired: {result.repaired}")
     print(f"  manifest {result.manifest}\n  blob     {result.blob}")
     return 0
 
@@ -298,7 +304,7 @@ def _gguf_source(reference: str) -> Any:
 def _models(args: argparse.Namespace) -> int:
     from adam_integrations.sharing.index import build_index, dedupe
 
-    index = build_index()
+    index = build_index(verify=args.verify)
     for stored in index.files:
         details = " ".join(x for x in (stored.format, stored.architecture or "",
                                        stored.size_label or "", stored.quantization or "",
@@ -306,15 +312,20 @@ def _models(args: argparse.Namespace) -> int:
                                        if stored.context_length else "") if x)
         print(f"{stored.size / 1024**2:10.1f} MiB  {details:<36} "
               f"{', '.join(stored.names)}")
-        print(f"{'':16}{stored.path}  [runs on: {', '.join(stored.backends)}]")
-    for note in index.notes:
-        print(f"note: {note}")
+        where = (f"BROKEN: {stored.problem}" if stored.problem
+                 else f"[runs on: {', '.join(stored.backends)}]")
+        print(f"{'':16}{stored.path}  {where}")
+    broken = sum(1 for stored in index.files if stored.problem)
+    if args.verify:
+        print(f"\nverified {len(index.files)} file(s): {broken} broken")
     if args.dedupe:
         twice = index.duplicate_bytes()
         print(f"\nstored twice: {twice:,} bytes in {len(index.duplicates())} group(s)")
         if args.link and twice:
             print(f"replaced duplicates with hardlinks: {dedupe(index):,} bytes freed")
-    return 0
+    for note in index.notes:
+        print(f"note: {note}")
+    return 1 if args.verify and broken else 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -374,6 +385,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.prompt:  # an empty prompt is refused before any model loads
+        check_prompt(" ".join(args.prompt))
     manager = ModelManager(model_type=args.backend, model=args.model)
     history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
     if args.prompt:

@@ -98,6 +98,8 @@ class ModelManager:
         self._min_speed = min_speed
         if model_type.lower() != AUTO:
             registry.check_options(model_type, backend_options)
+        else:
+            registry.check_known_options(backend_options)
         self.shared_as: str | None = None
         """The Ollama name the model was shared under (``share_with_ollama=True``)."""
         if share_with_ollama:  # one GGUF for every backend and Ollama (catalog.defaults)

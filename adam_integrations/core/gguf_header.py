@@ -74,68 +74,128 @@ class GGUFHeader:
 
 
 def read_gguf_header(path: str | Path) -> GGUFHeader:
-    """Parse the header of the GGUF file at ``path``."""
+    """Parse the header of the GGUF file at ``path``, and check that the file holds every
+    byte its tensors need (a file cut short by a failed download is refused here, not by
+    llama.cpp). Every length read is checked against what the file has left, so a
+    corrupt header (one flipped bit can make a length of exabytes) is a ``ModelLoadError``
+    saying so, never a ``MemoryError``."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
+            reader = _Reader(handle, path.stat().st_size)
             if handle.read(4) != b"GGUF":
                 raise ModelLoadError(f"{path} is not a GGUF file (no GGUF magic bytes)")
-            version, tensors, count = _unpack(handle, "<I"), _unpack(handle, "<Q"), _unpack(
-                handle, "<Q")
+            version, tensors, count = reader.unpack("<I"), reader.unpack("<Q"), reader.unpack(
+                "<Q")
             if version not in (2, 3):
                 raise ModelLoadError(f"{path} is GGUF version {version}; versions 2 and 3 "
                                      "are supported")
+            reader.check_count(count, 8 + 4 + 1, "metadata entries")
+            reader.check_count(tensors, 8 + 4 + 8 + 4 + 8, "tensors")
             metadata = {}
             for _ in range(count):
-                key = _string(handle)
-                metadata[key] = _value(handle, _unpack(handle, "<I"))
-    except (struct.error, UnicodeDecodeError, EOFError) as error:
+                key = reader.string()
+                metadata[key] = reader.value(reader.unpack("<I"))
+            needed = _data_end(reader, tensors, metadata.get("general.alignment"))
+    except (struct.error, UnicodeDecodeError, EOFError, ValueError, OverflowError,
+            MemoryError) as error:
         raise ModelLoadError(
             f"{path} is truncated or corrupt: its GGUF header cannot be read ({error}); "
             "download the file again"
-        ) from error
+        ) from None
+    size = path.stat().st_size
+    if size < needed:
+        raise ModelLoadError(
+            f"{path} is truncated: its tensors need {needed:,} bytes and the file has "
+            f"{size:,}; download the file again")
     return GGUFHeader(version=version, tensor_count=tensors, metadata=metadata)
 
 
-def _unpack(handle: BinaryIO, fmt: str) -> Any:
-    size = struct.calcsize(fmt)
-    data = handle.read(size)
-    if len(data) < size:
-        raise EOFError("unexpected end of file")
-    return struct.unpack(fmt, data)[0]
+class _Reader:
+    """Reads a GGUF header from ``handle``, refusing any length beyond the file's end."""
 
+    def __init__(self, handle: BinaryIO, size: int) -> None:
+        self.handle, self.size = handle, size
 
-def _string(handle: BinaryIO) -> str:
-    length = _unpack(handle, "<Q")
-    data = handle.read(length)
-    if len(data) < length:
-        raise EOFError("unexpected end of file in a string")
-    return data.decode("utf-8")
+    def left(self) -> int:
+        return self.size - self.handle.tell()
 
+    def check_count(self, count: int, least_bytes_each: int, what: str) -> None:
+        if count * least_bytes_each > self.left():
+            raise EOFError(f"it claims {count:,} {what}, more than the file can hold")
 
-def _value(handle: BinaryIO, kind: int) -> Any:
-    if kind in _SCALARS:
-        return _unpack(handle, _SCALARS[kind])
-    if kind == _STRING:
-        return _string(handle)
-    if kind == _ARRAY:
-        item_kind, length = _unpack(handle, "<I"), _unpack(handle, "<Q")
-        if length > _MAX_KEPT_ARRAY:
-            _skip_array(handle, item_kind, length)
-            return None
-        return [_value(handle, item_kind) for _ in range(length)]
-    raise struct.error(f"unknown GGUF value type {kind}")
+    def unpack(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        data = self.handle.read(size)
+        if len(data) < size:
+            raise EOFError("unexpected end of file")
+        return struct.unpack(fmt, data)[0]
 
+    def string(self) -> str:
+        length = self.unpack("<Q")
+        if length > self.left():
+            raise EOFError(f"a string of {length:,} bytes runs past the end of the file")
+        return self.handle.read(length).decode("utf-8")
 
-def _skip_array(handle: BinaryIO, kind: int, length: int) -> None:
-    if kind in _SCALARS:
-        handle.seek(struct.calcsize(_SCALARS[kind]) * length, 1)
-        return
-    for _ in range(length):
+    def value(self, kind: int) -> Any:
+        if kind in _SCALARS:
+            return self.unpack(_SCALARS[kind])
         if kind == _STRING:
-            handle.seek(_unpack(handle, "<Q"), 1)
-        else:
-            _value(handle, kind)
+            return self.string()
+        if kind == _ARRAY:
+            item_kind, length = self.unpack("<I"), self.unpack("<Q")
+            item_size = struct.calcsize(_SCALARS[item_kind]) if item_kind in _SCALARS else 8
+            self.check_count(length, item_size, "array items")
+            if length > _MAX_KEPT_ARRAY:
+                self.skip_array(item_kind, length)
+                return None
+            return [self.value(item_kind) for _ in range(length)]
+        raise struct.error(f"unknown GGUF value type {kind}")
+
+    def skip_array(self, kind: int, length: int) -> None:
+        if kind in _SCALARS:
+            self.handle.seek(struct.calcsize(_SCALARS[kind]) * length, 1)
+            return
+        if kind != _STRING:
+            for _ in range(length):
+                self.value(kind)
+            return
+        read, seek = self.handle.read, self.handle.seek
+        try:
+            for _ in range(length):  # a vocabulary: tens of thousands of strings, inlined
+                seek(int.from_bytes(read(8), "little"), 1)
+        except OSError:  # a length that seeks before the start
+            raise EOFError("a string length points outside the file") from None
+        if self.left() < 0:
+            raise EOFError("a string runs past the end of the file")
+
+
+_MAX_DIMENSIONS = 4  # llama.cpp's GGML_MAX_DIMS
+
+
+def _data_end(reader: _Reader, tensors: int, alignment: Any) -> int:
+    """The file size the tensors need: the tensor infos are read (name, dimensions, type,
+    offset), and the data section starts at the next multiple of the alignment."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    end = 0
+    for _ in range(tensors):
+        reader.string()
+        dimensions = reader.unpack("<I")
+        if not 0 < dimensions <= _MAX_DIMENSIONS:
+            raise ValueError(f"a tensor with {dimensions} dimensions")
+        elements = 1
+        for _ in range(dimensions):
+            elements *= reader.unpack("<Q")
+        kind, offset = reader.unpack("<I"), reader.unpack("<Q")
+        try:
+            block, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
+        except (ValueError, KeyError):
+            raise ValueError(f"a tensor of unknown type {kind}") from None
+        end = max(end, offset + elements // block * block_bytes)
+    align = alignment if isinstance(alignment, int) and alignment > 0 else 32
+    start = -(-reader.handle.tell() // align) * align
+    return start + end
 
 
 def is_gguf(path: str | Path) -> bool:

@@ -97,6 +97,12 @@ def _model_layer(root: Path, manifest: Path) -> Path:
                     f"Ollama's manifest {manifest} names a model blob with a malformed "
                     f"digest {layer.get('digest')!r}")
             blob = root / "blobs" / f"sha256-{match.group(1)}"
+            if blob.is_symlink() and not blob.exists():
+                raise ModelNotFoundError(
+                    f"Ollama's blob {blob.name} (from {manifest}) links to "
+                    f"{os.readlink(blob)}, which no longer exists: the shared file was moved "
+                    "or deleted. Share it again from where it is now (adam share FILE "
+                    "--name NAME) to repair the link")
             if not blob.is_file():
                 raise ModelNotFoundError(
                     f"Ollama's manifest {manifest} names the blob {blob.name}, which is "

@@ -149,6 +149,23 @@ class ModelRegistry:
             f"{'; '.join(rejected)}. Drop the options that belong to another backend, or "
             "name the backend with model_type=...")
 
+    def check_known_options(self, options: Mapping[str, Any]) -> None:
+        """UnknownOptionError (with the closest names) for an option that none of the
+        backends the automatic choice can pick takes: a misspelt option fails when it is
+        given, not at first use."""
+        known: set[str] = set()
+        for name in sorted(AUTOMATIC_BACKENDS & set(self.names())):
+            backend_class = self.get(name)
+            if not _unknown_options(backend_class, {"\0": None}):
+                return  # a backend that takes any keyword takes these too
+            known |= _option_names(backend_class)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise UnknownOptionError(
+                f"no backend takes the option(s) {', '.join(map(repr, unknown))}"
+                f"{did_you_mean(unknown, known)}; the backends' options are listed in the "
+                "README (ModelManager)")
+
     def __contains__(self, name: object) -> bool:
         try:
             self.get(str(name))
@@ -162,6 +179,11 @@ class ModelRegistry:
         self._entry_points_loaded = True
         for point in entry_points(group=ENTRY_POINT_GROUP):
             self._targets.setdefault(point.name.lower(), point.value)
+
+
+AUTOMATIC_BACKENDS = frozenset({"huggingface", "llamacpp", "ollama", "openai", "vllm",
+                                "sglang", "llamacpp-server"})
+"""Every backend ``_automatic_preference`` can name."""
 
 
 def _automatic_preference(source: ModelSource) -> list[tuple[str, str]]:
@@ -216,8 +238,29 @@ def _check_options(backend_class: type[ModelBackend], options: Mapping[str, Any]
     unknown = _unknown_options(backend_class, options)
     if unknown:
         raise UnknownOptionError(
-            f"backend {backend_class.name!r} takes no option {', '.join(map(repr, unknown))}; "
-            "check the spelling, or leave model_type='auto' to pick the backend that does")
+            f"backend {backend_class.name!r} takes no option {', '.join(map(repr, unknown))}"
+            f"{did_you_mean(unknown, _option_names(backend_class))}; check the spelling, or "
+            "leave model_type='auto' to pick the backend that does")
+
+
+def _option_names(backend_class: type[ModelBackend]) -> set[str]:
+    parameters = inspect.signature(backend_class.__init__).parameters
+    return {name for name, p in parameters.items()
+            if name not in ("self", "model") and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def did_you_mean(unknown: list[str], known: set[str]) -> str:
+    """" (did you mean 'n_ctx'?)" for the known names closest to the unknown ones, or "".
+
+    Example:
+        >>> did_you_mean(["n_ctxx"], {"n_ctx", "device"})
+        " (did you mean 'n_ctx'?)"
+    """
+    import difflib
+
+    close = dict.fromkeys(match for name in unknown
+                          for match in difflib.get_close_matches(name, sorted(known), n=2))
+    return f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
 
 
 def accepted_options(

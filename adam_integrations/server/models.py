@@ -9,8 +9,8 @@ NAME=REFERENCE`` (the one way to serve a model on another server, e.g.
 a URL themselves); every name is checked first (``server.names``: Ollama's name
 rules, no traversal, paths only under ``--models-dir``). The embedded models are listed
 under readable names.
-Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically); deleting
-removes an alias, never a model file.
+Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically; at most
+``MAX_ALIASES``); deleting removes an alias, never a model file.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import ModelSource
 from adam_integrations.manager import shared_backend
 from adam_integrations.server.names import check_alias, check_model_name, is_path_reference
+
+MAX_ALIASES = 1000
+"""Names ``/api/copy`` may create on one server (each is kept in the aliases file, which
+every copy rewrites): a client cannot grow it without bound."""
 
 # Readable names for the embedded models, as `ollama list` would show them.
 EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
@@ -166,6 +170,10 @@ class ServedModels:
         if key.lower() in {n.lower() for n in EMBEDDED_NAMES}:
             raise InvalidRequestError(f"'{destination}' is the name of an embedded model")
         with self._lock:
+            if key not in self._aliases and len(self._aliases) >= MAX_ALIASES:
+                raise InvalidRequestError(
+                    f"this server already has {len(self._aliases)} names made with "
+                    f"/api/copy, its limit; remove some with /api/delete first")
             self._aliases[key] = target
             self._write_aliases()
 

@@ -121,6 +121,7 @@ class OllamaApi:
     async def show(self, request: Request) -> Response:
         body = await read_json(request)
         served = await self.service.get(body.get("model") or body.get("name"))
+        await self.service.load(served)  # a broken file: its 422 here
         info = await asyncio.to_thread(served.backend.info)
         template = await asyncio.to_thread(served.backend.chat_template)
         family = info.family or "unknown"

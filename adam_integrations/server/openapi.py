@@ -48,6 +48,18 @@ _OLLAMA_ANSWER = {"model": {"type": "string"}, "created_at": {"type": "string"},
 _USAGE = {"type": "object", "properties": {key: {"type": "integer"} for key in (
     "prompt_tokens", "completion_tokens", "total_tokens")}}
 
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI completion (or one streamed chunk of one) whose choices hold ``choice``."""
+    return {"type": "object", "required": ["id", "object", "choices"], "properties": {
+        "id": {"type": "string"}, "object": {"const": kind}, "created": {"type": "integer"},
+        "model": {"type": "string"}, "usage": _USAGE, "choices": {"type": "array", "items": {
+            "type": "object", "properties": {"index": {"type": "integer"}, **choice}}}}}
+
+
 _SCHEMAS: dict[str, Any] = {
     "OllamaError": {"type": "object", "required": ["error"],
                     "properties": {"error": {"type": "string"}}},
@@ -85,26 +97,14 @@ _SCHEMAS: dict[str, Any] = {
     "GenerateResponse": {"type": "object", "required": ["model", "response", "done"],
                          "properties": {**_OLLAMA_ANSWER, "response": {"type": "string"},
                                         "thinking": {"type": "string"}}},
-    "ChatCompletion": {"type": "object", "required": ["id", "object", "choices"],
-                       "properties": {
-                           "id": {"type": "string"}, "object": {"const": "chat.completion"},
-                           "created": {"type": "integer"}, "model": {"type": "string"},
-                           "choices": {"type": "array", "items": {"type": "object",
-                                       "properties": {
-                                           "index": {"type": "integer"},
-                                           "message": {"$ref":
-                                                       "#/components/schemas/OpenAIMessage"},
-                                           "finish_reason": {"type": "string"}}}},
-                           "usage": _USAGE}},
-    "TextCompletion": {"type": "object", "required": ["id", "object", "choices"],
-                       "properties": {
-                           "id": {"type": "string"}, "object": {"const": "text_completion"},
-                           "created": {"type": "integer"}, "model": {"type": "string"},
-                           "choices": {"type": "array", "items": {"type": "object",
-                                       "properties": {"index": {"type": "integer"},
-                                                      "text": {"type": "string"},
-                                                      "finish_reason": {"type": "string"}}}},
-                           "usage": _USAGE}},
+    "ChatCompletion": _completion("chat.completion", {
+        "message": _ref("OpenAIMessage"), "finish_reason": {"type": "string"}}),
+    "ChatCompletionChunk": _completion("chat.completion.chunk", {
+        "delta": {"type": "object"}, "finish_reason": {"type": ["string", "null"]}}),
+    "TextCompletion": _completion("text_completion", {
+        "text": {"type": "string"}, "finish_reason": {"type": "string"}}),
+    "TextCompletionChunk": _completion("text_completion", {
+        "text": {"type": "string"}, "finish_reason": {"type": ["string", "null"]}}),
 }
 
 _WHY = {
@@ -121,10 +121,6 @@ _WHY = {
 
 def _json(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": dict(schema)}}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, Any] = _MODEL
@@ -160,9 +156,21 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
     return operation
 
 
-def _streamed(whole: Mapping[str, Any], stream_media: str) -> dict[str, Any]:
-    """An answer that is one JSON object when not streamed, else a stream of them."""
-    return {"content": {**_json(whole), stream_media: {"schema": dict(whole)}}}
+def _streamed(whole: Mapping[str, Any], stream_media: str,
+              chunk: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An answer that is one JSON object when not streamed, else a stream: NDJSON lines
+    like ``whole``, or server-sent events whose ``data`` is a ``chunk`` as JSON (or
+    ``[DONE]``; an error event carries the error object)."""
+    if stream_media == "text/event-stream":
+        described = {"oneOf": [dict(chunk or whole), _ref("OpenAIError")]}
+        stream = {"type": "object", "required": ["data"], "properties": {"data": {
+            "oneOf": [{"const": "[DONE]"}, {"type": "string", "pattern": "^\\{",
+                                            "contentMediaType": "application/json",
+                                            "contentSchema": described}],
+            "description": "one chunk as JSON, an error object, or [DONE] at the end"}}}
+    else:
+        stream = {"oneOf": [dict(whole), _ref("OllamaError")]}
+    return {"content": {**_json(whole), stream_media: {"schema": stream}}}
 
 
 _EMPTY = {"content": {}}
@@ -230,11 +238,13 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                              **_MODEL, "examples": ["my-model:latest"]}))},
     "/v1/chat/completions": {"post": _operation(
         "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
-        "stream=true)", _streamed(_ref("ChatCompletion"), "text/event-stream"),
+        "stream=true)", _streamed(_ref("ChatCompletion"), "text/event-stream",
+                                  _ref("ChatCompletionChunk")),
         _body(["model", "messages"], openai_wire.CHAT_FIELDS))},
     "/v1/completions": {"post": _operation(
         "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
-        "when stream=true)", _streamed(_ref("TextCompletion"), "text/event-stream"),
+        "when stream=true)", _streamed(_ref("TextCompletion"), "text/event-stream",
+                                       _ref("TextCompletionChunk")),
         _body(["model", "prompt"], openai_wire.COMPLETION_FIELDS))},
     "/v1/embeddings": {"post": _operation("/v1/embeddings", "OpenAI embeddings", {
         "content": _json({"type": "object", "required": ["object", "data"], "properties": {

@@ -35,7 +35,7 @@ from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels
 from adam_integrations.server.settings import ServerSettings
-from adam_integrations.sharing.digest import file_sha256
+from adam_integrations.sharing.digest import check_named_digest, file_sha256
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
 _FOREVER = timedelta(days=3650)
@@ -77,10 +77,14 @@ class ModelService:
         return await asyncio.to_thread(self.models.get, name, embedding=embedding)
 
     async def load(self, served: Served) -> float:
-        """Load the model before answering; the seconds it took (0 when loaded)."""
+        """Load the model before answering; the seconds it took (0 when loaded). A blob
+        whose content does not match the digest it is named after (Ollama's store, the
+        Hugging Face cache) is refused first, with a ModelLoadError (a 422)."""
         if served.backend.is_loaded:
             return 0.0
         started = time.perf_counter()
+        if served.source.kind == "gguf":
+            await asyncio.to_thread(check_named_digest, served.source.location)
         await asyncio.to_thread(served.backend.load)
         seconds = time.perf_counter() - started
         self.metrics.load_seconds.labels(str(served.source.name)).observe(seconds)
@@ -90,10 +94,9 @@ class ModelService:
     async def unload(served: Served) -> None:
         await asyncio.to_thread(served.backend.unload)
 
-    @staticmethod
-    async def keep_loaded(served: Served, keep_alive: float | None) -> None:
+    async def keep_loaded(self, served: Served, keep_alive: float | None) -> None:
         """Load the model and keep it for ``keep_alive`` idle seconds."""
-        await asyncio.to_thread(served.backend.load)
+        await self.load(served)
         loaded_models.set_keep_alive(served.backend, keep_alive)
 
     def stream_chat(self, served: Served, messages: list[ChatMessage],

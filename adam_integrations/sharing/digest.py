@@ -12,25 +12,29 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
 
+from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.paths import cache_root
 
 _BLOCK = 4 * 1024 * 1024
 _lock = threading.Lock()
 
 
-def file_sha256(path: str | os.PathLike[str], *, cache_dir: Path | None = None) -> str:
-    """The hex sha256 of a file's content, from the cache when the file is unchanged."""
+def file_sha256(path: str | os.PathLike[str], *, cache_dir: Path | None = None,
+                fresh: bool = False) -> str:
+    """The hex sha256 of a file's content, from the cache when the file is unchanged
+    (``fresh``: read the file again whatever the cache says, and remember the result)."""
     resolved = Path(path).resolve()
     stat = resolved.stat()
     key = f"{resolved}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}"
     cache_file = (cache_dir or cache_root()) / "sha256-cache.json"
     with _lock:
         known = _read(cache_file)
-        if key in known:
+        if key in known and not fresh:
             return known[key]
     digest = hashlib.sha256()
     with resolved.open("rb") as handle:
@@ -42,6 +46,39 @@ def file_sha256(path: str | os.PathLike[str], *, cache_dir: Path | None = None) 
         known[key] = value
         _write_atomic(cache_file, known)
     return value
+
+
+_NAMED_DIGEST = re.compile(r"(?:sha256-)?([0-9a-f]{64})")
+
+
+def named_digest(path: str | os.PathLike[str]) -> str | None:
+    """The sha256 a content-addressed file is named after, or None: Ollama's blobs
+    (``blobs/sha256-<hex>``) and the Hugging Face cache's (``blobs/<hex>``, resolved
+    from a snapshot's link).
+
+    Example:
+        >>> named_digest("/x/models/blobs/sha256-" + "ab" * 32) == "ab" * 32
+        True
+        >>> named_digest("/x/model.gguf") is None
+        True
+    """
+    real = Path(path).resolve()
+    match = _NAMED_DIGEST.fullmatch(real.name)
+    return match.group(1) if match and real.parent.name == "blobs" else None
+
+
+def check_named_digest(path: str | os.PathLike[str], *, fresh: bool = False) -> None:
+    """ModelLoadError when a content-addressed file (``named_digest``) does not hold the
+    content its name says: a corrupt download or a file changed in place."""
+    expected = named_digest(path)
+    if expected is None:
+        return
+    actual = file_sha256(path, fresh=fresh)
+    if actual != expected:
+        raise ModelLoadError(
+            f"{Path(path).resolve()} is corrupt: its content has sha256 {actual[:12]}..., "
+            f"not the {expected[:12]}... it is named after; pull the model again (or remove "
+            "it)")
 
 
 def _read(cache_file: Path) -> dict[str, str]:

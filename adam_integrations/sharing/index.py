@@ -2,11 +2,19 @@
 and the bundled model packages.
 
 Each weight file (GGUF, or safetensors) is listed once, with its sha256 (cached by path,
-inode, size and mtime, so a large file is hashed once), size, format, architecture,
-quantization, context length, every name the stores know it by, and which backends can
-run it. Files with the same sha256 but different inodes are stored twice; ``dedupe`` can
-replace the extra copies with hardlinks (content verified first, each replacement atomic).
-A store that cannot be read, or a corrupt manifest, becomes a note, never an error.
+inode, size and mtime, so a large file is hashed once; ``verify=True`` reads every file
+again), size, format, architecture, quantization, context length, every name the stores
+know it by, and which backends can run it. A broken file is listed too, with what is
+wrong (``problem``): a GGUF or safetensors header that cannot be read, a file cut short,
+content that does not match the digest it is named after, a store entry whose link
+points at a file that is gone. A store that cannot be read, or a corrupt manifest,
+becomes a note, never an error.
+
+Files with the same sha256 but different inodes are stored twice; ``dedupe`` replaces the
+extra copies with hardlinks, but only copies the stores own (the blobs of the Hugging Face
+cache and of Ollama's store: never a user's file that a store links to, nor a package's),
+and only where both files have the same owner and permissions (a hardlink shares them).
+Each replacement is verified first and atomic.
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ from adam_integrations.core.errors import AdamError
 from adam_integrations.core.gguf_header import is_gguf, read_gguf_header
 from adam_integrations.core.hub import cache_root
 from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
-from adam_integrations.sharing.digest import file_sha256
+from adam_integrations.core.safetensors_header import check_safetensors
+from adam_integrations.sharing.digest import check_named_digest, file_sha256
 
 
 @dataclass
@@ -39,6 +48,8 @@ class StoredFile:
     size_label: str | None = None  # parameters, as the file states them ("8B", "135M")
     names: list[str] = field(default_factory=list)
     stores: set[str] = field(default_factory=set)
+    owned: bool = False  # a blob a store owns (dedupe may replace it), not a user's file
+    problem: str | None = None  # what is wrong with the file, when something is
 
     @property
     def inode(self) -> tuple[int, int]:
@@ -47,6 +58,8 @@ class StoredFile:
 
     @property
     def backends(self) -> list[str]:
+        if self.problem:
+            return []
         if self.format == "gguf":
             return ["llamacpp", "huggingface", *(["ollama"] if "ollama" in self.stores else [])]
         return ["huggingface"]
@@ -62,7 +75,7 @@ class ModelIndex:
         (the copies a hardlink can replace)."""
         by_digest: dict[tuple[str, int], list[StoredFile]] = defaultdict(list)
         for stored in self.files:
-            if stored.sha256:
+            if stored.sha256 and not stored.problem:
                 by_digest[(stored.sha256, stored.inode[0])].append(stored)
         groups = []
         for group in by_digest.values():
@@ -78,29 +91,38 @@ class ModelIndex:
         return total
 
 
-def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = None
-                ) -> ModelIndex:
-    """Scan the stores (no network) and index every weight file."""
+def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = None,
+                *, verify: bool = False) -> ModelIndex:
+    """Scan the stores (no network) and index every weight file; ``verify``: hash every
+    file again (not from the cache), so content that changed in place is found."""
     notes: list[str] = []
     found: dict[tuple[int, int], StoredFile] = {}  # by inode: hardlinks are one file
+    hf_root = hf_cache or cache_root()
+    roots = ollama_roots if ollama_roots is not None else ollama_store_roots()
+    owned_folders = [hf_root.resolve(), *((root / "blobs").resolve() for root in roots)]
 
     def add(path: Path, name: str, store: str) -> None:
         real = path.resolve()
         if not real.is_file():
+            if path.is_symlink():
+                notes.append(f"{name}: {path} links to {real}, which no longer exists (the "
+                             "file was moved or deleted); share or pull it again")
             return
         stat = real.stat()
         stored = found.get((stat.st_dev, stat.st_ino))
         if stored is None:
             stored = StoredFile(real, stat.st_size,
                                 "gguf" if real.name.endswith(".gguf") or is_gguf(real)
-                                else "safetensors")
+                                else "safetensors",
+                                owned=not real.is_symlink() and any(
+                                    real.is_relative_to(folder) for folder in owned_folders))
             found[(stat.st_dev, stat.st_ino)] = stored
         if name not in stored.names:
             stored.names.append(name)
         stored.stores.add(store)
 
-    _scan_hf_cache(hf_cache or cache_root(), add, notes)
-    for root in ollama_roots if ollama_roots is not None else ollama_store_roots():
+    _scan_hf_cache(hf_root, add, notes)
+    for root in roots:
         _scan_ollama(root, add, notes)
     for model in EMBEDDED_MODELS:
         path = model.path()
@@ -110,10 +132,8 @@ def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = 
         for file in files:
             add(file, f"embedded:{model.aliases[-1]}", "embedded")
     for stored in found.values():
-        _describe(stored, notes)
+        _describe(stored, verify)
     return ModelIndex(sorted(found.values(), key=lambda f: f.names[0]), notes)
-
-
 
 
 def _scan_hf_cache(root: Path, add: object, notes: list[str]) -> None:
@@ -163,43 +183,59 @@ def _scan_ollama(root: Path, add: object, notes: list[str]) -> None:
         add(root / "blobs" / f"sha256-{hexdigest}", f"ollama:{name}", "ollama")  # type: ignore[operator]
 
 
-def _describe(stored: StoredFile, notes: list[str]) -> None:
+def _describe(stored: StoredFile, verify: bool) -> None:
+    """Hash the file, read its header, and set ``problem`` when something is wrong."""
     try:
-        stored.sha256 = file_sha256(stored.path)
-    except OSError as error:
-        notes.append(f"could not read {stored.path}: {error}")
-        return
-    if stored.format == "gguf":
-        try:
+        stored.sha256 = file_sha256(stored.path, fresh=verify)
+        if stored.format == "gguf":
             header = read_gguf_header(stored.path)
-        except AdamError as error:
-            notes.append(f"{stored.path}: {error}")
-            return
-        stored.architecture = header.architecture
-        stored.quantization = header.quantization
-        stored.context_length = header.context_length
-        stored.size_label = header.metadata.get("general.size_label")
+            stored.architecture = header.architecture
+            stored.quantization = header.quantization
+            stored.context_length = header.context_length
+            stored.size_label = header.metadata.get("general.size_label")
+        else:
+            check_safetensors(stored.path)
+        check_named_digest(stored.path)  # the hash above is the one compared
+    except OSError as error:
+        stored.problem = f"cannot be read: {error.strerror or error}"
         return
-    config = stored.path.parent / "config.json"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-        stored.architecture = data.get("model_type")
-        stored.context_length = data.get("max_position_embeddings")
-    except (OSError, ValueError):
-        pass
+    except AdamError as error:
+        stored.problem = str(error).replace(f"{stored.path} ", "", 1)
+        return
+    if stored.format == "safetensors":
+        config = stored.path.parent / "config.json"
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+            stored.architecture = data.get("model_type")
+            stored.context_length = data.get("max_position_embeddings")
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def dedupe(index: ModelIndex) -> int:
-    """Replace every duplicate copy with a hardlink to the first; bytes freed."""
+    """Replace the duplicate copies the stores own with hardlinks to one copy; bytes
+    freed. A user's file (outside every store, e.g. one a share links to) is never
+    replaced, nor one whose owner or permissions differ from the copy kept (a hardlink
+    would change them); each skipped copy becomes a note on ``index``."""
     freed = 0
     for group in index.duplicates():
-        # keep the copy most already linked (e.g. the one a share made), so one
-        # replacement per other copy joins them all
-        keep = max(group, key=lambda f: f.path.stat().st_nlink)
-        for other in (f for f in group if f is not keep):
-            if other.inode == keep.inode or other.path.stat().st_dev != keep.inode[0]:
+        # keep a copy the stores do not own if there is one (it cannot be replaced), else
+        # the one most already linked (e.g. what a share made): one replacement per other
+        # copy then joins them all
+        keep = max(group, key=lambda f: (not f.owned, f.path.stat().st_nlink))
+        for other in (f for f in group if f is not keep and f.inode != keep.inode):
+            if not other.owned:
+                index.notes.append(f"{other.path} is not in a store; it was left as it is")
                 continue
-            if file_sha256(other.path) != file_sha256(keep.path):
+            kept, replaced = keep.path.stat(), other.path.stat()
+            if (kept.st_mode, kept.st_uid, kept.st_gid) != (replaced.st_mode,
+                                                            replaced.st_uid, replaced.st_gid):
+                index.notes.append(
+                    f"{other.path} has another owner or permissions than {keep.path}; a "
+                    "hardlink would change them, so it was left as it is")
+                continue
+            if kept.st_dev != replaced.st_dev or file_sha256(
+                    other.path, fresh=True) != file_sha256(keep.path, fresh=True):
                 continue
             temporary = other.path.with_name(f".{other.path.name}.adam-link")
             os.link(keep.path, temporary)

@@ -11,7 +11,9 @@ written to a temporary name and renamed into place.
 Safety: names and digests are validated (``OllamaName``); the GGUF's sha256 is verified
 before linking; an existing blob is reused only when its content has the same digest;
 an existing manifest for the name is never overwritten unless it already describes the
-same model; nothing this module did not create is deleted.
+same model; nothing this module did not create is deleted or replaced (the one thing
+replaced is a blob link left dangling by an earlier share, whose original moved:
+``ShareResult.repaired`` says so).
 
 Do not use Ollama's ``/api/create`` for this: Ollama >= 0.30 rewrites the GGUF it is
 given (a new digest and double the disk use).
@@ -98,6 +100,7 @@ class ShareResult:
     blob: Path
     link: LinkKind
     extra_bytes: int  # bytes written for the weights (0 unless copied)
+    repaired: str = ""  # what was wrong with the store's blob and has been put right
 
 
 def go_template(jinja: str | None) -> tuple[str, list[str]]:
@@ -139,6 +142,10 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
     blobs = store / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     blob = blobs / f"sha256-{digest}"
+    repaired = ""
+    if blob.is_symlink() and not blob.exists():  # an earlier share's original moved
+        repaired = (f"the store's blob linked to {os.readlink(blob)}, which no longer exists "
+                    f"(the file was moved or deleted); it now links to {source}")
     link = _place_blob(source, blob, digest, allow_copy)
 
     template, stops = go_template(header.metadata.get("tokenizer.chat_template"))
@@ -166,7 +173,7 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
     path = store / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
     _write_manifest(path, manifest, digest)
     return ShareResult(str(parsed), path, blob, link,
-                       source.stat().st_size if link == "copy" else 0)
+                       source.stat().st_size if link == "copy" else 0, repaired)
 
 
 def default_ollama_name(source: Any) -> str:
@@ -185,7 +192,9 @@ def default_ollama_name(source: Any) -> str:
 
 
 def _place_blob(source: Path, blob: Path, digest: str, allow_copy: bool) -> LinkKind:
-    if blob.exists() or blob.is_symlink():
+    """Put ``source`` at ``blob`` (a dangling link there, from an earlier share whose
+    original moved, is replaced: the store owns the link, and the content is verified)."""
+    if blob.exists():
         if file_sha256(blob) != digest:
             raise AdamError(
                 f"Ollama's store already has {blob.name} with different content (a corrupt "

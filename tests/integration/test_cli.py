@@ -111,3 +111,11 @@ def test_share_then_models_shows_one_file_under_both_names(tmp_path):
     assert "stored twice: 0 bytes" in listed.stdout
     refused = adam("share", "all-minilm", env=env)
     assert refused.returncode == 1 and "GGUF files only" in refused.stderr
+
+
+def test_run_refuses_an_empty_prompt_before_loading_a_model():
+    result = subprocess.run([sys.executable, "-m", "adam_integrations.cli", "run", "smollm2",
+                             " "], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == ("Error: the prompt is empty; pass the text the model "
+                                     "should answer")

@@ -17,7 +17,12 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from adam_integrations.server.openapi import OPERATIONS
 from tests.integration.conftest import ServeProcess
@@ -90,7 +95,9 @@ def test_no_request_gets_a_server_error(api_schema, fuzzed_server, method, path)
             if path == "/api/copy" and "destination" in case.body:
                 case.body["destination"] = "fuzz-copy:latest"
         case.call_and_validate(base_url=fuzzed_server, headers=AUTH, timeout=60,
-                               checks=[not_a_server_error,
+                               checks=[not_a_server_error, status_code_conformance,
+                                       content_type_conformance,
+                                       response_schema_conformance,
                                        errors_come_in_the_routes_shape])
 
     requests_from_the_schema()

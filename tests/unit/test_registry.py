@@ -54,3 +54,13 @@ def test_third_party_backends_register_through_the_entry_point_group(tmp_path: P
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("third_party_backend", None)
+
+
+def test_a_misspelt_option_is_refused_at_once_with_the_closest_names():
+    from adam_integrations.core.errors import UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match="did you mean 'n_ctx'"):
+        ModelRegistry().check_known_options({"n_ctxx": 4096})
+    with pytest.raises(UnknownOptionError, match="did you mean 'n_ctx'"):
+        ModelRegistry().check_options("llamacpp", {"n_ctxx": 4096})
+    ModelRegistry().check_known_options({"n_ctx": 4096, "dtype": "float32"})

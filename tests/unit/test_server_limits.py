@@ -290,3 +290,19 @@ def test_the_serve_command_warns_when_exposed_without_a_key(tmp_path):
         process.terminate()
         process.wait(timeout=20)
     assert "no API key is set" in warning and "--api-key" in warning
+
+
+async def test_a_client_cannot_make_aliases_without_bound(tmp_path, backend, monkeypatch):
+    from adam_integrations.server import models
+
+    monkeypatch.setattr(models, "MAX_ALIASES", 3)
+    app = _app(tmp_path)
+    async with _client(app) as http:
+        for i in range(3):
+            made = await http.post("/api/copy", json={"source": NAME,
+                                                      "destination": f"alias-{i}"})
+            assert made.status_code == 200
+        refused = await http.post("/api/copy", json={"source": NAME, "destination": "one-more"})
+        assert refused.status_code == 400 and "/api/delete" in error_message(refused)
+        again = await http.post("/api/copy", json={"source": NAME, "destination": "alias-0"})
+        assert again.status_code == 200  # renaming an existing alias is not a new one
