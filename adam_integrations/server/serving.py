@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from adam_integrations.core.errors import (
+    AdamError,
     InvalidRequestError,
     RequestTimeoutError,
     ServerBusyError,
@@ -210,16 +211,21 @@ class ModelService:
             lambda: [_stored(name, source) for name, source in self.models.listed()])
 
     async def running(self) -> list[RunningModel]:
-        """The models in memory now."""
+        """The models in memory now (one unloaded meanwhile, or whose file went away, is
+        left out: listing never fails)."""
         def collect() -> list[RunningModel]:
             running = []
             for backend in loaded_models.loaded():
-                info = backend.info()
                 expires = loaded_models.expires_in(backend)
+                try:
+                    info = backend.info()
+                    stored = _stored(self.models.name_of(backend), backend.source)
+                except (AdamError, OSError):
+                    continue
                 running.append(RunningModel(
-                    _stored(self.models.name_of(backend), backend.source),
-                    datetime.now(timezone.utc) + (timedelta(seconds=expires)
-                                                  if expires is not None else _FOREVER),
+                    stored, datetime.now(timezone.utc) + (
+                        _FOREVER if expires is None else timedelta(seconds=min(
+                            expires, _FOREVER.total_seconds()))),
                     info.device not in ("cpu", None), info.context_window or 0))
             return running
 
