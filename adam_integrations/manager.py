@@ -209,20 +209,29 @@ class ModelManager:
                 yield chunk
 
     def stream_complete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> Iterator[Chunk]:
         """Stream a continuation of a raw, already formatted prompt (no chat template, so
-        no domain system prompt; the domain's sampling still applies)."""
-        stream = self.backend.stream_complete(prompt, self._domain_config(config, options))
+        no domain system prompt; the domain's sampling still applies). With ``suffix``:
+        fill-in-the-middle, what goes between ``prompt`` and ``suffix`` (code models).
+
+        Example:
+            >>> code = manager.stream_complete("def add(a, b):\n    ",  # doctest: +SKIP
+            ...                                suffix="\n\nprint(add(1, 2))")
+        """
+        stream = self.backend.stream_complete(prompt, self._domain_config(config, options),
+                                              suffix=suffix)
         return _tracked(self.backend, stream)
 
     async def astream_complete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_complete``; cancelling the task stops generation."""
         with loaded_models.in_use(self.backend):
             async for chunk in self.backend.astream_complete(
-                    prompt, self._domain_config(config, options)):
+                    prompt, self._domain_config(config, options), suffix=suffix):
                 yield chunk
 
     def chat(

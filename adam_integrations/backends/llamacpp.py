@@ -54,7 +54,7 @@ from adam_integrations.core.gguf_header import GGUFHeader, read_gguf_header
 from adam_integrations.core.hardware import available_memory, physical_cores
 from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
-from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.prompt import TemplateTraits, insert_unsupported
 from adam_integrations.core.streaming import Failure, current_stop_signal
 from adam_integrations.core.types import (
     ChatMessage,
@@ -228,7 +228,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             context_window=loaded.slots.window,
             capabilities=("embedding",) if header.is_embedding_model else (
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
-                                                 else ())),
+                                                 else ()),
+                *(("insert",) if _fim_tokens(loaded.llama) else ())),
             embedding_dimension=loaded.llama.n_embd(),
             path=self._gguf_path(), format="gguf", quantization=header.quantization,
             device="gpu" if self._n_gpu_layers else "cpu",
@@ -273,11 +274,22 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         tokens = loaded.llama.tokenize(prompt.encode(), add_bos=False, special=True)
         return self._generate(loaded, tokens, prompt, config, load_seconds)
 
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         loaded = self._ensure_loaded()
         self._check_generates(loaded)
-        tokens = loaded.llama.tokenize(prompt.encode(), add_bos=True, special=False)
-        return self._generate(loaded, tokens, prompt, config, 0.0)
+        llama = loaded.llama
+        if suffix is None:
+            tokens = llama.tokenize(prompt.encode(), add_bos=True, special=False)
+            return self._generate(loaded, tokens, prompt, config, 0.0)
+        fim = _fim_tokens(llama)
+        if fim is None:
+            raise insert_unsupported(self.source.name)
+        before, after, middle = fim
+        tokens = [*llama.tokenize(b"", add_bos=True, special=False), before,
+                  *llama.tokenize(prompt.encode(), add_bos=False, special=False), after,
+                  *llama.tokenize(suffix.encode(), add_bos=False, special=False), middle]
+        return self._generate(loaded, tokens, prompt + suffix, config, 0.0)
 
     def _generate(self, loaded: _Loaded, tokens: list[int], prompt: str,
                   config: GenerationConfig, load_seconds: float) -> Iterator[Chunk]:
@@ -441,6 +453,18 @@ def _check_architecture_known(header: GGUFHeader, path: str) -> None:
             f"which llama.cpp cannot run (it knows {len(known)} architectures, such as "
             "llama, qwen3, qwen3moe, gemma3, bert). Check that the file is a model GGUF, or "
             "upgrade llama-cpp-python and gguf.")
+
+
+def _fim_tokens(llama: Any) -> tuple[int, int, int] | None:
+    """The fill-in-the-middle tokens (prefix, suffix, middle), as llama.cpp found them in
+    the vocabulary when it loaded (the spellings of ``core.prompt.FIM_MARKERS`` and
+    others); None when the model has none."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    found = (llama_cpp.llama_vocab_fim_pre(vocab), llama_cpp.llama_vocab_fim_suf(vocab),
+             llama_cpp.llama_vocab_fim_mid(vocab))
+    return None if min(found) < 0 else found
 
 
 def _tokenizer_info(llama: Any) -> Any:

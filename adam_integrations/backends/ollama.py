@@ -248,10 +248,12 @@ class OllamaModel(ModelBackend):
                 async for chunk in _achunks(parts, cfg):
                     yield chunk
 
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         self.load()
-        parts = self._call(lambda: self.client.generate(
-            model=self.model_name, prompt=prompt, raw=True, stream=True,
+        parts = self._call(lambda: self.client.generate(  # a suffix needs Ollama's template
+            model=self.model_name, prompt=prompt, suffix=suffix or "", raw=suffix is None,
+            stream=True,
             options=wire.options_from_config(config, self._num_ctx),
             keep_alive=self._keep_alive, format=wire.format_from_config(config)))
         return _guarded(self, _chunks(parts, config))

@@ -260,12 +260,15 @@ class OpenAICompatibleModel(ModelBackend):
         return self._read(lambda: self.client.chat.completions.with_streaming_response.create(
             **body), config, forced)
 
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         self.load()
         body = self._sampling(config)
         if "max_completion_tokens" in body:  # the completions route knows max_tokens only
             body["max_tokens"] = body.pop("max_completion_tokens")
         body.update(model=self.model_id, prompt=prompt, stream=True)
+        if suffix is not None:
+            body["suffix"] = suffix
         return self._read(lambda: self.client.completions.with_streaming_response.create(
             **_split_extra(body)), config, False)
 

@@ -17,7 +17,11 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from adam_integrations.core.errors import InvalidRequestError, UnsupportedOperationError
+from adam_integrations.core.errors import (
+    InvalidInputTypeError,
+    InvalidRequestError,
+    UnsupportedOperationError,
+)
 from adam_integrations.core.streaming import iterate_in_thread
 from adam_integrations.core.tools import ResponseFormat
 from adam_integrations.core.types import (
@@ -86,7 +90,8 @@ class ModelBackend(ABC):
         """Stream an answer to a validated conversation."""
 
     @abstractmethod
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         """Stream a continuation of a validated raw prompt (no chat template)."""
 
     @abstractmethod
@@ -122,18 +127,23 @@ class ModelBackend(ABC):
                        response_format=cfg.response_format)
 
     def stream_complete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> Iterator[Chunk]:
-        """Stream a continuation of a raw prompt, without the chat template."""
-        return self._stream_complete(check_prompt(prompt), _completion_config(config, options))
+        """Stream a continuation of a raw prompt, without the chat template; with a
+        ``suffix``, what goes between the prompt and the suffix (fill-in-the-middle, on
+        models that have its tokens: ``"insert"`` in ``info().capabilities``)."""
+        return self._stream_complete(check_prompt(prompt), _completion_config(config, options),
+                                     _check_suffix(suffix))
 
     def complete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> Completion:
-        """The whole continuation of a raw prompt."""
+        """The whole continuation of a raw prompt (see ``stream_complete``)."""
         cfg = make_config(config, options)
-        return collect(self.stream_complete(prompt, cfg), model=self.info().name,
-                       response_format=cfg.response_format)
+        return collect(self.stream_complete(prompt, cfg, suffix=suffix),
+                       model=self.info().name, response_format=cfg.response_format)
 
     def embed(self, texts: list[str], *, kind: EmbeddingKind = "document") -> list[list[float]]:
         """One embedding (plain floats) per text; ``embed([])`` is ``[]``.
@@ -161,20 +171,24 @@ class ModelBackend(ABC):
                               cfg.response_format)
 
     async def astream_complete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_complete``."""
         checked, cfg = check_prompt(prompt), _completion_config(config, options)
-        async for chunk in iterate_in_thread(lambda: self._stream_complete(checked, cfg)):
+        after = _check_suffix(suffix)
+        async for chunk in iterate_in_thread(
+                lambda: self._stream_complete(checked, cfg, after)):
             yield chunk
 
     async def acomplete(
-        self, prompt: str, config: GenerationConfig | None = None, **options: Any
+        self, prompt: str, config: GenerationConfig | None = None, *,
+        suffix: str | None = None, **options: Any
     ) -> Completion:
         """Async ``complete``."""
         cfg = make_config(config, options)
-        return await acollect(self.astream_complete(prompt, cfg), self.info().name,
-                              cfg.response_format)
+        return await acollect(self.astream_complete(prompt, cfg, suffix=suffix),
+                              self.info().name, cfg.response_format)
 
     async def aembed(
         self, texts: list[str], *, kind: EmbeddingKind = "document"
@@ -182,6 +196,15 @@ class ModelBackend(ABC):
         """Async ``embed``, computed on a worker thread."""
         checked = check_texts(texts)
         return await asyncio.to_thread(self._embed, checked, kind) if checked else []
+
+
+def _check_suffix(suffix: Any) -> str | None:
+    """A fill-in-the-middle suffix: a string; empty means none (as Ollama reads it)."""
+    if suffix is None or suffix == "":
+        return None
+    if not isinstance(suffix, str):
+        raise InvalidInputTypeError(f"suffix must be a str, got {type(suffix).__name__}")
+    return suffix
 
 
 def _completion_config(config: GenerationConfig | None, options: Mapping[str, Any]

@@ -38,6 +38,7 @@ class GGUFHeader:
     version: int
     tensor_count: int
     metadata: dict[str, Any]
+    parameter_count: int = 0  # elements of every tensor
 
     @property
     def architecture(self) -> str | None:
@@ -96,7 +97,8 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             for _ in range(count):
                 key = reader.string()
                 metadata[key] = reader.value(reader.unpack("<I"))
-            needed = _data_end(reader, tensors, metadata.get("general.alignment"))
+            needed, parameters = _tensor_extent(reader, tensors,
+                                                metadata.get("general.alignment"))
     except (struct.error, UnicodeDecodeError, EOFError, ValueError, OverflowError,
             MemoryError) as error:
         raise ModelLoadError(
@@ -108,7 +110,8 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
         raise ModelLoadError(
             f"{path} is truncated: its tensors need {needed:,} bytes and the file has "
             f"{size:,}; download the file again")
-    return GGUFHeader(version=version, tensor_count=tensors, metadata=metadata)
+    return GGUFHeader(version=version, tensor_count=tensors, metadata=metadata,
+                      parameter_count=parameters)
 
 
 class _Reader:
@@ -173,12 +176,13 @@ class _Reader:
 _MAX_DIMENSIONS = 4  # llama.cpp's GGML_MAX_DIMS
 
 
-def _data_end(reader: _Reader, tensors: int, alignment: Any) -> int:
-    """The file size the tensors need: the tensor infos are read (name, dimensions, type,
-    offset), and the data section starts at the next multiple of the alignment."""
+def _tensor_extent(reader: _Reader, tensors: int, alignment: Any) -> tuple[int, int]:
+    """The file size the tensors need, and their elements: the tensor infos are read
+    (name, dimensions, type, offset); the data section starts at the next multiple of the
+    alignment."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    end = 0
+    end = parameters = 0
     for _ in range(tensors):
         reader.string()
         dimensions = reader.unpack("<I")
@@ -193,9 +197,10 @@ def _data_end(reader: _Reader, tensors: int, alignment: Any) -> int:
         except (ValueError, KeyError):
             raise ValueError(f"a tensor of unknown type {kind}") from None
         end = max(end, offset + elements // block * block_bytes)
+        parameters += elements
     align = alignment if isinstance(alignment, int) and alignment > 0 else 32
     start = -(-reader.handle.tell() // align) * align
-    return start + end
+    return start + end, parameters
 
 
 def is_gguf(path: str | Path) -> bool:

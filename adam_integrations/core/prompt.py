@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import InvalidRequestError, UnsupportedOperationError
 from adam_integrations.core.output import THINK_OPEN, split_thinking
 from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, generic_tool_prompt
 from adam_integrations.core.types import ChatMessage, GenerationConfig
@@ -45,6 +45,24 @@ class TemplateTraits:
         )
 
 
+FIM_MARKERS: tuple[tuple[str, str, str], ...] = (
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5/Qwen3-Coder
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder
+    ("<|fim▁begin|>", "<|fim▁hole|>", "<|fim▁end|>"),  # DeepSeek-Coder
+)
+"""Fill-in-the-middle tokens (prefix, suffix, middle) as code models spell them: the
+prompt is ``prefix-token prompt suffix-token suffix middle-token``, and the model writes
+what goes between."""
+
+
+def insert_unsupported(model_name: str) -> UnsupportedOperationError:
+    """Ollama's error for a suffix sent to a model without fill-in-the-middle tokens."""
+    return UnsupportedOperationError(
+        f'"{model_name}" does not support insert: its vocabulary has no fill-in-the-middle '
+        "tokens (such as <|fim_prefix|>); send the prompt without a suffix, or use a code "
+        "model such as Qwen3-Coder")
+
+
 def template_inputs(
     messages: list[ChatMessage], config: GenerationConfig, traits: TemplateTraits,
     model_name: str,
@@ -52,8 +70,8 @@ def template_inputs(
     """The message dicts and the extra template variables for one request."""
     if config.think is True and not traits.thinking:
         raise InvalidRequestError(
-            f"{model_name} cannot think (its chat template has no thinking support); "
-            "drop think=True or use a thinking model such as Qwen3"
+            f'"{model_name}" does not support thinking (its chat template has no thinking '
+            'support); drop think=True or use a thinking model such as Qwen3'
         )
     dicts = [_template_dict(m, traits) for m in messages]
     if not traits.tools:

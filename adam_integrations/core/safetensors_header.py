@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from adam_integrations.core.errors import ModelLoadError
@@ -27,8 +28,8 @@ MAX_HEADER = 100 * 1024 * 1024  # the safetensors format's own limit
 
 
 def check_safetensors(path: str | Path) -> int:
-    """The number of tensors in the safetensors file at ``path``; ModelLoadError when it
-    is not one, or is shorter than its tensors need."""
+    """The number of parameters (elements of every tensor) in the safetensors file at
+    ``path``; ModelLoadError when it is not one, or is shorter than its tensors need."""
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as handle:
@@ -43,7 +44,7 @@ def check_safetensors(path: str | Path) -> int:
                                  "JSON") from None
     if not isinstance(header, dict):
         raise ModelLoadError(f"{path} is not a safetensors file: its header is not an object")
-    end = 0
+    end = parameters = 0
     for name, tensor in header.items():
         if name == "__metadata__":
             continue
@@ -53,8 +54,10 @@ def check_safetensors(path: str | Path) -> int:
             raise ModelLoadError(f"{path} is corrupt: tensor {name!r} has no valid "
                                  "data_offsets")
         end = max(end, offsets[1])
+        shape = tensor.get("shape") or []
+        parameters += math.prod(d for d in shape if isinstance(d, int))
     if 8 + length + end > size:
         raise ModelLoadError(
             f"{path} is truncated: its tensors need {8 + length + end:,} bytes and the file "
             f"has {size:,}; download it again")
-    return sum(1 for name in header if name != "__metadata__")
+    return parameters

@@ -34,7 +34,8 @@ FinishReason = Literal["stop", "length", "cancelled"]
 """Why generation ended: an end-of-turn token or stop string, max_tokens or the context
 window, or the consumer stopped reading."""
 
-Capability = Literal["completion", "chat", "embedding", "tools", "thinking"]
+Capability = Literal["completion", "chat", "embedding", "tools", "thinking", "insert"]
+"""``insert``: fill-in-the-middle (a completion with a ``suffix``)."""
 
 SourceKind = Literal["hub", "folder", "gguf", "ollama", "remote"]
 Purpose = Literal["chat", "embedding"]

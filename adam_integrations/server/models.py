@@ -32,7 +32,12 @@ from adam_integrations.core.registry import AUTO, registry
 from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import ModelSource
 from adam_integrations.manager import shared_backend
-from adam_integrations.server.names import check_alias, check_model_name, is_path_reference
+from adam_integrations.server.names import (
+    canonical_name,
+    check_alias,
+    check_model_name,
+    is_path_reference,
+)
 
 MAX_ALIASES = 1000
 """Names ``/api/copy`` may create on one server (each is kept in the aliases file, which
@@ -88,6 +93,7 @@ class ServedModels:
         self._model_type = model_type
         self._aliases: dict[str, str] = self._read_aliases()
         self._served: dict[str, Served] = {}
+        self._last_names: dict[int, str] = {}
         self._lock = threading.Lock()
 
     # -- names -----------------------------------------------------------------------
@@ -116,29 +122,31 @@ class ServedModels:
                 source = (resolve(reference) if self._operator_named(name)
                           else _resolve_served(reference))
                 if source is None:
-                    raise ModelNotFoundError(f"model '{name}' not found")
+                    raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
                 choice = registry.choose(self._model_type, source)
-                self._served[key] = Served(name, shared_backend(source, choice),
+                self._served[key] = Served(canonical_name(name),
+                                           shared_backend(source, choice),
                                            f"{source.explanation}; on "
                                            f"{choice.backend_class.name}: {choice.reason}")
-            return self._served[key]
+            served = self._served[key]
+            self._last_names[id(served.backend)] = canonical_name(name)
+            return served
 
     def name_of(self, backend: ModelBackend) -> str:
-        """The name ``backend`` was first asked for (Ollama's short form, ``name:tag``)."""
+        """The name ``backend`` was last asked for, as Ollama writes names (``name:tag``)."""
         with self._lock:
-            for served in self._served.values():
-                if served.backend is backend:
-                    name = served.name.strip()
-                    return name if ":" in name or "/" in name else f"{name}:latest"
-        return str(backend.source.name)
+            return self._last_names.get(id(backend), str(backend.source.name))
 
     def _operator_named(self, name: str) -> bool:
         key = self.normalize(name).lower()
         return any(k.lower() == key for k in self._named)
 
     def listed(self) -> list[tuple[str, ModelSource]]:
-        """The models /api/tags lists: the operator's names, the embedded models, the
-        local Ollama store's and the aliases."""
+        """The models /api/tags lists, under their canonical names (``name:tag``): the
+        operator's names, the embedded models, the local Ollama store's and the aliases."""
+        return [(canonical_name(name), source) for name, source in self._listed()]
+
+    def _listed(self) -> list[tuple[str, ModelSource]]:
         entries: list[tuple[str, ModelSource]] = []
         for name, target in sorted(self._named.items()):
             try:
@@ -165,7 +173,7 @@ class ServedModels:
         """Make ``destination`` a name for the model ``source`` names."""
         target = self.reference(source)
         if _resolve_served(target) is None:
-            raise ModelNotFoundError(f"model '{source}' not found")
+            raise ModelNotFoundError(f'model "{source}" not found, try pulling it first')
         key = self.normalize(check_alias(destination))
         if key.lower() in {n.lower() for n in EMBEDDED_NAMES}:
             raise InvalidRequestError(f"'{destination}' is the name of an embedded model")
@@ -183,7 +191,7 @@ class ServedModels:
         with self._lock:
             match = next((a for a in self._aliases if a.lower() == key.lower()), None)
             if match is None:
-                raise ModelNotFoundError(f"model '{name}' not found")
+                raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
             del self._aliases[match]
             self._write_aliases()
             for served_key in [k for k in self._served if k.endswith(f"|{key.lower()}")]:

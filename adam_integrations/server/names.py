@@ -81,6 +81,22 @@ def check_alias(name: object) -> str:
     return text
 
 
+def canonical_name(name: str) -> str:
+    """A name as Ollama writes it in every listing and answer: ``name:tag``, with
+    ``:latest`` when the request gave no tag (``hf:``, ``ollama:`` and paths as given).
+
+    Example:
+        >>> canonical_name("llama3.1"), canonical_name("hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M")
+        ('llama3.1:latest', 'hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M')
+        >>> canonical_name("localhost:5000/team/model"), canonical_name("hf:Qwen/Qwen3-0.6B")
+        ('localhost:5000/team/model:latest', 'hf:Qwen/Qwen3-0.6B')
+    """
+    text = name.strip()
+    if _is_path(text) or text.startswith(("hf:", "ollama:")):
+        return text
+    return text if ":" in text.rsplit("/", 1)[-1] else f"{text}:latest"
+
+
 def is_path_reference(name: str) -> bool:
     """Whether ``name`` (as ``check_model_name`` returned it) is a path on this machine."""
     return _is_path(name)

@@ -22,7 +22,8 @@ from starlette.routing import Route
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import parse_keep_alive
-from adam_integrations.core.types import ChatMessage, Chunk
+from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
+from adam_integrations.core.weight_files import WeightsSummary
 from adam_integrations.server.models import Served
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import (
@@ -153,7 +154,8 @@ class OllamaApi:
             return await self._load_or_unload(body, served, keep_alive, chat=True)
         messages = wire.messages_from_wire(body["messages"])
         load_seconds = await self.service.load(served)  # load errors keep their status
-        name = body["model"]
+        await self.service.check_capabilities(served, config)
+        name = served.name
         chunks = self.service.stream_chat(served, messages, config, keep_alive)
         return await _answer(body, (wire.chat_line(name, c, load_seconds) async for c in chunks),
                              wire.merged_chat)
@@ -167,15 +169,17 @@ class OllamaApi:
         if not prompt:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
         load_seconds = await self.service.load(served)
+        suffix = body.get("suffix") or None
+        await self.service.check_capabilities(served, config, insert=suffix is not None)
         chunks: AsyncIterator[Chunk]
-        if body.get("raw"):
-            chunks = self.service.stream_complete(served, prompt, config, keep_alive)
+        if body.get("raw") or suffix is not None:  # a suffix: the model's own FIM tokens
+            chunks = self.service.stream_complete(served, prompt, config, keep_alive, suffix)
         else:
             messages = [ChatMessage("user", prompt)]
             if body.get("system"):
                 messages.insert(0, ChatMessage("system", body["system"]))
             chunks = self.service.stream_chat(served, messages, config, keep_alive)
-        name = body["model"]
+        name = served.name
         return await _answer(body, (wire.generate_line(name, c, load_seconds)
                                     async for c in chunks), wire.merged_generate)
 
@@ -191,7 +195,7 @@ class OllamaApi:
                                            dimensions=body.get("dimensions"))
         total = asyncio.get_running_loop().time() - started + load_seconds
         count = await self.service.token_count(served, texts)
-        return JSONResponse({"model": body["model"], "embeddings": vectors,
+        return JSONResponse({"model": served.name, "embeddings": vectors,
                              "total_duration": wire.nanoseconds(total),
                              "load_duration": wire.nanoseconds(load_seconds),
                              "prompt_eval_count": count})
@@ -245,7 +249,7 @@ class OllamaApi:
         else:
             await self.service.keep_loaded(served, keep_alive)
             reason = "load"
-        line: dict[str, Any] = {"model": body["model"], "created_at": wire.now_rfc3339(),
+        line: dict[str, Any] = {"model": served.name, "created_at": wire.now_rfc3339(),
                                 "done": True, "done_reason": reason}
         if chat:
             line["message"] = {"role": "assistant", "content": ""}
@@ -265,8 +269,14 @@ async def _answer(body: Mapping[str, Any], lines: AsyncIterator[dict[str, Any]],
 def _tag_entry(model: StoredModel) -> dict[str, Any]:
     return {"name": model.name, "model": model.name, "size": model.size,
             "digest": model.digest, "modified_at": wire.rfc3339(model.modified_at),
-            "details": wire.model_details(model.source.is_gguf, None, None,
-                                          model.source.quantization)}
+            "details": _details(model.weights, model.source)}
+
+
+def _details(weights: WeightsSummary | None, source: ModelSource) -> dict[str, Any]:
+    if weights is None:
+        return wire.model_details(source.is_gguf, None, None, source.quantization)
+    return wire.model_details(weights.format == "gguf", weights.architecture,
+                              weights.parameters, weights.quantization)
 
 
 def _ps_entry(model: RunningModel) -> dict[str, Any]:

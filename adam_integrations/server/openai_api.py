@@ -47,8 +47,9 @@ class OpenAIApi:
         messages = wire.messages_from_wire(body.get("messages"))
         config = wire.config_from_request(body)
         await self.service.load(served)
+        await self.service.check_capabilities(served, config)
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
-                                 body["model"])
+                                 served.name)
         chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
         return await completion.respond(body, chunks)
 
@@ -64,9 +65,12 @@ class OpenAIApi:
         if not isinstance(prompt, str) or not prompt:
             raise InvalidRequestError("prompt must be a non-empty string", param="prompt")
         await self.service.load(served)
+        suffix = body.get("suffix") or None
+        await self.service.check_capabilities(served, config, insert=suffix is not None)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
-                                     body["model"])
-        chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}))
+                                     served.name)
+        chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}),
+                                              suffix)
         return await completion.respond(body, chunks)
 
     async def embeddings(self, request: Request) -> Response:
@@ -83,7 +87,7 @@ class OpenAIApi:
         tokens = await self.service.token_count(served, texts)
         encode = wire.base64_vector if body.get("encoding_format") == "base64" else list
         return JSONResponse({
-            "object": "list", "model": body["model"],
+            "object": "list", "model": served.name,
             "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})

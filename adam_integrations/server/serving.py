@@ -16,6 +16,7 @@ next token). Each generation and load is recorded in the server's metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -29,9 +30,11 @@ from adam_integrations.core.errors import (
     InvalidRequestError,
     RequestTimeoutError,
     ServerBusyError,
+    UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelSource
+from adam_integrations.core.weight_files import WeightsSummary, describe_weights
 from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels
@@ -51,6 +54,7 @@ class StoredModel:
     size: int
     digest: str
     modified_at: datetime
+    weights: WeightsSummary | None = None  # None: not on disk, or unreadable
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,22 @@ class ModelService:
         return seconds
 
     @staticmethod
+    async def check_capabilities(served: Served, config: GenerationConfig, *,
+                                 insert: bool = False) -> None:
+        """Refuse, in Ollama's words, what the model cannot do: ``"x" does not support
+        thinking`` (``think`` asked of a model that cannot), ``... insert`` (a suffix)."""
+        capabilities = (await asyncio.to_thread(served.backend.info)).capabilities
+        if config.think and "thinking" not in capabilities:
+            raise UnsupportedOperationError(
+                f'"{served.name}" does not support thinking; leave think out (or false), '
+                "or use a thinking model such as Qwen3", param="think")
+        if insert and "insert" not in capabilities:
+            raise UnsupportedOperationError(
+                f'"{served.name}" does not support insert: it has no fill-in-the-middle '
+                "tokens; send the prompt without a suffix, or use a code model such as "
+                "Qwen3-Coder", param="suffix")
+
+    @staticmethod
     async def unload(served: Served) -> None:
         await asyncio.to_thread(served.backend.unload)
 
@@ -110,12 +130,14 @@ class ModelService:
                              served.backend.astream_chat(messages, config))
 
     def stream_complete(self, served: Served, prompt: str, config: GenerationConfig,
-                        keep_alive: float | None) -> AsyncIterator[Chunk]:
-        """A raw continuation of ``prompt`` (no chat template), as ``stream_chat``."""
-        self._check_prompt([prompt])
+                        keep_alive: float | None, suffix: str | None = None
+                        ) -> AsyncIterator[Chunk]:
+        """A raw continuation of ``prompt`` (no chat template), or with ``suffix`` what goes
+        between the two (fill-in-the-middle), as ``stream_chat``."""
+        self._check_prompt([prompt, suffix or ""])
         config = self._capped(config)
         return self._tracked(served, keep_alive,
-                             served.backend.astream_complete(prompt, config))
+                             served.backend.astream_complete(prompt, config, suffix=suffix))
 
     async def embed(self, served: Served, texts: list[str], keep_alive: float | None,
                     dimensions: int | None = None) -> list[list[float]]:
@@ -207,8 +229,14 @@ class ModelService:
     async def stored(self) -> list[StoredModel]:
         """The models on disk under their served names (hashing runs off the loop; the
         hashes are cached, see ``sharing.digest``)."""
-        return await asyncio.to_thread(
-            lambda: [_stored(name, source) for name, source in self.models.listed()])
+        def collect() -> list[StoredModel]:
+            listed = []
+            for name, source in self.models.listed():
+                with contextlib.suppress(OSError):  # a file removed meanwhile
+                    listed.append(_stored(name, source))
+            return listed
+
+        return await asyncio.to_thread(collect)
 
     async def running(self) -> list[RunningModel]:
         """The models in memory now (one unloaded meanwhile, or whose file went away, is
@@ -238,15 +266,20 @@ def _shutting_down() -> ServerBusyError:
 
 
 def _stored(name: str, source: ModelSource) -> StoredModel:
+    """What disk says of a model: size, digest, and its weights' headers (a broken file is
+    listed with no details; ``adam models`` says what is wrong with it)."""
     path = Path(source.location)
-    size, digest = 0, ""
+    size, digest, weights = 0, "", None
     if path.is_file():
         size, digest = path.stat().st_size, file_sha256(path)
     elif path.is_dir():
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    if path.exists():
+        with contextlib.suppress(AdamError, OSError):
+            weights = describe_weights(path)
     modified = (datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
                 if path.exists() else datetime.now(timezone.utc))
-    return StoredModel(name, source, size, digest, modified)
+    return StoredModel(name, source, size, digest, modified, weights)
 
 
 def _normalized(vector: list[float]) -> list[float]:

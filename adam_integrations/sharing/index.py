@@ -27,10 +27,10 @@ from pathlib import Path
 
 from adam_integrations.catalog.embedded import EMBEDDED_MODELS
 from adam_integrations.core.errors import AdamError
-from adam_integrations.core.gguf_header import is_gguf, read_gguf_header
+from adam_integrations.core.gguf_header import is_gguf
 from adam_integrations.core.hub import cache_root
 from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
-from adam_integrations.core.safetensors_header import check_safetensors
+from adam_integrations.core.weight_files import describe_weights
 from adam_integrations.sharing.digest import check_named_digest, file_sha256
 
 
@@ -187,14 +187,7 @@ def _describe(stored: StoredFile, verify: bool) -> None:
     """Hash the file, read its header, and set ``problem`` when something is wrong."""
     try:
         stored.sha256 = file_sha256(stored.path, fresh=verify)
-        if stored.format == "gguf":
-            header = read_gguf_header(stored.path)
-            stored.architecture = header.architecture
-            stored.quantization = header.quantization
-            stored.context_length = header.context_length
-            stored.size_label = header.metadata.get("general.size_label")
-        else:
-            check_safetensors(stored.path)
+        summary = describe_weights(stored.path)
         check_named_digest(stored.path)  # the hash above is the one compared
     except OSError as error:
         stored.problem = f"cannot be read: {error.strerror or error}"
@@ -202,14 +195,11 @@ def _describe(stored: StoredFile, verify: bool) -> None:
     except AdamError as error:
         stored.problem = str(error).replace(f"{stored.path} ", "", 1)
         return
-    if stored.format == "safetensors":
-        config = stored.path.parent / "config.json"
-        try:
-            data = json.loads(config.read_text(encoding="utf-8"))
-            stored.architecture = data.get("model_type")
-            stored.context_length = data.get("max_position_embeddings")
-        except (OSError, ValueError, AttributeError):
-            pass
+    stored.architecture = summary.architecture
+    stored.context_length = summary.context_length
+    if stored.format == "gguf":
+        stored.quantization = summary.quantization
+        stored.size_label = summary.size_label
 
 
 def dedupe(index: ModelIndex) -> int:

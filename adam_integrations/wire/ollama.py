@@ -74,7 +74,8 @@ CHAT_FIELDS: dict[str, dict[str, Any]] = {
 GENERATE_FIELDS: dict[str, dict[str, Any]] = {
     "prompt": {"type": "string"}, "system": {"type": "string"}, "raw": {"type": "boolean"},
     **_GENERATION,
-    "suffix": {"enum": [""], "description": "fill-in-the-middle is not available yet"},
+    "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
+                                                "insertion (models with FIM tokens)"},
     "images": {"type": "array", "maxItems": 0, "description": "no vision model is served"},
 }
 """``/api/generate``'s fields, besides ``model``."""

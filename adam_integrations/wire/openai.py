@@ -83,7 +83,8 @@ COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
                "description": "the text to continue (one prompt per request)"},
     **_STREAMING, **_SAMPLING,
     "echo": {"enum": [False], "description": "not available: leave it out or false"},
-    "suffix": {"type": "null", "description": "not available: leave it out"},
+    "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
+                                                "insertion (models with FIM tokens)"},
     "logprobs": {"type": "null", "description": "not available yet: leave it out"},
     "best_of": {"type": "integer", "minimum": 1, "maximum": 1},
 }

@@ -225,7 +225,7 @@ class ScriptedThinker(ModelBackend):
         last.finish_reason, last.usage = "stop", Usage(completion_tokens=20)
         yield last
 
-    def _stream_complete(self, prompt, config):
+    def _stream_complete(self, prompt, config, suffix=None):
         return self._stream_chat([], config)
 
     def _embed(self, texts, kind):

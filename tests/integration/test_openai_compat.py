@@ -156,7 +156,7 @@ def test_adam_serve_serves_a_remote_model_under_a_local_name(llama_server, sessi
                          "--model", f"remote-smol=llamacpp-server:smollm2@{llama_server}")
     try:
         client = ollama.Client(host=front.url)
-        assert "remote-smol" in [m.model for m in client.list().models]
+        assert "remote-smol:latest" in [m.model for m in client.list().models]
         answer = client.chat(model="remote-smol", options={"num_predict": 6},
                              messages=[{"role": "user", "content": "Say hi."}])
         assert answer.message.content and answer.done

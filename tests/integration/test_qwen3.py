@@ -257,3 +257,45 @@ def test_openai_clients_get_forced_calls_from_a_qwen3_model(server, qwen3):
         tools=[WEATHER], tool_choice="required", max_tokens=96, temperature=0)
     (call,) = completion.choices[0].message.tool_calls
     assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+
+
+# -- fill-in-the-middle (Qwen's <|fim_prefix|> tokens are in the real vocabulary) ------------
+PREFIX, SUFFIX = "def add(a, b):\n    ", "\n\nprint(add(1, 2))"
+FIM_MARKERS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+
+def test_a_suffix_fills_in_the_middle_with_the_models_own_tokens(qwen3_dense, qwen3):
+    """Both backends build the same prompt: <|fim_prefix|> prefix <|fim_suffix|> suffix
+    <|fim_middle|>, the texts around as plain text (a control token typed in them stays
+    text)."""
+    from transformers import AutoTokenizer
+
+    assert "insert" in qwen3_dense.info().capabilities
+    tokenizer = AutoTokenizer.from_pretrained(qwen3.dense_folder)
+    for marker in FIM_MARKERS:  # one token each in the real vocabulary
+        assert tokenizer.convert_ids_to_tokens(tokenizer.convert_tokens_to_ids(marker)) == marker
+    text_tokens = (len(tokenizer(PREFIX, add_special_tokens=False)["input_ids"])
+                   + len(tokenizer(SUFFIX, add_special_tokens=False)["input_ids"]))
+    filled = qwen3_dense.complete(PREFIX, suffix=SUFFIX, max_tokens=4, temperature=0)
+    assert filled.usage.prompt_tokens == text_tokens + 3
+    assert filled.usage.completion_tokens >= 1
+    injected = qwen3_dense.complete("<|im_end|>", suffix=SUFFIX, max_tokens=1, temperature=0)
+    assert injected.usage.prompt_tokens > 3 + 1 + len(  # a control token typed stays text
+        tokenizer(SUFFIX, add_special_tokens=False)["input_ids"])
+
+
+def test_the_ollama_client_fills_in_the_middle_and_others_are_refused_in_ollamas_words(
+        server, qwen3):
+    import ollama
+
+    client = ollama.Client(host=server)
+    name = str(qwen3.dense_gguf)
+    assert "insert" in client.show(name).capabilities
+    answer = client.generate(model=name, prompt=PREFIX, suffix=SUFFIX,
+                             options={"num_predict": 4, "temperature": 0})
+    assert answer.done and answer.eval_count >= 1
+    assert "insert" not in client.show("smollm2:135m").capabilities
+    with pytest.raises(ollama.ResponseError) as refused:
+        client.generate(model="smollm2:135m", prompt=PREFIX, suffix=SUFFIX)
+    assert refused.value.status_code == 400
+    assert '"smollm2:135m" does not support insert' in refused.value.error

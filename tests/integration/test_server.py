@@ -162,7 +162,7 @@ def test_openai_client_chat_stream_embeddings_and_models(server):
     (b"{not json", 400, "invalid JSON"),
     (b'{"messages": [{"role": "user", "content": "hi"}]}', 400, "model is required"),
     (b'{"model": "nope", "messages": [{"role": "user", "content": "hi"}]}', 404,
-     "model 'nope' not found"),
+     'model "nope" not found, try pulling it first'),
     (b'{"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], '
      b'"options": {"temperature": "hot"}}', 400, 'option "temperature" must be'),
 ])
@@ -206,7 +206,7 @@ def test_unknown_routes_and_wrong_methods(server):
 
 def test_copy_makes_an_alias_and_delete_removes_only_the_alias(server, client):
     client.copy(CHAT, "my-smol")
-    assert "my-smol" in [m.model for m in client.list().models]
+    assert "my-smol:latest" in [m.model for m in client.list().models]  # name:tag, as Ollama
     assert client.chat(model="my-smol:latest", messages=[{"role": "user", "content": "hi"}],
                        options={"num_predict": 2}).done
     client.delete("my-smol")

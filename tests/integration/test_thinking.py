@@ -74,7 +74,7 @@ def test_the_split_works_on_real_tokenizer_pieces(chat_model):
 
 
 def test_a_model_that_cannot_think_refuses_think_true(backend_model):
-    with pytest.raises(InvalidRequestError, match="cannot think"):
+    with pytest.raises(InvalidRequestError, match="does not support thinking"):
         backend_model.chat([{"role": "user", "content": "hi"}], think=True, max_tokens=4)
     assert backend_model.chat([{"role": "user", "content": "hi"}], think=False,
                               max_tokens=4).usage.completion_tokens > 0

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adam_integrations.core.backend import ModelBackend
+from adam_integrations.core.prompt import insert_unsupported
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -104,8 +105,11 @@ class ScriptedBackend(ModelBackend):
         prompt_words = sum(len(m.content.split()) for m in messages)
         return _answer(user, prompt_words, config)
 
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         self.load()
+        if suffix is not None:  # a vocabulary of words: no fill-in-the-middle tokens
+            raise insert_unsupported(self.source.name)
         self.requests.append(Request(None, prompt, config))
         return _answer(prompt, len(prompt.split()), config)
 

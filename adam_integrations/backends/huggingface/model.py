@@ -47,7 +47,7 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
-from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.prompt import FIM_MARKERS, TemplateTraits, insert_unsupported
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -282,7 +282,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             embedding_dimension=getattr(config, "hidden_size", None) if is_embedding else None,
             capabilities=("embedding",) if is_embedding else (
                 "completion", "chat", "tools", *(("thinking",) if loaded.traits.thinking
-                                                 else ())),
+                                                 else ()),
+                *(("insert",) if _fim_tokens(loaded.tokenizer) else ())),
             path=self.source.location if self.source.kind != "hub" else str(loaded.folder),
             format="gguf" if loaded.gguf_path else "onnx" if self._quantized
             else "safetensors",
@@ -314,11 +315,26 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         return self._generate(loaded, ids, config, load_seconds, prompt)
 
-    def _stream_complete(self, prompt: str, config: GenerationConfig) -> Iterator[Chunk]:
+    def _stream_complete(self, prompt: str, config: GenerationConfig,
+                         suffix: str | None = None) -> Iterator[Chunk]:
         loaded, load_seconds = self._ensure_loaded_timed()
         self._check_kind(loaded, "causal")
-        ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
-        return self._generate(loaded, ids, config, load_seconds, prompt)
+        tokenizer = loaded.tokenizer
+        if suffix is None:
+            ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
+            return self._generate(loaded, ids, config, load_seconds, prompt)
+        fim = _fim_tokens(tokenizer)
+        if fim is None:
+            raise insert_unsupported(self.source.name)
+        import torch
+
+        def text(value: str) -> list[int]:  # user text: control tokens in it stay text
+            return tokenizer(value, add_special_tokens=False, split_special_tokens=True
+                             )["input_ids"]
+
+        before, after, middle = fim
+        ids = torch.tensor([[before, *text(prompt), after, *text(suffix), middle]])
+        return self._generate(loaded, ids, config, load_seconds, prompt + suffix)
 
     def count_tokens(self, text: str) -> int:
         tokenizer = self._ensure_loaded().tokenizer
@@ -374,6 +390,16 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         loaded = self._ensure_loaded()
         self._check_kind(loaded, "embedding")
         return embed_texts(loaded, texts, kind, self._embed_batch_size)
+
+
+def _fim_tokens(tokenizer: Any) -> tuple[int, int, int] | None:
+    """The ids of the first spelling of ``FIM_MARKERS`` the vocabulary has whole."""
+    for markers in FIM_MARKERS:
+        ids = [tokenizer.convert_tokens_to_ids(marker) for marker in markers]
+        if all(isinstance(i, int) and tokenizer.convert_ids_to_tokens(i) == marker
+               for i, marker in zip(ids, markers, strict=True)):
+            return ids[0], ids[1], ids[2]
+    return None
 
 
 def _onnx_details(model: Any) -> dict[str, Any]:
