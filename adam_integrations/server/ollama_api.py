@@ -155,7 +155,7 @@ class OllamaApi:
         messages = wire.messages_from_wire(body["messages"])
         load_seconds = await self.service.load(served)  # load errors keep their status
         await self.service.check_capabilities(served, config)
-        name = served.name
+        name = body["model"]  # echoed unchanged, as Ollama does
         chunks = self.service.stream_chat(served, messages, config, keep_alive)
         return await _answer(body, (wire.chat_line(name, c, load_seconds) async for c in chunks),
                              wire.merged_chat)
@@ -179,7 +179,7 @@ class OllamaApi:
             if body.get("system"):
                 messages.insert(0, ChatMessage("system", body["system"]))
             chunks = self.service.stream_chat(served, messages, config, keep_alive)
-        name = served.name
+        name = body["model"]  # echoed unchanged, as Ollama does
         return await _answer(body, (wire.generate_line(name, c, load_seconds)
                                     async for c in chunks), wire.merged_generate)
 
@@ -195,7 +195,7 @@ class OllamaApi:
                                            dimensions=body.get("dimensions"))
         total = asyncio.get_running_loop().time() - started + load_seconds
         count = await self.service.token_count(served, texts)
-        return JSONResponse({"model": served.name, "embeddings": vectors,
+        return JSONResponse({"model": body["model"], "embeddings": vectors,
                              "total_duration": wire.nanoseconds(total),
                              "load_duration": wire.nanoseconds(load_seconds),
                              "prompt_eval_count": count})
@@ -249,7 +249,7 @@ class OllamaApi:
         else:
             await self.service.keep_loaded(served, keep_alive)
             reason = "load"
-        line: dict[str, Any] = {"model": served.name, "created_at": wire.now_rfc3339(),
+        line: dict[str, Any] = {"model": body["model"], "created_at": wire.now_rfc3339(),
                                 "done": True, "done_reason": reason}
         if chat:
             line["message"] = {"role": "assistant", "content": ""}

@@ -49,7 +49,7 @@ class OpenAIApi:
         await self.service.load(served)
         await self.service.check_capabilities(served, config)
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
-                                 served.name)
+                                 body["model"])
         chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
         return await completion.respond(body, chunks)
 
@@ -68,7 +68,7 @@ class OpenAIApi:
         suffix = body.get("suffix") or None
         await self.service.check_capabilities(served, config, insert=suffix is not None)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
-                                     served.name)
+                                     body["model"])
         chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}),
                                               suffix)
         return await completion.respond(body, chunks)
@@ -87,7 +87,7 @@ class OpenAIApi:
         tokens = await self.service.token_count(served, texts)
         encode = wire.base64_vector if body.get("encoding_format") == "base64" else list
         return JSONResponse({
-            "object": "list", "model": served.name,
+            "object": "list", "model": body["model"],
             "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
