@@ -16,6 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
 
@@ -109,6 +110,35 @@ def _model_layer(root: Path, manifest: Path) -> Path:
                     "missing; `ollama pull` the model again")
             return blob
     raise ModelNotFoundError(f"Ollama's manifest {manifest} has no model layer")
+
+
+PARAMS_MEDIA_TYPE = "application/vnd.ollama.image.params"
+
+
+def model_parameters(name: str, roots: list[Path] | None = None) -> dict[str, Any]:
+    """The parameters (Ollama option names: ``temperature``, ``stop``...) the store keeps
+    for the model ``name`` (its params layer), or ``{}`` when it has none or cannot be
+    read (a model is served without them rather than refused)."""
+    parsed = OllamaName.parse(name)
+    for root in roots if roots is not None else ollama_store_roots():
+        manifest = root / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
+        try:
+            layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers") or []
+        except (OSError, ValueError, AttributeError):
+            continue
+        for layer in layers:
+            match = _DIGEST.match(str(layer.get("digest", ""))) if isinstance(
+                layer, dict) and layer.get("mediaType") == PARAMS_MEDIA_TYPE else None
+            if match is None:
+                continue
+            try:
+                data = json.loads((root / "blobs" / f"sha256-{match.group(1)}").read_text(
+                    encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+            return data if isinstance(data, dict) else {}
+        return {}
+    return {}
 
 
 def list_store_models(roots: list[Path] | None = None) -> list[str]:

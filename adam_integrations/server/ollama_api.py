@@ -154,7 +154,7 @@ class OllamaApi:
             return await self._load_or_unload(body, served, keep_alive, chat=True)
         messages = wire.messages_from_wire(body["messages"])
         load_seconds = await self.service.load(served)  # load errors keep their status
-        await self.service.check_capabilities(served, config)
+        config = await self.service.prepared(served, config)
         name = body["model"]  # echoed unchanged, as Ollama does
         chunks = self.service.stream_chat(served, messages, config, keep_alive)
         return await _answer(body, (wire.chat_line(name, c, load_seconds) async for c in chunks),
@@ -170,7 +170,7 @@ class OllamaApi:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
         load_seconds = await self.service.load(served)
         suffix = body.get("suffix") or None
-        await self.service.check_capabilities(served, config, insert=suffix is not None)
+        config = await self.service.prepared(served, config, insert=suffix is not None)
         chunks: AsyncIterator[Chunk]
         if body.get("raw") or suffix is not None:  # a suffix: the model's own FIM tokens
             chunks = self.service.stream_complete(served, prompt, config, keep_alive, suffix)

@@ -47,7 +47,7 @@ class OpenAIApi:
         messages = wire.messages_from_wire(body.get("messages"))
         config = wire.config_from_request(body)
         await self.service.load(served)
-        await self.service.check_capabilities(served, config)
+        config = await self.service.prepared(served, config)
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
         chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
@@ -66,7 +66,7 @@ class OpenAIApi:
             raise InvalidRequestError("prompt must be a non-empty string", param="prompt")
         await self.service.load(served)
         suffix = body.get("suffix") or None
-        await self.service.check_capabilities(served, config, insert=suffix is not None)
+        config = await self.service.prepared(served, config, insert=suffix is not None)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                      body["model"])
         chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}),

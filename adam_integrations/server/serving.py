@@ -24,7 +24,9 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+from adam_integrations.catalog.qwen3 import is_qwen3_family
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -33,6 +35,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
+from adam_integrations.core.ollama_store import model_parameters
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelSource
 from adam_integrations.core.weight_files import WeightsSummary, describe_weights
 from adam_integrations.server.limits import Workload
@@ -40,6 +43,7 @@ from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels
 from adam_integrations.server.settings import ServerSettings
 from adam_integrations.sharing.digest import check_named_digest, file_sha256
+from adam_integrations.wire import ollama as ollama_wire
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
 _FOREVER = timedelta(days=3650)
@@ -94,6 +98,31 @@ class ModelService:
         seconds = time.perf_counter() - started
         self.metrics.load_seconds.labels(str(served.source.name)).observe(seconds)
         return seconds
+
+    async def prepared(self, served: Served, config: GenerationConfig, *,
+                       insert: bool = False) -> GenerationConfig:
+        """A request's config checked against what the model can do
+        (``check_capabilities``) and completed with the model's defaults
+        (``with_model_defaults``), as Ollama runs a request."""
+        await self.check_capabilities(served, config, insert=insert)
+        return await self.with_model_defaults(served, config)
+
+    @staticmethod
+    async def with_model_defaults(served: Served, config: GenerationConfig
+                                  ) -> GenerationConfig:
+        """What Ollama samples with when a request leaves options unset: the model's own
+        parameters (a model in Ollama's store: its params layer), else Ollama's defaults
+        (``wire.ollama.DEFAULT_OPTIONS``: temperature 0.8, so answers vary, as Ollama's).
+        A Qwen3 model asked with no sampling option keeps the Qwen team's preset for its
+        mode, which the backend applies (Ollama's own qwen3 models carry it)."""
+        def parameters() -> dict[str, Any] | None:
+            if is_qwen3_family(served.backend.info().family) and not config.sampling_given:
+                return None
+            name = served.source.ollama_name
+            return model_parameters(name) if name else {}
+
+        found = await asyncio.to_thread(parameters)
+        return config if found is None else ollama_wire.with_defaults(config, found)
 
     @staticmethod
     async def check_capabilities(served: Served, config: GenerationConfig, *,

@@ -38,6 +38,36 @@ OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
 }
 
 
+DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9,
+                                   "min_p": 0.0, "repeat_penalty": 1.1}
+"""Ollama's values for the sampling options neither a request nor its model sets
+(Ollama's docs/modelfile.md, "Valid parameters and values"): it samples by default."""
+
+
+def with_defaults(config: GenerationConfig, parameters: Mapping[str, Any]) -> GenerationConfig:
+    """``config`` with every option the request left unset taken from the model's own
+    ``parameters`` (Ollama option names, as a Modelfile's PARAMETER lines), else from
+    ``DEFAULT_OPTIONS``.
+
+    Example:
+        >>> with_defaults(GenerationConfig(top_k=5), {"temperature": 0.2}).temperature
+        0.2
+        >>> with_defaults(GenerationConfig(top_k=5), {}).top_k
+        5
+    """
+    fields: dict[str, Any] = {}
+    for key, value in {**DEFAULT_OPTIONS, **parameters}.items():
+        if key not in OPTIONS or value is None:
+            continue
+        name = OPTIONS[key][0]
+        if name == "stop":
+            if not config.stop:
+                fields[name] = [value] if isinstance(value, str) else list(value)
+        elif getattr(config, name) is None:
+            fields[name] = value
+    return config.merged(**fields)
+
+
 # -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
 def options_schema() -> dict[str, Any]:
     """The ``options`` object as a JSON schema, from ``OPTIONS``."""

@@ -135,3 +135,19 @@ async def test_show_reads_the_template_the_backend_declares(http):
     body = (await http.post("/api/show", json={"model": NAME})).json()
     assert body["template"] == "{{ messages }}"
     assert body["model_info"]["scripted.context_length"] == 4096
+
+
+@pytest.mark.parametrize("route", ["/api/chat", "/v1/chat/completions"])
+async def test_unset_options_take_ollamas_defaults_and_set_ones_are_kept(http, backend, route):
+    """As Ollama runs a request: what it leaves unset comes from the model's parameters,
+    else Ollama's defaults, so by default it samples (temperature 0.8)."""
+    hello = [{"role": "user", "content": "say: hi"}]
+    await http.post(route, json={"model": NAME, "messages": hello, "stream": False})
+    config = backend.requests[-1].config
+    assert (config.temperature, config.top_k, config.top_p, config.repetition_penalty) == (
+        0.8, 40, 0.9, 1.1)
+    await http.post(route, json={"model": NAME, "messages": hello, "stream": False,
+                                 **({"options": {"temperature": 0, "top_k": 3}}
+                                    if route == "/api/chat" else {"temperature": 0})})
+    config = backend.requests[-1].config
+    assert config.temperature == 0 and config.top_k == (3 if route == "/api/chat" else 40)
