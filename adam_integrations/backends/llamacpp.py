@@ -41,6 +41,7 @@ from adam_integrations.backends.llamacpp_slots import (
     FINISHED,
     SlotScheduler,
 )
+from adam_integrations.backends.logprobs import LogprobCollector, ScoredToken, top_logprobs
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
@@ -316,7 +317,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                                else config.seed)
                 sampler = llama._init_sampler(**settings)
         request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder,
-                                      Penalties.of(config))
+                                      Penalties.of(config), top_logprobs(config))
+        scores = LogprobCollector(lambda t: llama.detokenize([t], special=True))
         stop = current_stop_signal()
         if stop is not None:  # a reader that leaves mid-prompt frees the slot at once
             stop.on_set(lambda: loaded.slots.cancel_soon(request))
@@ -331,11 +333,15 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 if event is END_OF_ANSWER:
                     assembler.end_of_answer()
                     continue
+                if isinstance(event, ScoredToken):
+                    scores.add(event)
+                    event = event.token
                 raw = text.decode(llama.detokenize([event], prev_tokens=generated[-8:]
                                                    or None))
                 generated.append(event)
                 piece = assembler.token(raw)
                 if piece is not None:
+                    scores.attach(piece)
                     yield piece
                 if assembler.stopped:
                     break
@@ -343,6 +349,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             last = assembler.finish(text.decode(b"", final=True), closed_early=closed_early)
             if last.usage is not None:
                 last.usage.cached_tokens = request.cached
+            scores.attach(last)
             yield last
         finally:
             loaded.slots.cancel(request)  # waits until the slot no longer uses the sampler

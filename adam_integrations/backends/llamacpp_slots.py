@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.logprobs import raw_logits, score
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.errors import AdamError, ModelLoadError
 from adam_integrations.core.streaming import Failure
@@ -68,9 +69,11 @@ class SlotRequest:
     None: greedy, the most likely token."""
     decoder: ConstrainedDecoder | None
     penalties: Penalties | None = None
+    top_logprobs: int | None = None
+    """None: tokens come as ids; else as ``ScoredToken``s with this many alternatives."""
     events: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
-    """Generated token ids, then ``END_OF_TURN``/``END_OF_ANSWER``, then ``FINISHED`` (or
-    a ``Failure``)."""
+    """Generated token ids (``ScoredToken``s with logprobs), then
+    ``END_OF_TURN``/``END_OF_ANSWER``, then ``FINISHED`` (or a ``Failure``)."""
     cached: int = 0
     """Prompt tokens reused from the slot's cache (known once admitted)."""
     released: threading.Event = field(default_factory=threading.Event)
@@ -126,9 +129,12 @@ class SlotScheduler:
 
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None,
-               penalties: Penalties | None = None) -> SlotRequest:
-        """Queue a generation; its tokens arrive on ``request.events``."""
-        return self._engine.submit(prompt, max_new, sampler, decoder, penalties)
+               penalties: Penalties | None = None,
+               top_logprobs: int | None = None) -> SlotRequest:
+        """Queue a generation; its tokens arrive on ``request.events`` (scored, with
+        ``top_logprobs`` alternatives, unless it is None)."""
+        return self._engine.submit(prompt, max_new, sampler, decoder, penalties,
+                                   top_logprobs)
 
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
@@ -197,11 +203,12 @@ class _SlotEngine:
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None,
-               penalties: Penalties | None) -> SlotRequest:
+               penalties: Penalties | None, top_logprobs: int | None) -> SlotRequest:
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
-                              decoder=decoder, penalties=penalties)
+                              decoder=decoder, penalties=penalties,
+                              top_logprobs=top_logprobs)
         with self._state:
             if self._closing:
                 raise AdamError("the model was unloaded while this request started; "
@@ -346,6 +353,7 @@ class _SlotEngine:
 
         row, request.row = request.row, -1
         decoder, logits = request.decoder, self._logits(row)
+        raw = None if request.top_logprobs is None else raw_logits(logits)
         if decoder is not None:
             import torch
 
@@ -362,7 +370,8 @@ class _SlotEngine:
             request.events.put(END_OF_TURN)
             self._finish(request)
             return
-        request.events.put(token)
+        request.events.put(token if raw is None else score(raw, token, request.top_logprobs
+                                                           or 0))
         request.generated.append(token)
         if decoder is not None and decoder.done:
             request.events.put(END_OF_ANSWER)

@@ -253,7 +253,7 @@ class OllamaModel(ModelBackend):
         self.load()
         parts = self._call(lambda: self.client.generate(  # a suffix needs Ollama's template
             model=self.model_name, prompt=prompt, suffix=suffix or "", raw=suffix is None,
-            stream=True,
+            stream=True, **wire.logprob_fields(config),
             options=wire.options_from_config(config, self._num_ctx),
             keep_alive=self._keep_alive, format=wire.format_from_config(config)))
         return _guarded(self, _chunks(parts, config))
@@ -281,6 +281,7 @@ class OllamaModel(ModelBackend):
         }
         if config.think is not None:
             request["think"] = config.think
+        request.update(wire.logprob_fields(config))
         tools = wire.tools_from_config(config)
         if tools:
             request["tools"] = tools
@@ -300,7 +301,8 @@ def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk
     if forced:  # the answer is the call's JSON: collect it, read it at the end
         text_so_far.append(text)
         text = ""
-    chunk = Chunk(text=text, thinking=thinking, tool_calls=calls)
+    chunk = Chunk(text=text, thinking=thinking, tool_calls=calls,
+                  logprobs=wire.logprobs_from_wire(getattr(part, "logprobs", None)))
     if part.done:
         if forced:
             call = _forced_call("".join(text_so_far))

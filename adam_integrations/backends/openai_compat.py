@@ -267,6 +267,8 @@ class OpenAICompatibleModel(ModelBackend):
         if "max_completion_tokens" in body:  # the completions route knows max_tokens only
             body["max_tokens"] = body.pop("max_completion_tokens")
         body.update(model=self.model_id, prompt=prompt, stream=True)
+        if config.logprobs:  # the completions route takes the number of alternatives
+            body["logprobs"] = config.top_logprobs or 0
         if suffix is not None:
             body["suffix"] = suffix
         return self._read(lambda: self.client.completions.with_streaming_response.create(
@@ -376,6 +378,8 @@ class OpenAICompatibleModel(ModelBackend):
                    ) -> tuple[dict[str, Any], bool]:
         """The request, and whether a forced call goes as structured output."""
         body = self._sampling(config)
+        if config.logprobs:
+            body.update(logprobs=True, top_logprobs=config.top_logprobs or 0)
         body.update(model=self.model_id, stream=True, stream_options={"include_usage": True},
                     messages=[wire.message_to_wire(m, reasoning=self.engine.reasoning_back)
                               for m in messages])

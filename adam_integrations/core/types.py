@@ -271,6 +271,9 @@ class GenerationConfig:
       call is forced (small models otherwise repeat the forced call).
     - ``response_format``: None, "json" (any JSON object), a JSON schema, or a pydantic
       model class; the answer is then JSON that parses and validates.
+    - ``logprobs``: True puts each generated token's log probability in
+      ``Chunk.logprobs`` / ``Completion.logprobs``; ``top_logprobs`` (0-20, implies
+      ``logprobs``) adds that many of the most likely tokens at each position.
 
     Example:
         >>> GenerationConfig(max_tokens=64, temperature=0.0, stop=["\\n\\n"]).max_tokens
@@ -292,6 +295,8 @@ class GenerationConfig:
     tool_choice: str | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -317,6 +322,15 @@ class GenerationConfig:
         _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
         if isinstance(self.think, str) and self.think in ("low", "medium", "high"):
             self.think = True  # Ollama's effort levels; local models have one level
+        if self.logprobs is not None and not isinstance(self.logprobs, bool):
+            raise InvalidInputTypeError(f"logprobs must be true or false, got {self.logprobs!r}")
+        _check_number("top_logprobs", self.top_logprobs, minimum=0,
+                      maximum=MAX_TOP_LOGPROBS, integer=True)
+        if self.top_logprobs and self.logprobs is False:
+            raise InvalidRequestError("top_logprobs needs logprobs; set logprobs=True or "
+                                      "leave top_logprobs out")
+        if self.top_logprobs and self.logprobs is None:
+            self.logprobs = True  # as ChatOllama and the OpenAI API take it
         if self.think is not None and not isinstance(self.think, bool):
             raise InvalidInputTypeError(f"think must be True, False or None, got {self.think!r}")
         self.tools = coerce_tools(self.tools)
@@ -379,6 +393,7 @@ class GenerationConfig:
 
 
 _INT32_MAX = 2**31 - 1
+MAX_TOP_LOGPROBS = 20  # OpenAI's and Ollama's limit
 
 
 def _check_number(
@@ -450,9 +465,32 @@ class Usage:
 
 
 @dataclass(slots=True)
+class TokenLogprob:
+    """One generated token with its log probability under the model (the log-softmax of
+    its logits, before temperature, penalties or a grammar), and, when asked for, the
+    most likely tokens at that position with theirs.
+
+    ``bytes`` are the token's UTF-8 bytes (a token may hold part of a character).
+    """
+
+    token: str
+    logprob: float
+    bytes: list[int] = field(default_factory=list)
+    top_logprobs: list[TokenLogprob] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As OpenAI and Ollama write one: ``{"token", "logprob", "bytes",
+        "top_logprobs"}``."""
+        return {"token": self.token, "logprob": self.logprob, "bytes": self.bytes,
+                "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes}
+                                 for t in self.top_logprobs]}
+
+
+@dataclass(slots=True)
 class Chunk:
     """One piece of a streamed answer: answer text, reasoning text and whole tool calls
-    arrive separately. The last chunk has ``finish_reason`` and ``usage``."""
+    arrive separately. The last chunk has ``finish_reason`` and ``usage``. With
+    ``logprobs=True``, ``logprobs`` holds the tokens generated since the previous chunk."""
 
     text: str = ""
     thinking: str = ""
@@ -460,11 +498,12 @@ class Chunk:
     invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         return not (self.text or self.thinking or self.tool_calls or self.invalid_tool_calls
-                    or self.finish_reason or self.usage)
+                    or self.finish_reason or self.usage or self.logprobs)
 
 
 @dataclass
@@ -484,6 +523,7 @@ class Completion:
     tool_calls: list[ToolCall] = field(default_factory=list)
     invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
     parsed: Any = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass
@@ -517,6 +557,7 @@ def collect(
         thinking.append(chunk.thinking)
         completion.tool_calls.extend(chunk.tool_calls)
         completion.invalid_tool_calls.extend(chunk.invalid_tool_calls)
+        completion.logprobs.extend(chunk.logprobs)
         if chunk.finish_reason is not None:
             completion.finish_reason = chunk.finish_reason
         if chunk.usage is not None:

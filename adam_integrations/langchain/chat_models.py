@@ -144,6 +144,13 @@ class ChatAdam(BaseChatModel):
     """Stop sequences: generation ends there, and they are not part of the answer."""
     reasoning: bool | None = None
     """True/False switches a thinking model's reasoning on/off; None = model default."""
+    logprobs: bool | None = None
+    """Each generated token's log probability in ``response_metadata["logprobs"]`` (a
+    list of ``{"token", "logprob", "bytes", "top_logprobs"}``, as ChatOllama gives it; on
+    each streamed chunk, its own tokens)."""
+    top_logprobs: int | None = None
+    """That many of the most likely tokens at each position too (0-20; implies
+    ``logprobs``)."""
     keep_alive: float | str | None = None
     """Unload the model after this idle time ("5m", seconds; 0 = after each call)."""
     domain: str | None = None
@@ -248,6 +255,7 @@ class ChatAdam(BaseChatModel):
             "temperature": self.temperature, "max_tokens": self.max_tokens,
             "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
             "think": kwargs.get("reasoning", self.reasoning), "stop": stop or self.stop or [],
+            "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
         }
         # Per-call options come from .bind(), bind_tools, with_structured_output or invoke.
         return manager, ([to_core_message(m) for m in messages],
@@ -397,11 +405,13 @@ class _ChunkTranslator:
             self._calls += 1
         message = AIMessageChunk(content=chunk.text, additional_kwargs=extra,
                                  tool_call_chunks=calls)
+        if chunk.logprobs:
+            message.response_metadata = {"logprobs": [lp.to_dict() for lp in chunk.logprobs]}
         info = None
         if chunk.finish_reason is not None:
             usage = chunk.usage
             message.chunk_position = "last"
-            message.response_metadata = {
+            message.response_metadata = {**message.response_metadata,
                 "model_name": self._model_name, "model_provider": "adam",
                 "finish_reason": chunk.finish_reason,
                 "backend": self._manager.backend_class.name,

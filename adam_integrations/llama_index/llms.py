@@ -22,6 +22,7 @@ from llama_index.core.base.llms.types import (
     CompletionResponseAsyncGen,
     CompletionResponseGen,
     LLMMetadata,
+    LogProb,
     MessageRole,
     TextBlock,
     ThinkingBlock,
@@ -41,7 +42,14 @@ from llama_index.core.program.utils import FlexibleModel, create_flexible_model
 from llama_index.core.prompts import PromptTemplate
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
 from adam_integrations.manager import ModelManager
 
 if TYPE_CHECKING:
@@ -123,6 +131,10 @@ class AdamLLM(FunctionCallingLLM):
     seed: int | None = Field(default=None)
     stop: list[str] | None = Field(default=None, description="Stop sequences.")
     thinking: bool | None = Field(default=None, description="Reasoning on/off; None = model's.")
+    logprobs: bool | None = Field(
+        default=None, description="Each token's log probability in ChatResponse.logprobs.")
+    top_logprobs: int | None = Field(
+        default=None, description="The most likely tokens per position (0-20).")
     keep_alive: float | str | None = Field(default=None, description="Idle unload, e.g. '5m'.")
     domain: str | None = Field(default=None, description="Domain profile, e.g. 'code'.")
     backend_options: dict[str, Any] = Field(default_factory=dict)
@@ -354,6 +366,7 @@ class AdamLLM(FunctionCallingLLM):
             "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
             "stop": self.stop or [],
             "think": kwargs.get("thinking", self.thinking),
+            "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
         }
         return GenerationConfig.from_options(options, kwargs)
 
@@ -371,11 +384,16 @@ class _ResponseBuilder:
         self.calls: list[ToolCall] = []
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.logprobs: list[list[LogProb]] = []
 
     def add(self, chunk: Chunk) -> ChatResponse:
         self.text += chunk.text
         self.thinking += chunk.thinking
         self.calls.extend(chunk.tool_calls)
+        # LlamaIndex's shape (as its OpenAI LLM fills it): per token, the most likely
+        # tokens at that position (the token itself when no alternatives were asked for)
+        self.logprobs.extend([_log_prob(top) for top in lp.top_logprobs] or [_log_prob(lp)]
+                             for lp in chunk.logprobs)
         extra: dict[str, Any] = {}
         if chunk.thinking:
             extra["thinking_delta"] = chunk.thinking
@@ -404,7 +422,11 @@ class _ResponseBuilder:
         message = LlamaChatMessage(role=MessageRole.ASSISTANT, blocks=blocks,
                                    additional_kwargs=extra_message)
         return ChatResponse(message=message, delta=chunk.text, raw=raw or None,
-                            additional_kwargs=extra)
+                            additional_kwargs=extra, logprobs=self.logprobs or None)
+
+
+def _log_prob(logprob: TokenLogprob) -> LogProb:
+    return LogProb(token=logprob.token, logprob=logprob.logprob, bytes=logprob.bytes)
 
 
 def _validated(output_cls: type[Model], text: str) -> Model:
@@ -454,13 +476,14 @@ def _user(text: str) -> LlamaChatMessage:
 
 def _as_completion(response: ChatResponse) -> CompletionResponse:
     return CompletionResponse(text=response.message.content or "", delta=response.delta,
-                              raw=response.raw, additional_kwargs=response.additional_kwargs)
+                              raw=response.raw, additional_kwargs=response.additional_kwargs,
+                              logprobs=response.logprobs)
 
 
 def _final(last: ChatResponse | None) -> ChatResponse:
     if last is None:
         return ChatResponse(message=LlamaChatMessage(role=MessageRole.ASSISTANT, content=""))
-    return ChatResponse(message=last.message, raw=last.raw)
+    return ChatResponse(message=last.message, raw=last.raw, logprobs=last.logprobs)
 
 
 def to_core_message(message: LlamaChatMessage) -> ChatMessage:

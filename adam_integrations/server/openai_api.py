@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.types import Chunk
+from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.server.errors import code_of, status_of
 from adam_integrations.server.ollama_api import keep_alive_of, started_stream
 from adam_integrations.server.request_body import read_json
@@ -116,8 +116,14 @@ class _Completion:
             payload["usage"] = usage
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return self._event([{"index": 0, "delta": delta, "finish_reason": finish}])
+    def _delta(self, delta: dict[str, Any], finish: str | None = None,
+               logprobs: list[TokenLogprob] | None = None) -> bytes:
+        return self._event([{"index": 0, "delta": delta, "finish_reason": finish,
+                             "logprobs": self._logprobs(logprobs)}])
+
+    def _logprobs(self, logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
+        """A choice's ``logprobs`` (None when none were asked for or generated)."""
+        return wire.chat_logprobs(logprobs) if logprobs else None
 
     async def respond(self, body: dict[str, Any], chunks: AsyncIterator[Chunk]) -> Response:
         """SSE events when the request asks ``"stream": true``, else one object."""
@@ -145,26 +151,32 @@ class _Completion:
                              include_usage: bool) -> AsyncIterator[bytes]:
         calls = 0
         async for chunk in _chain(first, chunks):
+            logprobs = chunk.logprobs  # with the chunk's first event
             if chunk.thinking:
-                yield self._delta({"reasoning_content": chunk.thinking})
+                yield self._delta({"reasoning_content": chunk.thinking}, None, logprobs)
+                logprobs = []
             if chunk.text:
-                yield self._delta({"content": chunk.text})
+                yield self._delta({"content": chunk.text}, None, logprobs)
+                logprobs = []
             for call in chunk.tool_calls:
-                yield self._delta({"tool_calls": [wire.tool_call_to_wire(call, calls)]})
-                calls += 1
+                yield self._delta({"tool_calls": [wire.tool_call_to_wire(call, calls)]},
+                                  None, logprobs)
+                logprobs, calls = [], calls + 1
             if chunk.finish_reason is not None:
                 finish = "tool_calls" if calls else wire.FINISH_REASONS.get(
                     chunk.finish_reason, "stop")
-                yield self._delta({}, finish)
+                yield self._delta({}, finish, logprobs)
                 if include_usage and chunk.usage is not None:
                     yield self._event([], wire.usage_to_wire(chunk.usage))
 
     async def whole(self, chunks: AsyncIterator[Chunk]) -> dict[str, Any]:
         text, thinking, calls, finish, usage = "", "", [], "stop", None
+        logprobs: list[TokenLogprob] = []
         async for chunk in chunks:
             text += chunk.text
             thinking += chunk.thinking
             calls.extend(chunk.tool_calls)
+            logprobs.extend(chunk.logprobs)
             if chunk.finish_reason is not None:
                 finish = wire.FINISH_REASONS.get(chunk.finish_reason, "stop")
                 usage = chunk.usage
@@ -177,7 +189,7 @@ class _Completion:
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model, "system_fingerprint": "adam",
                 "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                             "logprobs": None}],
+                             "logprobs": self._logprobs(logprobs)}],
                 "usage": wire.usage_to_wire(usage)}
 
 
@@ -186,18 +198,30 @@ class _TextCompletion(_Completion):
 
     chunk_object = "text_completion"
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        super().__init__(completion_id, created, model)
+        self._offset = 0  # text_offset of the next token reported
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None,
+               logprobs: list[TokenLogprob] | None = None) -> bytes:
         if "role" in delta:  # chat's opening event has no counterpart here
             return b""
         return self._event([{"index": 0, "text": delta.get("content", ""),
-                             "finish_reason": finish, "logprobs": None}])
+                             "finish_reason": finish, "logprobs": self._logprobs(logprobs)}])
+
+    def _logprobs(self, logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
+        if not logprobs:
+            return None
+        described = wire.completion_logprobs(logprobs, self._offset)
+        self._offset += sum(len(logprob.token) for logprob in logprobs)
+        return described
 
     async def whole(self, chunks: AsyncIterator[Chunk]) -> dict[str, Any]:
         answer = await super().whole(chunks)
         choice = answer["choices"][0]
         answer.update(object="text_completion", choices=[{
             "index": 0, "text": choice["message"]["content"],
-            "finish_reason": choice["finish_reason"], "logprobs": None}])
+            "finish_reason": choice["finish_reason"], "logprobs": choice["logprobs"]}])
         return answer
 
 

@@ -20,7 +20,14 @@ from typing import Any
 import ollama
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    TokenLogprob,
+    ToolCall,
+    Usage,
+)
 from adam_integrations.wire.fields import check_fields
 
 # Ollama option -> GenerationConfig field, and the JSON type each must have.
@@ -94,7 +101,11 @@ _FORMAT = {"oneOf": [{"enum": ["json", ""]}, {"type": "object"}],
            "description": "\"json\", or a JSON schema the answer must follow"}
 _THINK = {"oneOf": [{"type": "boolean"}, {"enum": ["low", "medium", "high"]}]}
 _GENERATION = {"stream": _STREAM, "format": _FORMAT, "options": options_schema(),
-               "think": _THINK, "keep_alive": _KEEP_ALIVE}
+               "think": _THINK, "keep_alive": _KEEP_ALIVE,
+               "logprobs": {"type": "boolean", "description": "each generated token's log "
+                                                              "probability, on its line"},
+               "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
+                                "description": "the most likely tokens at each position"}}
 CHAT_FIELDS: dict[str, dict[str, Any]] = {
     "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
     "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
@@ -173,6 +184,9 @@ def config_from_request(body: Mapping[str, Any],
     fmt = body.get("format")
     if fmt not in (None, ""):
         fields["response_format"] = fmt
+    for key in ("logprobs", "top_logprobs"):
+        if body.get(key) is not None:
+            fields[key] = body[key]
     think = body.get("think")
     if think is not None:
         fields["think"] = think if isinstance(think, bool) else think in ("low", "medium",
@@ -201,6 +215,26 @@ def format_from_config(config: GenerationConfig) -> Any:
     if config.response_format is not None:
         return config.response_format.schema or "json"
     return None
+
+
+def logprob_fields(config: GenerationConfig) -> dict[str, Any]:
+    """The request's ``logprobs`` and ``top_logprobs`` (none when not asked for)."""
+    if not config.logprobs:
+        return {}
+    return {"logprobs": True, "top_logprobs": config.top_logprobs or 0}
+
+
+def logprobs_from_wire(entries: Any) -> list[TokenLogprob]:
+    """A line's ``logprobs`` (dicts, or the ``ollama`` package's objects) as core ones."""
+    return [_logprob(entry) for entry in entries or []]
+
+
+def _logprob(entry: Any) -> TokenLogprob:
+    get = entry.get if isinstance(entry, Mapping) else lambda key: getattr(entry, key, None)
+    token = str(get("token") or "")
+    return TokenLogprob(token, float(get("logprob") or 0.0),
+                        list(get("bytes") or token.encode()),
+                        [_logprob(top) for top in get("top_logprobs") or []])
 
 
 def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
@@ -296,6 +330,8 @@ def chat_line(model: str, chunk: Chunk, load_seconds: float = 0.0) -> dict[str, 
     if chunk.tool_calls:  # the ollama models have no call id or index; Ollama sends both
         line["message"]["tool_calls"] = [tool_call_to_wire(c, i)
                                          for i, c in enumerate(chunk.tool_calls)]
+    if chunk.logprobs:
+        line["logprobs"] = [logprob.to_dict() for logprob in chunk.logprobs]
     return line
 
 
@@ -304,9 +340,12 @@ def generate_line(model: str, chunk: Chunk, load_seconds: float = 0.0) -> dict[s
     done = _done(chunk, load_seconds)
     if done["done"]:
         done["context"] = []
-    return _dump(ollama.GenerateResponse(model=model, created_at=now_rfc3339(),
+    line = _dump(ollama.GenerateResponse(model=model, created_at=now_rfc3339(),
                                          response=chunk.text, thinking=chunk.thinking or None,
                                          **done))
+    if chunk.logprobs:
+        line["logprobs"] = [logprob.to_dict() for logprob in chunk.logprobs]
+    return line
 
 
 def _done(chunk: Chunk, load_seconds: float) -> dict[str, Any]:
@@ -328,6 +367,7 @@ def merged_chat(lines: list[dict[str, Any]]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = calls
     merged["message"] = message
+    _merge_logprobs(merged, lines)
     return merged
 
 
@@ -338,7 +378,14 @@ def merged_generate(lines: list[dict[str, Any]]) -> dict[str, Any]:
     thinking = "".join(line.get("thinking", "") for line in lines)
     if thinking:
         merged["thinking"] = thinking
+    _merge_logprobs(merged, lines)
     return merged
+
+
+def _merge_logprobs(merged: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    logprobs = [entry for line in lines for entry in line.get("logprobs", [])]
+    if logprobs:
+        merged["logprobs"] = logprobs
 
 
 def model_details(is_gguf: bool, family: str | None, parameters: int | None,

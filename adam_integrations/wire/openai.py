@@ -28,6 +28,7 @@ from adam_integrations.core.types import (
     Chunk,
     GenerationConfig,
     InvalidToolCall,
+    TokenLogprob,
     ToolCall,
     Usage,
 )
@@ -73,7 +74,9 @@ CHAT_FIELDS: dict[str, dict[str, Any]] = {
             "name": {"type": "string"}, "schema": {"type": "object"},
             "strict": {"type": "boolean"}}}}},
     "reasoning_effort": {"enum": ["none", "low", "medium", "high"]},
-    "logprobs": {"enum": [False], "description": "not available yet: leave it out or false"},
+    "logprobs": {"type": "boolean", "description": "each generated token's log probability"},
+    "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
+                     "description": "the most likely tokens at each position (with logprobs)"},
 }
 """``/v1/chat/completions``' fields, besides ``model``."""
 COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
@@ -85,7 +88,9 @@ COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
     "echo": {"enum": [False], "description": "not available: leave it out or false"},
     "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
                                                 "insertion (models with FIM tokens)"},
-    "logprobs": {"type": "null", "description": "not available yet: leave it out"},
+    "logprobs": {"type": "integer", "minimum": 0, "maximum": 5,
+                 "description": "each token's log probability, with this many of the most "
+                                "likely tokens at each position"},
     "best_of": {"type": "integer", "minimum": 1, "maximum": 1},
 }
 """``/v1/completions``' fields, besides ``model``."""
@@ -117,6 +122,11 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
     ``COMPLETION_FIELDS``)."""
     check_fields(body, request_fields)
     fields: dict[str, Any] = {}
+    logprobs = body.get("logprobs")
+    if isinstance(logprobs, int) and not isinstance(logprobs, bool):  # /v1/completions
+        fields.update(logprobs=True, top_logprobs=logprobs)
+    elif logprobs is not None:
+        fields.update(logprobs=logprobs, top_logprobs=body.get("top_logprobs"))
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
         fields["max_tokens"] = limit
@@ -161,6 +171,48 @@ def error_object(status: int, message: str, *, param: str | None = None,
     return {"error": {"message": message,
                       "type": ERROR_TYPES.get(status, "invalid_request_error"),
                       "param": param, "code": code}}
+
+
+def chat_logprobs(logprobs: list[TokenLogprob]) -> dict[str, Any]:
+    """A choice's ``logprobs`` on ``/v1/chat/completions``: ``{"content": [...]}``."""
+    return {"content": [logprob.to_dict() for logprob in logprobs], "refusal": None}
+
+
+def completion_logprobs(logprobs: list[TokenLogprob], offset: int = 0) -> dict[str, Any]:
+    """A choice's ``logprobs`` on ``/v1/completions`` (the legacy shape: parallel lists,
+    ``top_logprobs`` as token -> logprob maps, ``text_offset`` from ``offset``)."""
+    offsets = []
+    for logprob in logprobs:
+        offsets.append(offset)
+        offset += len(logprob.token)
+    return {"tokens": [lp.token for lp in logprobs],
+            "token_logprobs": [lp.logprob for lp in logprobs],
+            "top_logprobs": [{top.token: top.logprob for top in lp.top_logprobs}
+                             for lp in logprobs],
+            "text_offset": offsets}
+
+
+def logprobs_from_wire(choice: dict[str, Any]) -> list[TokenLogprob]:
+    """The tokens of a choice's ``logprobs``, in either shape."""
+    data = choice.get("logprobs") or {}
+    if not isinstance(data, dict):
+        return []
+    if "content" in data:
+        return [_token_logprob(entry) for entry in data.get("content") or []]
+    tops = data.get("top_logprobs") or []
+    return [TokenLogprob(str(token), float(logprob or 0.0), list(str(token).encode()),
+                         [TokenLogprob(t, float(v), list(t.encode()))
+                          for t, v in (tops[i] if i < len(tops) and tops[i] else {}).items()])
+            for i, (token, logprob) in enumerate(zip(data.get("tokens") or [],
+                                                     data.get("token_logprobs") or [],
+                                                     strict=False))]
+
+
+def _token_logprob(entry: dict[str, Any]) -> TokenLogprob:
+    token = str(entry.get("token") or "")
+    return TokenLogprob(token, float(entry.get("logprob") or 0.0),
+                        list(entry.get("bytes") or token.encode()),
+                        [_token_logprob(top) for top in entry.get("top_logprobs") or []])
 
 
 def base64_vector(vector: list[float]) -> str:
@@ -267,6 +319,7 @@ class StreamReader:
         self._finish: str | None = None
         self._usage: Usage | None = None
         self._deltas = 0
+        self._logprobs: list[TokenLogprob] = []  # read, not yet on a chunk
 
     def feed(self, chunk: dict[str, Any]) -> list[Chunk]:
         out: list[Chunk] = []
@@ -294,7 +347,11 @@ class StreamReader:
                 slot["arguments"] += function.get("arguments") or ""
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
-        return [c for c in out if not c.empty]
+            self._logprobs.extend(logprobs_from_wire(choice))
+        out = [c for c in out if not c.empty]
+        if out and self._logprobs:
+            out[0].logprobs, self._logprobs = self._logprobs, []
+        return out
 
     def finish(self) -> list[Chunk]:
         """The last chunks: what the parser held, tool calls, finish reason and usage."""
@@ -310,7 +367,7 @@ class StreamReader:
                 "window (--n_ctx)")
         usage = self._usage or Usage(completion_tokens=self._deltas)
         reason = "length" if self._finish == "length" else "stop"
-        out.append(Chunk(finish_reason=reason, usage=usage))
+        out.append(Chunk(finish_reason=reason, usage=usage, logprobs=self._logprobs))
         return [c for c in out if not c.empty]
 
 

@@ -20,6 +20,7 @@ runs on a thread of its own, where this backend keeps all torch work on one thre
 
 from __future__ import annotations
 
+import collections
 import copy
 import queue
 import threading
@@ -30,6 +31,12 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
+from adam_integrations.backends.logprobs import (
+    LogprobCollector,
+    ScoredToken,
+    raw_logits,
+    score,
+)
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import AdamError
@@ -57,6 +64,10 @@ class GenerationRequest:
     """The row's torch random generator when it samples; None decodes greedily."""
     assembler: ChunkAssembler
     decoder: ConstrainedDecoder | None = None
+    top_logprobs: int | None = None
+    """None: tokens reach the reader as ids; else as ``ScoredToken``s with this many
+    alternatives (scored by ``_Rows.process``, handed over by ``_Rows.put``)."""
+    scored: collections.deque[ScoredToken] = field(default_factory=collections.deque)
     tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     cancel: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -207,6 +218,7 @@ class _Rows:
             if request.released.is_set():
                 continue
             row = scores[i:i + 1]
+            raw = None if request.top_logprobs is None else raw_logits(row[0])
             for processor in request.processors:
                 row = processor(input_ids[i:i + 1], row)
             if request.generator is not None:  # sample here; generate takes the one token
@@ -214,6 +226,10 @@ class _Rows:
                 token = int(torch.multinomial(probabilities, 1, generator=request.generator))
                 row = torch.full_like(row, float("-inf"))
                 row[0, token] = 0.0
+            elif raw is not None:
+                token = int(row[0].argmax())  # what greedy generate will take
+            if raw is not None:
+                request.scored.append(score(raw, token, request.top_logprobs or 0))
             scores[i:i + 1] = row
         return scores
 
@@ -234,7 +250,7 @@ class _Rows:
         for request, token in zip(self._wave, value.reshape(-1).tolist(), strict=True):
             if request.released.is_set():
                 continue
-            request.tokens.put(token)
+            request.tokens.put(request.scored.popleft() if request.scored else token)
             request.generated += 1
             if token in self._eos_ids or request.generated >= request.max_new:
                 request.release()
@@ -263,22 +279,32 @@ def _decode_stream(loaded: LoadedModel, request: GenerationRequest) -> Iterator[
     """Token ids from the compute thread in, chunks out."""
     assembler = request.assembler
     decoder = IncrementalDecoder(loaded.tokenizer)
+    scores = LogprobCollector(lambda token: loaded.tokenizer.decode([token]).encode())
     while True:
         item = request.tokens.get()
         if item is _END:
             break
         if isinstance(item, Failure):
             raise AdamError(f"generation failed: {item.error}") from item.error
-        if item in loaded.eos_ids:
+        if isinstance(item, ScoredToken):
+            token = item.token
+            if token not in loaded.eos_ids:
+                scores.add(item)
+        else:
+            token = item
+        if token in loaded.eos_ids:
             assembler.end_of_turn()
             continue
-        piece = assembler.token(decoder.push(item))
+        piece = assembler.token(decoder.push(token))
         if piece is not None:
+            scores.attach(piece)
             yield piece
         if assembler.stopped:
             break
     closed_early = request.decoder is not None and request.decoder.closed_early
-    yield assembler.finish(decoder.flush(), closed_early=closed_early)
+    last = assembler.finish(decoder.flush(), closed_early=closed_early)
+    scores.attach(last)
+    yield last
 
 
 class IncrementalDecoder:

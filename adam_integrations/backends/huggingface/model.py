@@ -39,6 +39,7 @@ from adam_integrations.backends.huggingface.gguf_conversion import converted_ggu
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.backends.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.in_process import InProcessBackend, parallel_slots
+from adam_integrations.backends.logprobs import top_logprobs
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -383,7 +384,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         processors, generator = request_processors(loaded, config, processor)
         return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
                                                        processors, generator,
-                                                       generation.assembler, decoder))
+                                                       generation.assembler, decoder,
+                                                       top_logprobs(config)))
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
