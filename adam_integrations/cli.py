@@ -166,6 +166,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="copy when no link is possible (uses the disk twice)")
     share.set_defaults(handler=_share)
 
+    create = commands.add_parser(
+        "create", help="create a model in Ollama's store from a Modelfile (FROM, SYSTEM, "
+                       "TEMPLATE, PARAMETER, MESSAGE, LICENSE), as ollama create does")
+    create.add_argument("model", help="the name to create, e.g. my-assistant")
+    create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile "
+                        "(default: ./Modelfile)")
+    create.add_argument("-q", "--quantize", default=None, help=argparse.SUPPRESS)
+    create.set_defaults(handler=_create)
+
     models = commands.add_parser("models", help="every model on disk across all stores")
     models.add_argument("--dedupe", action="store_true",
                         help="report bytes stored twice across stores")
@@ -299,6 +308,39 @@ def _gguf_source(reference: str) -> Any:
             "Qwen3 use the official GGUF (e.g. hf:Qwen/Qwen3-8B-GGUF:Q4_K_M); Ollama "
             "cannot import Qwen3 safetensors")
     return source
+
+
+def _create(args: argparse.Namespace) -> int:
+    from adam_integrations.catalog.defaults import resolve_model as resolve
+    from adam_integrations.core.ollama_store import model_layers
+    from adam_integrations.server.names import check_alias
+    from adam_integrations.sharing.ollama_create import create_model
+    from adam_integrations.wire.modelfile import parse_modelfile
+
+    if args.quantize:
+        raise InvalidRequestError("--quantize is not available: create from a GGUF that is "
+                                  "already quantized")
+    name = check_alias(args.model)
+    modelfile = Path(args.file).expanduser()
+    try:
+        recipe = parse_modelfile(modelfile.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidRequestError(f"cannot read the Modelfile {str(modelfile)!r}: "
+                                  f"{error.strerror}; pass it with -f") from None
+    local = (modelfile.parent / recipe.base).expanduser()
+    source = resolve(str(local) if local.suffix == ".gguf" and local.is_file() else
+                     recipe.base)
+    if source.kind != "gguf":
+        raise InvalidRequestError(
+            f"FROM {recipe.base}: a {source.kind} model; a model in Ollama's store is a GGUF "
+            "(name a .gguf file or a GGUF model)")
+    create_model(name, source.location,
+                 inherited=model_layers(source.ollama_name) if source.ollama_name else None,
+                 system=recipe.system, template=recipe.template,
+                 parameters=recipe.parameters, messages=recipe.messages or None,
+                 license=recipe.licenses or None, report=print)
+    print("success")
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from adam_integrations.catalog.selection import MIN_SPEED
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import AdamError, InvalidInputTypeError
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
+from adam_integrations.core.ollama_store import ModelLayers, model_layers
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
 from adam_integrations.core.types import (
     ChatMessage,
@@ -34,6 +35,7 @@ from adam_integrations.core.types import (
     check_prompt,
     collect,
 )
+from adam_integrations.wire.ollama import config_fields
 
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
 
@@ -347,15 +349,34 @@ class ModelManager:
         merged = make_config(config, options)
         if self.domain is not None and self.domain.sampling and not merged.sampling_given:
             merged = merged.merged(**self.domain.sampling)
+        own = config_fields(self.store_layers.parameters)  # a created model's PARAMETERs
+        if own and not merged.sampling_given:
+            merged = merged.merged(**{k: v for k, v in own.items()
+                                      if (k == "stop" and not merged.stop)
+                                      or (k != "stop" and getattr(merged, k) is None)})
         return merged
+
+    @cached_property
+    def store_layers(self) -> ModelLayers:
+        """What Ollama's store keeps beside the chat model (``adam create``'s SYSTEM,
+        MESSAGE and PARAMETER lines), applied as Ollama applies them: the system prompt
+        when a conversation brings none, the messages first, the parameters when a call
+        sets no sampling option."""
+        name = self.source.ollama_name
+        return model_layers(name) if name else ModelLayers()
 
     def _with_domain(
         self, messages: Iterable[ChatMessage | Mapping[str, Any]]
     ) -> list[ChatMessage]:
         checked = [ChatMessage.coerce(m) for m in messages]
+        layers = self.store_layers
+        if layers.messages:
+            at = 1 if checked and checked[0].role == "system" else 0
+            checked[at:at] = [ChatMessage.coerce(m) for m in layers.messages]
         has_system = any(m.role == "system" for m in checked)
-        if self.domain is not None and self.domain.system_prompt and not has_system:
-            checked.insert(0, ChatMessage("system", self.domain.system_prompt))
+        system = layers.system or (self.domain.system_prompt if self.domain else None)
+        if system and not has_system:
+            checked.insert(0, ChatMessage("system", system))
         return checked
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +112,34 @@ def _model_layer(root: Path, manifest: Path) -> Path:
     raise ModelNotFoundError(f"Ollama's manifest {manifest} has no model layer")
 
 
-PARAMS_MEDIA_TYPE = "application/vnd.ollama.image.params"
+LAYER_MEDIA_TYPES = {
+    "application/vnd.ollama.image.params": "parameters",
+    "application/vnd.ollama.image.system": "system",
+    "application/vnd.ollama.image.messages": "messages",
+    "application/vnd.ollama.image.template": "template",
+    "application/vnd.ollama.image.license": "license",
+    "application/vnd.adam.image.chat_template": "chat_template",
+}
+"""The small layers that say how a model answers, by the field of ``ModelLayers`` they
+fill. The last is this package's own: the Jinja chat template a created model runs with
+here (Ollama ignores layer types it does not know, and reads the Go ``template``)."""
 
 
-def model_parameters(name: str, roots: list[Path] | None = None) -> dict[str, Any]:
-    """The parameters (Ollama option names: ``temperature``, ``stop``...) the store keeps
-    for the model ``name`` (its params layer), or ``{}`` when it has none or cannot be
-    read (a model is served without them rather than refused)."""
+@dataclass(frozen=True)
+class ModelLayers:
+    """What Ollama's store keeps beside a model's weights (a Modelfile's directives)."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    template: str | None = None  # Ollama's Go template
+    license: str | None = None
+    chat_template: str | None = None  # the Jinja template this package runs, when given
+
+
+def model_layers(name: str, roots: list[Path] | None = None) -> ModelLayers:
+    """The layers of the model ``name`` in Ollama's store (empty ones when it has none;
+    a layer that cannot be read is left out rather than refusing the model)."""
     parsed = OllamaName.parse(name)
     for root in roots if roots is not None else ollama_store_roots():
         manifest = root / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
@@ -126,19 +147,33 @@ def model_parameters(name: str, roots: list[Path] | None = None) -> dict[str, An
             layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers") or []
         except (OSError, ValueError, AttributeError):
             continue
+        found: dict[str, Any] = {}
         for layer in layers:
-            match = _DIGEST.match(str(layer.get("digest", ""))) if isinstance(
-                layer, dict) and layer.get("mediaType") == PARAMS_MEDIA_TYPE else None
-            if match is None:
+            kind = LAYER_MEDIA_TYPES.get(layer.get("mediaType")) if isinstance(
+                layer, dict) else None
+            match = _DIGEST.match(str(layer.get("digest", ""))) if kind else None
+            if kind is None or match is None:
                 continue
             try:
-                data = json.loads((root / "blobs" / f"sha256-{match.group(1)}").read_text(
-                    encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-            return data if isinstance(data, dict) else {}
-        return {}
-    return {}
+                text = (root / "blobs" / f"sha256-{match.group(1)}").read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            found[kind] = _layer_value(kind, text, found.get(kind))
+        return ModelLayers(**{k: v for k, v in found.items() if v is not None})
+    return ModelLayers()
+
+
+def _layer_value(kind: str, text: str, earlier: Any) -> Any:
+    if kind in ("parameters", "messages"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return earlier
+        wanted = dict if kind == "parameters" else list
+        return value if isinstance(value, wanted) else earlier
+    if kind == "license" and earlier:  # a model may carry several licenses
+        return f"{earlier}\n\n{text}"
+    return text
 
 
 def list_store_models(roots: list[Path] | None = None) -> list[str]:

@@ -85,16 +85,21 @@ async def _busy(message: str, scope: Scope, receive: Receive, send: Send) -> Non
     await error_response(scope["path"], 503, message)(scope, receive, send)
 
 
+UNLIMITED_BODIES = ("/api/blobs/",)
+"""Routes whose body has no size limit: a model's weights are uploaded there (streamed
+to disk, never held in memory)."""
+
+
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, whether the client declared
-    the length or streams the body in chunks."""
+    the length or streams the body in chunks (``UNLIMITED_BODIES`` excepted)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_BODIES):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

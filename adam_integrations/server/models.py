@@ -20,17 +20,17 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
-from adam_integrations.core.ollama_store import list_store_models
+from adam_integrations.core.ollama_store import ModelLayers, list_store_models, model_layers
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.registry import AUTO, registry
 from adam_integrations.core.resolver import resolve
-from adam_integrations.core.types import ModelSource
+from adam_integrations.core.types import ChatMessage, ModelSource
 from adam_integrations.manager import shared_backend
 from adam_integrations.server.names import (
     canonical_name,
@@ -38,6 +38,7 @@ from adam_integrations.server.names import (
     check_model_name,
     is_path_reference,
 )
+from adam_integrations.sharing.ollama_create import delete_created_model
 
 MAX_ALIASES = 1000
 """Names ``/api/copy`` may create on one server (each is kept in the aliases file, which
@@ -49,15 +50,27 @@ EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EM
 
 @dataclass
 class Served:
-    """One model being served: the name it was asked by, its backend, and why."""
+    """One model being served: the name it was asked by, its backend, why, and what
+    Ollama's store keeps beside it (a created model's system prompt, example messages,
+    parameters, templates)."""
 
     name: str
     backend: ModelBackend
     explanation: str
+    layers: ModelLayers = field(default_factory=ModelLayers)
 
     @property
     def source(self) -> ModelSource:
         return self.backend.source
+
+    def conversation(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+        """``messages`` as the model's own layers say to begin them: its example
+        messages first, its system prompt when the request brings none."""
+        own = bool(messages) and messages[0].role == "system"
+        system = messages[:1] if own else (
+            [ChatMessage("system", self.layers.system)] if self.layers.system else [])
+        examples = [ChatMessage.coerce(m) for m in self.layers.messages]
+        return [*system, *examples, *messages[1 if own else 0:]]
 
 
 def _resolve_served(reference: str) -> ModelSource | None:
@@ -124,10 +137,16 @@ class ServedModels:
                 if source is None:
                     raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
                 choice = registry.choose(self._model_type, source)
+                layers = (model_layers(source.ollama_name) if source.ollama_name
+                          else ModelLayers())
+                options = ({"chat_template": layers.chat_template} if layers.chat_template
+                           and choice.backend_class.name in ("llamacpp", "huggingface")
+                           else None)
                 self._served[key] = Served(canonical_name(name),
-                                           shared_backend(source, choice),
+                                           shared_backend(source, choice, options),
                                            f"{source.explanation}; on "
-                                           f"{choice.backend_class.name}: {choice.reason}")
+                                           f"{choice.backend_class.name}: {choice.reason}",
+                                           layers)
             served = self._served[key]
             self._last_names[id(served.backend)] = canonical_name(name)
             return served
@@ -163,9 +182,11 @@ class ServedModels:
                 continue  # a corrupt manifest is not listed
         for alias, target in sorted(self._aliases.items()):
             try:
-                entries.append((alias, resolve(target)))
+                source = _resolve_served(target)  # as a request naming it finds it
             except (ModelNotFoundError, InvalidRequestError):
-                continue  # a target that went away is not listed
+                source = None
+            if source is not None:  # a target that went away is not listed
+                entries.append((alias, source))
         return entries
 
     # -- aliases ---------------------------------------------------------------------
@@ -186,15 +207,23 @@ class ServedModels:
             self._write_aliases()
 
     def delete(self, name: str) -> None:
-        """Remove the alias ``name`` (model files are never deleted)."""
+        """Remove the alias ``name``, or the model ``name`` that ``create`` made (its
+        manifest; model files are never deleted, nor models others put in the store)."""
         key = self.normalize(name)
         with self._lock:
             match = next((a for a in self._aliases if a.lower() == key.lower()), None)
-            if match is None:
-                raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
-            del self._aliases[match]
-            self._write_aliases()
-            for served_key in [k for k in self._served if k.endswith(f"|{key.lower()}")]:
+            if match is not None:
+                del self._aliases[match]
+                self._write_aliases()
+        if match is None:
+            delete_created_model(check_alias(name))
+        self.forget(name)
+
+    def forget(self, name: str) -> None:
+        """Drop what is remembered of ``name`` (after it was created anew or deleted)."""
+        key = self.normalize(name).lower()
+        with self._lock:
+            for served_key in [k for k in self._served if k.endswith(f"|{key}")]:
                 del self._served[served_key]
 
     def _read_aliases(self) -> dict[str, str]:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -22,9 +24,11 @@ from starlette.routing import Route
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import parse_keep_alive
+from adam_integrations.core.ollama_store import ModelLayers, ollama_store_roots
 from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
 from adam_integrations.core.weight_files import WeightsSummary
 from adam_integrations.server.models import Served
+from adam_integrations.server.names import check_alias
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import (
     DEFAULT_KEEP_ALIVE,
@@ -32,8 +36,10 @@ from adam_integrations.server.serving import (
     RunningModel,
     StoredModel,
 )
+from adam_integrations.sharing.ollama_create import BlobUpload, create_model
 from adam_integrations.wire import ollama as wire
 from adam_integrations.wire.fields import check_fields
+from adam_integrations.wire.modelfile import render_modelfile
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API level these routes follow, for clients that check
 
@@ -52,6 +58,8 @@ def routes(service: ModelService) -> list[Route]:
         Route("/api/embeddings", api.embeddings, methods=["POST"]),
         Route("/api/pull", api.pull, methods=["POST"]),
         Route("/api/copy", api.copy, methods=["POST"]),
+        Route("/api/create", api.create, methods=["POST"]),
+        Route("/api/blobs/{digest}", api.blob, methods=["HEAD", "POST"]),
         Route("/api/delete", api.delete, methods=["DELETE"]),
     ]
 
@@ -95,6 +103,16 @@ def _line(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
+def blob_path(digest: str) -> Path:
+    """Where the store keeps the blob ``sha256:<hex>`` (or ``sha256-<hex>``); a digest of
+    any other form is a 400 before anything is opened."""
+    match = re.fullmatch(r"sha256[:-]([0-9a-f]{64})", digest)
+    if match is None:
+        raise InvalidRequestError(f"{digest[:80]!r} is not a digest; write it as "
+                                  "sha256:<64 hex digits>", param="digest")
+    return ollama_store_roots()[0] / "blobs" / f"sha256-{match.group(1)}"
+
+
 def keep_alive_of(body: Mapping[str, Any]) -> float | None:
     """The request's ``keep_alive`` in seconds (Ollama's 5 minutes when absent)."""
     value = body.get("keep_alive")
@@ -135,9 +153,19 @@ class OllamaApi:
             model_info[f"{family}.embedding_length"] = info.embedding_dimension
         capabilities = [c for c in info.capabilities if c in
                         ("completion", "tools", "thinking", "embedding", "vision", "insert")]
+        layers = served.layers
+        parameters = {**layers.parameters}
         return JSONResponse({
-            "license": "", "modelfile": f"# adam-integrations: {served.explanation}\n",
-            "parameters": "", "template": template or "",
+            "license": layers.license or "",
+            "modelfile": f"# adam-integrations: {served.explanation}\n" + render_modelfile(
+                served.source.location, system=layers.system,
+                template=layers.chat_template or layers.template, parameters=parameters,
+                messages=layers.messages, license=layers.license),
+            "parameters": "\n".join(f"{key} {value}" for key, values in parameters.items()
+                                    for value in (values if isinstance(values, list)
+                                                  else [values])),
+            "template": layers.template or template or "",
+            **({"system": layers.system} if layers.system else {}),
             "details": wire.model_details(served.source.is_gguf, info.family,
                                           info.parameter_count,
                                           info.quantization or info.dtype),
@@ -226,6 +254,84 @@ class OllamaApi:
         if body.get("stream", True) is not False:
             return await ndjson(lines())
         return JSONResponse([line async for line in lines()][-1])
+
+    async def create(self, request: Request) -> Response:
+        """``ollama create``: a model in Ollama's store from an existing model or an
+        uploaded GGUF, with system, template, parameters, messages and license
+        (``sharing.ollama_create``); status lines as Ollama sends them."""
+        body = await read_json(request)
+        check_fields(body, wire.CREATE_FIELDS)
+        name = check_alias(body.get("model"))
+        if body.get("quantize"):
+            raise InvalidRequestError(
+                "quantize is not available in adam serve: create from a GGUF that is already "
+                "quantized (e.g. Qwen's official Q4_K_M files)", param="quantize")
+        if body.get("adapters"):
+            raise InvalidRequestError("adapters (LoRA) are not supported; merge the adapter "
+                                      "into the weights first", param="adapters")
+        gguf, inherited = await self._create_base(body)
+        statuses: list[str] = []
+        await asyncio.to_thread(lambda: create_model(
+            name, gguf, inherited=inherited, system=body.get("system"),
+            template=body.get("template"), parameters=body.get("parameters"),
+            messages=body.get("messages"), license=body.get("license"),
+            report=statuses.append))
+        self.service.models.forget(name)
+        lines = [{"status": status} for status in [*statuses, "success"]]
+
+        async def streamed() -> AsyncIterator[dict[str, Any]]:
+            for line in lines:
+                yield line
+
+        if body.get("stream", True) is not False:
+            return await ndjson(streamed())
+        return JSONResponse(lines[-1])
+
+    async def _create_base(self, body: Mapping[str, Any]) -> tuple[Path, ModelLayers | None]:
+        """The GGUF a created model is made of, and the layers it inherits."""
+        files = body.get("files") or {}
+        ggufs = {k: v for k, v in files.items() if str(k).lower().endswith(".gguf")}
+        if files and (len(ggufs) != 1 or len(files) != 1):
+            raise InvalidRequestError(
+                "files must name one GGUF file, {\"model.gguf\": \"sha256:<hex>\"}; "
+                "safetensors folders cannot be created from here", param="files")
+        if ggufs:
+            [digest] = ggufs.values()
+            blob = blob_path(str(digest))
+            if not blob.is_file():
+                raise InvalidRequestError(
+                    f"no blob {digest}: upload the file first with POST /api/blobs/{digest} "
+                    "(the ollama client's create does)", param="files")
+            return blob, None
+        if not body.get("from"):
+            raise InvalidRequestError("from or files is required: the model to start from, "
+                                      "or an uploaded GGUF", param="from")
+        served = await self.service.get(body["from"])
+        if served.source.kind != "gguf":
+            raise InvalidRequestError(
+                f"{body['from']!r} is not a GGUF (its weights are safetensors); a model in "
+                "Ollama's store is a GGUF: create from a GGUF model", param="from")
+        return Path(served.source.location), served.layers
+
+    async def blob(self, request: Request) -> Response:
+        """``HEAD``: 200 when the store has the blob, else 404; ``POST``: the body
+        stored as that blob (201), once its sha256 is checked (a mismatch is a 400 and
+        nothing is kept); 200 when it is already there."""
+        path = blob_path(request.path_params["digest"])
+        if request.method == "HEAD":
+            return Response(status_code=200 if path.is_file() else 404)
+        if path.is_file():
+            return Response(status_code=200)
+        upload = await asyncio.to_thread(BlobUpload, path.name.removeprefix("sha256-"),
+                                         path.parent.parent)
+        try:
+            async for data in request.stream():
+                await asyncio.to_thread(upload.write, data)
+        except BaseException:
+            await asyncio.to_thread(upload.abandon)
+            raise
+        await asyncio.to_thread(upload.finish)
+        return Response(status_code=201)
 
     async def copy(self, request: Request) -> Response:
         body = await read_json(request)

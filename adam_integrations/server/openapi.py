@@ -130,7 +130,8 @@ def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, An
         "type": "object", "required": required, "properties": properties})}
 
 
-_NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete"})
+_NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
+                            "/api/create"})
 _LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show"})
 
 
@@ -153,6 +154,19 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         operation["requestBody"] = body
+    return operation
+
+
+def _blob_operation(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    operation = _operation("/api/blobs/{digest}", summary, {"content": {}}, body)
+    operation["responses"]["201"] = {"description": "the blob was stored"}
+    operation["responses"]["400"] = {"description": _WHY["400"] + "; the digest or the "
+                                     "body's sha256", "content": _json(_ref("OllamaError"))}
+    if body is None:
+        operation["responses"]["404"] = {"description": "no such blob"}
+    operation["parameters"] = [{"name": "digest", "in": "path", "required": True,
+                                "schema": {"type": "string",
+                                           "pattern": "^sha256[:-][0-9a-f]{64}$"}}]
     return operation
 
 
@@ -233,6 +247,21 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                          "destination": {
                                              **_MODEL, "pattern": ALIAS_PATTERN,
                                              "examples": ["my-model:latest"]}}))},
+    "/api/create": {"post": _operation("/api/create", "create a model in Ollama's store "
+                                       "(from a model, or an uploaded GGUF)", _streamed({
+                                           "type": "object", "properties": {
+                                               "status": {"type": "string"}}},
+                                           "application/x-ndjson"),
+                                       _body(["model"], ollama_wire.CREATE_FIELDS, {
+                                           **_MODEL, "pattern": ALIAS_PATTERN,
+                                           "examples": ["my-assistant:latest"]}))},
+    "/api/blobs/{digest}": {
+        "head": _blob_operation("whether the store has this blob (200, else 404)", None),
+        "post": _blob_operation("upload a blob (the body), checked against its digest: "
+                                "201 created, 200 already there", {
+                                    "required": True, "content": {"application/octet-stream": {
+                                        "schema": {"type": "string", "format": "binary"}}}}),
+    },
     "/api/delete": {"delete": _operation("/api/delete", "remove a name made with "
                                          "/api/copy", _EMPTY, _body(["model"], {}, {
                                              **_MODEL, "examples": ["my-model:latest"]}))},

@@ -35,7 +35,6 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
-from adam_integrations.core.ollama_store import model_parameters
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelSource
 from adam_integrations.core.weight_files import WeightsSummary, describe_weights
 from adam_integrations.server.limits import Workload
@@ -118,8 +117,7 @@ class ModelService:
         def parameters() -> dict[str, Any] | None:
             if is_qwen3_family(served.backend.info().family) and not config.sampling_given:
                 return None
-            name = served.source.ollama_name
-            return model_parameters(name) if name else {}
+            return served.layers.parameters
 
         found = await asyncio.to_thread(parameters)
         return config if found is None else ollama_wire.with_defaults(config, found)
@@ -152,7 +150,9 @@ class ModelService:
     def stream_chat(self, served: Served, messages: list[ChatMessage],
                     config: GenerationConfig, keep_alive: float | None
                     ) -> AsyncIterator[Chunk]:
-        """The answer's chunks (empty ones left out), the model busy meanwhile."""
+        """The answer's chunks (empty ones left out), the model busy meanwhile; the
+        conversation begins as the model's own layers say (``Served.conversation``)."""
+        messages = served.conversation(messages)
         self._check_prompt(m.content for m in messages)
         config = self._capped(config)
         return self._tracked(served, keep_alive,

@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -131,9 +132,40 @@ def ollama_parameters(architecture: str | None, stops: list[str]) -> dict[str, A
     return parameters
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model in Ollama's store holds beside its weights: a Modelfile's directives.
+    Unset fields are derived from the GGUF (the Go template and stop tokens from its chat
+    template, Qwen3's sampling, its license)."""
+
+    system: str | None = None
+    template: str | None = None
+    """Ollama's Go template."""
+    chat_template: str | None = None
+    """A Jinja chat template this package runs the model with (a layer Ollama ignores)."""
+    parameters: dict[str, Any] | None = None
+    """Over the parameters derived from the GGUF (its stop tokens, Qwen3's sampling)."""
+    messages: list[dict[str, Any]] | None = None
+    license: str | None = None
+    created: bool = False
+    """Made by ``adam create`` / ``/api/create``: such a model may be deleted again."""
+
+
 def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = None,
                allow_copy: bool = False, license_text: str = "") -> ShareResult:
     """Make the GGUF at ``gguf`` the Ollama model ``name`` (see the module docstring)."""
+    return write_model(gguf, name, ModelSpec(license=license_text or None), root=root,
+                       allow_copy=allow_copy)
+
+
+def write_model(gguf: str | os.PathLike[str], name: str, spec: ModelSpec, *,
+                root: Path | None = None, allow_copy: bool = False, replace: bool = False,
+                report: Callable[[str], None] = lambda status: None) -> ShareResult:
+    """Write the model ``name`` into Ollama's store: the GGUF as its model blob (linked,
+    see ``_place_blob``), the layers of ``spec``, the config, the manifest last.
+    ``replace``: a manifest already there for another model is replaced (as Ollama's
+    create does) instead of refused; ``report`` hears each step, as Ollama's status
+    lines say them."""
     source = Path(gguf).resolve()
     parsed = OllamaName.parse(name)
     store = root or ollama_store_roots()[0]
@@ -146,32 +178,42 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
     if blob.is_symlink() and not blob.exists():  # an earlier share's original moved
         repaired = (f"the store's blob linked to {os.readlink(blob)}, which no longer exists "
                     f"(the file was moved or deleted); it now links to {source}")
+    report(f"{'using existing' if blob.exists() else 'creating new'} layer sha256:{digest}")
     link = _place_blob(source, blob, digest, allow_copy)
 
-    template, stops = go_template(header.metadata.get("tokenizer.chat_template"))
+    derived_template, stops = go_template(header.metadata.get("tokenizer.chat_template"))
+    parameters = {**ollama_parameters(header.architecture, stops), **(spec.parameters or {})}
+    license_text = spec.license or str(header.metadata.get("general.license") or "")
     layers = [_layer(MODEL_MEDIA_TYPE, digest, source.stat().st_size)]
-    layers.append(_write_blob(blobs, "application/vnd.ollama.image.template",
-                              template.encode()))
-    parameters = ollama_parameters(header.architecture, stops)
-    if parameters:
-        layers.append(_write_blob(blobs, "application/vnd.ollama.image.params",
-                                  json.dumps(parameters).encode()))
-    license_text = license_text or str(header.metadata.get("general.license") or "")
-    if license_text:
-        layers.append(_write_blob(blobs, "application/vnd.ollama.image.license",
-                                  license_text.encode()))
+    for media_type, value in (
+            ("application/vnd.ollama.image.template", spec.template or derived_template),
+            ("application/vnd.adam.image.chat_template", spec.chat_template),
+            ("application/vnd.ollama.image.system", spec.system),
+            ("application/vnd.ollama.image.params",
+             json.dumps(parameters) if parameters else None),
+            ("application/vnd.ollama.image.messages",
+             json.dumps(spec.messages) if spec.messages else None),
+            ("application/vnd.ollama.image.license", license_text or None)):
+        if value:
+            layers.append(_write_blob(blobs, media_type, value.encode()))
+            report(f"using layer {layers[-1]['digest']} ({media_type.rsplit('.', 1)[-1]})")
     architecture = header.architecture or "unknown"
     config = {
         "model_format": "gguf", "model_family": architecture,
         "model_families": [architecture], "model_type": _size_label(header),
         "file_type": header.quantization or "unknown", "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digest}"]},
+        **({"adam_created": True} if spec.created else {}),
     }
     config_layer = _write_blob(blobs, CONFIG_MEDIA_TYPE, json.dumps(config).encode())
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
                 "config": config_layer, "layers": layers}
     path = store / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
-    _write_manifest(path, manifest, digest)
+    report("writing manifest")
+    if replace:
+        _atomic_write(path, json.dumps(manifest).encode())
+    else:
+        _write_manifest(path, manifest, digest)
     return ShareResult(str(parsed), path, blob, link,
                        source.stat().st_size if link == "copy" else 0, repaired)
 

@@ -62,17 +62,27 @@ def with_defaults(config: GenerationConfig, parameters: Mapping[str, Any]) -> Ge
         >>> with_defaults(GenerationConfig(top_k=5), {}).top_k
         5
     """
-    fields: dict[str, Any] = {}
-    for key, value in {**DEFAULT_OPTIONS, **parameters}.items():
-        if key not in OPTIONS or value is None:
-            continue
-        name = OPTIONS[key][0]
-        if name == "stop":
-            if not config.stop:
-                fields[name] = [value] if isinstance(value, str) else list(value)
-        elif getattr(config, name) is None:
-            fields[name] = value
+    fields = {name: value for name, value in
+              config_fields({**DEFAULT_OPTIONS, **parameters}).items()
+              if (not config.stop if name == "stop" else getattr(config, name) is None)}
     return config.merged(**fields)
+
+
+def config_fields(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Ollama options (a model's parameters) as GenerationConfig fields; the runner's own
+    options (``num_ctx``...) have none and are left out.
+
+    Example:
+        >>> config_fields({"temperature": 0.2, "stop": "END", "num_ctx": 4096})
+        {'temperature': 0.2, 'stop': ['END']}
+    """
+    fields: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key in OPTIONS and value is not None:
+            name = OPTIONS[key][0]
+            fields[name] = ([value] if isinstance(value, str) else list(value)
+                            ) if name == "stop" else value
+    return fields
 
 
 # -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
@@ -133,6 +143,23 @@ EMBEDDINGS_FIELDS: dict[str, dict[str, Any]] = {
     "prompt": {"type": "string"}, "keep_alive": _KEEP_ALIVE, "options": {"type": "object"},
 }
 """``/api/embeddings``' fields (the older route), besides ``model``."""
+CREATE_FIELDS: dict[str, dict[str, Any]] = {
+    "from": {"type": "string", "description": "the model to start from (see /api/tags)"},
+    "files": {"type": "object", "description": "{\"model.gguf\": \"sha256:<hex>\"}: a GGUF "
+                                               "uploaded with POST /api/blobs/sha256:<hex>"},
+    "template": {"type": "string", "description": "a Jinja chat template (run here and "
+                                                  "turned into Ollama's), or an Ollama Go "
+                                                  "template (kept for Ollama)"},
+    "system": {"type": "string"},
+    "parameters": {"type": "object", "description": "Ollama options, as PARAMETER lines"},
+    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
+    "license": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "quantize": {"type": "null", "description": "not available: create from a GGUF that is "
+                                                "already quantized"},
+    "adapters": {"type": "null", "description": "LoRA adapters are not supported"},
+    "stream": _STREAM,
+}
+"""``/api/create``'s fields, besides ``model`` (the name to create)."""
 PULL_FIELDS: dict[str, dict[str, Any]] = {
     "stream": _STREAM, "insecure": {"type": "boolean"},
 }

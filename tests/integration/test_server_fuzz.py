@@ -63,7 +63,7 @@ def errors_come_in_the_routes_shape(ctx, response, case) -> None:
     """Every 4xx/5xx answer is OpenAI's error object on ``/v1``, Ollama's
     ``{"error": "<what went wrong>"}`` elsewhere."""
     counts[f"{case.method.upper()} {case.path}"][response.status_code] += 1
-    if response.status_code < 400:
+    if response.status_code < 400 or case.method.upper() == "HEAD":  # HEAD has no body
         return
     body = json.loads(response.content)
     error = body.get("error") if isinstance(body, dict) else None
