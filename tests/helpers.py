@@ -95,6 +95,9 @@ def error_message(response: Any) -> str:
     """The message of an error answer of ``adam serve``, checked to be in the route's own
     shape: OpenAI's error object on ``/v1``, Ollama's ``{"error": "..."}`` elsewhere."""
     body = response.json()
+    if response.request.url.path.startswith("/v1/messages"):
+        assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+        return body["error"]["message"]
     if response.request.url.path.startswith("/v1/"):
         error = body["error"]
         assert set(error) == {"message", "type", "param", "code"}, body

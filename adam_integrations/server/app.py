@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError
-from adam_integrations.server import ollama_api, openai_api
+from adam_integrations.server import anthropic_api, ollama_api, openai_api
 from adam_integrations.server.errors import adam_error, http_error, internal_error
 from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
 from adam_integrations.server.limits import BodyLimit, WorkLimit
@@ -65,6 +65,7 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
     settings = settings or ServerSettings()
     service = ModelService(models, settings)
     routes = [*ollama_api.routes(service), *openai_api.routes(service),
+              *anthropic_api.routes(service),
               Route("/metrics", service.metrics.endpoint, methods=["GET"])]
     document = openapi_document([*(route.path for route in routes), "/openapi.json"])
 

@@ -1,8 +1,10 @@
 """How ``adam serve`` answers an error: with the status it deserves, in the client's own
 shape.
 
-- ``/v1/*`` routes answer OpenAI's error object, ``{"error": {"message", "type",
-  "param", "code"}}``, which the ``openai`` client reads into its exceptions
+- ``/v1/messages`` answers Anthropic's, ``{"type": "error", "error": {"type",
+  "message"}}``, which the ``anthropic`` client reads;
+- the other ``/v1/*`` routes answer OpenAI's error object, ``{"error": {"message",
+  "type", "param", "code"}}``, which the ``openai`` client reads into its exceptions
   (``BadRequestError: ... 'max_tokens' must be at least 1``);
 - every other route answers Ollama's ``{"error": "<message>"}``.
 
@@ -43,6 +45,7 @@ from adam_integrations.core.errors import (
     UnknownDomainError,
     UnsupportedOperationError,
 )
+from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import openai as openai_wire
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,10 @@ def is_openai_route(path: str) -> bool:
 
 def error_body(path: str, status: int, message: str, *, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
-    """The error object for a route: OpenAI's on ``/v1``, Ollama's elsewhere."""
+    """The error object for a route: Anthropic's on ``/v1/messages``, OpenAI's on the
+    rest of ``/v1``, Ollama's elsewhere."""
+    if path.startswith("/v1/messages"):
+        return anthropic_wire.error_object(status, message)
     if is_openai_route(path):
         return openai_wire.error_object(status, message, param=param, code=code)
     return {"error": message}

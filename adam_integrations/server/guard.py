@@ -17,7 +17,8 @@ pages), checked before any route runs, with CORS answers for the origins allowed
   first. Allowed origins get CORS headers and preflight answers (Starlette's
   ``CORSMiddleware``).
 - **API keys** (optional): with keys set, every route but ``GET /`` needs
-  ``Authorization: Bearer <key>``; the key is compared in constant time (hashes of equal
+  ``Authorization: Bearer <key>`` (or ``x-api-key: <key>``, as the ``anthropic`` SDK
+  sends it); the key is compared in constant time (hashes of equal
   length, every key compared), and anything else gets 401. Preflights are answered
   without one (browsers never send credentials in them), and refusals carry the CORS
   headers, so a page on an allowed origin can read why.
@@ -158,7 +159,9 @@ class ApiKeyCheck:
             return
         headers = dict(scope["headers"])
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() == "bearer" and self.known(token.strip()):
+        if scheme.lower() != "bearer":  # the anthropic SDK sends its key as x-api-key
+            token = headers.get(b"x-api-key", b"").decode("latin-1")
+        if self.known(token.strip()):
             await self.app(scope, receive, send)
             return
         message = ("a valid API key is required: send the header 'Authorization: Bearer "

@@ -24,7 +24,7 @@ from adam_integrations.server.errors import error_response
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
                           "/api/pull", "/v1/chat/completions", "/v1/completions",
-                          "/v1/embeddings"})
+                          "/v1/embeddings", "/v1/responses", "/v1/messages"})
 
 
 @dataclass

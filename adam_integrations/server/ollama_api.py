@@ -11,14 +11,13 @@ line after.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core import __version__
@@ -36,6 +35,7 @@ from adam_integrations.server.serving import (
     RunningModel,
     StoredModel,
 )
+from adam_integrations.server.streams import ndjson
 from adam_integrations.sharing.ollama_create import BlobUpload, create_model
 from adam_integrations.wire import ollama as wire
 from adam_integrations.wire.fields import check_fields
@@ -62,45 +62,6 @@ def routes(service: ModelService) -> list[Route]:
         Route("/api/blobs/{digest}", api.blob, methods=["HEAD", "POST"]),
         Route("/api/delete", api.delete, methods=["DELETE"]),
     ]
-
-
-async def started_stream(body: AsyncIterator[bytes], media_type: str) -> Response:
-    """A streaming response whose first piece is computed before the response starts,
-    so a request that fails at once (a bad option, a model that cannot think) gets its
-    real status instead of a 200 with an error inside."""
-    try:
-        first = await anext(body)
-    except StopAsyncIteration:
-        first = b""
-
-    async def rest() -> AsyncIterator[bytes]:
-        yield first
-        async for piece in body:
-            yield piece
-
-    return StreamingResponse(rest(), media_type=media_type)
-
-
-async def ndjson(lines: AsyncIterator[dict[str, Any]]) -> Response:
-    """A streamed NDJSON response (see ``started_stream``); a failure after the start
-    ends the stream with an ``{"error"}`` line."""
-
-    async def encode() -> AsyncIterator[bytes]:
-        started = False
-        try:
-            async for line in lines:
-                started = True
-                yield _line(line)
-        except Exception as error:
-            if not started:
-                raise  # before the response: its own status
-            yield _line({"error": str(error)})
-
-    return await started_stream(encode(), "application/x-ndjson")
-
-
-def _line(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def blob_path(digest: str) -> Path:

@@ -5,7 +5,6 @@ as Ollama also offers them. The wire format is
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,13 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.errors import AdamError, InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.server.errors import code_of, status_of
-from adam_integrations.server.ollama_api import keep_alive_of, started_stream
+from adam_integrations.server.names import canonical_name
+from adam_integrations.server.ollama_api import keep_alive_of
 from adam_integrations.server.request_body import read_json
-from adam_integrations.server.serving import ModelService
+from adam_integrations.server.serving import ModelService, StoredModel
+from adam_integrations.server.streams import built_answer, sse_data, started_stream
 from adam_integrations.wire import openai as wire
+from adam_integrations.wire import openai_responses as responses_wire
 from adam_integrations.wire.fields import check_fields
 
 
@@ -31,7 +33,9 @@ def routes(service: ModelService) -> list[Route]:
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
         Route("/v1/completions", api.completions, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
+        Route("/v1/responses", api.responses, methods=["POST"]),
         Route("/v1/models", api.list_models, methods=["GET"]),
+        Route("/v1/models/{model:path}", api.get_model, methods=["GET"]),
     ]
 
 
@@ -92,11 +96,30 @@ class OpenAIApi:
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
+    async def responses(self, request: Request) -> Response:
+        """OpenAI's Responses API, stateless (``wire.openai_responses``): the same stream
+        as a chat completion, as Responses events, or the response they build."""
+        body = await read_json(request)
+        served = await self.service.get(body.get("model"))
+        messages, config = responses_wire.request_from_wire(body)
+        await self.service.load(served)
+        config = await self.service.prepared(served, config)
+        chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
+        return await built_answer(
+            chunks, responses_wire.ResponseBuilder(body["model"], body),
+            stream=bool(body.get("stream")), error_event=_error_event)
+
     async def list_models(self, request: Request) -> Response:
         stored = await self.service.stored()
-        return JSONResponse({"object": "list", "data": [
-            {"id": model.name, "object": "model", "created": int(model.modified_at.timestamp()),
-             "owned_by": "adam"} for model in stored]})
+        return JSONResponse({"object": "list", "data": [_model_entry(m) for m in stored]})
+
+    async def get_model(self, request: Request) -> Response:
+        """``GET /v1/models/{id}``: one model of the list (a 404 when it is not listed)."""
+        wanted = canonical_name(str(request.path_params["model"]))
+        for model in await self.service.stored():
+            if model.name.lower() == wanted.lower():
+                return JSONResponse(_model_entry(model))
+        raise ModelNotFoundError(f'model "{request.path_params["model"]}" not found')
 
 
 class _Completion:
@@ -114,7 +137,7 @@ class _Completion:
                                    "choices": choices}
         if usage is not None:
             payload["usage"] = usage
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+        return sse_data(payload)
 
     def _delta(self, delta: dict[str, Any], finish: str | None = None,
                logprobs: list[TokenLogprob] | None = None) -> bytes:
@@ -144,7 +167,7 @@ class _Completion:
             status = status_of(error) if isinstance(error, AdamError) else 500
             payload = wire.error_object(status, str(error), code=code_of(error)
                                         if isinstance(error, AdamError) else None)
-            yield f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+            yield sse_data(payload)
         yield b"data: [DONE]\n\n"
 
     async def _answer_events(self, first: Chunk | None, chunks: AsyncIterator[Chunk],
@@ -223,6 +246,17 @@ class _TextCompletion(_Completion):
             "index": 0, "text": choice["message"]["content"],
             "finish_reason": choice["finish_reason"], "logprobs": choice["logprobs"]}])
         return answer
+
+
+def _error_event(error: Exception) -> dict[str, Any]:
+    """A Responses stream's ``error`` event."""
+    status = status_of(error) if isinstance(error, AdamError) else 500
+    return {"type": "error", **wire.error_object(status, str(error))["error"]}
+
+
+def _model_entry(model: StoredModel) -> dict[str, Any]:
+    return {"id": model.name, "object": "model", "created": int(model.modified_at.timestamp()),
+            "owned_by": "adam"}
 
 
 async def _chain(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:

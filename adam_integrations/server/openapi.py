@@ -16,14 +16,17 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adam_integrations.core import __version__
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import ALIAS_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN
+from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
+from adam_integrations.wire import openai_responses as responses_wire
 
 _MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
           "description": "a model name (see /api/tags): model[:tag], namespace/model:tag, "
@@ -67,6 +70,10 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["message", "type"], "properties": {
             "message": {"type": "string"}, "type": {"type": "string"},
             "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+    "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
+        "type": {"const": "error"}, "error": {
+            "type": "object", "required": ["type", "message"], "properties": {
+                "type": {"type": "string"}, "message": {"type": "string"}}}}},
     "Tool": {"type": "object", "required": ["type", "function"], "properties": {
         "type": {"const": "function"},
         "function": {"type": "object", "required": ["name"], "properties": {
@@ -131,7 +138,7 @@ def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, An
 
 
 _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
-                            "/api/create"})
+                            "/api/create", "/v1/models/{model}", "/v1/messages/count_tokens"})
 _LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show"})
 
 
@@ -147,7 +154,8 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
         statuses.append("422")
     if path in MODEL_ROUTES:
         statuses.append("503")
-    error = _json(_ref("OpenAIError" if path.startswith("/v1/") else "OllamaError"))
+    error = _json(_ref("AnthropicError" if path.startswith("/v1/messages") else
+                       "OpenAIError" if path.startswith("/v1/") else "OllamaError"))
     responses: dict[str, Any] = {"200": {"description": "the answer", **answer}}
     for status in sorted(statuses):
         responses[status] = {"description": _WHY[status], "content": error}
@@ -283,6 +291,33 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                         _ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
             "usage": _USAGE}})},
         _body(["model", "input"], openai_wire.EMBEDDING_FIELDS, _EMBEDDER))},
+    "/v1/responses": {"post": _operation(
+        "/v1/responses", "an OpenAI Responses API answer, stateless (events when stream=true)",
+        _streamed({"type": "object", "required": ["id", "object", "status", "output"],
+                   "properties": {"id": {"type": "string"}, "object": {"const": "response"},
+                                  "status": {"enum": ["completed", "incomplete"]},
+                                  "output": {"type": "array", "items": {"type": "object"}}}},
+                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        _body(["model", "input"], responses_wire.RESPONSES_FIELDS))},
+    "/v1/messages": {"post": _operation(
+        "/v1/messages", "an Anthropic Messages API answer (events when stream=true)",
+        _streamed({"type": "object", "required": ["id", "type", "content", "stop_reason"],
+                   "properties": {"id": {"type": "string"}, "type": {"const": "message"},
+                                  "content": {"type": "array", "items": {"type": "object"}},
+                                  "stop_reason": {"type": "string"}}},
+                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        _body(["model", "messages", "max_tokens"], anthropic_wire.MESSAGES_FIELDS))},
+    "/v1/messages/count_tokens": {"post": _operation(
+        "/v1/messages/count_tokens", "the tokens a Messages request's prompt takes", {
+            "content": _json({"type": "object", "required": ["input_tokens"],
+                              "properties": {"input_tokens": {"type": "integer"}}})},
+        _body(["model", "messages"], anthropic_wire.COUNT_FIELDS))},
+    "/v1/models/{model}": {"get": {
+        **_operation("/v1/models/{model}", "one model, as OpenAI describes it", {
+            "content": _json({"type": "object", "required": ["id", "object"], "properties": {
+                "id": {"type": "string"}, "object": {"const": "model"}}})}),
+        "parameters": [{"name": "model", "in": "path", "required": True,
+                        "schema": {"type": "string"}}]}},
     "/v1/models": {"get": _operation("/v1/models", "the models, as OpenAI lists them", {
         "content": _json({"type": "object", "required": ["object", "data"], "properties": {
             "object": {"const": "list"}, "data": {"type": "array", "items": {
@@ -303,8 +338,14 @@ def openapi_document(paths: Iterable[str]) -> dict[str, Any]:
                  "description": "The Ollama REST API and OpenAI-compatible routes over "
                                 "adam-integrations' models. Errors: OpenAI's error object "
                                 "on /v1, Ollama's {\"error\": ...} elsewhere."},
-        "paths": {path: OPERATIONS[path] for path in paths},
+        "paths": {_templated(path): OPERATIONS[_templated(path)] for path in paths},
         "components": {"schemas": _SCHEMAS, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "only when adam serve was started with an API key"}}},
     }
+
+
+def _templated(path: str) -> str:
+    """A route's path as OpenAPI writes it: ``{model:path}`` (Starlette's converter) is
+    ``{model}``."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)

@@ -67,7 +67,7 @@ def errors_come_in_the_routes_shape(ctx, response, case) -> None:
         return
     body = json.loads(response.content)
     error = body.get("error") if isinstance(body, dict) else None
-    if case.path.startswith("/v1/"):
+    if case.path.startswith("/v1/"):  # OpenAI's and Anthropic's objects both have message
         error = error.get("message") if isinstance(error, dict) else None
     if not (isinstance(error, str) and error):
         raise AssertionError(f"error body not in the route's shape: {response.content!r}")

@@ -24,8 +24,10 @@ import httpx
 import pytest
 
 from adam_integrations.server.openapi import OPERATIONS
+from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
+from adam_integrations.wire import openai_responses as responses_wire
 from tests.integration.conftest import ServeProcess
 
 SEED = 20261206
@@ -46,6 +48,9 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {"model": CHAT, "messages": HELLO},
     "/v1/completions": {"model": CHAT, "prompt": "Say hi."},
     "/v1/embeddings": {"model": EMBED, "input": ["a", "b"]},
+    "/v1/responses": {"model": CHAT, "input": "Say hi.", "max_output_tokens": 4},
+    "/v1/messages": {"model": CHAT, "max_tokens": 4, "messages": HELLO},
+    "/v1/messages/count_tokens": {"model": CHAT, "messages": HELLO},
 }
 FIELDS: dict[str, list[str]] = {
     "/api/chat": [*ollama_wire.CHAT_FIELDS, "model"],
@@ -60,6 +65,9 @@ FIELDS: dict[str, list[str]] = {
     "/v1/chat/completions": [*openai_wire.CHAT_FIELDS, "model"],
     "/v1/completions": [*openai_wire.COMPLETION_FIELDS, "model"],
     "/v1/embeddings": [*openai_wire.EMBEDDING_FIELDS, "model"],
+    "/v1/responses": [*responses_wire.RESPONSES_FIELDS, "model"],
+    "/v1/messages": [*anthropic_wire.MESSAGES_FIELDS, "model"],
+    "/v1/messages/count_tokens": [*anthropic_wire.COUNT_FIELDS, "model"],
 }
 UNKNOWN_FIELDS = ["options", "num_ctx", "context", "template", "logit_bias", "x"]
 
@@ -134,7 +142,9 @@ def _check(response: httpx.Response, running: ServeProcess, what: str) -> None:
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400 and response.request.method != "HEAD":  # HEAD: no body
         body = response.json()
-        if response.request.url.path.startswith("/v1/"):
+        if response.request.url.path.startswith("/v1/messages"):
+            assert body["type"] == "error" and body["error"]["message"], body
+        elif response.request.url.path.startswith("/v1/"):
             assert set(body["error"]) == {"message", "type", "param", "code"}, body
             assert body["error"]["message"], body
         else:
@@ -187,7 +197,7 @@ def test_deep_nesting_and_lone_surrogates_are_400s(hostile, path):
     if "messages" in lone:
         lone["messages"] = [{"role": "user", "content": "\ud800"}]
     if "input" in lone:
-        lone["input"] = ["\ud800"]
+        lone["input"] = ["\ud800"] if path != "/v1/responses" else "\ud800"
     _check(response := _send(server, method, path, _json_bytes(lone)), running,
            f"{path} surrogate")
     assert response.status_code == 400 and "surrogate" in response.text

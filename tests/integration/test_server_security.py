@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -67,6 +68,12 @@ def test_real_clients_send_the_key(keyed):
     with pytest.raises(ollama.ResponseError) as refused:
         ChatOllama(model="smollm2:135m", base_url=keyed, num_predict=4).invoke("Hi")
     assert refused.value.status_code == 401
+    messages = anthropic.Anthropic(base_url=keyed, api_key=KEY).messages  # as x-api-key
+    assert messages.create(model="smollm2:135m", max_tokens=4,
+                           messages=[{"role": "user", "content": "Hi"}]).content
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=keyed, api_key="wrong").messages.create(
+            model="smollm2:135m", max_tokens=4, messages=[{"role": "user", "content": "Hi"}])
 
 
 def test_sigterm_ends_running_streams_with_an_error_line_and_exits(session_cache):

@@ -1,0 +1,253 @@
+"""Anthropic's Messages API (``POST /v1/messages``, ``/v1/messages/count_tokens``), as
+Ollama serves it: what ``adam serve`` reads and answers, so tools built on the
+``anthropic`` SDK run on local models.
+
+- requests: ``system`` (a text or text blocks), ``messages`` whose content is a text or
+  blocks (``text``, ``tool_use``, ``tool_result``, ``thinking``; images and documents are
+  refused: no vision model is served), ``tools`` (``input_schema``), ``tool_choice``
+  (``auto``, ``any``, ``tool``, ``none``), ``thinking`` (``enabled`` / ``disabled``),
+  ``max_tokens``, ``stop_sequences``, sampling -> core messages and a ``GenerationConfig``;
+- answers: ``MessageBuilder`` turns the core's chunks into the stream's events
+  (``message_start``, ``content_block_start`` / ``_delta`` / ``_stop``, ``message_delta``,
+  ``message_stop``); the non-streamed message is what the same steps build;
+- errors: ``{"type": "error", "error": {"type", "message"}}`` (``error_object``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.wire.fields import check_fields
+
+_MESSAGES = {"type": "array", "minItems": 1, "items": {"type": "object"}}
+_SYSTEM = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+COUNT_FIELDS: dict[str, dict[str, Any]] = {
+    "messages": _MESSAGES, "system": _SYSTEM,
+    "tools": {"type": "array", "items": {"type": "object"}},
+    "tool_choice": {"type": "object"}, "thinking": {"type": "object"},
+    "output_config": {"type": "object", "description": "format: a json_schema the answer "
+                                                       "follows; effort: thinking on"},
+}
+"""``/v1/messages/count_tokens``' fields, besides ``model``."""
+MESSAGES_FIELDS: dict[str, dict[str, Any]] = {
+    **COUNT_FIELDS,
+    "max_tokens": {"type": "integer", "minimum": 1},
+    "stop_sequences": {"type": "array", "items": {"type": "string"}},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "top_k": {"type": "integer", "minimum": 0},
+    "stream": {"type": "boolean"},
+    "metadata": {"type": "object"},
+}
+"""``/v1/messages``' fields, besides ``model``."""
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
+               403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+               422: "invalid_request_error", 500: "api_error", 503: "overloaded_error"}
+
+
+def error_object(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error body.
+
+    Example:
+        >>> error_object(404, "no such model")["error"]["type"]
+        'not_found_error'
+    """
+    return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"),
+                                       "message": message}}
+
+
+def request_from_wire(body: Mapping[str, Any], *, counting: bool = False
+                      ) -> tuple[list[ChatMessage], GenerationConfig]:
+    """A Messages request as the core's messages and settings (``counting``: a
+    ``count_tokens`` request, which has no ``max_tokens``)."""
+    check_fields(body, COUNT_FIELDS if counting else MESSAGES_FIELDS)
+    if not counting and body.get("max_tokens") is None:
+        raise InvalidRequestError("max_tokens is required: the most tokens to generate",
+                                  param="max_tokens")
+    messages = [ChatMessage("system", _text(body["system"]))] if body.get("system") else []
+    for message in body.get("messages") or []:
+        messages.extend(_messages(message))
+    fields: dict[str, Any] = {}
+    for key, name in (("max_tokens", "max_tokens"), ("temperature", "temperature"),
+                      ("top_p", "top_p"), ("top_k", "top_k"), ("stop_sequences", "stop")):
+        if body.get(key) is not None:
+            fields[name] = body[key]
+    tools = body.get("tools") or []
+    if tools:
+        fields["tools"] = [_tool(tool) for tool in tools]
+    choice = body.get("tool_choice")
+    if choice:
+        kind = choice.get("type")
+        if kind not in ("auto", "any", "tool", "none"):
+            raise InvalidRequestError("tool_choice type must be auto, any, tool or none",
+                                      param="tool_choice")
+        fields["tool_choice"] = choice.get("name") if kind == "tool" else kind
+        if choice.get("disable_parallel_tool_use"):
+            fields["parallel_tool_calls"] = False
+    thinking = body.get("thinking")
+    if thinking:
+        if thinking.get("type") not in ("enabled", "disabled", "adaptive", "between_tools"):
+            raise InvalidRequestError("thinking type must be enabled, adaptive or disabled",
+                                      param="thinking")
+        fields["think"] = thinking.get("type") != "disabled"
+    output = body.get("output_config") or {}
+    if output.get("effort") is not None and "think" not in fields:
+        fields["think"] = True  # a local model has one effort: thinking on
+    fmt = output.get("format")
+    if fmt:
+        if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+            raise InvalidRequestError('output_config.format must be {"type": "json_schema", '
+                                      '"schema": {...}}', param="output_config")
+        fields["response_format"] = fmt.get("schema")
+    return messages, GenerationConfig(**fields)
+
+
+def _messages(message: Any) -> list[ChatMessage]:
+    """One Anthropic message as core messages: tool results become tool messages."""
+    if not isinstance(message, Mapping) or message.get("role") not in ("user", "assistant"):
+        raise InvalidRequestError("each message needs a role of user or assistant",
+                                  param="messages")
+    role, content = message["role"], message.get("content")
+    if isinstance(content, str):
+        return [ChatMessage(role, content)]
+    if not isinstance(content, list):
+        raise InvalidRequestError("message content must be a text or a list of blocks",
+                                  param="messages")
+    out: list[ChatMessage] = []
+    texts, thinking, calls = [], [], []
+    for block in content:
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "text":
+            texts.append(str(block.get("text") or ""))
+        elif kind == "thinking" and role == "assistant":
+            thinking.append(str(block.get("thinking") or ""))
+        elif kind == "redacted_thinking":
+            continue  # encrypted by another provider: nothing a local model can read
+        elif kind == "tool_use" and role == "assistant":
+            calls.append(ToolCall.coerce({"id": block.get("id"), "name": block.get("name"),
+                                          "arguments": block.get("input") or {}}))
+        elif kind == "tool_result" and role == "user":
+            result = _text(block.get("content") or "")
+            if block.get("is_error"):
+                result = f"Error: {result}"
+            out.append(ChatMessage("tool", result,
+                                   tool_call_id=str(block.get("tool_use_id") or "")))
+        else:
+            raise InvalidRequestError(
+                f"content blocks of type {kind!r} are not supported in {role} messages (text, "
+                "tool_use, tool_result and thinking are; no vision model is served)",
+                param="messages")
+    if texts or calls or thinking or not out:
+        out.append(ChatMessage(role, "".join(texts), tool_calls=calls,
+                               thinking="".join(thinking) or None))
+    return out
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(b, Mapping) and b.get("type") == "text"
+                                         for b in content):
+        return "".join(str(b.get("text") or "") for b in content)
+    raise InvalidRequestError("this must be a text or a list of text blocks (no images)",
+                              param="messages")
+
+
+def _tool(tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
+        raise InvalidRequestError("each tool needs a name, a description and an "
+                                  "input_schema (server tools such as web search run on "
+                                  "Anthropic's servers)", param="tools")
+    return {"type": "function", "function": {
+        "name": tool["name"], "description": tool.get("description") or "",
+        "parameters": tool.get("input_schema") or {"type": "object", "properties": {}}}}
+
+
+class MessageBuilder:
+    """The core's chunks in, the Messages API's stream events out (``feed``, ``finish``),
+    and the whole message (``result``) built by the same steps."""
+
+    def __init__(self, model: str) -> None:
+        self.id = f"msg_{uuid.uuid4().hex[:24]}"
+        self.model = model
+        self._content: list[dict[str, Any]] = []
+        self._open: dict[str, Any] | None = None
+        self._stop_reason: str | None = None
+        self._usage = Usage()
+
+    def start(self) -> list[dict[str, Any]]:
+        return [{"type": "message_start", "message": self.result()}]
+
+    def feed(self, chunk: Chunk) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if chunk.thinking:
+            events += self._append("thinking", chunk.thinking)
+        if chunk.text:
+            events += self._append("text", chunk.text)
+        for call in chunk.tool_calls:
+            events += self._close()
+            block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:24]}",
+                     "name": call.name, "input": call.arguments}
+            index = len(self._content)
+            self._content.append(block)
+            events += [{"type": "content_block_start", "index": index,
+                        "content_block": {**block, "input": {}}},
+                       {"type": "content_block_delta", "index": index, "delta": {
+                           "type": "input_json_delta",
+                           "partial_json": json.dumps(call.arguments, ensure_ascii=False)}},
+                       {"type": "content_block_stop", "index": index}]
+        if chunk.finish_reason is not None:
+            self._usage = chunk.usage or Usage()
+            self._stop_reason = ("tool_use" if any(b["type"] == "tool_use"
+                                                   for b in self._content)
+                                 else "max_tokens" if chunk.finish_reason == "length"
+                                 else "end_turn")
+        return events
+
+    def finish(self) -> list[dict[str, Any]]:
+        return [*self._close(),
+                {"type": "message_delta",
+                 "delta": {"stop_reason": self._stop_reason or "end_turn",
+                           "stop_sequence": None},
+                 "usage": self._usage_fields()},
+                {"type": "message_stop"}]
+
+    def result(self) -> dict[str, Any]:
+        """The message as it stands (after ``finish``: the whole answer)."""
+        return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
+                "content": json.loads(json.dumps(self._content)),
+                "stop_reason": self._stop_reason, "stop_sequence": None,
+                "usage": self._usage_fields()}
+
+    def _usage_fields(self) -> dict[str, int]:
+        usage = self._usage
+        return {"input_tokens": usage.prompt_tokens - usage.cached_tokens,
+                "cache_read_input_tokens": usage.cached_tokens,
+                "cache_creation_input_tokens": 0, "output_tokens": usage.completion_tokens}
+
+    def _append(self, kind: str, text: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self._open is None or self._open["type"] != kind:
+            events += self._close()
+            block: dict[str, Any] = {"type": kind, kind: ""}
+            if kind == "thinking":
+                block["signature"] = ""
+            self._open = block
+            self._content.append(block)
+            events.append({"type": "content_block_start", "index": len(self._content) - 1,
+                           "content_block": dict(block)})
+        self._open[kind] += text
+        return [*events, {"type": "content_block_delta",
+                          "index": self._content.index(self._open),
+                          "delta": {"type": f"{kind}_delta", kind: text}}]
+
+    def _close(self) -> list[dict[str, Any]]:
+        block, self._open = self._open, None
+        if block is None:
+            return []
+        return [{"type": "content_block_stop", "index": self._content.index(block)}]

@@ -1,0 +1,287 @@
+"""OpenAI's Responses API (``POST /v1/responses``), stateless, as Ollama serves it: what
+``adam serve`` reads and answers, so tools built on ``client.responses.create`` run on
+local models.
+
+- requests: ``instructions`` and ``input`` (a text, or items: messages with text parts,
+  ``function_call`` and ``function_call_output`` items of a tool loop, ``reasoning``
+  items) -> core messages; ``tools`` (flat function tools), ``tool_choice``, ``text.format``
+  (``json_schema`` / ``json_object``), ``reasoning.effort``, ``max_output_tokens``,
+  sampling -> a ``GenerationConfig``. Nothing is stored: ``previous_response_id`` and
+  ``store: true`` are refused, as are inputs this server cannot read (images, files);
+- answers: ``ResponseBuilder`` turns the core's chunks into the stream's events
+  (``response.created`` ... ``response.output_text.delta`` ... ``response.completed``);
+  the non-streamed answer is the final response of the same events, collected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.wire.fields import check_fields
+
+_TEXT_PARTS = ("input_text", "output_text", "text")
+RESPONSES_FIELDS: dict[str, dict[str, Any]] = {
+    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+              "description": "a text, or input items (messages, function_call, "
+                             "function_call_output, reasoning)"},
+    "instructions": {"type": "string"},
+    "tools": {"type": "array", "items": {"type": "object"}},
+    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {"type": "object"}]},
+    "parallel_tool_calls": {"type": "boolean"},
+    "text": {"type": "object", "description": "format: json_schema, json_object or text"},
+    "reasoning": {"type": "object", "description": "effort: none, minimal, low, medium, high"},
+    "max_output_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "stream": {"type": "boolean"},
+    "store": {"enum": [False], "description": "nothing is stored: false or left out"},
+    "previous_response_id": {"type": "null", "description": "stateless: send the whole "
+                                                            "conversation in input"},
+    "metadata": {"type": "object"},
+    "user": {"type": "string"},
+}
+"""``/v1/responses``' fields, besides ``model``."""
+
+
+def request_from_wire(body: Mapping[str, Any]) -> tuple[list[ChatMessage], GenerationConfig]:
+    """A Responses request as the core's messages and settings."""
+    check_fields(body, RESPONSES_FIELDS)
+    messages = _messages(body.get("input"), body.get("instructions"))
+    fields: dict[str, Any] = {}
+    for key, name in (("max_output_tokens", "max_tokens"), ("temperature", "temperature"),
+                      ("top_p", "top_p"), ("parallel_tool_calls", "parallel_tool_calls")):
+        if body.get(key) is not None:
+            fields[name] = body[key]
+    tools = [_tool(tool) for tool in body.get("tools") or []]
+    if tools:
+        fields["tools"] = tools
+    choice = body.get("tool_choice")
+    if isinstance(choice, Mapping):
+        if not isinstance(choice.get("name"), str):
+            raise InvalidRequestError('a named tool_choice is {"type": "function", "name": '
+                                      '"<tool>"}', param="tool_choice")
+        choice = choice["name"]
+    if choice is not None:
+        fields["tool_choice"] = choice
+    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) \
+        else None
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
+        fields["response_format"] = fmt.get("schema")
+    elif isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
+        fields["response_format"] = "json"
+    effort = (body.get("reasoning") or {}).get("effort") if isinstance(
+        body.get("reasoning"), Mapping) else None
+    if effort is not None:
+        fields["think"] = effort not in ("none", "minimal")
+    return messages, GenerationConfig(**fields)
+
+
+def _messages(items: Any, instructions: Any) -> list[ChatMessage]:
+    messages = [ChatMessage("system", instructions)] if instructions else []
+    if isinstance(items, str):
+        return [*messages, ChatMessage("user", items)]
+    if not items:
+        raise InvalidRequestError("input is required: a text, or a list of input items",
+                                  param="input")
+    reasoning = ""
+    names: dict[str, str] = {}  # call id -> tool name, for the outputs
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise InvalidRequestError("each input item must be an object", param="input")
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            message = ChatMessage.coerce({"role": "system" if role == "developer" else role,
+                                          "content": _text(item.get("content"))})
+            if message.role == "assistant" and reasoning:
+                message.thinking, reasoning = reasoning, ""
+            messages.append(message)
+        elif kind == "function_call":
+            call = ToolCall.coerce({"id": item.get("call_id"), "function": {
+                "name": item.get("name"), "arguments": item.get("arguments")}})
+            names[call.id] = call.name
+            last = messages[-1] if messages else None
+            if last is not None and last.role == "assistant" and (last.tool_calls
+                                                                  or not last.content):
+                last.tool_calls.append(call)
+            else:
+                messages.append(ChatMessage("assistant", "", tool_calls=[call],
+                                            thinking=reasoning or None))
+                reasoning = ""
+        elif kind == "function_call_output":
+            output = item.get("output")
+            messages.append(ChatMessage(
+                "tool", output if isinstance(output, str) else _text(output),
+                tool_call_id=str(item.get("call_id") or ""),
+                name=names.get(str(item.get("call_id") or ""))))
+        elif kind == "reasoning":
+            reasoning += _text(item.get("content") or item.get("summary") or [])
+        else:
+            raise InvalidRequestError(f"input items of type {kind!r} are not supported here "
+                                      "(messages, function_call, function_call_output and "
+                                      "reasoning are)", param="input")
+    return messages
+
+
+def _text(content: Any) -> str:
+    """A message's content: a text, or its text parts joined (images and files refused)."""
+    if isinstance(content, str) or content is None:
+        return content or ""
+    if not isinstance(content, list):
+        raise InvalidRequestError("message content must be a text or a list of parts",
+                                  param="input")
+    texts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in (*_TEXT_PARTS, "reasoning_text", "summary_text"):
+            texts.append(str(part.get("text") or ""))
+        else:
+            raise InvalidRequestError(f"content parts of type {kind!r} are not supported: "
+                                      "no vision model is served; send text", param="input")
+    return "".join(texts)
+
+
+def _tool(tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        kind = tool.get("type") if isinstance(tool, Mapping) else type(tool).__name__
+        raise InvalidRequestError(f"only function tools are supported, got {kind!r} (built-in "
+                                  "tools such as web search run on OpenAI's servers)",
+                                  param="tools")
+    return {"type": "function", "function": {key: tool[key] for key in (
+        "name", "description", "parameters") if tool.get(key) is not None}}
+
+
+class ResponseBuilder:
+    """The core's chunks in, the Responses API's stream events out (``feed``, ``finish``),
+    and the whole response (``result``) built by the same steps."""
+
+    def __init__(self, model: str, request: Mapping[str, Any]) -> None:
+        self.id = f"resp_{uuid.uuid4().hex}"
+        self.model = model
+        self._request = request
+        self._created = int(time.time())
+        self._sequence = 0
+        self._output: list[dict[str, Any]] = []
+        self._open: dict[str, Any] | None = None  # the item text or reasoning goes into
+        self._status = "in_progress"
+        self._usage: Usage | None = None
+        self._incomplete: dict[str, str] | None = None
+
+    def start(self) -> list[dict[str, Any]]:
+        return [self._event("response.created", response=self.result()),
+                self._event("response.in_progress", response=self.result())]
+
+    def feed(self, chunk: Chunk) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if chunk.thinking:
+            events += self._append("reasoning", "reasoning_text", chunk.thinking)
+        if chunk.text:
+            events += self._append("message", "output_text", chunk.text)
+        for call in chunk.tool_calls:
+            events += self._close()
+            item = {"type": "function_call", "id": f"fc_{uuid.uuid4().hex[:24]}",
+                    "call_id": call.id or f"call_{uuid.uuid4().hex[:24]}", "name": call.name,
+                    "arguments": json.dumps(call.arguments, ensure_ascii=False),
+                    "status": "completed"}
+            index = len(self._output)
+            self._output.append(item)
+            events += [self._event("response.output_item.added", output_index=index,
+                                   item={**item, "arguments": "", "status": "in_progress"}),
+                       self._event("response.function_call_arguments.delta",
+                                   item_id=item["id"], output_index=index,
+                                   delta=item["arguments"]),
+                       self._event("response.function_call_arguments.done",
+                                   item_id=item["id"], output_index=index,
+                                   arguments=item["arguments"], name=call.name),
+                       self._event("response.output_item.done", output_index=index,
+                                   item=item)]
+        if chunk.finish_reason is not None:
+            self._usage = chunk.usage
+            if chunk.finish_reason == "length":
+                self._incomplete = {"reason": "max_output_tokens"}
+        return events
+
+    def finish(self) -> list[dict[str, Any]]:
+        events = self._close()
+        self._status = "incomplete" if self._incomplete else "completed"
+        return [*events, self._event(f"response.{self._status}", response=self.result())]
+
+    def result(self) -> dict[str, Any]:
+        """The response as it stands (after ``finish``: the whole answer)."""
+        request = self._request
+        usage = self._usage or Usage()
+        return {
+            "id": self.id, "object": "response", "created_at": self._created,
+            "status": self._status, "model": self.model, "output": list(self._output),
+            "error": None, "incomplete_details": self._incomplete,
+            "instructions": request.get("instructions"),
+            "max_output_tokens": request.get("max_output_tokens"),
+            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "temperature": request.get("temperature"), "top_p": request.get("top_p"),
+            "tool_choice": request.get("tool_choice", "auto"),
+            "tools": request.get("tools") or [], "text": request.get("text") or {
+                "format": {"type": "text"}},
+            "reasoning": request.get("reasoning"), "metadata": request.get("metadata") or {},
+            "store": False,
+            "usage": {"input_tokens": usage.prompt_tokens,
+                      "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+                      "output_tokens": usage.completion_tokens,
+                      "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+                      "total_tokens": usage.total_tokens} if self._usage else None,
+        }
+
+    def _append(self, kind: str, part: str, text: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        if self._open is None or self._open["type"] != kind:
+            events += self._close()
+            prefix = "rs" if kind == "reasoning" else "msg"
+            item: dict[str, Any] = {"type": kind, "id": f"{prefix}_{uuid.uuid4().hex[:24]}",
+                                    "status": "in_progress",
+                                    "content": [{"type": part, "text": ""}]}
+            if kind == "message":
+                item["role"] = "assistant"
+                item["content"][0].update(annotations=[], logprobs=[])
+            else:
+                item["summary"] = []
+            self._open = item
+            self._output.append(item)
+            index = len(self._output) - 1
+            events += [self._event("response.output_item.added", output_index=index,
+                                   item=_copy(item)),
+                       self._event("response.content_part.added", item_id=item["id"],
+                                   output_index=index, content_index=0,
+                                   part=_copy(item["content"][0]))]
+        item = self._open
+        item["content"][0]["text"] += text
+        delta = {"type": f"response.{part}.delta", "item_id": item["id"],
+                 "output_index": self._output.index(item), "content_index": 0, "delta": text}
+        if kind == "message":
+            delta["logprobs"] = []
+        return [*events, self._event(delta.pop("type"), **delta)]
+
+    def _close(self) -> list[dict[str, Any]]:
+        item, self._open = self._open, None
+        if item is None:
+            return []
+        item["status"] = "completed"
+        index, part = self._output.index(item), item["content"][0]
+        return [self._event(f"response.{part['type']}.done", item_id=item["id"],
+                            output_index=index, content_index=0, text=part["text"]),
+                self._event("response.content_part.done", item_id=item["id"],
+                            output_index=index, content_index=0, part=_copy(part)),
+                self._event("response.output_item.done", output_index=index,
+                            item=_copy(item))]
+
+    def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self._sequence += 1
+        return {"type": kind, "sequence_number": self._sequence, **fields}
+
+
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
