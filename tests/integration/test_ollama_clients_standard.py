@@ -95,3 +95,18 @@ class TestOllamaEmbeddingsOnAdamServe(EmbeddingsIntegrationTests):
     @property
     def embedding_model_params(self) -> dict:
         return {"model": "nomic-embed-text", "base_url": _URL["url"]}
+
+
+def test_llama_index_finds_the_models_under_their_full_names():
+    """LlamaIndex's Ollama classes look a model up by ``name:tag`` in ``/api/tags``."""
+    from llama_index.core.llms import ChatMessage
+    from llama_index.embeddings.ollama import OllamaEmbedding
+    from llama_index.llms.ollama import Ollama
+
+    llm = Ollama(model="llama3.1:latest", base_url=_URL["url"], request_timeout=120,
+                 additional_kwargs={"num_predict": 8, "temperature": 0})
+    assert llm.metadata.context_window > 0  # read from /api/show
+    assert llm.chat([ChatMessage(role="user", content="Hi")]).message.content
+    assert "".join(r.delta for r in llm.stream_complete("Hi"))
+    embedder = OllamaEmbedding(model_name="nomic-embed-text:latest", base_url=_URL["url"])
+    assert len(embedder.get_text_embedding("a text")) == 384
