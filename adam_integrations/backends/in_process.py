@@ -158,6 +158,9 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
     def chat_template(self) -> str | None:
         return self._template(self._ensure_loaded())
 
+    def thinking_control(self) -> str | None:
+        return self._traits(self._ensure_loaded()).thinking_control
+
     def render_chat(self, messages: list[ChatMessage],
                     config: GenerationConfig | None = None) -> str:
         """The exact prompt text the chat template makes of ``messages`` and ``config``."""

@@ -103,6 +103,11 @@ class ModelBackend(ABC):
         backend does not show it, as a server-side model); may load the model."""
         return None
 
+    def thinking_control(self) -> str | None:
+        """How ``think`` reaches the model (by level, on/off, always on), or None when it
+        cannot think or the backend cannot tell; may load the model."""
+        return None
+
     def count_tokens(self, text: str) -> int:
         """How many tokens the model's tokenizer makes of ``text`` (special tokens such as
         ``<|im_start|>`` count as one each, no BOS added)."""

@@ -33,6 +33,16 @@ class TemplateTraits:
     thinking: bool
     thinking_switch: bool
     reasoning_history: bool = False
+    effort_levels: bool = False  # the template reads reasoning_effort
+
+    @property
+    def thinking_control(self) -> str | None:
+        """How thinking is set for this template: by level, on/off, always on, or not."""
+        if self.effort_levels:
+            return "reasoning_effort (low, medium, high)"
+        if self.thinking_switch:
+            return "on/off (enable_thinking); a level means on"
+        return "always on" if self.thinking else None
 
     @classmethod
     def of(cls, template: str | None) -> TemplateTraits:
@@ -42,6 +52,7 @@ class TemplateTraits:
             thinking=THINK_OPEN in source or "enable_thinking" in source,
             thinking_switch="enable_thinking" in source,
             reasoning_history="reasoning_content" in source,
+            effort_levels="reasoning_effort" in source,
         )
 
 
@@ -85,6 +96,8 @@ def template_inputs(
                                                                  config.tool_choice))
     if config.think is not None and traits.thinking_switch:
         variables["enable_thinking"] = config.think
+    if config.reasoning_effort and traits.effort_levels:
+        variables["reasoning_effort"] = config.reasoning_effort
     return dicts, variables
 
 

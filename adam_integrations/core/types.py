@@ -271,6 +271,9 @@ class GenerationConfig:
       call is forced (small models otherwise repeat the forced call).
     - ``response_format``: None, "json" (any JSON object), a JSON schema, or a pydantic
       model class; the answer is then JSON that parses and validates.
+    - ``think`` may also be a level, "low", "medium" or "high" (as Ollama takes it): the
+      model's own effort control where its template has one (``reasoning_effort``, as
+      gpt-oss's), else thinking on; ``reasoning_effort`` sets the level alone.
     - ``logprobs``: True puts each generated token's log probability in
       ``Chunk.logprobs`` / ``Completion.logprobs``; ``top_logprobs`` (0-20, implies
       ``logprobs``) adds that many of the most likely tokens at each position.
@@ -297,6 +300,7 @@ class GenerationConfig:
     response_format: ResponseFormat | None = None
     logprobs: bool | None = None
     top_logprobs: int | None = None
+    reasoning_effort: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -320,8 +324,14 @@ class GenerationConfig:
                       exclusive_minimum=True, hint="1.0 means no penalty")
         _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
         _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
-        if isinstance(self.think, str) and self.think in ("low", "medium", "high"):
-            self.think = True  # Ollama's effort levels; local models have one level
+        if isinstance(self.think, str) and self.think in THINKING_LEVELS:
+            # Ollama's effort levels: the model's own effort control where its template
+            # has one (``reasoning_effort``), else thinking on
+            self.think, self.reasoning_effort = True, self.think
+        if self.reasoning_effort is not None and self.reasoning_effort not in THINKING_LEVELS:
+            raise InvalidRequestError(
+                f"reasoning_effort must be one of {', '.join(THINKING_LEVELS)}, got "
+                f"{self.reasoning_effort!r}")
         if self.logprobs is not None and not isinstance(self.logprobs, bool):
             raise InvalidInputTypeError(f"logprobs must be true or false, got {self.logprobs!r}")
         _check_number("top_logprobs", self.top_logprobs, minimum=0,
@@ -394,6 +404,7 @@ class GenerationConfig:
 
 _INT32_MAX = 2**31 - 1
 MAX_TOP_LOGPROBS = 20  # OpenAI's and Ollama's limit
+THINKING_LEVELS = ("low", "medium", "high")
 
 
 def _check_number(

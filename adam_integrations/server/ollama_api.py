@@ -112,6 +112,9 @@ class OllamaApi:
             model_info[f"{family}.context_length"] = info.context_window
         if info.embedding_dimension:
             model_info[f"{family}.embedding_length"] = info.embedding_dimension
+        control = await asyncio.to_thread(served.backend.thinking_control)
+        if control:  # how think (true/false or "low"/"medium"/"high") reaches the model
+            model_info["adam.thinking_control"] = control
         capabilities = [c for c in info.capabilities if c in
                         ("completion", "tools", "thinking", "embedding", "vision", "insert")]
         layers = served.layers

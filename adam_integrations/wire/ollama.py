@@ -214,10 +214,8 @@ def config_from_request(body: Mapping[str, Any],
     for key in ("logprobs", "top_logprobs"):
         if body.get(key) is not None:
             fields[key] = body[key]
-    think = body.get("think")
-    if think is not None:
-        fields["think"] = think if isinstance(think, bool) else think in ("low", "medium",
-                                                                           "high")
+    if body.get("think") is not None:  # a level is kept: GenerationConfig maps it
+        fields["think"] = body["think"]
     if "tools" in request_fields and body.get("tools"):
         fields["tools"] = body["tools"]
     return GenerationConfig(**fields)

@@ -152,7 +152,7 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
         fields["response_format"] = "json" if fmt == {"type": "json_object"} else fmt
     effort = body.get("reasoning_effort")
     if effort is not None:
-        fields["think"] = effort != "none"
+        fields["think"] = effort != "none" and effort  # a level, kept: see GenerationConfig
     return GenerationConfig(**fields)
 
 

@@ -77,8 +77,8 @@ def request_from_wire(body: Mapping[str, Any]) -> tuple[list[ChatMessage], Gener
         fields["response_format"] = "json"
     effort = (body.get("reasoning") or {}).get("effort") if isinstance(
         body.get("reasoning"), Mapping) else None
-    if effort is not None:
-        fields["think"] = effort not in ("none", "minimal")
+    if effort is not None:  # a level is kept (GenerationConfig); minimal is off here
+        fields["think"] = effort not in ("none", "minimal") and effort
     return messages, GenerationConfig(**fields)
 
 

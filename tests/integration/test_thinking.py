@@ -135,3 +135,26 @@ def test_a_callers_sampling_and_other_families_are_left_alone():
     chosen = GenerationConfig(temperature=0.1)
     assert with_qwen3_sampling(chosen, "qwen3", True) is chosen
     assert with_qwen3_sampling(GenerationConfig(), "llama", True).temperature is None
+
+
+EFFORT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+    "{% endfor %}{% if reasoning_effort %}<|im_start|>system\nReasoning: "
+    "{{ reasoning_effort }}<|im_end|>\n{% endif %}<|im_start|>assistant\n<think>\n")
+
+
+@pytest.mark.parametrize("backend", ["llamacpp", "huggingface"])
+def test_a_thinking_level_reaches_a_template_that_reads_reasoning_effort(backend,
+                                                                           chat_gguf_path):
+    from adam_integrations.backends.huggingface import HuggingFaceModel
+    from adam_integrations.backends.llamacpp import LlamaCppModel
+
+    model = (LlamaCppModel if backend == "llamacpp" else HuggingFaceModel)(
+        str(chat_gguf_path), chat_template=EFFORT_TEMPLATE)
+    try:
+        hello = [ChatMessage("user", "Hi")]
+        assert "Reasoning: high" in model.render_chat(hello, GenerationConfig(think="high"))
+        assert "Reasoning:" not in model.render_chat(hello, GenerationConfig(think=True))
+        assert model.thinking_control().startswith("reasoning_effort")
+    finally:
+        model.unload()
