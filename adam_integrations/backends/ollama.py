@@ -280,7 +280,7 @@ class OllamaModel(ModelBackend):
             "keep_alive": self._keep_alive, "format": wire.format_from_config(config),
         }
         if config.think is not None:
-            request["think"] = config.think
+            request["think"] = config.reasoning_effort or config.think
         request.update(wire.logprob_fields(config))
         tools = wire.tools_from_config(config)
         if tools:

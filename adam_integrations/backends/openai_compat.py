@@ -403,6 +403,8 @@ class OpenAICompatibleModel(ModelBackend):
                 schema_in_json_object=self.engine.schema_in_json_object)
         if config.think is not None and self.engine.thinking_switch:
             body["chat_template_kwargs"] = {"enable_thinking": config.think}
+        if config.reasoning_effort:  # a level: the engine's template takes it as it can
+            body["reasoning_effort"] = config.reasoning_effort
         return _split_extra(body), forced
 
 
