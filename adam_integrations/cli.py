@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--all", action="store_true", help="every option, not the top 12")
     recommend.add_argument("--min-speed", type=float, default=None,
                            help="tokens/s the pick must reach (estimated; default 10)")
+    recommend.add_argument("--hardware", default=None, metavar="PROFILE.json",
+                           help="plan for the machine this JSON profile describes instead "
+                                "of this one (see HardwareProfile.from_file)")
     recommend.add_argument("--engine", default=None, choices=["vllm", "sglang", "llama-server"],
                            help="plan a deployment on a serving engine instead (with --gpus)")
     recommend.add_argument("--gpus", default=None, metavar="NxMEM",
@@ -225,7 +228,8 @@ def _recommend(args: argparse.Namespace) -> int:
 
     if args.engine or args.gpus:
         return _plan(args)
-    hardware = HardwareProfile.detect()
+    hardware = (HardwareProfile.from_file(args.hardware) if args.hardware
+                else HardwareProfile.detect())
     backend = args.backend or default_backend(hardware)
     if backend not in ("llamacpp", "huggingface", "ollama"):
         raise InvalidRequestError(f"--backend {backend!r}: use llamacpp, huggingface or ollama")
@@ -233,9 +237,14 @@ def _recommend(args: argparse.Namespace) -> int:
     result = recommend(hardware, backend=backend, domain=args.domain, context=args.context,
                        min_speed=min_speed)
     print(f"pick: {result.explanation}\n")
-    ranked = sorted(result.options, key=lambda o: (not o.fits, not o.fast_enough(min_speed),
-                                                   o.fit == "tight", -o.model.parameters,
-                                                   -o.estimate.weights))
+    # The pick first, then what fits and is fast enough (largest first), then what fits
+    # but is slower (fastest first), then what is tight, then what does not fit.
+    ranked = sorted((o for o in result.options if o is not result.choice), key=lambda o: (
+        not o.fits, not o.fast_enough(min_speed), o.fit == "tight",
+        -o.model.parameters if o.fast_enough(min_speed) else -(o.tokens_per_second or 0),
+        -o.estimate.weights))
+    if result.choice is not None:
+        ranked.insert(0, result.choice)
     for option in ranked if args.all else ranked[:12]:
         mark = "*" if result.choice is option else " "
         print(f"{mark} {option.line()}")

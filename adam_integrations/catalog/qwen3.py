@@ -14,6 +14,7 @@ needs it), 262,144 for the 2507 variants.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -75,9 +76,15 @@ class Qwen3Model:
 
     @property
     def size_label(self) -> str:
-        billions = self.parameters / 1e9
-        label = f"{billions:.1f}B" if billions < 10 else f"{billions:.0f}B"
-        return f"{label} ({self.active_parameters / 1e9:.1f}B active)" if self.moe else label
+        """The size the model is published under (``14B``, ``30B-A3B``: the name in its
+        repository id), not the parameter count rounded (Qwen3-14B has 14.8B).
+
+        Example:
+            >>> find_qwen3("qwen3_xxl").size_label, find_qwen3("qwen3_moe_small").size_label
+            ('14B', '30B-A3B')
+        """
+        match = re.search(r"-(\d+(?:\.\d+)?B(?:-A\d+(?:\.\d+)?B)?)", self.name)
+        return match.group(1) if match else f"{self.parameters / 1e9:.1f}B"
 
 
 def _hybrid(alias: str, size: str, tag: str, params: float, non_emb: float, layers: int,

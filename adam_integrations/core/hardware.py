@@ -24,6 +24,7 @@ from typing import Literal
 
 import psutil
 
+from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.paths import cache_root
 
 GpuKind = Literal["cuda", "rocm", "metal"]
@@ -115,6 +116,34 @@ class HardwareProfile:
                    ram_available=int(memory.available), gpus=tuple(gpus),
                    unified_memory=unified, cpu_bf16=_cpu_flags() & {"avx512_bf16", "amx_bf16"}
                    != set(), notes=tuple(notes), memory_bandwidth=memory_bandwidth())
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> HardwareProfile:
+        """A profile written as JSON (``adam recommend --hardware FILE``: plan for another
+        machine, or pin one for tests): this class's fields, sizes in bytes and bytes per
+        second, ``gpus`` as a list of ``{"name", "kind", "total", "free"}``.
+
+        Example:
+            >>> import json, tempfile
+            >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            ...     json.dump({"cpu_cores": 8, "cpu_threads": 16, "architecture": "x86_64",
+            ...                "ram_total": 64 * 2**30, "ram_available": 60 * 2**30}, f)
+            >>> HardwareProfile.from_file(f.name).cpu_cores
+            8
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            gpus = tuple(GpuDevice(**gpu) for gpu in data.pop("gpus", []))
+            notes = tuple(data.pop("notes", ()))
+            return cls(**data, gpus=gpus, notes=notes)
+        except OSError as error:
+            raise InvalidRequestError(f"cannot read the hardware profile {str(path)!r}: "
+                                      f"{error.strerror}") from None
+        except (ValueError, TypeError) as error:
+            raise InvalidRequestError(
+                f"the hardware profile {str(path)!r} is not a profile ({error}); write "
+                "JSON with cpu_cores, cpu_threads, architecture, ram_total, ram_available "
+                "(bytes) and optionally gpus, memory_bandwidth, cpu_bf16") from None
 
     @property
     def gpu_kind(self) -> GpuKind | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,16 +82,37 @@ def test_hardware_prints_the_cpu_ram_and_gpus():
     assert "GPU      none found" in result.stdout
 
 
-def test_recommend_ranks_options_with_their_fit_and_estimate():
-    result = adam("recommend", "--backend", "llamacpp", "--domain", "code",
-                  "--context", "16384")
+LAPTOP = {"cpu_cores": 2, "cpu_threads": 2, "architecture": "x86_64",
+          "ram_total": 24 * 2**30, "ram_available": 23 * 2**30,
+          "memory_bandwidth": 24e9}  # this development machine, pinned: never its load
+
+
+@pytest.mark.parametrize("min_speed", ["10", "100"])
+def test_recommend_lists_the_pick_first_and_marked(tmp_path, min_speed):
+    profile = tmp_path / "laptop.json"
+    profile.write_text(json.dumps(LAPTOP))
+    result = adam("recommend", "--hardware", str(profile), "--backend", "llamacpp",
+                  "--domain", "code", "--context", "16384", "--min-speed", min_speed, "--all")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("pick: ") and "ctx 16384" in result.stdout
-    assert any(line.startswith("* ") for line in lines)  # the pick is marked
-    assert any(f in result.stdout for f in ("perfect", "good")) and "GiB" in lines[2]
+    pick = lines[0].removeprefix("pick: ").split(" = ")[0]
+    assert lines[2].startswith(f"* {pick} ") and "ctx 16384" in lines[2]
+    assert sum(line.startswith("* ") for line in lines) == 1
+    assert "GiB" in lines[2] and any(f in lines[2] for f in ("perfect", "good"))
+    xxl = next(line for line in lines if line[2:].startswith("qwen3_xxl "))
+    assert " 14B " in xxl  # the size it is published under, not 14.8B rounded
+    if min_speed == "100":  # nothing is that fast here: the fastest that fits is picked
+        speeds = [float(line.rsplit("~", 1)[1].split()[0]) for line in lines[2:]
+                  if "~" in line and ("perfect" in line or "good" in line)]
+        assert speeds[0] == max(speeds)
+
+
+def test_recommend_refuses_what_it_cannot_plan(tmp_path):
     bad = adam("recommend", "--backend", "vllm")
     assert bad.returncode == 1 and "use llamacpp, huggingface or ollama" in bad.stderr
+    (tmp_path / "bad.json").write_text("{}")
+    broken = adam("recommend", "--hardware", str(tmp_path / "bad.json"))
+    assert broken.returncode == 1 and "is not a profile" in broken.stderr
 
 
 def test_pull_offline_says_how_to_get_the_model():
