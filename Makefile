@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

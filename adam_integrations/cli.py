@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--backend", default="auto", help=BACKEND_HELP)
     run.add_argument("--verbose", action="store_true", help="print token counts and speed")
+    run.add_argument("--threads", type=int, default=None, metavar="N",
+                     help="CPU threads llama.cpp decodes with (default: the usable cores)")
     run.set_defaults(handler=_run)
 
     show = commands.add_parser("show", help="show what a model is and where it lives")
@@ -127,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="requests decoded together on each model (llama.cpp slots, "
                             "transformers batches); more wait their turn (default "
                             "OLLAMA_NUM_PARALLEL, else 4, fewer when RAM is short)")
+    serve.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="CPU threads llama.cpp decodes with (default: the cores this "
+                            "process can use; fewer can be much faster on a busy CPU)")
     serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
                        f"{BACKEND_HELP}")
     serve.set_defaults(handler=_serve)
@@ -384,7 +389,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     for flag, value in (("--max-queue", args.max_queue), ("--max-tokens", args.max_tokens),
                         ("--max-prompt-chars", args.max_prompt_chars),
-                        ("--parallel", args.parallel)):
+                        ("--parallel", args.parallel), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise InvalidRequestError(f"{flag} must be at least 1, got {value}")
     if args.parallel is not None:  # read by every in-process backend the server creates
@@ -405,7 +410,8 @@ def _serve(args: argparse.Namespace) -> int:
                                       "qwen3=vllm:Qwen/Qwen3-8B@http://gpu-box:8000/v1")
         named[name.strip()] = reference.strip()
     serve(args.host, args.port, settings=settings, log_level=args.log_level,
-          model_type=args.backend, named=named)
+          model_type=args.backend, named=named,
+          backend_options={"n_threads": args.threads} if args.threads else None)
     return 0
 
 
@@ -438,7 +444,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.prompt:  # an empty prompt is refused before any model loads
         check_prompt(" ".join(args.prompt))
-    manager = ModelManager(model_type=args.backend, model=args.model)
+    manager = ModelManager(model_type=args.backend, model=args.model,
+                           **({"n_threads": args.threads} if args.threads else {}))
     history: list[ChatMessage] = [ChatMessage("system", args.system)] if args.system else []
     if args.prompt:
         history.append(ChatMessage("user", " ".join(args.prompt)))

@@ -48,11 +48,12 @@ from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     AdamError,
+    InvalidRequestError,
     ModelLoadError,
     UnsupportedOperationError,
 )
 from adam_integrations.core.gguf_header import GGUFHeader, read_gguf_header
-from adam_integrations.core.hardware import available_memory, physical_cores
+from adam_integrations.core.hardware import available_memory, usable_cores
 from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.prompt import TemplateTraits, insert_unsupported
@@ -111,7 +112,10 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         parallel: requests decoded together (slots, each with an ``n_ctx`` window of KV
             cache); default ``OLLAMA_NUM_PARALLEL``, else 4, fewer when their caches would
             not fit the RAM. More requests wait for a free slot.
-        n_threads: CPU threads; default the number of physical cores.
+        n_threads: CPU threads; default the cores this process can use
+            (``core.hardware.usable_cores``: physical cores, fewer under a CPU affinity
+            or a container's CPU quota). On a CPU shared with other work, fewer threads
+            than cores can decode much faster (``adam run --threads 1``).
         n_gpu_layers: layers to offload; default all when llama.cpp was built with a GPU.
         device: "cpu" keeps every layer on the CPU; "cuda", "gpu", "metal"... offload all
             (an error when this llama.cpp build cannot); default: the GPU when it can.
@@ -142,6 +146,10 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         super().__init__(model, purpose=purpose, chat_template=chat_template)
         self._n_ctx = n_ctx
         self._parallel = requested_parallel(parallel)
+        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(
+                n_threads, int) or n_threads < 1):
+            raise InvalidRequestError(f"n_threads must be a whole number of at least 1, got "
+                                      f"{n_threads!r}")
         self._n_threads = n_threads
         self._n_gpu_layers = _gpu_layers(n_gpu_layers, device)
         self._hub = {"allow_download": allow_download, "revision": revision,
@@ -191,7 +199,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             header, path, self._n_ctx, self._parallel, offloaded=self._n_gpu_layers != 0)
         try:
             llama = Llama(model_path=path, n_ctx=OWN_CONTEXT, n_batch=OWN_CONTEXT,
-                          n_threads=self._n_threads or physical_cores(),
+                          n_threads=self._n_threads or usable_cores(),
                           n_gpu_layers=self._n_gpu_layers, verbose=False,
                           **_yarn(header, context))
         except (ValueError, RuntimeError) as error:
@@ -390,7 +398,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         self._embedder = llama_cpp.Llama(
             model_path=self._gguf_path(), embedding=True, pooling_type=pooling,
             n_ctx=context, n_batch=context, n_ubatch=context,
-            n_threads=self._n_threads or physical_cores(), n_gpu_layers=self._n_gpu_layers,
+            n_threads=self._n_threads or usable_cores(), n_gpu_layers=self._n_gpu_layers,
             verbose=False)
         return self._embedder
 

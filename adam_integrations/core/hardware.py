@@ -62,6 +62,42 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def usable_cores() -> int:
+    """The cores this process can really use: the physical cores, fewer when its CPU
+    affinity or a cgroup CPU quota (a container's ``--cpus``) allows fewer. llama.cpp's
+    threads wait for each other at every step, so one thread more than the CPUs it gets
+    stalls them all: on a 2-core machine held to one core, two threads decoded at a tenth
+    of one thread's speed (``benchmarks/README.md``).
+
+    Example:
+        >>> 1 <= usable_cores() <= physical_cores()
+        True
+    """
+    cores = physical_cores()
+    with contextlib.suppress(AttributeError, OSError):
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    quota = _cgroup_cpu_quota()
+    if quota is not None:
+        cores = min(cores, int(quota))
+    return max(1, cores)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """CPUs a cgroup CPU quota allows (cgroup v2 ``cpu.max``, v1 ``cfs_quota_us``), None
+    without one."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
 def available_memory() -> int | None:
     """Bytes of RAM available to a new model now, or None when it cannot be read."""
     try:

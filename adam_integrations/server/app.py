@@ -109,10 +109,12 @@ def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
 
 def serve(host: str | None = None, port: int | None = None, *,
           settings: ServerSettings | None = None, log_level: str = "info",
-          model_type: str = "auto", named: dict[str, str] | None = None) -> None:
+          model_type: str = "auto", named: dict[str, str] | None = None,
+          backend_options: dict[str, Any] | None = None) -> None:
     """Run the server until SIGTERM or SIGINT; ``model_type`` names the backend every
     model is served on ("auto": each model's automatic choice); ``named`` maps served
-    names to model references (``adam serve --model NAME=REFERENCE``)."""
+    names to model references (``adam serve --model NAME=REFERENCE``);
+    ``backend_options`` go to every backend that takes them (``n_threads``)."""
     bind_host, bind_port = host_and_port(host, port)
     settings = replace(settings or ServerSettings(), bind_host=bind_host)
     if not is_loopback(bind_host) and not settings.api_keys:
@@ -120,7 +122,7 @@ def serve(host: str | None = None, port: int | None = None, *,
               "key is set: anyone who can reach the port can use every model. Set one with "
               "--api-key, --api-key-file or ADAM_API_KEY.", file=sys.stderr, flush=True)
     app = create_app(ServedModels(model_type=model_type, model_dirs=settings.model_dirs,
-                                  named=named), settings)
+                                  named=named, backend_options=backend_options), settings)
     service: ModelService = app.state.service
     config = uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level,
                             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS))

@@ -22,13 +22,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.ollama_store import ModelLayers, list_store_models, model_layers
 from adam_integrations.core.paths import cache_root
-from adam_integrations.core.registry import AUTO, registry
+from adam_integrations.core.registry import AUTO, accepted_options, registry
 from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import ChatMessage, ModelSource
 from adam_integrations.manager import shared_backend
@@ -96,14 +97,16 @@ class ServedModels:
     choice for each model, ``core.registry``)."""
 
     def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO,
-                 model_dirs: Sequence[Path] = (), named: Mapping[str, str] | None = None
-                 ) -> None:
+                 model_dirs: Sequence[Path] = (), named: Mapping[str, str] | None = None,
+                 backend_options: Mapping[str, Any] | None = None) -> None:
         self._model_dirs = tuple(Path(d) for d in model_dirs)
         self._named = {self.normalize(check_alias(k)): v for k, v in (named or {}).items()}
         self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
         if model_type.lower() != AUTO:
             registry.get(model_type)  # an unknown backend fails at start, not per request
         self._model_type = model_type
+        self._backend_options = dict(backend_options or {})  # e.g. n_threads, to the
+        # backends that take them (adam serve --threads)
         self._aliases: dict[str, str] = self._read_aliases()
         self._served: dict[str, Served] = {}
         self._last_names: dict[int, str] = {}
@@ -139,9 +142,10 @@ class ServedModels:
                 choice = registry.choose(self._model_type, source)
                 layers = (model_layers(source.ollama_name) if source.ollama_name
                           else ModelLayers())
-                options = ({"chat_template": layers.chat_template} if layers.chat_template
-                           and choice.backend_class.name in ("llamacpp", "huggingface")
-                           else None)
+                options = accepted_options(choice.backend_class, {
+                    **self._backend_options,
+                    **({"chat_template": layers.chat_template} if layers.chat_template
+                       else {})})
                 self._served[key] = Served(canonical_name(name),
                                            shared_backend(source, choice, options),
                                            f"{source.explanation}; on "

@@ -171,3 +171,18 @@ def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkey
         LlamaCppModel("smollm2", parallel=0)
     assert llamacpp._yarn(loaded.header, 8192) == {}
     assert llamacpp._yarn(loaded.header, 16384)["rope_freq_scale"] == 0.5
+
+
+def test_the_thread_count_is_the_usable_cores_unless_given(chat_gguf_path):
+    from adam_integrations.core.hardware import physical_cores, usable_cores
+
+    assert 1 <= usable_cores() <= physical_cores()
+    with pytest.raises(InvalidRequestError, match="n_threads must be"):
+        LlamaCppModel(str(chat_gguf_path), n_threads=0)
+    one = LlamaCppModel(str(chat_gguf_path), n_threads=1, parallel=1)
+    try:
+        assert one.chat([{"role": "user", "content": "Hi"}], max_tokens=3,
+                        temperature=0).usage.completion_tokens >= 1
+        assert one._ensure_loaded().llama.context_params.n_threads == 1
+    finally:
+        one.unload()

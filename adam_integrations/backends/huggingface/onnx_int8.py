@@ -27,7 +27,7 @@ from typing import Any
 
 from adam_integrations.core.cache_entry import is_complete, writing_entry
 from adam_integrations.core.errors import ModelLoadError
-from adam_integrations.core.hardware import physical_cores
+from adam_integrations.core.hardware import usable_cores
 from adam_integrations.core.paths import cache_root, producer_key
 from adam_integrations.sharing.digest import file_sha256
 
@@ -50,7 +50,7 @@ class OnnxEncoder:
         self.from_cache = from_cache
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = physical_cores()
+        options.intra_op_num_threads = usable_cores()
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self._session.get_inputs()]
