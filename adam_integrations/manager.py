@@ -20,10 +20,16 @@ from adam_integrations.catalog.defaults import resolve_model, shareable_gguf
 from adam_integrations.catalog.domains import DomainProfile, get_domain
 from adam_integrations.catalog.selection import MIN_SPEED
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
-from adam_integrations.core.errors import AdamError, InvalidInputTypeError
+from adam_integrations.core.errors import (
+    AdamError,
+    InvalidInputTypeError,
+    InvalidRequestError,
+    UnknownOptionError,
+)
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.ollama_store import ModelLayers, model_layers
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
+from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -77,7 +83,11 @@ class ModelManager:
             after each request); None or negative keeps them loaded until ``unload()``.
         **backend_options: passed to the backend class (e.g. ``device``, ``dtype`` for
             transformers, ``n_ctx`` for llama.cpp); the embedding model gets those its
-            backend takes.
+            backend takes. ``base_url`` (with ``api_key``, ``timeout``, ``max_retries``)
+            names a server, as ChatOpenAI's and ChatOllama's do: with ``model_type``
+            "openai", "vllm", "sglang" or "llamacpp-server" (or "auto") the model is the
+            engine's own id there, never looked up in the catalog; with "ollama" (or an
+            ``ollama:<name>`` model) it is the Ollama server's address.
     """
 
     def __init__(
@@ -92,6 +102,8 @@ class ModelManager:
         min_speed: float = MIN_SPEED,
         **backend_options: Any,
     ) -> None:
+        model_type, self._remote, backend_options = _server_request(
+            model_type, model or model_size, backend_options)
         self.model_type = model_type
         self.domain: DomainProfile | None = get_domain(domain) if domain else None
         self.keep_alive = parse_keep_alive(keep_alive)
@@ -125,6 +137,8 @@ class ModelManager:
     @cached_property
     def source(self) -> ModelSource:
         """Where the chat model comes from (resolved on first use when none was named)."""
+        if self._remote is not None:
+            return self._remote
         return resolve_model(self._reference, purpose="chat", min_speed=self._min_speed)
 
     @cached_property
@@ -378,6 +392,60 @@ class ModelManager:
         if system and not has_system:
             checked.insert(0, ChatMessage("system", system))
         return checked
+
+
+SERVER_OPTIONS = ("base_url", "api_key", "timeout", "max_retries")
+"""The options that mean "the model is on a server" (ChatOpenAI's and ChatOllama's)."""
+
+
+def server_options(settings: Any) -> dict[str, Any]:
+    """The server options a framework class was given (its ``base_url``, ``api_key``,
+    ``timeout``, ``max_retries`` fields), for ``ModelManager``."""
+    return {name: getattr(settings, name) for name in SERVER_OPTIONS
+            if getattr(settings, name, None) is not None}
+
+
+def _server_request(model_type: str, reference: str | None, options: dict[str, Any]
+                    ) -> tuple[str, ModelSource | None, dict[str, Any]]:
+    """The backend, the server's model (None: resolve ``reference`` as usual) and the
+    backend's options, for a request that names a server: ``model_type`` a serving engine
+    or "ollama", or ``base_url`` given. The model is then the server's own name for it;
+    an option a local model cannot use is refused, not dropped."""
+    kind = model_type.lower()
+    engine = registry.get(kind).name if kind != AUTO else None
+    named_server = bool(set(SERVER_OPTIONS) & set(options))
+    text = (reference or "").strip()
+    ollama = engine == "ollama" or (engine is None and text.startswith("ollama:")
+                                    and "base_url" in options)
+    if ollama:
+        options = dict(options)
+        if "base_url" in options:
+            options["host"] = options.pop("base_url")
+        unknown = sorted(set(options) & {"api_key", "max_retries"})
+        if unknown:
+            raise UnknownOptionError(f"{', '.join(unknown)}: the Ollama backend takes none "
+                                     "(an Ollama server has no API keys; pass headers to "
+                                     "the ollama client for adam serve's)")
+        name = text.removeprefix("ollama:")
+        if not name:
+            return "ollama", None, options
+        return "ollama", ModelSource("ollama", name, name, f"{name} on the Ollama server at "
+                                     f"{options.get('host') or 'the default address'}",
+                                     ollama_name=name), options
+    if engine in REMOTE_ENGINES or (engine is None and named_server
+                                    and text.partition(":")[0] not in REMOTE_ENGINES):
+        if not text:
+            raise InvalidRequestError(
+                "name the model as the server knows it (model=...): a model on a server is "
+                "not looked up in this package's catalog")
+        engine = engine or "openai"
+        return engine, remote_source(engine, text, options.get("base_url")), options
+    if named_server and engine is not None and engine not in REMOTE_ENGINES:
+        raise UnknownOptionError(
+            f"{', '.join(sorted(set(SERVER_OPTIONS) & set(options)))}: the {engine} backend "
+            "runs the model in this process; these options are for a model on a server "
+            "(model_type='openai', 'vllm', 'sglang', 'llamacpp-server' or 'ollama')")
+    return model_type, None, options
 
 
 def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:

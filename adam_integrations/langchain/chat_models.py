@@ -48,7 +48,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from adam_integrations.core.errors import InvalidRequestError, UnknownOptionError
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
-from adam_integrations.manager import ModelManager
+from adam_integrations.manager import ModelManager, server_options
 
 _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant",
           "system": "system", "developer": "system", "tool": "tool"}
@@ -159,12 +159,17 @@ class ChatAdam(BaseChatModel):
     """Passed to the backend (``device``, ``dtype``, ``chat_template``, ...)."""
     manager: ModelManager | None = Field(default=None, exclude=True)
     """Wrap an existing ModelManager instead of building one from the fields above."""
-    # Accepted for drop-in compatibility with other chat models; a local model needs none.
+    # A model on a server, as ChatOpenAI and ChatOllama name one: with model_type "openai",
+    # "vllm", "sglang" or "llamacpp-server" (or "auto"), ``model`` is the engine's own id at
+    # ``base_url``; with "ollama" (or an ``ollama:<name>`` model), the Ollama server there.
+    # A local model refuses them (ModelManager says why): none is accepted and dropped.
+    base_url: str | None = None
+    api_key: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
-    api_key: str | None = None
-    base_url: str | None = None
     streaming: bool = False
+    """LangChain's own switch (read by ``BaseChatModel``): True makes ``invoke`` run the
+    stream, so callbacks see each token; the answer is the same either way."""
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -265,7 +270,8 @@ class ChatAdam(BaseChatModel):
         if model not in self._managers:
             self._managers[model] = ModelManager(
                 model_type=self.model_type, model=model, domain=self.domain,
-                keep_alive=self.keep_alive, **self.backend_options)
+                keep_alive=self.keep_alive, **self.backend_options,
+                **server_options(self))
         return self._managers[model]
 
     # -- tools and structured output --------------------------------------------------

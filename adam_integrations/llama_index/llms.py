@@ -50,7 +50,7 @@ from adam_integrations.core.types import (
     ToolCall,
     Usage,
 )
-from adam_integrations.manager import ModelManager
+from adam_integrations.manager import ModelManager, server_options
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -138,6 +138,12 @@ class AdamLLM(FunctionCallingLLM):
     keep_alive: float | str | None = Field(default=None, description="Idle unload, e.g. '5m'.")
     domain: str | None = Field(default=None, description="Domain profile, e.g. 'code'.")
     backend_options: dict[str, Any] = Field(default_factory=dict)
+    base_url: str | None = Field(default=None, description=(
+        "A server: with model_type 'openai'/'vllm'/'sglang'/'llamacpp-server', the engine's "
+        "base URL (the model is its own id there); with 'ollama', the Ollama server."))
+    api_key: str | None = Field(default=None, description="The server's API key.")
+    timeout: float | None = Field(default=None, description="Seconds per request to it.")
+    max_retries: int | None = Field(default=None, description="Retries of a failed request.")
 
     _manager: ModelManager = PrivateAttr()
     _metadata: LLMMetadata | None = PrivateAttr(default=None)
@@ -146,7 +152,7 @@ class AdamLLM(FunctionCallingLLM):
         super().__init__(**data)
         self._manager = manager or ModelManager(
             model_type=self.model_type, model=self.model, domain=self.domain,
-            keep_alive=self.keep_alive, **self.backend_options)
+            keep_alive=self.keep_alive, **self.backend_options, **server_options(self))
         if self.model is None:
             self.model = self._manager.source.name
 

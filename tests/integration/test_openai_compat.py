@@ -189,3 +189,34 @@ def test_tokens_are_counted_by_the_models_own_tokenizer_when_it_is_here(server, 
     expected = len(AutoTokenizer.from_pretrained(str(qwen3.dense_folder)).encode(
         text, add_special_tokens=False))
     assert remote.count_tokens(text) == expected
+
+
+# -- base_url, api_key, timeout, max_retries: as ChatOpenAI and ChatOllama take them ------
+def test_chat_classes_route_base_url_to_the_server_and_never_to_the_catalog(server):
+    from adam_integrations.llama_index import AdamLLM
+
+    for chat in (ChatAdam(model_type="openai", model="smollm2:135m", base_url=f"{server}/v1",
+                          api_key="unused", timeout=60, max_retries=1),
+                 ChatAdam(model="smollm2:135m", base_url=f"{server}/v1"),  # auto: a server
+                 ChatAdam(model="ollama:smollm2:135m", base_url=server)):
+        message = chat.invoke("Hi", max_tokens=3, temperature=0)
+        assert message.content and message.response_metadata["backend"] in ("openai",
+                                                                             "ollama")
+    manager = ModelManager(model_type="vllm", model="smollm2:135m", base_url=f"{server}/v1")
+    assert manager.source.kind == "remote" and manager.source.endpoint == f"{server}/v1"
+    assert manager.generate_response("Hi", max_tokens=3, temperature=0)
+    llm = AdamLLM(model_type="openai", model="smollm2:135m", base_url=f"{server}/v1",
+                  max_tokens=3)
+    assert llm.complete("Hi").text
+
+
+def test_server_options_on_a_local_model_or_an_unreachable_server_are_refused(server):
+    from adam_integrations.core.errors import UnknownOptionError
+
+    with pytest.raises(UnknownOptionError, match="runs the model in this process"):
+        ModelManager(model_type="llamacpp", model="smollm2", base_url=server)
+    with pytest.raises(AdamError, match="name the model as the server knows it"):
+        ModelManager(model_type="openai", base_url=f"{server}/v1")
+    with pytest.raises(AdamError, match=r"127\.0\.0\.1:9/v1"):
+        ModelManager(model_type="openai", model="m", base_url="http://127.0.0.1:9/v1",
+                     max_retries=0).generate_response("Hi", max_tokens=2)
