@@ -49,7 +49,7 @@ def shareable_gguf(source: ModelSource) -> ModelSource:
     that gets it. Any other model: ``source`` unchanged."""
     model = find_qwen3(source.location) if source.kind == "hub" and not source.is_gguf \
         else None
-    if model is None or model.mode == "embedding":
+    if model is None or model.mode in ("embedding", "reranker") or not model.quants:
         return source
     quantization = best_quantization(model)
     reference = f"hf:{model.gguf_repo}:{quantization}"
@@ -57,11 +57,11 @@ def shareable_gguf(source: ModelSource) -> ModelSource:
     file = model.gguf_file(quantization)
     if official.kind == "gguf":
         return replace(official, explanation=(
-            f"{source.explanation}; Qwen's official GGUF {file} ({quantization}, for this "
+            f"{source.explanation}; the GGUF {file} ({quantization}, for this "
             "machine) from the Hugging Face cache, used in place by every backend"))
     size = model.parameters * BITS_PER_WEIGHT[quantization] / 8 / 1e9
     return replace(official, explanation=(
-        f"{source.explanation}; to share it, Qwen's official GGUF {file} from "
+        f"{source.explanation}; to share it, the GGUF {file} from "
         f"{model.gguf_repo} (about {size:.1f} GB, {quantization} for this machine) is "
         f"needed and not on disk: `adam pull {reference}` gets it"))
 

@@ -12,7 +12,8 @@ the engine's own share of the memory (vLLM's ``--gpu-memory-utilization`` 0.9, S
     weights  = parameters x bytes per weight / (tensor parallel x pipeline parallel)
                (bf16, 2 bytes, on vLLM and SGLang; Q4_K_M, 4.9 bits, on llama-server)
     compute  = max(10% of the weights on the GPU, 0.5 GiB); reserve = the CUDA runtime's
-    KV/token = 2 x layers / pipeline x ceil(kv_heads / tensor) x head_dim x 2 bytes
+    KV/token = 2 x KV layers / pipeline x ceil(kv_heads / tensor) x head_dim x 2 bytes
+               (KV layers: all of them, or one in four for hybrid-attention models)
                (llama-server splits layers, not heads: 2 x layers / GPUs x kv_heads x ...)
     KV room  = usable - weights - compute - reserve
     sequences per replica = KV room / KV per token // context
@@ -144,9 +145,10 @@ def per_gpu(model: Qwen3Model, engine: str, gpu_gib: float, tensor: int, pipelin
     compute = max(0.1 * weights, MIN_COMPUTE)
     room = gpu_gib * GIB * ENGINE_SHARE[engine] - weights - compute - DEVICE_RESERVE["cuda"]
     if engine == "llama-server":  # split by layers: each GPU keeps all KV heads
-        layers, kv_heads = math.ceil(model.layers / (tensor * pipeline)), model.kv_heads
+        layers, kv_heads = math.ceil(model.kv_layers / (tensor * pipeline)), model.kv_heads
     else:
-        layers, kv_heads = math.ceil(model.layers / pipeline), math.ceil(model.kv_heads / tensor)
+        layers, kv_heads = (math.ceil(model.kv_layers / pipeline),
+                            math.ceil(model.kv_heads / tensor))
     kv_per_token = 2 * layers * kv_heads * model.head_dim * KV_BYTES
     return weights, room, kv_per_token
 

@@ -2,7 +2,8 @@
 
 A profile carries the system prompt used when a conversation brings none, sampling
 defaults used when a call sets no sampling parameter, and the catalog models it prefers
-at their size (``catalog.selection``: "code" prefers Qwen3-Coder where it fits). Users add
+at their size (``catalog.selection``: "code" prefers Qwen3-Coder-Next, then Qwen3-Coder,
+where they fit). Users add
 their own with ``register_domain``.
 """
 
@@ -55,7 +56,7 @@ for _profile in (
                   "everyday questions"),
     DomainProfile("code", "You are an expert software engineer. Give correct, idiomatic "
                   "code and explain briefly.", "programming", _PRECISE,
-                  ("qwen3_coder_moe_small",)),
+                  ("qwen3_coder_next", "qwen3_coder_moe_small")),
     DomainProfile("docker", "You are a Docker expert. Give working Dockerfiles, compose "
                   "files and commands, and mention security pitfalls.", "containers", _PRECISE),
     DomainProfile("wsl", "You are an expert on the Windows Subsystem for Linux. Give exact "

@@ -18,11 +18,13 @@ from adam_integrations.core.ollama_store import find_model_blob
 def local_path(model: Qwen3Model, backend: str, precision: str) -> Path | None:
     """The file or folder of ``model`` at ``precision`` on disk, or None."""
     if backend in ("llamacpp", "ollama"):
-        snapshot = cached_snapshot(model.gguf_repo)
+        snapshot = cached_snapshot(model.gguf_repo) if model.gguf_repo else None
         if snapshot is not None and precision in model.quants:
             candidate = snapshot / model.gguf_file(precision)
             if candidate.exists():
                 return candidate
+        if model.ollama_tag is None:
+            return None
         tag = model.ollama_tag if precision == "Q4_K_M" else \
             f"{model.ollama_tag}-{precision.lower()}"
         try:

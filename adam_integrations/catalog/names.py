@@ -28,7 +28,7 @@ def catalog_source(name: str) -> ModelSource | None:
     qwen3 = find_qwen3(name)
     if qwen3 is None:
         return None
-    if cached_snapshot(qwen3.hf_id) is None:
+    if cached_snapshot(qwen3.hf_id) is None and qwen3.ollama_tag is not None:
         blob = ollama_blob(qwen3.ollama_tag)
         if blob is not None:
             return ModelSource(

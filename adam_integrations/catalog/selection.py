@@ -1,7 +1,8 @@
 """Choosing a Qwen3 model for the hardware at hand, and saying why in one line.
 
-``recommend(hardware, backend, domain, context)`` walks the catalog from the largest
-model down, each at its best precision first (GGUF: Q8_0 down to Q4_K_M; transformers:
+``recommend(hardware, backend, domain, context)`` walks the catalog from the newest
+generation to the oldest (Qwen3.6, Qwen3.5, Qwen3-Next, Qwen3) and within each from the
+largest model down, each at its best precision first (GGUF: Q8_0 down to Q4_K_M; transformers:
 bf16 on GPUs and bf16-capable CPUs, else fp32), estimates its memory with the formula in
 ``core.memory``, and picks the first that fits with headroom (need <= 85% of the budget).
 The budget is the free GPU memory (all GPUs together: llama.cpp and transformers split
@@ -18,7 +19,15 @@ Decisions written down here:
   (``MIN_SPEED`` tokens/s for chat unless asked otherwise); MoE models come first among
   equals by size, so one is picked where RAM allows. Where the bandwidth is unknown
   (synthetic profiles, GPUs) the older rule holds: on a CPU, dense models stop at 8B.
-- A domain's preferred models (e.g. Qwen3-Coder for "code") are tried first.
+- The newest generation that fits and is fast enough wins over a larger model of an older
+  one (Qwen3.5-4B over Qwen3-8B): its small models match the older generation's larger
+  ones. Models whose attention shape is not verified (``Qwen3Model.shape_known``) are not
+  considered: their memory cannot be estimated.
+- Hybrid-attention models (Qwen3-Next, 3.5, 3.6) keep a KV cache on one layer in four
+  only (``Qwen3Model.kv_layers``); the linear-attention layers' fixed state (a few MB per
+  sequence) is within the compute allowance.
+- A domain's preferred models (e.g. Qwen3-Coder-Next and Qwen3-Coder for "code") are
+  tried first.
 - ``ModelManager()`` with no model never starts a multi-GB download by surprise: it
   uses the pick when it is on disk, else the best local catalog model, else the embedded
   default, and the explanation says what it would choose and how to get it.
@@ -34,6 +43,8 @@ from typing import Literal
 from adam_integrations.catalog.domains import DomainProfile, get_domain
 from adam_integrations.catalog.qwen3 import (
     BITS_PER_WEIGHT,
+    GENERATIONS,
+    LATER_CHAT_MODELS,
     QWEN3_CODER_MODELS,
     QWEN3_MODELS,
     Qwen3Model,
@@ -56,7 +67,6 @@ MIN_SPEED = 10.0  # tokens/s: below this a chat answer of a few hundred tokens t
 DECODE_EFFICIENCY = 0.7
 SECONDS_PER_LAYER = 0.16e-3
 SECONDS_PER_VOCAB_ENTRY = 1.3e-8
-QWEN3_VOCAB = 151_936
 
 
 @dataclass(frozen=True)
@@ -138,8 +148,12 @@ def budget_for(hardware: HardwareProfile, backend: str) -> Budget:
 
 
 def precisions(model: Qwen3Model, backend: str, hardware: HardwareProfile) -> list[str]:
-    """The precisions to try, best first."""
-    if backend in ("llamacpp", "ollama"):
+    """The precisions to try, best first (none where the backend has no file of it)."""
+    if backend == "ollama":
+        quants = (model.quants if model.ollama_quants is None else model.ollama_quants) \
+            if model.ollama_tag else ()
+        return sorted(quants, key=lambda q: -BITS_PER_WEIGHT[q])
+    if backend == "llamacpp":
         return sorted(model.quants, key=lambda q: -BITS_PER_WEIGHT[q])
     if hardware.gpus:
         return ["bfloat16"]
@@ -153,7 +167,7 @@ def estimate_option(model: Qwen3Model, precision: str, context: int, budget: Bud
     """The memory ``model`` needs at ``precision`` and ``context`` (transformers
     dequantizes GGUF, so its precision is a dtype)."""
     weights = model.parameters * BITS_PER_WEIGHT[precision] / 8
-    return estimate(weights, model.layers, model.kv_heads, model.head_dim, context,
+    return estimate(weights, model.kv_layers, model.kv_heads, model.head_dim, context,
                     parallel=parallel, device=budget.device, devices=budget.devices)
 
 
@@ -165,7 +179,7 @@ def decode_speed(model: Qwen3Model, precision: str, budget: Budget,
         return None
     active = model.active_parameters or model.parameters
     return cpu_decode_speed(active * BITS_PER_WEIGHT[precision] / 8, model.layers,
-                            QWEN3_VOCAB, hardware.memory_bandwidth)
+                            model.vocab, hardware.memory_bandwidth)
 
 
 def cpu_decode_speed(bytes_per_token: float, layers: int, vocabulary: int,
@@ -179,13 +193,18 @@ def cpu_decode_speed(bytes_per_token: float, layers: int, vocabulary: int,
 
 def candidates(domain: DomainProfile | None, hardware: HardwareProfile) -> list[Qwen3Model]:
     """Chat models to consider: a domain's preferred ones first (they are better at its
-    work than a larger general model), then the rest largest first; on a CPU whose
-    bandwidth is unknown, dense models above 8B are left out (too slow to be useful)."""
-    preferred = set(domain.prefer) if domain else set()
-    pool = list(QWEN3_MODELS) + [m for m in QWEN3_CODER_MODELS if m.alias in preferred]
+    work than a larger general model, in the domain's order), then the newest generation
+    first and within it the largest first; models without a verified shape are left out,
+    and on a CPU whose bandwidth is unknown, dense models above 8B too (too slow to be
+    useful)."""
+    preferred = list(domain.prefer) if domain else []
+    pool = [m for m in QWEN3_MODELS + LATER_CHAT_MODELS + QWEN3_CODER_MODELS
+            if m.shape_known and (m.alias in preferred or m.mode == "hybrid")]
     if not hardware.gpus and not hardware.unified_memory and not hardware.memory_bandwidth:
         pool = [m for m in pool if m.moe or m.parameters <= CPU_DENSE_LIMIT]
-    return sorted(pool, key=lambda m: (m.alias not in preferred, -m.parameters))
+    return sorted(pool, key=lambda m: (
+        preferred.index(m.alias) if m.alias in preferred else len(preferred),
+        GENERATIONS.index(m.generation), -m.parameters))
 
 
 def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamacpp",
@@ -199,7 +218,7 @@ def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamac
         ...                           ram_total=8 * 1024**3, ram_available=6 * 1024**3)
         >>> pick = recommend(cpu_8gb).choice
         >>> pick.model.alias, pick.precision
-        ('qwen3_large', 'Q6_K')
+        ('qwen3.5_4b', 'Q6_K')
     """
     hardware = hardware or HardwareProfile.detect()
     profile = get_domain(domain) if domain else None

@@ -34,22 +34,24 @@ def apple(total: float, usable: float) -> HardwareProfile:
 
 
 # GPUs report 95% of their memory free; Apple's usable share is Metal's recommended
-# working set (about 2/3 of 16 GB, 3/4 of 64 GB). Each pick below is the largest model
-# whose estimate stays under 85% of the budget; see the worked cases under it.
+# working set (about 2/3 of 16 GB, 3/4 of 64 GB). Each pick below is the newest
+# generation's largest model whose estimate stays under 85% of the budget (Qwen3.5; the
+# 2B, whose shape is unverified, is never picked); see the worked cases under it.
 PICKS = [
-    ("CPU 8 GB", cpu(8, 6), "llamacpp", ("qwen3_large", "Q6_K")),
-    ("CPU 8 GB", cpu(8, 6), "huggingface", ("qwen3_small", "float32")),
-    ("CPU 32 GB", cpu(32, 28), "llamacpp", ("qwen3_moe_small", "Q5_K_M")),
-    ("4 GB GPU", gpus(1, 4), "llamacpp", ("qwen3_medium", "Q6_K")),
-    ("8 GB GPU", gpus(1, 8), "llamacpp", ("qwen3_large", "Q8_0")),
-    ("16 GB GPU", gpus(1, 16), "llamacpp", ("qwen3_xxl", "Q5_K_M")),
-    ("24 GB GPU", gpus(1, 24), "llamacpp", ("qwen3_xxl", "Q8_0")),
-    ("24 GB GPU", gpus(1, 24), "huggingface", ("qwen3_xl", "bfloat16")),
-    ("80 GB GPU", gpus(1, 80), "llamacpp", ("qwen3_xxxl", "Q8_0")),
-    ("80 GB GPU", gpus(1, 80), "huggingface", ("qwen3_moe_small", "bfloat16")),
-    ("Apple 16 GB", apple(16, 10.7), "llamacpp", ("qwen3_xl", "Q6_K")),
-    ("Apple 64 GB", apple(64, 48), "llamacpp", ("qwen3_xxxl", "Q8_0")),
-    ("2 x 24 GB", gpus(2, 24), "llamacpp", ("qwen3_xxxl", "Q6_K")),
+    ("CPU 8 GB", cpu(8, 6), "llamacpp", ("qwen3.5_4b", "Q6_K")),
+    ("CPU 8 GB", cpu(8, 6), "huggingface", ("qwen3.5_0.8b", "float32")),
+    ("CPU 32 GB", cpu(32, 28), "llamacpp", ("qwen3.5_35b_a3b", "Q4_K_M")),
+    ("CPU 32 GB", cpu(32, 28), "ollama", ("qwen3.5_35b_a3b", "Q4_K_M")),
+    ("4 GB GPU", gpus(1, 4), "llamacpp", ("qwen3.5_0.8b", "Q8_0")),
+    ("8 GB GPU", gpus(1, 8), "llamacpp", ("qwen3.5_9b", "Q4_K_M")),
+    ("16 GB GPU", gpus(1, 16), "llamacpp", ("qwen3.5_9b", "Q8_0")),
+    ("24 GB GPU", gpus(1, 24), "llamacpp", ("qwen3.5_27b", "Q4_K_M")),
+    ("24 GB GPU", gpus(1, 24), "huggingface", ("qwen3.5_9b", "bfloat16")),
+    ("80 GB GPU", gpus(1, 80), "llamacpp", ("qwen3.5_35b_a3b", "Q8_0")),
+    ("80 GB GPU", gpus(1, 80), "huggingface", ("qwen3.5_27b", "bfloat16")),
+    ("Apple 16 GB", apple(16, 10.7), "llamacpp", ("qwen3.5_9b", "Q6_K")),
+    ("Apple 64 GB", apple(64, 48), "llamacpp", ("qwen3.5_35b_a3b", "Q8_0")),
+    ("2 x 24 GB", gpus(2, 24), "llamacpp", ("qwen3.5_35b_a3b", "Q6_K")),
 ]
 
 
@@ -63,15 +65,20 @@ def test_the_pick_for_each_machine_is_what_the_formula_implies(label, profile, b
 
 
 def test_a_worked_case_24_gb_gpu():
-    """Free 22.8 GiB, so 19.4 GiB usable. Qwen3-30B-A3B Q4_K_M needs 17.4 weights + 0.75
-    KV + 1.8 compute + 0.45 reserve = 20.4 GiB: no. Qwen3-14B Q8_0 needs 14.6 + 1.25 +
-    1.6 + 0.45 = 17.9 GiB: yes, the largest that fits."""
+    """Free 22.8 GiB, so 19.4 GiB usable. Qwen3.5-35B-A3B Q4_K_M needs 20.0 weights + 0.16
+    KV (10 full-attention layers x 2 KV heads x 256) + 2.0 compute + 0.45 reserve = 22.6
+    GiB: no. Qwen3.5-27B Q4_K_M needs 15.4 + 0.5 + 1.6 + 0.45 = 17.9 GiB: yes, the newest
+    generation's largest that fits (ahead of Qwen3-14B Q8_0, 17.9 GiB too)."""
     result = recommend(gpus(1, 24), backend="llamacpp")
-    assert "qwen3_xxl" in result.explanation and "would need" in result.explanation
-    moe = next(o for o in result.options if o.model.alias == "qwen3_moe_small"
+    assert "qwen3.5_27b" in result.explanation and "would need" in result.explanation
+    moe = next(o for o in result.options if o.model.alias == "qwen3.5_35b_a3b"
                and o.precision == "Q4_K_M")
-    assert round(moe.estimate.total / GIB, 1) == pytest.approx(20.4, abs=0.1)
+    assert round(moe.estimate.total / GIB, 1) == pytest.approx(22.6, abs=0.1)
+    assert round(moe.estimate.kv_cache / GIB, 2) == pytest.approx(0.16, abs=0.01)
     assert not moe.fits
+    older = next(o for o in result.options if o.model.alias == "qwen3_xxl"
+                 and o.precision == "Q8_0")
+    assert older.fits and result.options.index(older) > result.options.index(result.choice)
 
 
 def _hand(parameters: float, bits: float, layers: int, kv_heads: int, context: int,
@@ -103,18 +110,21 @@ def test_qwen3_8b_q4_k_m_matches_the_published_figures():
 
 
 def test_nothing_fitting_halves_the_context_then_says_so():
-    tiny = cpu(4, 2)
+    tiny = cpu(2, 1.2)
     result = recommend(tiny, backend="llamacpp")
-    assert result.choice.model.alias == "qwen3_small" and result.choice.context < 8192
+    assert result.choice.model.alias == "qwen3.5_0.8b" and result.choice.context == 4096
     assert "context halved" in result.explanation
     assert recommend(cpu(1, 0.5)).choice is None
 
 
 def test_a_long_context_switches_yarn_on_only_where_needed():
     result = recommend(gpus(1, 80), context=65536)
-    assert result.choice.context == 65536 > result.choice.model.native_context
-    assert "(YaRN)" in result.choice.line()
-    assert all(o.model.yarn_context for o in result.options)  # 0.6B/1.7B cannot
+    # Qwen3.5 holds 262,144 tokens natively; Qwen3's 32,768 stretch by YaRN
+    assert result.choice.context == 65536 <= result.choice.model.native_context
+    assert "(YaRN)" not in result.choice.line()
+    qwen3 = [o for o in result.options if o.model.generation == "3"]
+    assert qwen3 and all("(YaRN)" in o.line() for o in qwen3)
+    assert all(o.model.yarn_context for o in qwen3)  # 0.6B/1.7B cannot
     assert recommend(gpus(1, 80), context=8192).choice.context == 8192
 
 
@@ -126,7 +136,13 @@ def test_cpu_picks_skip_slow_dense_models_but_keep_moe():
 
 def test_the_code_domain_prefers_the_coder_model_where_it_fits():
     assert recommend(gpus(1, 80), domain="code").choice.model.alias == "qwen3_coder_moe_small"
-    assert recommend(gpus(1, 8), domain="code").choice.model.alias == "qwen3_large"
+    assert recommend(gpus(1, 8), domain="code").choice.model.alias == "qwen3.5_9b"
+    # Qwen3-Coder-Next (80B-A3B) first where it fits; it has no GGUF repository, so on
+    # transformers only
+    big = gpus(4, 80)
+    assert recommend(big, backend="huggingface", domain="code").choice.model.alias == \
+        "qwen3_coder_next"
+    assert recommend(big, domain="code").choice.model.alias == "qwen3_coder_moe_small"
     with pytest.raises(UnknownDomainError, match="known domains: code"):
         recommend(domain="astrology")
 
@@ -139,15 +155,15 @@ def test_a_registered_domain_can_prefer_models_and_set_sampling():
 
 
 def test_a_model_on_disk_wins_when_the_choice_is_otherwise_equal(tmp_path, monkeypatch):
-    snapshot = tmp_path / "models--Qwen--Qwen3-4B-GGUF" / "snapshots" / "abc"
-    snapshot.mkdir(parents=True)
-    (snapshot / "Qwen3-4B-Q4_K_M.gguf").write_bytes(b"GGUF")
-    (tmp_path / "models--Qwen--Qwen3-4B-GGUF" / "refs").mkdir()
-    (tmp_path / "models--Qwen--Qwen3-4B-GGUF" / "refs" / "main").write_text("abc")
+    repo = tmp_path / "models--unsloth--Qwen3.5-4B-GGUF"
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "snapshots" / "abc" / "Qwen3.5-4B-Q4_K_M.gguf").write_bytes(b"GGUF")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     choice = recommend(cpu(8, 6)).choice
     assert (choice.model.alias, choice.precision, choice.on_disk) == (
-        "qwen3_large", "Q4_K_M", True)
+        "qwen3.5_4b", "Q4_K_M", True)
 
 
 def test_with_nothing_downloaded_the_manager_says_what_it_would_pick(monkeypatch):
@@ -155,15 +171,15 @@ def test_with_nothing_downloaded_the_manager_says_what_it_would_pick(monkeypatch
                         classmethod(lambda cls: cpu(8, 6)))
     manager = ModelManager()
     assert manager.source.embedded
-    assert "would pick qwen3_large Q6_K" in manager.explanation
-    assert "adam pull hf:Qwen/Qwen3-4B-GGUF:Q6_K" in manager.explanation
+    assert "would pick qwen3.5_4b Q6_K" in manager.explanation
+    assert "adam pull hf:unsloth/Qwen3.5-4B-GGUF:Q6_K" in manager.explanation
 
 
 def test_the_manager_uses_the_pick_when_it_is_on_disk(tmp_path, monkeypatch,
                                                       chat_gguf_path):
-    repo = tmp_path / "models--Qwen--Qwen3-0.6B-GGUF"
+    repo = tmp_path / "models--unsloth--Qwen3.5-0.8B-GGUF"
     (repo / "snapshots" / "abc").mkdir(parents=True)
-    (repo / "snapshots" / "abc" / "Qwen3-0.6B-Q8_0.gguf").symlink_to(chat_gguf_path)
+    (repo / "snapshots" / "abc" / "Qwen3.5-0.8B-Q8_0.gguf").symlink_to(chat_gguf_path)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("abc")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
@@ -172,7 +188,7 @@ def test_the_manager_uses_the_pick_when_it_is_on_disk(tmp_path, monkeypatch,
     manager = ModelManager()
     assert manager.source.kind == "gguf" and not manager.source.embedded
     assert manager.explanation.startswith("no model named; picked for this machine: "
-                                          "qwen3_small = Qwen/Qwen3-0.6B Q8_0")
+                                          "qwen3.5_0.8b = Qwen/Qwen3.5-0.8B Q8_0")
     assert "(on disk)" in manager.explanation
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, find_qwen3
+from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, GENERATIONS, find_qwen3
 from adam_integrations.catalog.selection import (
     DECODE_EFFICIENCY,
     SECONDS_PER_LAYER,
@@ -41,13 +41,21 @@ def test_a_moe_reads_only_its_active_parameters_per_token():
 
 
 @pytest.mark.parametrize("min_speed", [10.0, 2.0, 20.0])
-def test_the_pick_is_the_largest_fitting_option_that_reaches_the_speed(min_speed):
+def test_the_pick_is_the_newest_generations_largest_option_that_reaches_the_speed(
+        min_speed):
     result = recommend(cpu(24, 24), min_speed=min_speed)
     choice = result.choice
     assert choice is not None and choice.tokens_per_second >= min_speed
-    faster_and_bigger = [o for o in result.options if o.fits and o.tokens_per_second
-                         >= min_speed and o.model.parameters > choice.model.parameters]
-    assert faster_and_bigger == []
+    age = GENERATIONS.index
+
+    def better(o):
+        newer = age(o.model.generation) < age(choice.model.generation)
+        bigger = o.model.generation == choice.model.generation and \
+            o.model.parameters > choice.model.parameters
+        return newer or bigger
+
+    assert [o for o in result.options if o.fits and o.tokens_per_second >= min_speed
+            and better(o)] == []
     assert f"about {choice.tokens_per_second:.0f} tokens/s" in result.explanation
 
 
@@ -59,7 +67,7 @@ def test_when_nothing_is_fast_enough_the_fastest_fitting_option_is_picked():
 
 def test_with_enough_ram_and_bandwidth_a_moe_is_picked():
     choice = recommend(cpu(64, 60)).choice
-    assert choice.model.moe and choice.model.alias == "qwen3_moe_small"
+    assert choice.model.moe and choice.model.alias == "qwen3.5_35b_a3b"
 
 
 def test_without_a_measured_bandwidth_the_size_rule_still_holds():
