@@ -281,6 +281,10 @@ class OllamaModel(ModelBackend):
         }
         if config.think is not None:
             request["think"] = config.reasoning_effort or config.think
+        if config.preserve_thinking is not None:
+            raise InvalidRequestError(
+                "Ollama's API has no way to pass preserve_thinking to a model's template; "
+                "leave it out, or serve the model with adam serve, vLLM or llama-server")
         request.update(wire.logprob_fields(config))
         tools = wire.tools_from_config(config)
         if tools:

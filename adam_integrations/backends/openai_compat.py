@@ -401,8 +401,18 @@ class OpenAICompatibleModel(ModelBackend):
             body["response_format"] = wire.response_format_to_wire(
                 dict(schema) if schema is not None else None,
                 schema_in_json_object=self.engine.schema_in_json_object)
+        template_kwargs: dict[str, Any] = {}
         if config.think is not None and self.engine.thinking_switch:
-            body["chat_template_kwargs"] = {"enable_thinking": config.think}
+            template_kwargs["enable_thinking"] = config.think
+        if config.preserve_thinking is not None:
+            if not self.engine.thinking_switch:
+                raise InvalidRequestError(
+                    f"{self.engine.name} takes no chat-template switches, so "
+                    "preserve_thinking cannot reach the model; leave it out (vLLM, SGLang "
+                    "and llama-server take it)")
+            template_kwargs["preserve_thinking"] = config.preserve_thinking
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
         if config.reasoning_effort:  # a level: the engine's template takes it as it can
             body["reasoning_effort"] = config.reasoning_effort
         return _split_extra(body), forced

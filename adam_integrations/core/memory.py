@@ -90,8 +90,13 @@ def memory_needed(weights: float, kv_cache: float, reserve: float = 0.0) -> floa
 
 def kv_bytes_per_token(header: GGUFHeader) -> float | None:
     """KV-cache bytes per token of context (f16), from a GGUF header; None when the
-    header lacks the attention shape (encoder-only or unusual architectures)."""
+    header lacks the attention shape (encoder-only or unusual architectures). Hybrid
+    attention (Qwen3-Next, Qwen3.5: ``full_attention_interval``) keeps a KV cache on one
+    layer in that many; the others hold a fixed recurrent state."""
     layers = header.field("block_count")
+    interval = header.field("full_attention_interval")
+    if layers and interval:
+        layers = -(-int(layers) // int(interval))
     heads = header.field("attention.head_count")
     kv_heads = header.field("attention.head_count_kv") or heads
     width = header.field("embedding_length")

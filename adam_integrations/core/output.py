@@ -7,8 +7,12 @@ Local backends produce one text stream; this parser turns it into ``Chunk`` piec
   leaves everything after ``<think>`` as thinking; no think block is fine. Prompts that
   already open the think block (some templates end the generation prompt with
   ``<think>``) start the parser inside it.
-- ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (Qwen/Hermes) become
-  ``ToolCall``s with fresh ids, emitted as soon as each block closes; several per turn.
+- ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks (Qwen2.5/Qwen3/Hermes)
+  and ``<tool_call><function=NAME><parameter=KEY>VALUE</parameter></function></tool_call>``
+  blocks (the XML form Qwen3-Coder, Qwen3.5 and 3.6 are trained on; a value that reads as
+  JSON other than a string, such as ``3`` or ``[1, 2]``, is taken as that value, anything
+  else as text) become ``ToolCall``s with fresh ids, emitted as soon as each block closes;
+  several per turn.
   A block that does not parse, or names an unknown tool, becomes an ``InvalidToolCall``
   next to the text: never an exception.
 - When a tool call was forced, a bare JSON object answer is read as the call.
@@ -141,11 +145,25 @@ class ResponseParser:
         return tool_call_from_json(body, self._tool_names)
 
 
+_XML_FUNCTION = re.compile(r"<function=([^>\n]+)>(.*?)(?:</function>|$)", re.DOTALL)
+_XML_PARAMETER = re.compile(r"<parameter=([^>\n]+)>\n?(.*?)\n?</parameter>", re.DOTALL)
+
+
 def tool_call_from_json(body: str, tool_names: Sequence[str] = ()) -> Chunk:
-    """A chunk with the call ``body`` (``{"name": ..., "arguments": {...}}``) writes, or
-    with an invalid call saying what is wrong with it (never an exception)."""
+    """A chunk with the call ``body`` (``{"name": ..., "arguments": {...}}``, or the XML
+    form ``<function=NAME><parameter=KEY>VALUE</parameter></function>``) writes, or with
+    an invalid call saying what is wrong with it (never an exception).
+
+    Example:
+        >>> call = tool_call_from_json("<function=add>\n<parameter=a>\n2\n</parameter>\n"
+        ...                            "<parameter=note>\nsum it\n</parameter>\n</function>")
+        >>> call.tool_calls[0].name, call.tool_calls[0].arguments
+        ('add', {'a': 2, 'note': 'sum it'})
+    """
     raw = body.strip()
     call_id = new_tool_call_id()
+    if raw.startswith("<function="):
+        return _xml_tool_call(raw, call_id, tool_names)
     try:
         data = json.loads(raw)
     except ValueError as error:
@@ -165,6 +183,30 @@ def tool_call_from_json(body: str, tool_names: Sequence[str] = ()) -> Chunk:
         known = ", ".join(tool_names)
         return _invalid(raw, call_id, f"unknown tool {name!r}; the tools are: {known}", name)
     return Chunk(tool_calls=[ToolCall(name=name, arguments=arguments, id=call_id)])
+
+
+def _xml_tool_call(raw: str, call_id: str, tool_names: Sequence[str]) -> Chunk:
+    match = _XML_FUNCTION.match(raw)
+    if match is None or not match.group(0).endswith("</function>"):
+        return _invalid(raw, call_id, "the tool call must be <function=NAME>"
+                        "<parameter=KEY>VALUE</parameter>...</function>",
+                        match.group(1).strip() if match else None)
+    name, inner = match.group(1).strip(), match.group(2)
+    arguments = {key.strip(): _xml_value(value)
+                 for key, value in _XML_PARAMETER.findall(inner)}
+    if tool_names and name not in tool_names:
+        known = ", ".join(tool_names)
+        return _invalid(raw, call_id, f"unknown tool {name!r}; the tools are: {known}", name)
+    return Chunk(tool_calls=[ToolCall(name=name, arguments=arguments, id=call_id)])
+
+
+def _xml_value(text: str) -> Any:
+    """A parameter's text as the value it spells: JSON other than a string, else text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return text if isinstance(value, str) else value
 
 
 def _invalid(raw: str, call_id: str, error: str, name: str | None = None) -> Chunk:

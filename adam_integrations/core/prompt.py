@@ -9,8 +9,11 @@ model's own chat template:
   for other templates it is left out (Qwen's advice: thinking stays out of the history);
 - tools go through the template's own tool support when it has one, else into a clear
   generic system prompt (``core.tools.generic_tool_prompt``);
-- ``think`` reaches templates that know ``enable_thinking``; asking a model that cannot
-  think to think is an error before anything is generated.
+- ``think`` reaches templates that know ``enable_thinking``, a level (``reasoning_effort``)
+  those that read ``reasoning_effort`` and name that level, ``preserve_thinking`` those
+  that have the switch (Qwen3.6); asking a model for what its template cannot do (to think,
+  a level it lacks, to keep earlier reasoning) is an error before anything is generated,
+  naming what it can do.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from adam_integrations.core.errors import InvalidRequestError, UnsupportedOperationError
 from adam_integrations.core.output import THINK_OPEN, split_thinking
 from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, generic_tool_prompt
-from adam_integrations.core.types import ChatMessage, GenerationConfig
+from adam_integrations.core.types import THINKING_LEVELS, ChatMessage, GenerationConfig
 
 
 @dataclass(frozen=True)
@@ -33,26 +36,35 @@ class TemplateTraits:
     thinking: bool
     thinking_switch: bool
     reasoning_history: bool = False
-    effort_levels: bool = False  # the template reads reasoning_effort
+    effort_levels: tuple[str, ...] = ()
+    """The ``reasoning_effort`` levels the template takes: those it names, or every level
+    when it reads the variable without naming any (gpt-oss's prints it as given)."""
+    preserve_switch: bool = False  # the template reads preserve_thinking (Qwen3.6)
 
     @property
     def thinking_control(self) -> str | None:
         """How thinking is set for this template: by level, on/off, always on, or not."""
         if self.effort_levels:
-            return "reasoning_effort (low, medium, high)"
+            return f"reasoning_effort ({', '.join(self.effort_levels)})"
         if self.thinking_switch:
-            return "on/off (enable_thinking); a level means on"
+            return "on/off (enable_thinking)"
         return "always on" if self.thinking else None
 
     @classmethod
     def of(cls, template: str | None) -> TemplateTraits:
         source = template or ""
+        levels: tuple[str, ...] = ()
+        if "reasoning_effort" in source:
+            named = tuple(level for level in THINKING_LEVELS
+                          if f"'{level}'" in source or f'"{level}"' in source)
+            levels = named or THINKING_LEVELS
         return cls(
             tools="tools" in source,
             thinking=THINK_OPEN in source or "enable_thinking" in source,
             thinking_switch="enable_thinking" in source,
             reasoning_history="reasoning_content" in source,
-            effort_levels="reasoning_effort" in source,
+            effort_levels=levels,
+            preserve_switch="preserve_thinking" in source,
         )
 
 
@@ -84,6 +96,7 @@ def template_inputs(
             f'"{model_name}" does not support thinking (its chat template has no thinking '
             'support); drop think=True or use a thinking model such as Qwen3'
         )
+    _check_thinking_options(config, traits, model_name)
     dicts = [_template_dict(m, traits) for m in messages]
     if not traits.tools:
         dicts = _tool_turns_as_text(dicts)
@@ -96,10 +109,30 @@ def template_inputs(
                                                                  config.tool_choice))
     if config.think is not None and traits.thinking_switch:
         variables["enable_thinking"] = config.think
-    if config.reasoning_effort and traits.effort_levels:
+    if config.reasoning_effort:
         variables["reasoning_effort"] = config.reasoning_effort
+    if config.preserve_thinking is not None:
+        variables["preserve_thinking"] = config.preserve_thinking
     return dicts, variables
 
+
+def _check_thinking_options(config: GenerationConfig, traits: TemplateTraits,
+                            model_name: str) -> None:
+    """A thinking level or ``preserve_thinking`` the template cannot take is an error."""
+    level = config.reasoning_effort
+    if level and level not in traits.effort_levels:
+        if traits.effort_levels:
+            takes = f"takes the levels {', '.join(traits.effort_levels)}"
+        elif traits.thinking_switch:
+            takes = "has thinking on or off only (enable_thinking); send think=True"
+        else:
+            takes = "always thinks, at one level; leave the level out"
+        raise InvalidRequestError(
+            f'"{model_name}" {takes}, not the level {level!r} (reasoning_effort)')
+    if config.preserve_thinking is not None and not traits.preserve_switch:
+        raise InvalidRequestError(
+            f'"{model_name}" has no preserve_thinking switch in its chat template (Qwen3.6 '
+            "has one); leave preserve_thinking out")
 
 def _template_dict(message: ChatMessage, traits: TemplateTraits) -> dict[str, Any]:
     out = message.to_template_dict()

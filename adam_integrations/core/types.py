@@ -271,9 +271,15 @@ class GenerationConfig:
       call is forced (small models otherwise repeat the forced call).
     - ``response_format``: None, "json" (any JSON object), a JSON schema, or a pydantic
       model class; the answer is then JSON that parses and validates.
-    - ``think`` may also be a level, "low", "medium" or "high" (as Ollama takes it): the
-      model's own effort control where its template has one (``reasoning_effort``, as
-      gpt-oss's), else thinking on; ``reasoning_effort`` sets the level alone.
+    - ``think`` may also be a level, "low", "medium", "high" or "xhigh" (as Ollama takes
+      it), the same as ``reasoning_effort``: it goes to the model's own effort control
+      (a template that reads ``reasoning_effort``, as gpt-oss's and Qwen3.8's) with
+      thinking on. A model whose thinking is only on or off (Qwen3, 3.5, 3.6:
+      ``enable_thinking``), or always on, has no levels: asking one for a level is an
+      error saying so (``think=True`` is what it takes), never a level dropped.
+    - ``preserve_thinking``: True keeps earlier assistant turns' reasoning in the prompt
+      (Qwen3.6's template switch, which drops it by default); a model whose template has
+      no such switch refuses it.
     - ``logprobs``: True puts each generated token's log probability in
       ``Chunk.logprobs`` / ``Completion.logprobs``; ``top_logprobs`` (0-20, implies
       ``logprobs``) adds that many of the most likely tokens at each position.
@@ -301,6 +307,7 @@ class GenerationConfig:
     logprobs: bool | None = None
     top_logprobs: int | None = None
     reasoning_effort: str | None = None
+    preserve_thinking: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str):
@@ -328,6 +335,8 @@ class GenerationConfig:
             # Ollama's effort levels: the model's own effort control where its template
             # has one (``reasoning_effort``), else thinking on
             self.think, self.reasoning_effort = True, self.think
+        if self.reasoning_effort is not None and self.think is None:
+            self.think = True  # a level means thinking, at that level
         if self.reasoning_effort is not None and self.reasoning_effort not in THINKING_LEVELS:
             raise InvalidRequestError(
                 f"reasoning_effort must be one of {', '.join(THINKING_LEVELS)}, got "
@@ -342,7 +351,17 @@ class GenerationConfig:
         if self.top_logprobs and self.logprobs is None:
             self.logprobs = True  # as ChatOllama and the OpenAI API take it
         if self.think is not None and not isinstance(self.think, bool):
-            raise InvalidInputTypeError(f"think must be True, False or None, got {self.think!r}")
+            raise InvalidInputTypeError(
+                f"think must be True, False, None or a level ({', '.join(THINKING_LEVELS)}), "
+                f"got {self.think!r}")
+        if self.think is False and self.reasoning_effort is not None:
+            raise InvalidRequestError(
+                f"think=False and reasoning_effort={self.reasoning_effort!r} contradict each "
+                "other; drop one")
+        if self.preserve_thinking is not None and not isinstance(self.preserve_thinking,
+                                                                 bool):
+            raise InvalidInputTypeError(
+                f"preserve_thinking must be true or false, got {self.preserve_thinking!r}")
         self.tools = coerce_tools(self.tools)
         self.tool_choice = coerce_tool_choice(self.tool_choice, self.tools)
         self.response_format = coerce_response_format(self.response_format)
@@ -404,7 +423,9 @@ class GenerationConfig:
 
 _INT32_MAX = 2**31 - 1
 MAX_TOP_LOGPROBS = 20  # OpenAI's and Ollama's limit
-THINKING_LEVELS = ("low", "medium", "high")
+THINKING_LEVELS = ("low", "medium", "high", "xhigh")
+"""The reasoning levels a request may name (OpenAI's ``reasoning_effort``, Ollama's
+``think``); which of them a model takes is its template's business (``core.prompt``)."""
 
 
 def _check_number(

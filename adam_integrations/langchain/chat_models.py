@@ -142,8 +142,14 @@ class ChatAdam(BaseChatModel):
     seed: int | None = None
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Stop sequences: generation ends there, and they are not part of the answer."""
-    reasoning: bool | None = None
-    """True/False switches a thinking model's reasoning on/off; None = model default."""
+    reasoning: bool | str | None = None
+    """True/False switches a thinking model's reasoning on/off; a level ("low", "medium",
+    "high", "xhigh", as ChatOllama takes it) sets the effort of a model that has levels
+    (others refuse it, saying what they take); None = model default."""
+    reasoning_effort: str | None = None
+    """A reasoning level, as ChatOpenAI names it (the same as a level in ``reasoning``)."""
+    preserve_thinking: bool | None = None
+    """Keep earlier turns' reasoning in the prompt (Qwen3.6's template switch)."""
     logprobs: bool | None = None
     """Each generated token's log probability in ``response_metadata["logprobs"]`` (a
     list of ``{"token", "logprob", "bytes", "top_logprobs"}``, as ChatOllama gives it; on
@@ -260,6 +266,8 @@ class ChatAdam(BaseChatModel):
             "temperature": self.temperature, "max_tokens": self.max_tokens,
             "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
             "think": kwargs.get("reasoning", self.reasoning), "stop": stop or self.stop or [],
+            "reasoning_effort": self.reasoning_effort,
+            "preserve_thinking": self.preserve_thinking,
             "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
         }
         # Per-call options come from .bind(), bind_tools, with_structured_output or invoke.

@@ -130,7 +130,14 @@ class AdamLLM(FunctionCallingLLM):
     top_k: int | None = Field(default=None)
     seed: int | None = Field(default=None)
     stop: list[str] | None = Field(default=None, description="Stop sequences.")
-    thinking: bool | None = Field(default=None, description="Reasoning on/off; None = model's.")
+    thinking: bool | str | None = Field(
+        default=None, description="Reasoning on/off, or a level (low, medium, high, xhigh) "
+        "for models that take one; None = model's.")
+    reasoning_effort: str | None = Field(
+        default=None, description="A reasoning level, as OpenAI names it (models that "
+        "take levels; others refuse it).")
+    preserve_thinking: bool | None = Field(
+        default=None, description="Keep earlier turns' reasoning in the prompt (Qwen3.6).")
     logprobs: bool | None = Field(
         default=None, description="Each token's log probability in ChatResponse.logprobs.")
     top_logprobs: int | None = Field(
@@ -372,6 +379,8 @@ class AdamLLM(FunctionCallingLLM):
             "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
             "stop": self.stop or [],
             "think": kwargs.get("thinking", self.thinking),
+            "reasoning_effort": self.reasoning_effort,
+            "preserve_thinking": self.preserve_thinking,
             "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
         }
         return GenerationConfig.from_options(options, kwargs)

@@ -21,6 +21,7 @@ import ollama
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import (
+    THINKING_LEVELS,
     ChatMessage,
     Chunk,
     GenerationConfig,
@@ -109,7 +110,7 @@ _KEEP_ALIVE = {"oneOf": [{"type": "string"}, {"type": "number"}],
 _STREAM = {"type": "boolean", "description": "stream the answer (default true)"}
 _FORMAT = {"oneOf": [{"enum": ["json", ""]}, {"type": "object"}],
            "description": "\"json\", or a JSON schema the answer must follow"}
-_THINK = {"oneOf": [{"type": "boolean"}, {"enum": ["low", "medium", "high"]}]}
+_THINK = {"oneOf": [{"type": "boolean"}, {"enum": list(THINKING_LEVELS)}]}
 _GENERATION = {"stream": _STREAM, "format": _FORMAT, "options": options_schema(),
                "think": _THINK, "keep_alive": _KEEP_ALIVE,
                "logprobs": {"type": "boolean", "description": "each generated token's log "

@@ -24,6 +24,7 @@ from typing import Any
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import ResponseParser, tool_call_from_json
 from adam_integrations.core.types import (
+    THINKING_LEVELS,
     ChatMessage,
     Chunk,
     GenerationConfig,
@@ -73,7 +74,9 @@ CHAT_FIELDS: dict[str, dict[str, Any]] = {
         "json_schema": {"type": "object", "properties": {
             "name": {"type": "string"}, "schema": {"type": "object"},
             "strict": {"type": "boolean"}}}}},
-    "reasoning_effort": {"enum": ["none", "low", "medium", "high"]},
+    "reasoning_effort": {"enum": ["none", *THINKING_LEVELS]},
+    "chat_template_kwargs": {"type": "object", "description": "vLLM's and SGLang's template "
+                             "switches: enable_thinking, preserve_thinking"},
     "logprobs": {"type": "boolean", "description": "each generated token's log probability"},
     "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
                      "description": "the most likely tokens at each position (with logprobs)"},
@@ -151,9 +154,27 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
     if fmt is not None:
         fields["response_format"] = "json" if fmt == {"type": "json_object"} else fmt
     effort = body.get("reasoning_effort")
+    fields.update(_template_switches(body.get("chat_template_kwargs") or {}))
     if effort is not None:
         fields["think"] = effort != "none" and effort  # a level, kept: see GenerationConfig
     return GenerationConfig(**fields)
+
+
+TEMPLATE_SWITCHES = {"enable_thinking": "think", "preserve_thinking": "preserve_thinking"}
+"""The ``chat_template_kwargs`` read (as vLLM and SGLang take them), and their options."""
+
+
+def _template_switches(switches: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(switches) - set(TEMPLATE_SWITCHES))
+    if unknown:
+        raise InvalidRequestError(
+            f"chat_template_kwargs {', '.join(map(repr, unknown))} cannot be passed on: this "
+            f"server reads only {', '.join(TEMPLATE_SWITCHES)}", param="chat_template_kwargs")
+    for name, value in switches.items():
+        if not isinstance(value, bool):
+            raise InvalidRequestError(f"chat_template_kwargs.{name} must be true or false, "
+                                      f"got {value!r}", param="chat_template_kwargs")
+    return {TEMPLATE_SWITCHES[name]: value for name, value in switches.items()}
 
 
 ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 500: "server_error",

@@ -21,6 +21,8 @@ from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.sharing.digest import file_sha256
 from tests.fixtures.qwen3_models import Qwen3Fixtures, build
 from tests.fixtures.qwen3_parts import FETCH_COMMAND, find_parts
+from tests.fixtures.qwen35_models import Qwen35Fixtures
+from tests.fixtures.qwen35_models import build as build_qwen35
 from tests.helpers import wait_until
 
 BACKENDS = ("huggingface", "llamacpp")
@@ -265,3 +267,14 @@ def official_gguf_in_hf_cache(qwen3, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama"))
     return blob
+
+
+@pytest.fixture(scope="session")
+def qwen35() -> Qwen35Fixtures:
+    """Tiny random-weight Qwen3.5 models (hybrid attention) as safetensors and as GGUFs
+    made by llama.cpp's converter (``tests/fixtures/qwen35_models.py``); skips when the
+    real parts are not cached."""
+    parts = find_parts()
+    if parts is None:
+        pytest.skip(f"the real Qwen parts are not cached; fetch them with {FETCH_COMMAND}")
+    return build_qwen35(parts, FIXTURE_CACHE)
