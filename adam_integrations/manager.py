@@ -18,6 +18,7 @@ from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model, shareable_gguf
 from adam_integrations.catalog.domains import DomainProfile, get_domain
+from adam_integrations.catalog.profile import ModelFacts, model_facts
 from adam_integrations.catalog.selection import MIN_SPEED
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import (
@@ -164,6 +165,25 @@ class ModelManager:
     def info(self) -> ModelInfo:
         """What the chat model is (loads it if needed)."""
         return self.backend.info()
+
+    def facts(self, *, load: bool = False) -> ModelFacts:
+        """The chat model's limits and abilities (``catalog.profile``): from the loaded
+        model when it is loaded (``load=True`` loads it), else from its files on disk and
+        the catalog, without loading anything.
+
+        Example:
+            >>> ModelManager(model="qwen3.5_9b").facts().context_window   # doctest: +SKIP
+            262144
+        """
+        remote = self.source.kind in ("remote", "ollama")
+        if remote and not load:  # asking a server whether it has the model loaded is a call
+            return model_facts(self.source)
+        backend = self.backend
+        if load or backend.is_loaded:
+            info = backend.info()  # loads an in-process model; asks a server
+            template = None if remote else backend.chat_template() or ""
+            return model_facts(self.source, context=info.context_window, template=template)
+        return model_facts(self.source)
 
     @property
     def embedder(self) -> ModelBackend:

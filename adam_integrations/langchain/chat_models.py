@@ -7,13 +7,14 @@ constrained output, stop strings and usage are all the core's, shared with Llama
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models import LanguageModelInput, ModelProfile
 from langchain_core.language_models.chat_models import (
     BaseChatModel,
     LangSmithParams,
@@ -46,7 +47,8 @@ from langchain_core.utils.function_calling import convert_to_json_schema, conver
 from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from adam_integrations.core.errors import InvalidRequestError, UnknownOptionError
+from adam_integrations.catalog.profile import ModelFacts
+from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownOptionError
 from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
 from adam_integrations.manager import ModelManager, server_options
 
@@ -180,6 +182,8 @@ class ChatAdam(BaseChatModel):
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     _managers: dict[str | None, ModelManager] = PrivateAttr(default_factory=dict)
+    _profile_pending: bool = PrivateAttr(default=False)
+    """The profile is ours and was read before the model was loaded."""
 
     @model_validator(mode="after")
     def _build_manager(self) -> ChatAdam:
@@ -188,7 +192,21 @@ class ChatAdam(BaseChatModel):
         elif self.model is None:
             self.model = self.manager.source.name
         self._managers[self.model] = self.manager
+        if self.profile is None:  # one given by the caller is kept as given
+            self._profile_pending = True
+            self._read_profile()
         return self
+
+    def _read_profile(self) -> None:
+        """``profile`` from the model (``catalog.profile``): its files and the catalog
+        until it is loaded, then once more from the loaded model (its real context
+        window). Never loads a model; a model that cannot be read leaves it None."""
+        if not self._profile_pending:
+            return
+        with contextlib.suppress(AdamError):
+            loaded = self.manager.backend.is_loaded
+            self.profile = langchain_profile(self.manager.facts())
+            self._profile_pending = not loaded
 
     @property
     def _llm_type(self) -> str:
@@ -225,6 +243,7 @@ class ChatAdam(BaseChatModel):
             if run_manager and generation.text:
                 run_manager.on_llm_new_token(generation.text, chunk=generation)
             yield generation
+        self._read_profile()
 
     async def _astream(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -238,6 +257,7 @@ class ChatAdam(BaseChatModel):
             if run_manager and generation.text:
                 await run_manager.on_llm_new_token(generation.text, chunk=generation)
             yield generation
+        self._read_profile()
 
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -487,3 +507,27 @@ def _text_of(content: str | list[Any]) -> str:
                 f"content blocks of type {kind!r} are not supported by local text models; "
                 "send text")
     return "".join(parts)
+
+
+def langchain_profile(facts: ModelFacts) -> ModelProfile:
+    """langchain-core's ``ModelProfile`` for a model's facts (``catalog.profile``).
+
+    Example:
+        >>> from adam_integrations.catalog.profile import ModelFacts
+        >>> profile = langchain_profile(ModelFacts("Qwen/Qwen3.5-9B", 262144, 65536, True))
+        >>> profile["max_input_tokens"], profile["reasoning_output"], profile["tool_choice"]
+        (262144, True, True)
+    """
+    profile = ModelProfile(
+        name=facts.name, open_weights=True, text_inputs=True, text_outputs=True,
+        image_inputs=facts.image_inputs, image_url_inputs=False, audio_inputs=False,
+        video_inputs=False, pdf_inputs=False, reasoning_output=facts.thinking,
+        tool_calling=facts.tool_calling, tool_choice=facts.tool_calling,
+        tool_call_streaming=facts.tool_calling, structured_output=facts.structured_output)
+    if facts.context_window:
+        profile["max_input_tokens"] = facts.context_window
+    if facts.max_output_tokens:
+        profile["max_output_tokens"] = facts.max_output_tokens
+    if facts.effort_levels:
+        profile["reasoning_effort_levels"] = list(facts.effort_levels)
+    return profile

@@ -174,14 +174,18 @@ class AdamLLM(FunctionCallingLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """Read from the real model (loading it if needed); no network call."""
+        """Read from the real model (loading it if needed: its context window is the one
+        it runs with), as ``ChatAdam.profile`` is (``catalog.profile``); no network call.
+        ``num_output`` is what LlamaIndex keeps free for the answer: ``max_tokens``, else
+        its default, not the model's longest answer (which would leave no room for the
+        prompt)."""
         if self._metadata is None:
-            info = self._manager.info
+            facts = self._manager.facts(load=True)
             self._metadata = LLMMetadata(
-                context_window=info.context_window or DEFAULT_CONTEXT_WINDOW,
+                context_window=facts.context_window or DEFAULT_CONTEXT_WINDOW,
                 num_output=self.max_tokens or DEFAULT_NUM_OUTPUT,
-                is_chat_model=True, is_function_calling_model=True,
-                model_name=self.model or info.name)
+                is_chat_model=True, is_function_calling_model=facts.tool_calling,
+                model_name=self.model or facts.name)
         return self._metadata
 
     # -- chat: one stream; the non-streaming calls collect it ------------------------

@@ -221,3 +221,28 @@ def test_token_counts_use_the_models_own_tokenizer(llm):
     history = [HumanMessage("one two three " * 20), HumanMessage(text)]
     trimmed = trim_messages(history, max_tokens=30, token_counter=llm, strategy="last")
     assert [m.content for m in trimmed] == [text]
+
+
+def test_the_profile_comes_from_the_model_file_then_from_the_loaded_model(manager):
+    chat = ChatAdam(model="smollm2", max_tokens=2)
+    profile = chat.profile
+    assert profile["max_input_tokens"] == 8192  # the GGUF header's, before any load
+    assert profile["tool_calling"] and profile["tool_choice"] and profile["structured_output"]
+    assert profile["reasoning_output"] is False and profile["image_inputs"] is False
+    chat.invoke("Hi")
+    assert chat.profile["max_input_tokens"] == chat.manager.info.context_window
+
+
+def test_a_catalog_models_profile_needs_no_download_and_a_given_profile_is_kept():
+    profile = ChatAdam(model="qwen3.5_9b").profile  # not on disk: the catalog's figures
+    assert (profile["name"], profile["max_input_tokens"], profile["max_output_tokens"]) == (
+        "Qwen/Qwen3.5-9B", 262_144, 65_536)
+    assert profile["reasoning_output"] is True
+    assert ChatAdam(model="qwen3.5_9b", profile={"max_input_tokens": 1}).profile == {
+        "max_input_tokens": 1}
+
+
+def test_a_thinking_templates_switch_shows_in_the_profile(qwen35):
+    profile = ChatAdam(model=str(qwen35.gguf("qwen35"))).profile
+    assert profile["reasoning_output"] is True and profile["max_input_tokens"] == 262_144
+    assert "reasoning_effort_levels" not in profile  # on/off only
