@@ -39,7 +39,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, QWEN3_MODELS, Qwen3Model
+from adam_integrations.catalog.qwen3 import (
+    BITS_PER_WEIGHT,
+    LATER_CHAT_MODELS,
+    QWEN3_MODELS,
+    Qwen3Model,
+)
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.memory import DEVICE_RESERVE, GIB, MIN_COMPUTE
 
@@ -125,7 +130,8 @@ class DeploymentPlan:
 def plan_deployment(engine: str, gpus: str | Cluster, *, nodes: int = 1, context: int = 32768,
                     concurrency: int = 1, models: Sequence[str] | None = None
                     ) -> list[DeploymentPlan]:
-    """A plan for each Qwen3 model (or the aliases in ``models``) on ``gpus``."""
+    """A plan for each Qwen3 chat model of every generation whose shape is known (or the
+    aliases in ``models``) on ``gpus``."""
     engine = "llama-server" if engine in ("llamacpp-server", "llama.cpp") else engine
     if engine not in ENGINE_SHARE:
         raise InvalidRequestError(f"unknown engine {engine!r}; plans are made for "
@@ -133,8 +139,8 @@ def plan_deployment(engine: str, gpus: str | Cluster, *, nodes: int = 1, context
     cluster = gpus if isinstance(gpus, Cluster) else Cluster.parse(gpus, nodes)
     if context < 1 or concurrency < 1:
         raise InvalidRequestError("--context and --concurrency must be at least 1")
-    chosen = [m for m in QWEN3_MODELS if models is None or m.alias in models
-              or m.hf_id in models]
+    chosen = [m for m in QWEN3_MODELS + LATER_CHAT_MODELS if m.shape_known and (
+        models is None or m.alias in models or m.hf_id in models)]
     return [_plan(m, engine, cluster, context, concurrency) for m in chosen]
 
 
@@ -164,6 +170,9 @@ def _plan(model: Qwen3Model, engine: str, cluster: Cluster, context: int,
     if context > model.max_context:
         return DeploymentPlan(model, engine, False, concurrency_wanted=concurrency, notes=[
             f"its longest context is {model.max_context:,} tokens, less than {context:,}"])
+    if engine == "llama-server" and "Q4_K_M" not in model.quants:
+        return DeploymentPlan(model, engine, False, concurrency_wanted=concurrency, notes=[
+            f"no Q4_K_M GGUF of {model.hf_id} is known; serve it with vLLM or SGLang"])
     tensors = [t for t in (1, 2, 4, 8, 16) if t <= cluster.gpus and model.q_heads % t == 0]
     pipelines = range(1, (cluster.nodes if engine != "llama-server" else 1) + 1)
     for pipeline in pipelines:
@@ -209,7 +218,7 @@ def _with_command(plan: DeploymentPlan, context: int, cluster: Cluster) -> Deplo
             _replicas_across_nodes(plan, cluster, notes, "--data-parallel-size-local")
         parts += [f"--max-model-len {context}", "--gpu-memory-utilization 0.9",
                   "--reasoning-parser qwen3", "--enable-auto-tool-choice",
-                  "--tool-call-parser hermes"]
+                  f"--tool-call-parser {_tool_parser(model, 'hermes')}"]
         if yarn:
             parts.append("--rope-scaling '{\"rope_type\":\"yarn\",\"factor\":" f"{factor},"
                          f"\"original_max_position_embeddings\":{model.native_context}}}'")
@@ -225,7 +234,8 @@ def _with_command(plan: DeploymentPlan, context: int, cluster: Cluster) -> Deplo
             parts.append(f"--dp {plan.data_parallel}")
             _replicas_across_nodes(plan, cluster, notes, "--nnodes/--node-rank")
         parts += [f"--context-length {context}", "--mem-fraction-static 0.88",
-                  "--reasoning-parser qwen3", "--tool-call-parser qwen25"]
+                  "--reasoning-parser qwen3",
+                  f"--tool-call-parser {_tool_parser(model, 'qwen25')}"]
         if yarn:
             parts.append("--json-model-override-args '{\"rope_scaling\":{\"rope_type\":"
                          f"\"yarn\",\"factor\":{factor},\"original_max_position_embeddings\":"
@@ -257,3 +267,11 @@ def _replicas_across_nodes(plan: DeploymentPlan, cluster: Cluster, notes: list[s
         notes.append(f"the {plan.data_parallel} replicas span {cluster.nodes} nodes: start "
                      f"the engine on each node ({flags}, see its data-parallel docs), or run "
                      "one server per node behind a load balancer")
+
+
+def _tool_parser(model: Qwen3Model, json_parser: str) -> str:
+    """The engine's parser for the model's tool calls: Qwen3.5, 3.6 and 3.8 (and
+    Qwen3-Coder-Next) write them in Qwen3-Coder's XML form (their chat templates; SGLang's
+    Qwen3.5 recipes use ``qwen3_coder``), the others as Hermes-style JSON."""
+    xml = model.generation in ("3.5", "3.6", "3.8") or model.alias == "qwen3_coder_next"
+    return "qwen3_coder" if xml else json_parser
