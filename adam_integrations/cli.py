@@ -19,7 +19,7 @@ from typing import Any
 
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Usage, check_prompt
+from adam_integrations.core.types import THINKING_LEVELS, ChatMessage, Usage, check_prompt
 from adam_integrations.manager import ModelManager
 from adam_integrations.server.settings import (
     DEFAULT_MAX_PROMPT_CHARS,
@@ -214,8 +214,10 @@ def _generation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default=None,
                         help="'json', or a JSON schema (inline or @file.json)")
     thinking = parser.add_mutually_exclusive_group()
-    thinking.add_argument("--think", dest="think", action="store_true", default=None,
-                          help="let a thinking model reason first (shown on stderr)")
+    thinking.add_argument("--think", dest="think", nargs="?", const=True, default=None,
+                          type=_think_level, metavar="LEVEL",
+                          help="let a thinking model reason first (shown on stderr); "
+                               "--think=low|medium|high|xhigh for a model that takes levels")
     thinking.add_argument("--nothink", dest="think", action="store_false",
                           help="switch a thinking model's reasoning off")
 
@@ -551,3 +553,11 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def _think_level(value: str) -> str:
+    """``--think=LEVEL``: one of the reasoning levels a request may name."""
+    if value not in THINKING_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a level; use {', '.join(THINKING_LEVELS)} (or --think alone)")
+    return value
