@@ -38,13 +38,13 @@ DEMO_QUESTION = "What is the capital of France? Answer in one sentence."
 DEMO_TEXTS = ("A cat sits on the mat.", "A kitten is resting on a rug.")
 
 
-
 def _think_level(value: str) -> str:
     """``--think=LEVEL``: one of the reasoning levels a request may name."""
     if value not in THINKING_LEVELS:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a level; use {', '.join(THINKING_LEVELS)} (or --think alone)")
     return value
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adam`` console script."""

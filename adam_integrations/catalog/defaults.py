@@ -57,8 +57,8 @@ def shareable_gguf(source: ModelSource) -> ModelSource:
     file = model.gguf_file(quantization)
     if official.kind == "gguf":
         return replace(official, explanation=(
-            f"{source.explanation}; the GGUF {file} ({quantization}, for this "
-            "machine) from the Hugging Face cache, used in place by every backend"))
+            f"{source.explanation}; the GGUF {file} of {model.gguf_repo} ({quantization}, "
+            "for this machine) from the Hugging Face cache, used in place by every backend"))
     size = model.parameters * BITS_PER_WEIGHT[quantization] / 8 / 1e9
     return replace(official, explanation=(
         f"{source.explanation}; to share it, the GGUF {file} from "

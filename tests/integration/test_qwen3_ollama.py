@@ -111,7 +111,7 @@ def test_sharing_a_catalog_model_uses_qwens_official_gguf_once(official_gguf_in_
                            share_with_ollama=True)
     blob = official_gguf_in_hf_cache
     assert manager.source.kind == "gguf" and Path(manager.source.location).resolve() == blob
-    assert "official GGUF Qwen3-1.7B-Q8_0.gguf" in manager.explanation
+    assert "GGUF Qwen3-1.7B-Q8_0.gguf of Qwen/Qwen3-1.7B-GGUF" in manager.explanation
     shared = tmp_path / "ollama" / "blobs" / f"sha256-{blob.name}"
     assert manager.shared_as and shared.stat().st_ino == blob.stat().st_ino  # a hardlink
     assert isinstance(manager.generate_response("Hi", max_tokens=3), str)  # transformers
