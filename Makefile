@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/prefix_cache.py
 	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:

@@ -20,7 +20,16 @@ One decode thread per model runs the loop (continuous batching):
 - **prompt caching**: a slot keeps the KV cache of what it last read, and a request takes
   the free slot whose cache starts like its prompt (the next turn of a conversation, a
   RAG prompt with the same system prompt), reading only the rest, as llama-server picks
-  slots by prompt similarity. ``cached`` says how many prompt tokens were reused.
+  slots by prompt similarity. ``cached`` says how many prompt tokens were reused;
+- **prefixes shared across slots**: when another slot, busy or free, holds (or is reading)
+  a longer start of the prompt than the slot the request got, the request copies that
+  slot's cache into its own once the shared part is read (``llama_memory_seq_cp``: with
+  one KV stream per sequence llama.cpp copies a whole stream, a memory copy far cheaper
+  than computing ``MIN_SHARED`` tokens) and reads only the rest: eight users sending the
+  same long system prompt, tool list or document at once compute it once, as vLLM's
+  automatic prefix caching does. Meanwhile it waits, reading nothing, for the request that
+  reads the shared part; models whose memory cannot be cut part way (recurrent layers)
+  read their whole prompt.
 
 Needs llama.cpp's memory API and per-sequence KV streams (llama-cpp-python 0.3.16 or newer:
 ``kv_unified`` is the switch for them).
@@ -49,6 +58,11 @@ none is): at most one such chunk of delay per running stream per step (~0.1-0.2 
 small model on a 2-core CPU)."""
 BATCH = 512
 """Tokens per ``llama_decode`` call (llama.cpp's ``n_batch``)."""
+MIN_SHARED = 64
+"""Prompt tokens another slot must hold beyond the request's own slot before its cache is
+copied, and at least one in 64 of a slot's window: the copy moves a whole slot's window of
+keys and values, whatever part of it is used, and computing a token costs more than moving
+64 tokens' keys and values even for the 135M SmolLM2 (for larger models, far more)."""
 
 END_OF_TURN = "end of turn"
 """Event: the model generated its end-of-turn token (not passed on as a token)."""
@@ -85,6 +99,10 @@ class SlotRequest:
     """The tokens sampled so far (what the penalties look at)."""
     next_token: int = -1
     """The sampled token to feed at the next step."""
+    source: _Slot | None = None
+    """Another slot holding, or reading, the first ``shared`` prompt tokens: copied into
+    this request's slot once they are read (until then this request reads nothing)."""
+    shared: int = 0
     row: int = -1
     """This step's batch row holding the request's logits (-1: none)."""
 
@@ -189,6 +207,10 @@ class _SlotEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._n_vocab = llama.n_vocab()
         self._slots = [_Slot(sequence) for sequence in range(slots)]
+        self._min_shared = max(MIN_SHARED, window // 64)
+        if llama_cpp.llama_model_is_recurrent(llama.model) or \
+                llama_cpp.llama_model_is_hybrid(llama.model):
+            self._min_shared = window + 1  # a recurrent state cannot be cut: nothing shared
         self._waiting: list[SlotRequest] = []
         self._active: list[SlotRequest] = []
         self._state = threading.Condition()
@@ -290,17 +312,62 @@ class _SlotEngine:
         return sum(other.request is not None for other in neighbours)
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
-        import llama_cpp
-
-        # the last prompt token is read again, for its logits
-        keep = min(_common_prefix(slot.tokens, request.prompt), len(request.prompt) - 1)
-        if not llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, keep, -1):
-            llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, 0, -1)
-            keep = 0  # this model's memory cannot be cut part way (recurrent models)
-        del slot.tokens[keep:]
+        keep = self._keep(slot, request.prompt, _common_prefix(slot.tokens, request.prompt))
         slot.request, request.slot = request, slot
         request.cached, request.pending = keep, request.prompt[keep:]
+        source, shared = self._best_source(slot, request.prompt)
+        if shared - keep >= self._min_shared:
+            request.source, request.shared = source, shared
         self._active.append(request)
+
+    def _keep(self, slot: _Slot, prompt: list[int], common: int) -> int:
+        """Cut ``slot``'s cache after the first ``common`` tokens of ``prompt`` (all but
+        the last prompt token at most: it is read again, for its logits); how many it
+        keeps (none where this model's memory cannot be cut part way: recurrent layers)."""
+        import llama_cpp
+
+        keep = min(common, len(prompt) - 1)
+        if not llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.sequence, 0, -1)
+            keep = 0
+        del slot.tokens[keep:]
+        return keep
+
+    def _best_source(self, slot: _Slot, prompt: list[int]) -> tuple[_Slot | None, int]:
+        """The other slot whose cache, with the prompt it is still reading, starts with
+        the longest part of ``prompt``, and that length."""
+        best, longest = None, 0
+        for other in self._slots:
+            if other is slot:
+                continue
+            planned = _planned(other)
+            if planned[:1] != prompt[:1]:
+                continue
+            common = _common_prefix(planned, prompt)
+            if common > longest:
+                best, longest = other, common
+        return best, longest
+
+    def _copy_shared(self, request: SlotRequest) -> bool:
+        """Whether ``request`` may read now: its source slot holds the shared prefix (then
+        copied into the request's slot), or will not (then it reads its own way). False
+        while the source is still reading the shared part."""
+        import llama_cpp
+
+        source, slot = request.source, request.slot
+        assert source is not None and slot is not None
+        held = _common_prefix(source.tokens, request.prompt)
+        if held < request.shared and _common_prefix(_planned(source),
+                                                    request.prompt) >= request.shared:
+            return False  # still being read
+        request.source = None
+        if held - request.cached < self._min_shared:
+            return True
+        llama_cpp.llama_memory_seq_cp(self._memory, source.sequence, slot.sequence, -1, -1)
+        slot.tokens[:] = source.tokens
+        keep = self._keep(slot, request.prompt, held)
+        request.cached, request.pending = keep, request.prompt[keep:]
+        return True
 
     def _step(self, working: list[SlotRequest]) -> None:
         """One ``llama_decode`` for every request in ``working``, then one token each for
@@ -308,6 +375,9 @@ class _SlotEngine:
         import llama_cpp
 
         self._batch.n_tokens = 0
+        working = [r for r in working if r.source is None or self._copy_shared(r)]
+        if not working:  # every request waits for a prefix another one reads: none left
+            return
         self.most_at_once = max(self.most_at_once, len(working))
         reading = [r for r in working if r.pending]
         budget = BATCH - (len(working) - len(reading))
@@ -426,13 +496,25 @@ def _sequence(request: SlotRequest) -> int:
     return request.slot.sequence
 
 
+def _planned(slot: _Slot) -> list[int]:
+    """What ``slot``'s cache holds once its request has read its prompt."""
+    reading = slot.request.pending if slot.request is not None and slot.request.source is \
+        None else []
+    return slot.tokens + reading if reading else slot.tokens
+
+
 def _common_prefix(cached: list[int], prompt: list[int]) -> int:
-    """How many leading tokens ``cached`` and ``prompt`` share."""
-    n = min(len(cached), len(prompt))
-    for i in range(n):
-        if cached[i] != prompt[i]:
-            return i
-    return n
+    """How many leading tokens ``cached`` and ``prompt`` share (list comparisons, which
+    run in C, halving the range: prompts of thousands of tokens are compared per admission
+    against every slot)."""
+    low, high = 0, min(len(cached), len(prompt))
+    while low < high:  # the first low tokens are equal; high or fewer are
+        middle = (low + high + 1) // 2
+        if cached[low:middle] == prompt[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 _open: weakref.WeakSet[_SlotEngine] = weakref.WeakSet()

@@ -173,6 +173,41 @@ def test_the_next_turn_reuses_the_slot_cache(chat_gguf_path):
         model.unload()
 
 
+RULES = "You are a shop assistant. " + " ".join(
+    f"Rule {i}: item {i} costs {i} euros and is kept on shelf {i % 7}." for i in range(24))
+
+
+async def test_requests_sharing_a_long_prefix_compute_it_once(chat_gguf_path):
+    """Four users send the same long system prompt at once: one request reads it, the
+    others copy its cache into their slots once it is read and read only their question;
+    the next wave finds it in every slot."""
+    model = LlamaCppModel(str(chat_gguf_path), parallel=4, n_ctx=2048)
+    words = WORDS[:4]
+
+    async def one(word: str, suffix: str = ""):
+        conversation = [{"role": "system", "content": RULES},
+                        {"role": "user", "content": f"Write a sentence about a {word}.{suffix}"}]
+        text, usage = "", None
+        async for chunk in model.astream_chat(conversation, max_tokens=16, **GREEDY):
+            text += chunk.text
+            usage = chunk.usage or usage
+        return text, usage
+
+    try:
+        model.load()
+        first_wave = await asyncio.gather(*(one(w) for w in words))
+        each_about_its_own_word([text for text, _ in first_wave], words)
+        prompt = min(usage.prompt_tokens for _, usage in first_wave)
+        shared = sorted(usage.cached_tokens for _, usage in first_wave)
+        assert prompt > 300 and shared[0] == 0, shared  # one of them read it
+        assert all(prompt - 20 < cached < prompt for cached in shared[1:]), (prompt, shared)
+        second_wave = await asyncio.gather(*(one(w, " Please.") for w in words))
+        each_about_its_own_word([text for text, _ in second_wave], words)
+        assert all(usage.cached_tokens > prompt - 20 for _, usage in second_wave)
+    finally:
+        model.unload()
+
+
 def test_cached_prompt_tokens_are_reported_on_both_wire_formats(server):
     from openai import OpenAI
 

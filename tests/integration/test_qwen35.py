@@ -104,3 +104,33 @@ def test_tools_and_earlier_calls_render_in_qwen35s_xml_form(qwen35):
     assert "<function=get_weather>\n<parameter=city>\nParis\n</parameter>" in prompt
     assert "<tool_response>\n18 C\n</tool_response>" in prompt
     assert '"name": "get_weather"' in prompt  # the tool list, as JSON in the system turn
+
+
+async def test_concurrent_requests_on_the_hybrid_model_read_their_own_prompts(qwen35):
+    """A recurrent state cannot be cut part way, so slots share no prefix on Qwen3.5 (each
+    request reads its whole prompt, none waits for another's): they run together and give
+    the answers they give alone."""
+    import asyncio
+
+    from adam_integrations.backends.llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(str(qwen35.gguf("qwen35")), parallel=3, n_ctx=1024)
+    rules = "Rules: " + " ".join(f"item {i} costs {i} euros." for i in range(40))
+
+    async def one(question: str):
+        conversation = [{"role": "system", "content": rules},
+                        {"role": "user", "content": question}]
+        text, usage = "", None
+        async for chunk in model.astream_chat(conversation, max_tokens=6, temperature=0.0,
+                                              think=False):
+            text, usage = text + chunk.text, chunk.usage or usage
+        return text, usage
+
+    try:
+        alone = [await one(q) for q in ("a", "b", "c")]
+        together = await asyncio.gather(*(one(q) for q in ("a", "b", "c")))
+        assert [text for text, _ in together] == [text for text, _ in alone]
+        assert all(usage.cached_tokens == 0 and usage.completion_tokens == 6
+                   for _, usage in together)
+    finally:
+        model.unload()
