@@ -65,6 +65,13 @@ def run(fn: Callable[..., T], *args: Any) -> T:
     return submit(fn, *args).result()
 
 
+def others_waiting() -> bool:
+    """(On the compute thread.) Whether other work is queued behind the running job: a
+    long job (a generation loop) then gives the thread up and queues itself again."""
+    with _state:
+        return _pending > 1
+
+
 def idle() -> bool:
     """True when no torch work is running or queued."""
     with _state:

@@ -220,3 +220,17 @@ def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:
     """A readable prompt for models that ship no chat template (base models)."""
     lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
     return "\n".join([*lines, "Assistant:"])
+
+
+def common_prefix(cached: list[int], prompt: list[int]) -> int:
+    """How many leading tokens ``cached`` and ``prompt`` share (list comparisons, which
+    run in C, halving the range: prompts of thousands of tokens are compared per admission
+    against every slot)."""
+    low, high = 0, min(len(cached), len(prompt))
+    while low < high:  # the first low tokens are equal; high or fewer are
+        middle = (low + high + 1) // 2
+        if cached[low:middle] == prompt[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
+from adam_integrations.backends.in_process import common_prefix
 from adam_integrations.backends.logprobs import raw_logits, score
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.errors import AdamError, ModelLoadError
@@ -303,7 +304,7 @@ class _SlotEngine:
             if not free:
                 return
             request = self._waiting.pop(0)
-            slot = max(free, key=lambda s: (_common_prefix(s.tokens, request.prompt),
+            slot = max(free, key=lambda s: (common_prefix(s.tokens, request.prompt),
                                             self._busy_neighbours(s), -s.used_at))
             self._take(slot, request)
 
@@ -312,7 +313,7 @@ class _SlotEngine:
         return sum(other.request is not None for other in neighbours)
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
-        keep = self._keep(slot, request.prompt, _common_prefix(slot.tokens, request.prompt))
+        keep = self._keep(slot, request.prompt, common_prefix(slot.tokens, request.prompt))
         slot.request, request.slot = request, slot
         request.cached, request.pending = keep, request.prompt[keep:]
         source, shared = self._best_source(slot, request.prompt)
@@ -343,7 +344,7 @@ class _SlotEngine:
             planned = _planned(other)
             if planned[:1] != prompt[:1]:
                 continue
-            common = _common_prefix(planned, prompt)
+            common = common_prefix(planned, prompt)
             if common > longest:
                 best, longest = other, common
         return best, longest
@@ -356,8 +357,8 @@ class _SlotEngine:
 
         source, slot = request.source, request.slot
         assert source is not None and slot is not None
-        held = _common_prefix(source.tokens, request.prompt)
-        if held < request.shared and _common_prefix(_planned(source),
+        held = common_prefix(source.tokens, request.prompt)
+        if held < request.shared and common_prefix(_planned(source),
                                                     request.prompt) >= request.shared:
             return False  # still being read
         request.source = None
@@ -501,20 +502,6 @@ def _planned(slot: _Slot) -> list[int]:
     reading = slot.request.pending if slot.request is not None and slot.request.source is \
         None else []
     return slot.tokens + reading if reading else slot.tokens
-
-
-def _common_prefix(cached: list[int], prompt: list[int]) -> int:
-    """How many leading tokens ``cached`` and ``prompt`` share (list comparisons, which
-    run in C, halving the range: prompts of thousands of tokens are compared per admission
-    against every slot)."""
-    low, high = 0, min(len(cached), len(prompt))
-    while low < high:  # the first low tokens are equal; high or fewer are
-        middle = (low + high + 1) // 2
-        if cached[low:middle] == prompt[low:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 _open: weakref.WeakSet[_SlotEngine] = weakref.WeakSet()

@@ -109,6 +109,39 @@ async def test_more_requests_than_slots_wait_for_one_and_all_finish(backend_clas
         model.unload()
 
 
+@pytest.mark.parametrize("backend_class", [LlamaCppModel, HuggingFaceModel])
+async def test_a_request_joins_running_generations_at_the_next_step(backend_class,
+                                                                   chat_gguf_path):
+    """A user who arrives while another answer is being written gets a first token at the
+    next step, not once that answer is finished (continuous batching, both backends)."""
+    model = backend_class(str(chat_gguf_path), parallel=2)
+    long_story = [{"role": "user", "content": "Write a long story about a dragon."}]
+    first_token = asyncio.Event()
+
+    async def story() -> tuple[int, float]:
+        tokens = 0
+        async for chunk in model.astream_chat(long_story, max_tokens=120, **GREEDY):
+            tokens += bool(chunk.text)
+            first_token.set()
+        return tokens, time.perf_counter()
+
+    async def late_question() -> float:
+        await first_token.wait()
+        async for chunk in model.astream_chat(say("river"), max_tokens=4, **GREEDY):
+            if chunk.text:
+                return time.perf_counter()
+        raise AssertionError("no answer")
+
+    try:
+        model.load()
+        (tokens, story_done), answered = await asyncio.gather(story(), late_question())
+        assert tokens > 60  # long enough that waiting for it would show
+        assert answered < story_done
+        assert model.info().details["most_at_once"] == 2
+    finally:
+        model.unload()
+
+
 async def test_a_cancelled_request_leaves_the_batch_and_the_others_finish(backend_model):
     words = WORDS[4:7]
     alone = [backend_model.chat(say(w), max_tokens=16, **GREEDY).text for w in words]
@@ -177,11 +210,15 @@ RULES = "You are a shop assistant. " + " ".join(
     f"Rule {i}: item {i} costs {i} euros and is kept on shelf {i % 7}." for i in range(24))
 
 
-async def test_requests_sharing_a_long_prefix_compute_it_once(chat_gguf_path):
+@pytest.mark.parametrize("backend_class", [LlamaCppModel, HuggingFaceModel])
+async def test_requests_sharing_a_long_prefix_compute_it_once(backend_class, chat_gguf_path):
     """Four users send the same long system prompt at once: one request reads it, the
-    others copy its cache into their slots once it is read and read only their question;
-    the next wave finds it in every slot."""
-    model = LlamaCppModel(str(chat_gguf_path), parallel=4, n_ctx=2048)
+    others start from its keys and values once it is read (llama.cpp: copied into their
+    slots; transformers: the kept prompt) and read only their question; the next wave
+    finds it again."""
+    model = LlamaCppModel(str(chat_gguf_path), parallel=4, n_ctx=2048) \
+        if backend_class is LlamaCppModel else HuggingFaceModel(str(chat_gguf_path),
+                                                                parallel=4)
     words = WORDS[:4]
 
     async def one(word: str, suffix: str = ""):

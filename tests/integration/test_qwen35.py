@@ -106,15 +106,22 @@ def test_tools_and_earlier_calls_render_in_qwen35s_xml_form(qwen35):
     assert '"name": "get_weather"' in prompt  # the tool list, as JSON in the system turn
 
 
-async def test_concurrent_requests_on_the_hybrid_model_read_their_own_prompts(qwen35):
-    """A recurrent state cannot be cut part way, so slots share no prefix on Qwen3.5 (each
-    request reads its whole prompt, none waits for another's): they run together and give
-    the answers they give alone."""
+@pytest.mark.parametrize("backend", ["llamacpp", "huggingface"])
+async def test_concurrent_requests_on_the_hybrid_model_read_their_own_prompts(qwen35,
+                                                                              backend):
+    """A recurrent state cannot be cut part way, so llama.cpp's slots share no prefix on
+    Qwen3.5 (each request reads its whole prompt, none waits for another's), and on
+    transformers its linear-attention cache cannot be padded into a batch (each row decodes
+    in its own forward pass): either way they run together and give the answers they give
+    alone."""
     import asyncio
 
+    from adam_integrations.backends.huggingface import HuggingFaceModel
     from adam_integrations.backends.llamacpp import LlamaCppModel
 
-    model = LlamaCppModel(str(qwen35.gguf("qwen35")), parallel=3, n_ctx=1024)
+    model = LlamaCppModel(str(qwen35.gguf("qwen35")), parallel=3, n_ctx=1024) \
+        if backend == "llamacpp" else HuggingFaceModel(str(qwen35.hf_folder("qwen35")),
+                                                       parallel=3)
     rules = "Rules: " + " ".join(f"item {i} costs {i} euros." for i in range(40))
 
     async def one(question: str):

@@ -1,27 +1,44 @@
-"""Generation on transformers: concurrent requests on one model batched into one
-``model.generate`` on the compute thread, each row's tokens streamed back over its own
-queue and turned into chunks.
+"""Generation on transformers: concurrent requests on one model decoded together on the
+compute thread (continuous batching), each row's tokens streamed back over its own queue
+and turned into chunks.
 
-Batching: requests wait in the model's ``Batcher``; when the compute thread is free, up to
-``parallel`` of them start together as one left-padded batch (a "wave"), and those that
-arrive meanwhile form the next one. Each row keeps its own logits processors (penalties,
-grammar mask, temperature/top-k/top-p/min-p), its own random generator (so a seed gives
-the same answer alone or batched), its own token limit and its own cancellation: a row
-that ends (end of turn, limit, the reader left) stops being computed for and its reader
-is released at once, while the other rows go on. Sampling is done by the row's
-processors, which leave ``generate`` (greedy for the batch) one token to pick.
+The loop (``Batcher``), one step at a time:
+
+- waiting requests start at the next step, up to ``parallel`` at once (no waiting for a
+  batch to finish: a new user's first token does not wait for earlier answers);
+- each new request reads its prompt alone, in chunks: while other rows are generating, at
+  most ``PROMPT_CHUNK`` prompt tokens per step, so a long prompt never stalls the running
+  streams for long (vLLM's chunked prefill; llama.cpp's slots do the same);
+- once read, the row joins the running batch: its keys and values are padded on the left
+  to the batch's width (and the batch's, when it is longer), and one forward pass then
+  decodes every row's next token, with an attention mask hiding the padding and each row's
+  own positions (as ``generate`` decodes a left-padded batch). Models whose cache is not
+  plain full attention (sliding windows, linear attention) cannot be padded that way: each
+  of their rows decodes in a forward pass of its own, in the same loop;
+- **prompt caching**: the keys and values of the last ``parallel`` prompts read are kept
+  (references to tensors the cache no longer changes, not copies); a request whose prompt
+  starts with one of them (the same system prompt, tool list or document; the conversation
+  so far) starts from that part and reads only the rest. Requests that arrive together are
+  read one after another, so the second finds the first one's prompt. ``cached`` says how
+  many prompt tokens were reused. Not for caches that cannot be cut (linear attention);
+- every row keeps its own logits processors (penalties, grammar mask,
+  temperature/top-k/top-p/min-p), its own random generator (so a seed gives the same
+  answer alone or batched), its own token limit and its own cancellation: a row that ends
+  (end of turn, limit, the reader left) leaves the batch at the next step, and its reader
+  is released at once.
+
+The loop runs as a job on the compute thread and gives the thread up between steps when
+other torch work waits (another model, embeddings), then carries on.
 
 transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``)
-would let a request join between steps, but its per-request settings are temperature,
-top-k and top-p only, with no logits processors: no grammar, no penalties, no min-p; and it
-runs on a thread of its own, where this backend keeps all torch work on one thread
-(``backends.compute``). So requests join at the next wave here.
+takes temperature, top-k and top-p per request only, with no logits processors: no grammar,
+no penalties, no min-p; and it runs on a thread of its own, where this backend keeps all
+torch work on one thread (``backends.compute``).
 """
 
 from __future__ import annotations
 
-import collections
-import copy
+import inspect
 import queue
 import threading
 from collections.abc import Iterator
@@ -31,6 +48,7 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
+from adam_integrations.backends.in_process import common_prefix
 from adam_integrations.backends.logprobs import (
     LogprobCollector,
     ScoredToken,
@@ -45,10 +63,12 @@ from adam_integrations.core.types import Chunk, GenerationConfig
 
 _END = object()
 
-WAVE_GATHER_SECONDS = 0.02
-"""How long a wave that is not full waits for more requests before it starts: requests
-sent together (``abatch``, several users at once) arrive a few milliseconds apart, and one
-that just missed a wave waits for the whole of it."""
+PROMPT_CHUNK = 256
+"""Prompt tokens read per step while other rows are generating."""
+PROMPT_BATCH = 512
+"""Prompt tokens read per step when no row is generating."""
+MIN_CACHED = 16
+"""Prompt tokens a kept prompt must share with a new one to be used."""
 
 
 @dataclass(eq=False)
@@ -66,17 +86,14 @@ class GenerationRequest:
     decoder: ConstrainedDecoder | None = None
     top_logprobs: int | None = None
     """None: tokens reach the reader as ids; else as ``ScoredToken``s with this many
-    alternatives (scored by ``_Rows.process``, handed over by ``_Rows.put``)."""
-    scored: collections.deque[ScoredToken] = field(default_factory=collections.deque)
+    alternatives."""
     tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     cancel: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     """Set once the compute thread no longer uses this request."""
     generated: int = 0
-    wave: list[GenerationRequest] = field(default_factory=list)
-    """The requests generated together with this one (itself included), once started."""
-    wave_done: threading.Event = field(default_factory=threading.Event)
-    """Set once the ``generate`` of this request's wave has returned."""
+    cached: int = 0
+    """Prompt tokens whose keys and values came from a kept prompt."""
 
     def release(self, failure: BaseException | None = None) -> None:
         """(Compute thread.) The row is over: its reader gets the end, nothing else runs
@@ -89,28 +106,83 @@ class GenerationRequest:
         self.released.set()
 
 
+class _Row:
+    """A request on the compute thread: its prompt read so far, its tokens, its cache
+    while it reads alone."""
+
+    def __init__(self, request: GenerationRequest) -> None:
+        import torch
+
+        self.request = request
+        prompt = request.input_ids[0]
+        self.prompt_length = int(prompt.shape[-1])
+        self.ids = torch.empty((1, self.prompt_length + request.max_new), dtype=torch.long)
+        self.ids[0, :self.prompt_length] = prompt
+        self.length = self.prompt_length
+        """Tokens in ``ids``: the prompt, then those generated."""
+        self.read = 0
+        """Prompt tokens read so far."""
+        self.cache: Any = None
+        self.next_token = -1
+
+    @property
+    def done(self) -> bool:
+        return self.request.released.is_set()
+
+
+@dataclass(eq=False)
+class _KeptPrompt:
+    """A prompt read earlier: its tokens and each layer's keys and values."""
+
+    tokens: list[int]
+    layers: list[tuple[Any, Any]]
+
+
+@dataclass(eq=False)
+class _Group:
+    """Rows decoded by one forward pass: their cache (padded on the left to one width) and
+    the attention mask that hides the padding."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: Any
+    padded: bool = False
+
+
 class Batcher:
-    """The requests waiting to generate on one loaded model; see the module docstring."""
+    """The requests of one loaded model and the loop that decodes them; see the module
+    docstring."""
 
     def __init__(self, loaded: LoadedModel, parallel: int) -> None:
         self.parallel = parallel
         self.most_at_once = 0
-        """The most requests one batch has generated together so far."""
+        """The most rows one forward pass has decoded together so far."""
         self._loaded = loaded
         self._waiting: list[GenerationRequest] = []
-        self._running = False
-        self._lock = threading.Condition()
+        self._reading: list[_Row] = []
+        self._groups: list[_Group] = []
+        self._kept: list[_KeptPrompt] = []
+        """Prompts read lately, the most recently used last."""
+        self._scheduled = False
+        self._lock = threading.Lock()
+        parameters = inspect.signature(loaded.model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in parameters
+        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
+        """What this transformers calls the cache, as argument and output (``cache`` from
+        5.25; ``past_key_values`` before)."""
 
     def submit(self, request: GenerationRequest) -> None:
         with self._lock:
             self._waiting.append(request)
-            self._lock.notify_all()
-        compute.submit(self._run_wave)  # the first job to run takes every waiting request
+            schedule, self._scheduled = not self._scheduled, True
+        if schedule:
+            compute.submit(self._run)
 
     def busy(self) -> bool:
-        """Whether a request is waiting or a batch is generating."""
+        """Whether a request is waiting or generating."""
         with self._lock:
-            return self._running or bool(self._waiting)
+            rows = [*self._reading, *(row for group in self._groups for row in group.rows)]
+            return bool(self._waiting) or not all(row.done for row in rows)
 
     def withdraw(self, request: GenerationRequest) -> bool:
         """Take a request that has not started out of the queue (True when it was there)."""
@@ -121,24 +193,202 @@ class Batcher:
                 return True
         return False
 
-    def _run_wave(self) -> None:
-        with self._lock:
-            if self._waiting:
-                self._lock.wait_for(lambda: len(self._waiting) >= self.parallel,
-                                    timeout=WAVE_GATHER_SECONDS)
-            wave, self._waiting = (self._waiting[:self.parallel],
-                                   self._waiting[self.parallel:])
-            self._running = bool(wave)
-        if not wave:
-            return
-        self.most_at_once = max(self.most_at_once, len(wave))
-        try:
-            generate_wave(self._loaded, wave)
-        finally:
+    # -- the compute thread ------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
             with self._lock:
-                self._running = False
-            for request in wave:
-                request.wave_done.set()
+                running = self._reading or any(g.rows for g in self._groups)
+                if not (self._waiting or running):
+                    self._scheduled = False
+                    return
+                free = self.parallel - len(self._reading) - sum(
+                    len(g.rows) for g in self._groups)
+                starting, self._waiting = self._waiting[:free], self._waiting[free:]
+                self._reading.extend(_Row(request) for request in starting)
+            try:
+                self._step()
+            except BaseException as error:  # every running request learns of it
+                self._fail(error)
+            if compute.others_waiting():  # other torch work runs between two steps
+                compute.submit(self._run)
+                return
+
+    def _step(self) -> None:
+        import torch
+
+        self._leave_ended()
+        with torch.inference_mode():
+            budget = PROMPT_CHUNK if self._groups else PROMPT_BATCH
+            for row in list(self._reading):  # first come, first read
+                if budget <= 0:
+                    break
+                budget -= self._read(row, budget)
+            for group in self._groups:
+                self._decode(group)
+        self._leave_ended()
+
+    def _leave_ended(self) -> None:
+        """Rows whose reader left, or that the process's exit stops, are released; ended
+        rows leave their groups, and columns only padding leave the cache."""
+        stopping = compute.shutting_down.is_set()
+        for row in [*self._reading, *(r for g in self._groups for r in g.rows)]:
+            if stopping or row.request.cancel.is_set():
+                row.request.release()
+        self._reading = [row for row in self._reading if not row.done]
+        for group in self._groups:
+            keep = [i for i, row in enumerate(group.rows) if not row.done]
+            if len(keep) < len(group.rows) and keep:
+                _select_rows(group, keep)
+            group.rows = [group.rows[i] for i in keep]
+        self._groups = [group for group in self._groups if group.rows]
+
+    def _read(self, row: _Row, budget: int) -> int:
+        """Read up to ``budget`` more prompt tokens of ``row``; once the whole prompt is
+        read, choose its first token and put it in a group. Returns the tokens read."""
+        if row.cache is None:
+            self._start_from_kept(row)
+        chunk = row.ids[:, row.read:min(row.prompt_length, row.read + budget)]
+        options = {"logits_to_keep": 1} if self._keeps_logits else {}
+        output = self._loaded.model(input_ids=chunk.to(self._loaded.device), use_cache=True,
+                                    **{self._cache_name: row.cache}, **options)
+        row.cache, row.read = output[self._cache_name], row.read + int(chunk.shape[-1])
+        if row.read < row.prompt_length:
+            return int(chunk.shape[-1])
+        self._reading.remove(row)
+        self._keep(row)
+        if self._choose(row, output.logits[:, -1, :]):
+            self._join(row)
+        return int(chunk.shape[-1])
+
+    def _keep(self, row: _Row) -> None:
+        """Keep ``row``'s prompt, read whole, for later requests that start like it."""
+        if not _paddable(row.cache):
+            return
+        tokens = row.ids[0, :row.prompt_length].tolist()
+        self._kept = [kept for kept in self._kept if kept.tokens != tokens[:len(kept.tokens)]]
+        self._kept.append(_KeptPrompt(tokens, [(layer.keys, layer.values)
+                                               for layer in row.cache.layers]))
+        del self._kept[:-self.parallel]
+
+    def _start_from_kept(self, row: _Row) -> None:
+        """Start ``row``'s cache from the kept prompt that shares most of its prompt (all
+        but its last token at most: that one is read for the logits)."""
+        from transformers.cache_utils import DynamicCache
+
+        prompt = row.ids[0, :row.prompt_length - 1].tolist()
+        best, shared = None, 0
+        for kept in self._kept:
+            common = common_prefix(kept.tokens, prompt)
+            if common > shared:
+                best, shared = kept, common
+        if best is None or shared < MIN_CACHED:
+            return
+        self._kept.remove(best)
+        self._kept.append(best)
+        cache = DynamicCache(config=self._loaded.model.config)
+        for index, (keys, values) in enumerate(best.layers):
+            cache.update(keys[:, :, :shared], values[:, :, :shared], index)
+        row.cache, row.read, row.request.cached = cache, shared, shared
+
+    def _join(self, row: _Row) -> None:
+        import torch
+
+        cache, row.cache = row.cache, None
+        mask = torch.ones((1, row.length), dtype=torch.long, device=self._loaded.device)
+        group = self._groups[0] if self._groups and _paddable(cache) else None
+        if group is None:
+            self._groups.append(_Group([row], cache, mask))
+            return
+        group.padded |= _merge(group, cache, mask)
+        group.rows.append(row)
+
+    def _decode(self, group: _Group) -> None:
+        import torch
+
+        device = self._loaded.device
+        self.most_at_once = max(self.most_at_once, len(group.rows))
+        tokens = torch.tensor([[row.next_token] for row in group.rows], device=device)
+        group.mask = torch.cat([group.mask, torch.ones((len(group.rows), 1),
+                                                       dtype=torch.long, device=device)], 1)
+        padding = {"attention_mask": group.mask, "position_ids": torch.tensor(
+            [[row.length - 1] for row in group.rows], device=device)} if group.padded else {}
+        output = self._loaded.model(input_ids=tokens, use_cache=True,
+                                    **{self._cache_name: group.cache}, **padding)
+        group.cache = output[self._cache_name]
+        for i, row in enumerate(group.rows):
+            self._choose(row, output.logits[i:i + 1, -1, :])
+
+    def _choose(self, row: _Row, logits: Any) -> bool:
+        """Run ``row``'s processors on its next-token logits, pick the token, hand it to
+        the reader; whether the row goes on."""
+        import torch
+
+        request = row.request
+        scores = logits.to(dtype=torch.float32, device="cpu", copy=True)
+        raw = None if request.top_logprobs is None else raw_logits(scores[0])
+        ids = row.ids[:, :row.length]
+        for processor in request.processors:
+            scores = processor(ids, scores)
+        if request.generator is not None:
+            probabilities = torch.softmax(scores[0], dim=-1)
+            token = int(torch.multinomial(probabilities, 1, generator=request.generator))
+        else:
+            token = int(scores[0].argmax())
+        request.tokens.put(token if raw is None else score(raw, token,
+                                                           request.top_logprobs or 0))
+        request.generated += 1
+        if token in self._loaded.eos_ids or request.generated >= request.max_new:
+            request.release()
+            return False
+        row.ids[0, row.length], row.length, row.next_token = token, row.length + 1, token
+        return True
+
+    def _fail(self, error: BaseException) -> None:
+        for row in [*self._reading, *(r for g in self._groups for r in g.rows)]:
+            row.request.release(error)
+        self._reading, self._groups = [], []
+
+
+def _paddable(cache: Any) -> bool:
+    """Whether ``cache`` holds plain full-attention keys and values (which can be padded
+    on the left and batched), rather than sliding windows or recurrent states."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def _merge(group: _Group, cache: Any, mask: Any) -> bool:
+    """Add one row's ``cache`` (and ``mask``) to ``group``'s, padding the shorter on the
+    left; whether the group now has padding."""
+    import torch
+    from torch.nn.functional import pad
+
+    width = max(group.mask.shape[1], mask.shape[1])
+    before, after = width - group.mask.shape[1], width - mask.shape[1]
+    for ours, theirs in zip(group.cache.layers, cache.layers, strict=True):
+        ours.keys = torch.cat([pad(ours.keys, (0, 0, before, 0)),
+                               pad(theirs.keys, (0, 0, after, 0))])
+        ours.values = torch.cat([pad(ours.values, (0, 0, before, 0)),
+                                 pad(theirs.values, (0, 0, after, 0))])
+    group.mask = torch.cat([pad(group.mask, (before, 0)), pad(mask, (after, 0))])
+    return group.padded or before > 0 or after > 0
+
+
+def _select_rows(group: _Group, keep: list[int]) -> None:
+    """Keep only rows ``keep`` of ``group``'s cache and mask, and drop the columns on the
+    left that are padding in every row left."""
+    import torch
+
+    group.cache.batch_select_indices(torch.tensor(keep, device=group.mask.device))
+    group.mask = group.mask[keep]
+    used = group.mask.sum(0).nonzero()
+    first = int(used[0]) if len(used) else 0
+    if first and _paddable(group.cache):
+        for layer in group.cache.layers:
+            layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+        group.mask = group.mask[:, first:]
+    group.padded = bool((group.mask == 0).any())
 
 
 def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
@@ -152,127 +402,6 @@ def stream_tokens(loaded: LoadedModel, request: GenerationRequest) -> Iterator[C
         request.cancel.set()  # a running row ends at its next step
         if not batcher.withdraw(request):
             request.released.wait()
-            if all(r.released.is_set() for r in request.wave):
-                request.wave_done.wait()  # the last row out: generate itself has ended
-
-
-def generate_wave(loaded: LoadedModel, wave: list[GenerationRequest]) -> None:
-    """Runs on the compute thread: one ``generate`` for every request of ``wave``."""
-    import torch
-    from transformers import LogitsProcessorList, StoppingCriteriaList
-
-    for request in wave:
-        if request.cancel.is_set():  # the reader left while this request waited
-            request.release()
-    wave = [r for r in wave if not r.released.is_set()]
-    for request in wave:
-        request.wave = wave
-    if not wave:
-        return
-    rows = _Rows(wave, loaded.eos_ids)
-    try:
-        ids, mask = _left_padded([r.input_ids[0] for r in wave], loaded.pad_id)
-        ids, mask = ids.to(loaded.device), mask.to(loaded.device)
-        with torch.inference_mode():
-            loaded.model.generate(
-                input_ids=ids, attention_mask=mask,
-                generation_config=wave_config(loaded, max(r.max_new for r in wave)),
-                logits_processor=LogitsProcessorList([_RowProcessors(rows)]), streamer=rows,
-                stopping_criteria=StoppingCriteriaList([_RowStops(rows)]))
-    except BaseException as error:  # re-raised in each reader's thread
-        for request in wave:
-            request.release(error)
-    finally:
-        for request in wave:
-            request.release()
-
-
-def _left_padded(rows: list[Any], pad_id: int) -> tuple[Any, Any]:
-    """Prompts of different lengths as one batch, padded on the left (so every row's next
-    token is in the last column), and the attention mask that hides the padding."""
-    import torch
-
-    width = max(int(row.shape[-1]) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - row.shape[-1]:] = row
-        mask[i, width - row.shape[-1]:] = 1
-    return ids, mask
-
-
-class _Rows:
-    """The wave's rows, as ``generate`` sees them: its streamer (each row's tokens to its
-    reader), and through ``_RowProcessors`` and ``_RowStops`` its logits processor (each
-    row's own processors and sampling) and its stopping criterion (rows that ended)."""
-
-    def __init__(self, wave: list[GenerationRequest], eos_ids: frozenset[int]) -> None:
-        self._wave = wave
-        self._eos_ids = eos_ids
-        self._prompt_seen = False
-
-    def process(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        for i, request in enumerate(self._wave):
-            if request.released.is_set():
-                continue
-            row = scores[i:i + 1]
-            raw = None if request.top_logprobs is None else raw_logits(row[0])
-            for processor in request.processors:
-                row = processor(input_ids[i:i + 1], row)
-            if request.generator is not None:  # sample here; generate takes the one token
-                probabilities = torch.softmax(row[0].float(), dim=-1)
-                token = int(torch.multinomial(probabilities, 1, generator=request.generator))
-                row = torch.full_like(row, float("-inf"))
-                row[0, token] = 0.0
-            elif raw is not None:
-                token = int(row[0].argmax())  # what greedy generate will take
-            if raw is not None:
-                request.scored.append(score(raw, token, request.top_logprobs or 0))
-            scores[i:i + 1] = row
-        return scores
-
-    def stopped(self, input_ids: Any) -> Any:
-        import torch
-
-        for request in self._wave:
-            if request.cancel.is_set() or compute.shutting_down.is_set():
-                request.release()
-        return torch.tensor([r.released.is_set() for r in self._wave], dtype=torch.bool,
-                            device=input_ids.device)
-
-    # streamer
-    def put(self, value: Any) -> None:
-        if not self._prompt_seen:  # generate() first hands over the prompts
-            self._prompt_seen = True
-            return
-        for request, token in zip(self._wave, value.reshape(-1).tolist(), strict=True):
-            if request.released.is_set():
-                continue
-            request.tokens.put(request.scored.popleft() if request.scored else token)
-            request.generated += 1
-            if token in self._eos_ids or request.generated >= request.max_new:
-                request.release()
-
-    def end(self) -> None:
-        """Generation finished; ``generate_wave`` releases whoever is left."""
-
-
-class _RowProcessors:
-    def __init__(self, rows: _Rows) -> None:
-        self._rows = rows
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        return self._rows.process(input_ids, scores)
-
-
-class _RowStops:
-    def __init__(self, rows: _Rows) -> None:
-        self._rows = rows
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        return self._rows.stopped(input_ids)
 
 
 def _decode_stream(loaded: LoadedModel, request: GenerationRequest) -> Iterator[Chunk]:
@@ -303,6 +432,8 @@ def _decode_stream(loaded: LoadedModel, request: GenerationRequest) -> Iterator[
             break
     closed_early = request.decoder is not None and request.decoder.closed_early
     last = assembler.finish(decoder.flush(), closed_early=closed_early)
+    if last.usage is not None:
+        last.usage.cached_tokens = request.cached
     scores.attach(last)
     yield last
 
@@ -385,16 +516,6 @@ def request_processors(
     else:
         generator.seed()
     return processors, generator
-
-
-def wave_config(loaded: LoadedModel, max_new: int) -> Any:
-    """transformers' GenerationConfig for a wave: greedy over what the rows' processors
-    left (they sample), none of ``generate``'s own samplers or penalties."""
-    generation_config = copy.deepcopy(loaded.model.generation_config)
-    generation_config.update(do_sample=False, temperature=1.0, top_k=None, top_p=1.0,
-                             min_p=None, repetition_penalty=1.0, max_new_tokens=max_new,
-                             max_length=None, pad_token_id=loaded.pad_id)
-    return generation_config
 
 
 class ConstraintProcessor:
