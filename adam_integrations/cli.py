@@ -188,8 +188,26 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("model", help="the name to create, e.g. my-assistant")
     create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile "
                         "(default: ./Modelfile)")
-    create.add_argument("-q", "--quantize", default=None, help=argparse.SUPPRESS)
+    create.add_argument("-q", "--quantize", default=None,
+                        help="quantize the FROM model (F16/BF16/F32) to this type, e.g. "
+                             "q4_K_M, as ollama create -q does")
     create.set_defaults(handler=_create)
+
+    quantize = commands.add_parser(
+        "quantize", help="quantize a GGUF with llama.cpp's quantizer (Q8_0, Q6_K, Q5_K_M, "
+                         "Q4_K_M, ...) into a file or Ollama's store")
+    quantize.add_argument("model", help="an F16/BF16/F32 GGUF: a path, an Ollama name, "
+                                        "hf:org/repo:F16")
+    quantize.add_argument("type", help="the quantization, e.g. Q4_K_M")
+    where = quantize.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", default=None,
+                       help="the file to write (default: ./<model>-<type>.gguf)")
+    where.add_argument("--name", default=None, help="create this model in Ollama's store")
+    quantize.add_argument("--allow-requantize", action="store_true",
+                          help="quantize a file that is already quantized")
+    quantize.add_argument("--threads", type=int, default=None,
+                          help="threads for the quantizer (default: every core)")
+    quantize.set_defaults(handler=_quantize)
 
     models = commands.add_parser("models", help="every model on disk across all stores")
     models.add_argument("--dedupe", action="store_true",
@@ -341,9 +359,6 @@ def _create(args: argparse.Namespace) -> int:
     from adam_integrations.sharing.ollama_create import create_model
     from adam_integrations.wire.modelfile import parse_modelfile
 
-    if args.quantize:
-        raise InvalidRequestError("--quantize is not available: create from a GGUF that is "
-                                  "already quantized")
     name = check_alias(args.model)
     modelfile = Path(args.file).expanduser()
     try:
@@ -358,12 +373,30 @@ def _create(args: argparse.Namespace) -> int:
         raise InvalidRequestError(
             f"FROM {recipe.base}: a {source.kind} model; a model in Ollama's store is a GGUF "
             "(name a .gguf file or a GGUF model)")
-    create_model(name, source.location,
+    gguf = source.location
+    if args.quantize:
+        from adam_integrations.tools import quantize_into_store
+
+        gguf = quantize_into_store(Path(gguf), args.quantize, report=print,
+                                   progress=sys.stderr.isatty())
+    create_model(name, gguf,
                  inherited=model_layers(source.ollama_name) if source.ollama_name else None,
                  system=recipe.system, template=recipe.template,
                  parameters=recipe.parameters, messages=recipe.messages or None,
                  license=recipe.licenses or None, report=print)
     print("success")
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from adam_integrations.tools import quantize
+
+    done = quantize(args.model, args.type, output=args.output, name=args.name,
+                    allow_requantize=args.allow_requantize, threads=args.threads,
+                    progress=sys.stderr.isatty())
+    print(f"{done.quantization}: {done.path} ({done.output_bytes / 1e6:,.1f} MB from "
+          f"{done.source_bytes / 1e6:,.1f} MB, {done.seconds:.1f} s)"
+          + (f"\n  Ollama model {done.ollama_name}" if done.ollama_name else ""))
     return 0
 
 

@@ -37,6 +37,7 @@ from adam_integrations.server.serving import (
 )
 from adam_integrations.server.streams import ndjson
 from adam_integrations.sharing.ollama_create import BlobUpload, create_model
+from adam_integrations.tools import quantize_into_store
 from adam_integrations.wire import ollama as wire
 from adam_integrations.wire.fields import check_fields
 from adam_integrations.wire.modelfile import render_modelfile
@@ -226,15 +227,14 @@ class OllamaApi:
         body = await read_json(request)
         check_fields(body, wire.CREATE_FIELDS)
         name = check_alias(body.get("model"))
-        if body.get("quantize"):
-            raise InvalidRequestError(
-                "quantize is not available in adam serve: create from a GGUF that is already "
-                "quantized (e.g. Qwen's official Q4_K_M files)", param="quantize")
         if body.get("adapters"):
             raise InvalidRequestError("adapters (LoRA) are not supported; merge the adapter "
                                       "into the weights first", param="adapters")
         gguf, inherited = await self._create_base(body)
         statuses: list[str] = []
+        if body.get("quantize"):  # llama.cpp's quantizer, into the store
+            gguf = await asyncio.to_thread(
+                quantize_into_store, gguf, str(body["quantize"]), report=statuses.append)
         await asyncio.to_thread(lambda: create_model(
             name, gguf, inherited=inherited, system=body.get("system"),
             template=body.get("template"), parameters=body.get("parameters"),

@@ -155,8 +155,9 @@ CREATE_FIELDS: dict[str, dict[str, Any]] = {
     "parameters": {"type": "object", "description": "Ollama options, as PARAMETER lines"},
     "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
     "license": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "quantize": {"type": "null", "description": "not available: create from a GGUF that is "
-                                                "already quantized"},
+    "quantize": {"type": "string", "description": "quantize the model (an F16/BF16/F32 "
+                                                  "GGUF) with llama.cpp's quantizer, e.g. "
+                                                  "q4_K_M (adam quantize)"},
     "adapters": {"type": "null", "description": "LoRA adapters are not supported"},
     "stream": _STREAM,
 }

@@ -14,7 +14,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"catalog", "wire"}),
     frozenset({"sharing"}),
     frozenset({"backends"}),
-    frozenset({"manager"}),
+    frozenset({"manager", "tools"}),
     frozenset({"langchain", "llama_index", "server"}),
     frozenset({"cli", "__init__"}),
 )
