@@ -209,6 +209,22 @@ def _parser() -> argparse.ArgumentParser:
                           help="threads for the quantizer (default: every core)")
     quantize.set_defaults(handler=_quantize)
 
+    evaluation = commands.add_parser(
+        "eval", help="perplexity over a text, divergence from a reference and speed of "
+                     "GGUF models (llama.cpp), as one table")
+    evaluation.add_argument("models", nargs="+", help="GGUFs: paths, Ollama names, hf: GGUFs")
+    evaluation.add_argument("--text", required=True, help="a text file to score (several "
+                                                         "thousand tokens at least)")
+    evaluation.add_argument("--reference", default=None,
+                            help="the unquantized model, for KL divergence and top-1 "
+                                 "agreement")
+    evaluation.add_argument("--context", type=int, default=512,
+                            help="tokens per chunk (default 512, as llama-perplexity)")
+    evaluation.add_argument("--chunks", type=int, default=None,
+                            help="read at most this many chunks")
+    evaluation.add_argument("--json", action="store_true", help="print JSON instead")
+    evaluation.set_defaults(handler=_eval)
+
     models = commands.add_parser("models", help="every model on disk across all stores")
     models.add_argument("--dedupe", action="store_true",
                         help="report bytes stored twice across stores")
@@ -397,6 +413,29 @@ def _quantize(args: argparse.Namespace) -> int:
     print(f"{done.quantization}: {done.path} ({done.output_bytes / 1e6:,.1f} MB from "
           f"{done.source_bytes / 1e6:,.1f} MB, {done.seconds:.1f} s)"
           + (f"\n  Ollama model {done.ollama_name}" if done.ollama_name else ""))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from adam_integrations.tools import evaluate
+
+    try:
+        text = Path(args.text).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRequestError(f"cannot read the text {args.text!r}: {error}") from None
+    results = evaluate(args.models, text, reference=args.reference, context=args.context,
+                       chunks=args.chunks)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+        return 0
+    print(f"{'model':<36} {'type':<8} {'perplexity':>10} {'KL':>8} {'top-1':>6} "
+          f"{'prompt tok/s':>12} {'gen tok/s':>9}")
+    for r in results:
+        kl = f"{r.kl_divergence:8.4f}" if r.kl_divergence is not None else f"{'':>8}"
+        top1 = f"{r.top1_agreement:6.1%}" if r.top1_agreement is not None else f"{'':>6}"
+        print(f"{r.model[:36]:<36} {r.quantization or '?':<8} {r.perplexity:10.4f} {kl} "
+              f"{top1} {r.prefill_tokens_per_s:12.1f} {r.decode_tokens_per_s:9.1f}")
+    print(f"({results[0].scored_tokens} tokens scored, chunks of {args.context})")
     return 0
 
 

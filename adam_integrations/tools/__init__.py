@@ -1,6 +1,8 @@
 """Tools that make and measure model files: ``quantize`` (llama.cpp's quantizer, into a
-file or Ollama's store). The same as ``adam quantize`` on the command line."""
+file or Ollama's store) and ``evaluate`` (perplexity, divergence from the unquantized
+model, speed). The same as ``adam quantize`` and ``adam eval`` on the command line."""
 
+from adam_integrations.tools.evaluate import Evaluation, evaluate
 from adam_integrations.tools.quantize import (
     QUANTIZATIONS,
     Quantized,
@@ -8,4 +10,5 @@ from adam_integrations.tools.quantize import (
     quantize_into_store,
 )
 
-__all__ = ["QUANTIZATIONS", "Quantized", "quantize", "quantize_into_store"]
+__all__ = ["QUANTIZATIONS", "Evaluation", "Quantized", "evaluate", "quantize",
+           "quantize_into_store"]

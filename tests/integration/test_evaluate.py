@@ -1,0 +1,74 @@
+"""``adam eval`` (issue 30) on real weights: the embedded SmolLM2, written back to F16 by
+llama.cpp's quantizer and quantized from there to Q8_0 and Q4_K_M, scored over a real
+English text that is on every machine that installed this package's dependencies
+(transformers' README, in its package metadata). More rounding must cost more: the
+perplexity and the divergence from F16 rise from F16 to Q8_0 to Q4_K_M."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+
+import pytest
+
+from adam_integrations import InvalidRequestError
+from adam_integrations.tools import evaluate, quantize
+
+TEXT = importlib.metadata.metadata("transformers").get_payload()
+
+
+@pytest.fixture(scope="module")
+def quantized(chat_gguf_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quantized")
+    f16 = quantize(chat_gguf_path, "F16", output=folder / "smollm2-f16.gguf",
+                   allow_requantize=True, progress=False).path
+    return {"F16": f16, **{kind: quantize(f16, kind, output=folder / f"smollm2-{kind}.gguf",
+                                          progress=False).path
+                           for kind in ("Q8_0", "Q4_K_M")}}
+
+
+def test_more_rounding_costs_more_perplexity_and_divergence(quantized):
+    f16, q8, q4 = evaluate([quantized["F16"], quantized["Q8_0"], quantized["Q4_K_M"]], TEXT,
+                           reference=quantized["F16"], chunks=2)
+    assert [r.quantization for r in (f16, q8, q4)] == ["F16", "Q8_0", "Q4_K_M"]
+    assert f16.scored_tokens == 2 * 255 and 1 < f16.perplexity < 50  # real text, real model
+    assert f16.kl_divergence == pytest.approx(0, abs=1e-6) and f16.top1_agreement == 1.0
+    assert f16.perplexity * 0.995 <= q8.perplexity < q4.perplexity
+    assert 0 < q8.kl_divergence < q4.kl_divergence
+    assert 1.0 > q8.top1_agreement > q4.top1_agreement > 0.5
+    assert all(r.prefill_tokens_per_s > 0 and r.decode_tokens_per_s > 0 for r in (f16, q8, q4))
+
+
+def test_what_cannot_be_evaluated_is_refused(quantized, qwen3):
+    with pytest.raises(InvalidRequestError, match="needs at least one chunk"):
+        evaluate([quantized["Q8_0"]], "A few words only.")
+    with pytest.raises(InvalidRequestError, match="different tokens"):
+        evaluate([qwen3.dense_gguf], TEXT, reference=quantized["F16"], chunks=1)
+    with pytest.raises(InvalidRequestError, match="not a GGUF file"):
+        evaluate([qwen3.dense_folder], TEXT)
+
+
+def test_adam_eval_prints_one_table_or_json(quantized, tmp_path):
+    text = tmp_path / "text.md"
+    text.write_text(TEXT, encoding="utf-8")
+    command = [sys.executable, "-m", "adam_integrations.cli", "eval", str(quantized["Q8_0"]),
+               "--text", str(text), "--reference", str(quantized["F16"]), "--chunks", "1"]
+    table = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
+    assert "perplexity" in table.stdout and "Q8_0" in table.stdout
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True,
+                             timeout=300)
+    [row] = json.loads(as_json.stdout)
+    assert row["quantization"] == "Q8_0" and row["kl_divergence"] > 0
+
+
+@pytest.mark.parametrize("module", ["adam_integrations.tools.quantize",
+                                    "adam_integrations.tools.evaluate"])
+def test_the_tools_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
