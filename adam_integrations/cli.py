@@ -222,6 +222,9 @@ def _parser() -> argparse.ArgumentParser:
                             help="tokens per chunk (default 512, as llama-perplexity)")
     evaluation.add_argument("--chunks", type=int, default=None,
                             help="read at most this many chunks")
+    evaluation.add_argument("--backend", default="llamacpp",
+                            choices=["llamacpp", "huggingface"],
+                            help="run the models on llama.cpp (GGUF) or transformers")
     evaluation.add_argument("--json", action="store_true", help="print JSON instead")
     evaluation.set_defaults(handler=_eval)
 
@@ -424,7 +427,7 @@ def _eval(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidRequestError(f"cannot read the text {args.text!r}: {error}") from None
     results = evaluate(args.models, text, reference=args.reference, context=args.context,
-                       chunks=args.chunks)
+                       chunks=args.chunks, backend=args.backend)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0

@@ -12,9 +12,12 @@ For each GGUF, over a text of the user's (never a data set from the hub):
 - **speed**: prompt tokens per second (the chunks) and generated tokens per second (one
   token at a time after a short prompt).
 
-The models run on llama.cpp (llama-cpp-python), one at a time with the reference, chunk by
-chunk (both loaded together: models that fit twice in memory). The transformers backend's
-evaluation is not written yet.
+The models run on llama.cpp (``backend="llamacpp"``, GGUF files) or on transformers
+(``backend="huggingface"``: GGUFs, which it dequantizes, and safetensors checkpoints),
+one at a time with the reference, chunk by chunk (both loaded together: models that fit
+twice in memory). Compare figures from one backend: the same file computes a little
+differently on the other (llama.cpp multiplies quantized blocks; transformers dequantizes
+them to its dtype).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
@@ -36,6 +39,8 @@ DEFAULT_CONTEXT = 512
 DECODE_TOKENS = 64
 """Tokens generated one at a time for the decode speed."""
 
+Backend = Literal["llamacpp", "huggingface"]
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -43,6 +48,7 @@ class Evaluation:
 
     model: str
     path: str
+    backend: str
     quantization: str | None
     scored_tokens: int
     perplexity: float
@@ -58,9 +64,9 @@ class Evaluation:
 def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
              reference: str | os.PathLike[str] | None = None, context: int = DEFAULT_CONTEXT,
              chunks: int | None = None, decode_tokens: int = DECODE_TOKENS,
-             threads: int | None = None) -> list[Evaluation]:
-    """Perplexity, divergence from ``reference`` and speed of each GGUF in ``models`` over
-    ``text`` (see the module docstring); ``chunks`` caps the chunks read.
+             threads: int | None = None, backend: Backend = "llamacpp") -> list[Evaluation]:
+    """Perplexity, divergence from ``reference`` and speed of each model in ``models`` over
+    ``text`` on ``backend`` (see the module docstring); ``chunks`` caps the chunks read.
 
     >>> evaluate(["smollm2"], "too short")
     Traceback (most recent call last):
@@ -71,20 +77,24 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
         raise InvalidRequestError(f"context={context}: give at least 16 tokens per chunk")
     if not models:
         raise InvalidRequestError("name at least one model to evaluate")
-    base = _Scorer(_gguf(reference), context, threads) if reference is not None else None
+    if backend not in ("llamacpp", "huggingface"):
+        raise InvalidRequestError(f"backend={backend!r}: evaluate runs on 'llamacpp' or "
+                                  "'huggingface'")
+    scorer_class = _LlamaScorer if backend == "llamacpp" else _TransformersScorer
+    base = scorer_class(reference, context, threads) if reference is not None else None
     try:
-        return [_evaluate(_gguf(model), text, base, context, chunks, decode_tokens, threads)
-                for model in models]
+        return [_evaluate(scorer_class(model, context, threads), text, base, context, chunks,
+                          decode_tokens) for model in models]
     finally:
         if base is not None:
             base.close()
 
 
-def _evaluate(path: Path, text: str, base: _Scorer | None, context: int,
-              chunks: int | None, decode_tokens: int, threads: int | None) -> Evaluation:
+def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
+              chunks: int | None, decode_tokens: int) -> Evaluation:
     import numpy as np
 
-    scorer = _Scorer(path, context, threads)
+    path = scorer.path
     try:
         tokens = scorer.tokens(text)
         if base is not None and base.tokens(text) != tokens:
@@ -115,7 +125,8 @@ def _evaluate(path: Path, text: str, base: _Scorer | None, context: int,
     finally:
         scorer.close()
     return Evaluation(
-        model=path.name, path=str(path), quantization=read_gguf_header(path).quantization,
+        model=path.name, path=str(path), backend=scorer.backend,
+        quantization=read_gguf_header(path).quantization if path.suffix == ".gguf" else None,
         scored_tokens=scored, perplexity=math.exp(nll / scored),
         kl_divergence=kl / scored if base is not None else None,
         top1_agreement=agree / scored if base is not None else None,
@@ -138,23 +149,44 @@ def _log_softmax(logits: Any) -> Any:
     return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
 
 
-def _gguf(model: str | os.PathLike[str]) -> Path:
-    source = resolve_model(model)
-    if source.kind != "gguf":
-        raise InvalidRequestError(
-            f"{source.name} is not a GGUF file on this machine ({source.explanation}); "
-            "adam eval reads GGUF files: a path, an Ollama name or a downloaded hf: GGUF")
-    return Path(source.location)
-
-
 class _Scorer:
-    """One GGUF on llama.cpp with logits for every position of a chunk."""
+    """One model with logits for every position of a chunk."""
 
-    def __init__(self, path: Path, context: int, threads: int | None) -> None:
+    backend = ""
+    path: Path
+    bos: int | None
+
+    def tokens(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def logits(self, chunk: list[int]) -> Any:
+        raise NotImplementedError
+
+    def decode_speed(self, prompt: list[int], count: int) -> float:
+        """Tokens per second generating ``count`` tokens greedily after ``prompt``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _LlamaScorer(_Scorer):
+    backend = "llamacpp"
+
+    def __init__(self, model: str | os.PathLike[str], context: int, threads: int | None
+                 ) -> None:
         import llama_cpp
 
-        self._llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_batch=context,
-                                      n_ubatch=context, logits_all=True, verbose=False,
+        source = resolve_model(model)
+        if source.kind != "gguf":
+            raise InvalidRequestError(
+                f"{source.name} is not a GGUF file on this machine ({source.explanation}); "
+                "on llama.cpp adam eval reads GGUF files: a path, an Ollama name or a "
+                "downloaded hf: GGUF (--backend huggingface reads checkpoints too)")
+        self.path = Path(source.location)
+        self._llama = llama_cpp.Llama(model_path=str(self.path), n_ctx=context,
+                                      n_batch=context, n_ubatch=context, logits_all=True,
+                                      verbose=False,
                                       **({"n_threads": threads} if threads else {}))
         vocab = llama_cpp.llama_model_get_vocab(self._llama.model)
         self.bos = self._llama.token_bos() if llama_cpp.llama_vocab_get_add_bos(vocab) \
@@ -172,7 +204,6 @@ class _Scorer:
         return np.array(self._llama.scores[:len(chunk)], dtype=np.float32)
 
     def decode_speed(self, prompt: list[int], count: int) -> float:
-        """Tokens per second generating ``count`` tokens greedily after ``prompt``."""
         self._llama.reset()
         self._llama.eval(prompt)
         started = time.perf_counter()
@@ -182,3 +213,37 @@ class _Scorer:
 
     def close(self) -> None:
         self._llama.close()
+
+
+class _TransformersScorer(_Scorer):
+    backend = "huggingface"
+
+    def __init__(self, model: str | os.PathLike[str], context: int, threads: int | None
+                 ) -> None:
+        from adam_integrations.backends.huggingface import HuggingFaceModel
+
+        if threads is not None:
+            raise InvalidRequestError("threads= sets llama.cpp's threads; on transformers "
+                                      "torch picks its own (leave threads out)")
+        source = resolve_model(model)
+        if source.kind not in ("gguf", "folder", "hub"):
+            raise InvalidRequestError(f"{source.name} is a {source.kind} model; evaluate a "
+                                      "model on this machine")
+        self.path = Path(source.location)
+        self._model = HuggingFaceModel(source)
+        self.bos = None  # the tokenizer adds one where the model wants it
+
+    def tokens(self, text: str) -> list[int]:
+        return self._model.tokenize(text)
+
+    def logits(self, chunk: list[int]) -> Any:
+        return self._model.token_logits(chunk)
+
+    def decode_speed(self, prompt: list[int], count: int) -> float:
+        usage = self._model.complete(" ".join(["the"] * 8), max_tokens=count,
+                                     temperature=0.0).usage
+        assert usage is not None
+        return usage.completion_tokens / max(usage.completion_seconds, 1e-9)
+
+    def close(self) -> None:
+        self._model.unload()

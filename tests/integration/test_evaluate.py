@@ -41,6 +41,19 @@ def test_more_rounding_costs_more_perplexity_and_divergence(quantized):
     assert all(r.prefill_tokens_per_s > 0 and r.decode_tokens_per_s > 0 for r in (f16, q8, q4))
 
 
+def test_both_backends_score_the_same_file_alike(chat_gguf_path):
+    """The embedded Q4_1 GGUF on llama.cpp (quantized kernels) and on transformers
+    (dequantized to bf16): the same perplexity within a few percent."""
+    llama, transformers = (evaluate([chat_gguf_path], TEXT, chunks=2, backend=backend)[0]
+                           for backend in ("llamacpp", "huggingface"))
+    assert (llama.backend, transformers.backend) == ("llamacpp", "huggingface")
+    assert llama.scored_tokens == transformers.scored_tokens
+    assert transformers.perplexity == pytest.approx(llama.perplexity, rel=0.05)
+    assert transformers.decode_tokens_per_s > 0
+    with pytest.raises(InvalidRequestError, match="threads= sets llama"):
+        evaluate([chat_gguf_path], TEXT, backend="huggingface", threads=2)
+
+
 def test_what_cannot_be_evaluated_is_refused(quantized, qwen3):
     with pytest.raises(InvalidRequestError, match="needs at least one chunk"):
         evaluate([quantized["Q8_0"]], "A few words only.")

@@ -341,6 +341,29 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         tokenizer = self._ensure_loaded().tokenizer
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    # -- scoring (tools.evaluate) ------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        """``text``'s token ids as the model reads a document (a BOS token first when the
+        tokenizer adds one)."""
+        loaded = self._ensure_loaded()
+        self._check_kind(loaded, "causal")
+        return list(loaded.tokenizer(text)["input_ids"])
+
+    def token_logits(self, tokens: list[int]) -> Any:
+        """The next-token logits after each of ``tokens``, as a float32 numpy array
+        (tokens x vocabulary), from one forward pass on the compute thread."""
+        loaded = self._ensure_loaded()
+        self._check_kind(loaded, "causal")
+
+        def forward() -> Any:
+            import torch
+
+            with torch.inference_mode():
+                ids = torch.tensor([tokens], device=loaded.device)
+                return loaded.model(input_ids=ids).logits[0].float().cpu().numpy()
+
+        return compute.run(forward)
+
     def _traits(self, loaded: LoadedModel) -> TemplateTraits:
         return loaded.traits
 
