@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/soak.py
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/prefix_cache.py
+	$(BIN)/python benchmarks/quantize_eval.py
 	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:

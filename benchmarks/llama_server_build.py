@@ -1,7 +1,8 @@
-"""llama.cpp's own ``llama-server``, built from the llama.cpp sources that the installed
-llama-cpp-python ships in its source distribution (so both run the same llama.cpp).
+"""llama.cpp's own ``llama-server`` (and its ``llama-quantize`` and ``llama-perplexity``),
+built from the llama.cpp sources that the installed llama-cpp-python ships in its source
+distribution (so both run the same llama.cpp).
 
-    .venv/bin/python benchmarks/llama_server_build.py     # prints the binary's path
+    .venv/bin/python benchmarks/llama_server_build.py     # prints the binaries' paths
 
 The build (cmake, a C++ compiler; about 8 minutes on 2 cores) happens once and is kept in
 ``~/.cache/adam-integrations/bench/llama-server-<version>/``; ``LLAMA_SERVER=/path`` uses
@@ -25,18 +26,26 @@ def cache_folder(package_version: str) -> Path:
             / f"llama-server-{package_version}")
 
 
+TOOLS = ("llama-server", "llama-quantize", "llama-perplexity")
+
+
 def llama_server_binary() -> Path:
     """The ``llama-server`` binary, built first when it is not there yet."""
     if os.environ.get("LLAMA_SERVER"):
         return Path(os.environ["LLAMA_SERVER"])
+    return llama_tool("llama-server")
+
+
+def llama_tool(name: str) -> Path:
+    """One of ``TOOLS``, built (all of them) first when it is not there yet."""
     package_version = version("llama-cpp-python")
-    binary = cache_folder(package_version) / "llama-server"
+    binary = cache_folder(package_version) / name
     if not binary.is_file():
-        build(package_version, binary)
+        build(package_version, binary.parent)
     return binary
 
 
-def build(package_version: str, binary: Path) -> None:
+def build(package_version: str, folder: Path) -> None:
     for tool in ("cmake", "c++"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"building llama-server needs {tool} (apt install cmake g++)")
@@ -56,12 +65,14 @@ def build(package_version: str, binary: Path) -> None:
                         "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF",
                         "-DLLAMA_BUILD_SERVER=ON"], cwd=source, check=True,
                        stdout=subprocess.DEVNULL)
-        subprocess.run(["cmake", "--build", "build", "--target", "llama-server",
+        subprocess.run(["cmake", "--build", "build", "--target", *TOOLS,
                         f"-j{os.cpu_count() or 2}"], cwd=source, check=True,
                        stdout=subprocess.DEVNULL)
-        binary.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / "build" / "bin" / "llama-server", binary)
+        folder.mkdir(parents=True, exist_ok=True)
+        for tool in TOOLS:
+            shutil.copy2(source / "build" / "bin" / tool, folder / tool)
 
 
 if __name__ == "__main__":
-    print(llama_server_binary())
+    for tool in TOOLS:
+        print(llama_tool(tool))
