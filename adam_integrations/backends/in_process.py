@@ -222,6 +222,12 @@ def plain_chat_prompt(messages: list[dict[str, Any]]) -> str:
     return "\n".join([*lines, "Assistant:"])
 
 
+PROMPT_CHUNK = 256
+"""Prompt tokens a request reads per step while other requests are generating, on both
+in-process backends: at most one such chunk of delay per running stream per step (~0.1-0.2
+s for a small model on a 2-core CPU), so a long new prompt never stalls them for long."""
+
+
 def common_prefix(cached: list[int], prompt: list[int]) -> int:
     """How many leading tokens ``cached`` and ``prompt`` share (list comparisons, which
     run in C, halving the range: prompts of thousands of tokens are compared per admission

@@ -47,16 +47,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.in_process import common_prefix
+from adam_integrations.backends.in_process import PROMPT_CHUNK, common_prefix
 from adam_integrations.backends.logprobs import raw_logits, score
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.errors import AdamError, ModelLoadError
 from adam_integrations.core.streaming import Failure
 
-PROMPT_CHUNK = 256
-"""Prompt tokens read per step while other requests are generating (all of ``BATCH`` when
-none is): at most one such chunk of delay per running stream per step (~0.1-0.2 s for a
-small model on a 2-core CPU)."""
 BATCH = 512
 """Tokens per ``llama_decode`` call (llama.cpp's ``n_batch``)."""
 MIN_SHARED = 64

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.gguf_header import read_gguf_header
+from adam_integrations.tools.quantize import gguf_on_disk
 
 DEFAULT_CONTEXT = 512
 """Tokens per chunk (``llama-perplexity``'s default)."""
@@ -177,13 +178,9 @@ class _LlamaScorer(_Scorer):
                  ) -> None:
         import llama_cpp
 
-        source = resolve_model(model)
-        if source.kind != "gguf":
-            raise InvalidRequestError(
-                f"{source.name} is not a GGUF file on this machine ({source.explanation}); "
-                "on llama.cpp adam eval reads GGUF files: a path, an Ollama name or a "
-                "downloaded hf: GGUF (--backend huggingface reads checkpoints too)")
-        self.path = Path(source.location)
+        self.path = gguf_on_disk(resolve_model(model),
+                                 "evaluate on llama.cpp (--backend huggingface reads "
+                                 "checkpoints too)")
         self._llama = llama_cpp.Llama(model_path=str(self.path), n_ctx=context,
                                       n_batch=context, n_ubatch=context, logits_all=True,
                                       verbose=False,

@@ -67,7 +67,7 @@ def quantize(model: str | os.PathLike[str] | ModelSource, quantization: str, *,
     """
     kind = _quantization(quantization)
     source = model if isinstance(model, ModelSource) else resolve_model(model)
-    path = _source_gguf(source)
+    path = gguf_on_disk(source, "quantize")
     if output is not None and name is not None:
         raise InvalidRequestError("give an output file or an Ollama name, not both")
     started = time.perf_counter()
@@ -124,17 +124,16 @@ def _quantization(text: str) -> str:
     return kind
 
 
-def _source_gguf(source: ModelSource) -> Path:
+def gguf_on_disk(source: ModelSource, tool: str) -> Path:
+    """The GGUF file of ``source``, which ``tool`` reads; refused, saying what to give,
+    when it is not a GGUF on this machine."""
     if source.kind == "gguf":
         return Path(source.location)
-    if source.kind == "remote":
-        raise InvalidRequestError(f"{source.name} runs on a remote engine; quantize a GGUF "
-                                  "file on this machine")
     raise InvalidRequestError(
-        f"{source.name} is not a GGUF file on this machine ({source.explanation}). quantize "
+        f"{source.name} is not a GGUF file on this machine ({source.explanation}). {tool} "
         "reads GGUF files: give a GGUF's path, an Ollama name or an hf: reference to a GGUF "
-        "that is downloaded (adam pull), or convert a transformers checkpoint to an F16 "
-        "GGUF first")
+        "that is downloaded (adam pull); a transformers checkpoint must be converted to an "
+        "F16 GGUF first")
 
 
 def _stem(source: ModelSource) -> str:

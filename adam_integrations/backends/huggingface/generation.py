@@ -48,7 +48,7 @@ from typing import Any
 from adam_integrations.backends import compute
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.backends.in_process import common_prefix
+from adam_integrations.backends.in_process import PROMPT_CHUNK, common_prefix
 from adam_integrations.backends.logprobs import (
     LogprobCollector,
     ScoredToken,
@@ -63,8 +63,6 @@ from adam_integrations.core.types import Chunk, GenerationConfig
 
 _END = object()
 
-PROMPT_CHUNK = 256
-"""Prompt tokens read per step while other rows are generating."""
 PROMPT_BATCH = 512
 """Prompt tokens read per step when no row is generating."""
 MIN_CACHED = 16
