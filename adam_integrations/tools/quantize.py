@@ -164,9 +164,6 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
             "instead, or pass allow_requantize=True (adam quantize --allow-requantize) if "
             "that is what you want", param="quantize")
     expected = _expected_bytes(header.parameter_count, kind)
-    quiet = logging.getLogger("llama-cpp-python")  # llama.cpp's log, tensor by tensor
-    if quiet.level == logging.NOTSET:
-        quiet.setLevel(logging.ERROR)
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
@@ -182,6 +179,11 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
         except BaseException as error:  # handed to the caller
             outcome.append(error)
 
+    # llama.cpp logs every tensor it falls back on, some lines at its error level: quiet
+    # while it quantizes (a failure is reported below, by what it returned)
+    log = logging.getLogger("llama-cpp-python")
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
     worker = threading.Thread(target=work, name="adam-quantize", daemon=True)
     worker.start()
     try:
@@ -201,5 +203,6 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
         os.replace(partial, target)
     finally:
         worker.join()
+        log.setLevel(level)
         partial.unlink(missing_ok=True)
     return current

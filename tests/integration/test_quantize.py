@@ -7,7 +7,6 @@ calls it."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from adam_integrations import InvalidRequestError, ModelManager
@@ -88,15 +87,20 @@ def test_adam_quantize_on_the_command_line(qwen3, tmp_path, capsys):
 
 
 def test_ollamas_create_with_quantize_goes_through_adam_serve(server, qwen3):
+    """The ``ollama`` package's own client, as users call it."""
+    import ollama
+
     from adam_integrations.sharing.ollama_create import create_model
 
     create_model("qwen3-served:f32", qwen3.dense_gguf)
-    answer = httpx.post(f"{server}/api/create", timeout=300, json={
-        "model": "qwen3-served:q4", "from": "qwen3-served:f32", "quantize": "q4_K_M",
-        "stream": False})
-    assert answer.status_code == 200, answer.text
+    client = ollama.Client(host=server)
+    done = client.create(model="qwen3-served:q4", from_="qwen3-served:f32", quantize="q4_K_M")
+    assert done.status == "success"
     blob = find_model_blob("qwen3-served:q4")
     assert blob is not None and read_gguf_header(blob).quantization == "Q4_K_M"
+    with pytest.raises(ollama.ResponseError) as refused:  # a 400, in Ollama's shape
+        client.create(model="x", from_="qwen3-served:f32", quantize="q9_bogus")
+    assert refused.value.status_code == 400 and "not a quantization" in str(refused.value)
 
 
 def test_adam_create_with_quantize_as_ollama_create_q(qwen3, tmp_path, capsys):
