@@ -193,6 +193,22 @@ def _parser() -> argparse.ArgumentParser:
                              "q4_K_M, as ollama create -q does")
     create.set_defaults(handler=_create)
 
+    conversion = commands.add_parser(
+        "convert", help="write a transformers checkpoint (safetensors) as a GGUF, for "
+                        "llama.cpp and Ollama")
+    conversion.add_argument("model", help="a checkpoint folder, a downloaded hf:org/repo, "
+                                          "or a catalog name of one")
+    conversion.add_argument("--type", default="auto",
+                            choices=["auto", "f16", "bf16", "q8_0", "f32"],
+                            help="the GGUF's type (default auto: the checkpoint's 16-bit "
+                                 "type, f16 for f32); adam quantize makes smaller ones")
+    where = conversion.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", default=None,
+                       help="the GGUF file to write (default: ./<model>-<type>.gguf)")
+    where.add_argument("--name", default=None,
+                       help="create this model in Ollama's store instead of a file")
+    conversion.set_defaults(handler=_convert)
+
     quantize = commands.add_parser(
         "quantize", help="quantize a GGUF with llama.cpp's quantizer (Q8_0, Q6_K, Q5_K_M, "
                          "Q4_K_M, ...) into a file or Ollama's store")
@@ -225,6 +241,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--backend", default="llamacpp",
                             choices=["llamacpp", "huggingface"],
                             help="run the models on llama.cpp (GGUF) or transformers")
+    evaluation.add_argument("--reference-backend", default=None,
+                            choices=["llamacpp", "huggingface"],
+                            help="run the reference there instead (e.g. a converted GGUF "
+                                 "against its transformers checkpoint)")
     evaluation.add_argument("--json", action="store_true", help="print JSON instead")
     evaluation.set_defaults(handler=_eval)
 
@@ -407,6 +427,17 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from adam_integrations.tools import convert
+
+    done = convert(args.model, args.type, output=args.output, name=args.name,
+                   progress=sys.stderr.isatty())
+    print(f"{done.file_type}: {done.path} ({done.output_bytes / 1e6:,.1f} MB from "
+          f"{done.source}, {done.seconds:.1f} s)"
+          + (f"\n  Ollama model {done.ollama_name}" if done.ollama_name else ""))
+    return 0
+
+
 def _quantize(args: argparse.Namespace) -> int:
     from adam_integrations.tools import quantize
 
@@ -427,7 +458,8 @@ def _eval(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidRequestError(f"cannot read the text {args.text!r}: {error}") from None
     results = evaluate(args.models, text, reference=args.reference, context=args.context,
-                       chunks=args.chunks, backend=args.backend)
+                       chunks=args.chunks, backend=args.backend,
+                       reference_backend=args.reference_backend)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0

@@ -76,7 +76,8 @@ class ModelManager:
             embeddings never probes the hardware for a chat model.
         share_with_ollama: put the model's GGUF into Ollama's store as a hardlink (no
             second copy), so ``ollama run`` can use it (``adam_integrations.sharing``);
-            ``shared_as`` then holds its Ollama name.
+            ``shared_as`` then holds its Ollama name. A transformers checkpoint
+            (safetensors) is converted to a GGUF once, kept in the cache, and shared.
         embedding_model: the model reference for ``embed``; None = the default embedder.
         min_speed: with no model named, the pick for this machine is the largest that
             decodes at this many tokens/s or more (estimated; default 10).
@@ -482,12 +483,16 @@ def _share_with_ollama(source: ModelSource) -> str | None:
         return source.ollama_name  # it is in Ollama's store already
     if source.kind == "hub" and source.gguf_repo:
         return None
-    if source.kind != "gguf":
-        raise AdamError(
-            f"{source.name} is a {source.kind} model; Ollama imports GGUF files only (it "
-            "cannot import Qwen3 safetensors). Use the official GGUF, e.g. "
-            "model='hf:Qwen/Qwen3-8B-GGUF:Q4_K_M'")
-    return share_gguf(source.location, default_ollama_name(source)).name
+    if source.kind == "gguf":
+        return share_gguf(source.location, default_ollama_name(source)).name
+    if source.kind not in ("folder", "hub"):
+        raise AdamError(f"{source.name} is a {source.kind} model, not on this machine: "
+                        "there is nothing to share with Ollama")
+    # a transformers checkpoint: converted to a GGUF once (kept in the cache), shared
+    from adam_integrations.sharing.checkpoint_gguf import checkpoint_folder, converted_checkpoint
+
+    gguf, _ = converted_checkpoint(checkpoint_folder(source), progress=True)
+    return share_gguf(gguf, default_ollama_name(source)).name
 
 
 def shared_backend(source: ModelSource, choice: BackendChoice,

@@ -182,3 +182,24 @@ class BlobUpload:
         """The upload broke off: remove what was written."""
         self._file.close()
         self._temporary.unlink(missing_ok=True)
+
+
+def blob_written_by(write: Callable[[Path], None]) -> Path:
+    """A new blob of Ollama's store, named by its sha256 as the store names blobs, whose
+    content ``write`` puts into the path it is given (a temporary name in the blobs
+    folder: a failed or interrupted ``write`` leaves nothing behind)."""
+    import threading
+
+    from adam_integrations.core.ollama_store import ollama_store_roots
+    from adam_integrations.sharing.digest import file_sha256
+
+    blobs = ollama_store_roots()[0] / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    made = blobs / f".adam-blob-{os.getpid()}-{threading.get_ident()}.gguf"
+    try:
+        write(made)
+        blob = blobs / f"sha256-{file_sha256(made)}"
+        os.replace(made, blob)
+        return blob
+    finally:
+        made.unlink(missing_ok=True)

@@ -1,7 +1,9 @@
-"""Tools that make and measure model files: ``quantize`` (llama.cpp's quantizer, into a
-file or Ollama's store) and ``evaluate`` (perplexity, divergence from the unquantized
-model, speed). The same as ``adam quantize`` and ``adam eval`` on the command line."""
+"""Tools that make and measure model files: ``convert`` (a transformers checkpoint to a
+GGUF), ``quantize`` (llama.cpp's quantizer, into a file or Ollama's store) and
+``evaluate`` (perplexity, divergence from the unquantized model, speed). The same as
+``adam convert``, ``adam quantize`` and ``adam eval`` on the command line."""
 
+from adam_integrations.tools.convert import Converted, convert
 from adam_integrations.tools.evaluate import Evaluation, evaluate
 from adam_integrations.tools.quantize import (
     QUANTIZATIONS,
@@ -10,5 +12,5 @@ from adam_integrations.tools.quantize import (
     quantize_into_store,
 )
 
-__all__ = ["QUANTIZATIONS", "Evaluation", "Quantized", "evaluate", "quantize",
-           "quantize_into_store"]
+__all__ = ["QUANTIZATIONS", "Converted", "Evaluation", "Quantized", "convert", "evaluate",
+           "quantize", "quantize_into_store"]

@@ -65,9 +65,12 @@ class Evaluation:
 def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
              reference: str | os.PathLike[str] | None = None, context: int = DEFAULT_CONTEXT,
              chunks: int | None = None, decode_tokens: int = DECODE_TOKENS,
-             threads: int | None = None, backend: Backend = "llamacpp") -> list[Evaluation]:
+             threads: int | None = None, backend: Backend = "llamacpp",
+             reference_backend: Backend | None = None) -> list[Evaluation]:
     """Perplexity, divergence from ``reference`` and speed of each model in ``models`` over
     ``text`` on ``backend`` (see the module docstring); ``chunks`` caps the chunks read.
+    ``reference_backend`` runs the reference elsewhere (default: ``backend``), e.g. a
+    converted GGUF on llama.cpp against its transformers checkpoint on transformers.
 
     >>> evaluate(["smollm2"], "too short")
     Traceback (most recent call last):
@@ -78,17 +81,22 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
         raise InvalidRequestError(f"context={context}: give at least 16 tokens per chunk")
     if not models:
         raise InvalidRequestError("name at least one model to evaluate")
-    if backend not in ("llamacpp", "huggingface"):
-        raise InvalidRequestError(f"backend={backend!r}: evaluate runs on 'llamacpp' or "
-                                  "'huggingface'")
-    scorer_class = _LlamaScorer if backend == "llamacpp" else _TransformersScorer
-    base = scorer_class(reference, context, threads) if reference is not None else None
+    scorer_class = _scorer_class(backend, "backend")
+    base = _scorer_class(reference_backend or backend, "reference_backend")(
+        reference, context, threads) if reference is not None else None
     try:
         return [_evaluate(scorer_class(model, context, threads), text, base, context, chunks,
                           decode_tokens) for model in models]
     finally:
         if base is not None:
             base.close()
+
+
+def _scorer_class(backend: str, argument: str) -> type[_Scorer]:
+    if backend not in ("llamacpp", "huggingface"):
+        raise InvalidRequestError(f"{argument}={backend!r}: evaluate runs on 'llamacpp' "
+                                  "or 'huggingface'", param=argument)
+    return _LlamaScorer if backend == "llamacpp" else _TransformersScorer
 
 
 def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,

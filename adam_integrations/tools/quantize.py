@@ -26,7 +26,7 @@ from pathlib import Path
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.ollama_store import model_layers, ollama_store_roots
+from adam_integrations.core.ollama_store import model_layers
 from adam_integrations.core.types import ModelSource
 
 UNQUANTIZED = frozenset({"ALL_F32", "F16", "BF16"})
@@ -79,14 +79,7 @@ def quantize(model: str | os.PathLike[str] | ModelSource, quantization: str, *,
         inherited = model_layers(source.ollama_name) if source.ollama_name else None
         target = create_model(name, blob, inherited=inherited).blob
     else:
-        target = Path(output) if output is not None else (
-            Path.cwd() / f"{_stem(source)}-{kind}.gguf")
-        if target.exists():
-            raise InvalidRequestError(f"{target} already exists; choose another output "
-                                      "file (-o) or remove it first")
-        if not target.parent.is_dir():
-            raise InvalidRequestError(f"the folder {target.parent} does not exist; create "
-                                      "it or choose another output file")
+        target = new_output(output, source, kind)
         _quantize_file(path, target, kind, allow_requantize=allow_requantize,
                        threads=threads, progress=progress)
     return Quantized(target, kind, path, path.stat().st_size, target.stat().st_size,
@@ -98,21 +91,16 @@ def quantize_into_store(gguf: Path, quantization: str, *, allow_requantize: bool
                         report: Callable[[str], None] = lambda status: None) -> Path:
     """``gguf`` quantized into a blob of Ollama's store (named by its sha256, as the store
     names blobs), for a model to be created from it (``/api/create`` with ``quantize``)."""
-    from adam_integrations.sharing.digest import file_sha256
+    from adam_integrations.sharing.ollama_create import blob_written_by
 
     kind = _quantization(quantization)
-    blobs = ollama_store_roots()[0] / "blobs"
-    blobs.mkdir(parents=True, exist_ok=True)
-    made = blobs / f".adam-quantize-{os.getpid()}-{threading.get_ident()}.gguf"
-    try:
+
+    def write(made: Path) -> None:
         current = _quantize_file(gguf, made, kind, allow_requantize=allow_requantize,
                                  threads=threads, progress=progress)
         report(f"quantizing {current.removeprefix('ALL_')} model to {kind}")
-        blob = blobs / f"sha256-{file_sha256(made)}"
-        os.replace(made, blob)
-        return blob
-    finally:
-        made.unlink(missing_ok=True)
+
+    return blob_written_by(write)
 
 
 def _quantization(text: str) -> str:
@@ -134,6 +122,20 @@ def gguf_on_disk(source: ModelSource, tool: str) -> Path:
         "reads GGUF files: give a GGUF's path, an Ollama name or an hf: reference to a GGUF "
         "that is downloaded (adam pull); a transformers checkpoint must be converted to an "
         "F16 GGUF first")
+
+
+def new_output(output: str | os.PathLike[str] | None, source: ModelSource, kind: str
+               ) -> Path:
+    """The file to write: ``output``, or ``<model>-<kind>.gguf`` in the working directory;
+    refused when it exists (nothing is overwritten) or its folder does not."""
+    target = Path(output) if output is not None else Path.cwd() / f"{_stem(source)}-{kind}.gguf"
+    if target.exists():
+        raise InvalidRequestError(f"{target} already exists; choose another output file "
+                                  "(-o) or remove it first")
+    if not target.parent.is_dir():
+        raise InvalidRequestError(f"the folder {target.parent} does not exist; create it "
+                                  "or choose another output file")
+    return target
 
 
 def _stem(source: ModelSource) -> str:

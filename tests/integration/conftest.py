@@ -93,6 +93,15 @@ def chat_gguf_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_checkpoint(chat_gguf_path) -> Path:
+    """The embedded SmolLM2 as a transformers checkpoint (safetensors, F32): the folder the
+    transformers backend converts the GGUF to once per session."""
+    from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
+
+    return converted_gguf(chat_gguf_path)[0]
+
+
+@pytest.fixture(scope="session")
 def embedding_folder() -> Path:
     return EMBEDDED_EMBEDDING.require_path()
 

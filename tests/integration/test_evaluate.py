@@ -1,7 +1,7 @@
-"""``adam eval`` (issue 30) on real weights: the embedded SmolLM2, written back to F16 by
-llama.cpp's quantizer and quantized from there to Q8_0 and Q4_K_M, scored over a real
-English text that is on every machine that installed this package's dependencies
-(transformers' README, in its package metadata). More rounding must cost more: the
+"""``adam eval`` (issue 30) on real weights: the embedded SmolLM2 as a transformers
+checkpoint, converted to an F16 GGUF and quantized from there to Q8_0 and Q4_K_M, scored
+over a real English text that is on every machine that installed this package's
+dependencies (transformers' README, in its package metadata). More rounding must cost more: the
 perplexity and the divergence from F16 rise from F16 to Q8_0 to Q4_K_M."""
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ import json
 import pytest
 
 from adam_integrations import InvalidRequestError
-from adam_integrations.tools import evaluate, quantize
+from adam_integrations.tools import convert, evaluate, quantize
 
 TEXT = importlib.metadata.metadata("transformers").get_payload()
 
 
 @pytest.fixture(scope="module")
-def quantized(chat_gguf_path, tmp_path_factory):
+def quantized(smollm2_checkpoint, tmp_path_factory):
+    """The SmolLM2 checkpoint converted to F16 (``adam convert``), and quantized from there."""
     folder = tmp_path_factory.mktemp("quantized")
-    f16 = quantize(chat_gguf_path, "F16", output=folder / "smollm2-f16.gguf",
-                   allow_requantize=True, progress=False).path
+    f16 = convert(smollm2_checkpoint, "f16", output=folder / "smollm2-f16.gguf",
+                  progress=False).path
     return {"F16": f16, **{kind: quantize(f16, kind, output=folder / f"smollm2-{kind}.gguf",
                                           progress=False).path
                            for kind in ("Q8_0", "Q4_K_M")}}

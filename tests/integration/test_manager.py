@@ -99,12 +99,12 @@ def test_empty_prompts_and_bad_limits_are_refused(manager):
         manager.generate_response("Hi", max_tokens=0)
 
 
-def test_sharing_with_ollama_puts_the_gguf_into_the_store_and_refuses_safetensors(
+def test_sharing_with_ollama_puts_the_gguf_into_the_store_and_refuses_what_cannot_convert(
         tmp_path, monkeypatch, embedding_folder):
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
     manager = ModelManager(share_with_ollama=True)
     assert manager.shared_as == "smollm2-135m-instruct:q4_1"
     manifest = tmp_path / "manifests/registry.ollama.ai/library/smollm2-135m-instruct/q4_1"
     assert manifest.is_file()
-    with pytest.raises(AdamError, match="Ollama imports GGUF files only"):
+    with pytest.raises(AdamError, match="a bert model; convert writes llama"):
         ModelManager(model=str(embedding_folder), share_with_ollama=True)

@@ -17,6 +17,9 @@ MODULES = [
     "adam_integrations.core.memory",
     "adam_integrations.core.resolver",
     "adam_integrations.core.ollama_store",
+    "adam_integrations.tools.convert",
+    "adam_integrations.tools.evaluate",
+    "adam_integrations.tools.quantize",
 ]
 
 
