@@ -223,7 +223,24 @@ def _parser() -> argparse.ArgumentParser:
                           help="quantize a file that is already quantized")
     quantize.add_argument("--threads", type=int, default=None,
                           help="threads for the quantizer (default: every core)")
+    quantize.add_argument("--imatrix", default=None,
+                          help="an importance matrix (adam imatrix, or llama-imatrix's "
+                               "GGUF); the IQ1/IQ2 types need one")
     quantize.set_defaults(handler=_quantize)
+
+    importance = commands.add_parser(
+        "imatrix", help="an importance matrix of a model over a text, for adam quantize "
+                        "--imatrix (llama-imatrix's file format)")
+    importance.add_argument("model", help="a transformers checkpoint or an unquantized GGUF")
+    importance.add_argument("--text", required=True, help="a text file like the model's "
+                                                         "use (several thousand tokens)")
+    importance.add_argument("-o", "--output", default=None,
+                            help="the file to write (default: ./<model>-imatrix.gguf)")
+    importance.add_argument("--context", type=int, default=512,
+                            help="tokens per chunk (default 512, as llama-imatrix)")
+    importance.add_argument("--chunks", type=int, default=None,
+                            help="read at most this many chunks")
+    importance.set_defaults(handler=_imatrix)
 
     evaluation = commands.add_parser(
         "eval", help="perplexity over a text, divergence from a reference and speed of "
@@ -443,20 +460,36 @@ def _quantize(args: argparse.Namespace) -> int:
 
     done = quantize(args.model, args.type, output=args.output, name=args.name,
                     allow_requantize=args.allow_requantize, threads=args.threads,
-                    progress=sys.stderr.isatty())
+                    imatrix=args.imatrix, progress=sys.stderr.isatty())
     print(f"{done.quantization}: {done.path} ({done.output_bytes / 1e6:,.1f} MB from "
           f"{done.source_bytes / 1e6:,.1f} MB, {done.seconds:.1f} s)"
           + (f"\n  Ollama model {done.ollama_name}" if done.ollama_name else ""))
     return 0
 
 
+def _text_file(name: str) -> str:
+    try:
+        return Path(name).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRequestError(f"cannot read the text {name!r}: {error}") from None
+
+
+def _imatrix(args: argparse.Namespace) -> int:
+    from adam_integrations.tools import importance_matrix
+
+    done = importance_matrix(args.model, _text_file(args.text), output=args.output,
+                             context=args.context, chunks=args.chunks,
+                             dataset=Path(args.text).name, progress=sys.stderr.isatty())
+    print(f"{done.path}: {done.entries} matrices over {done.tokens} tokens "
+          f"({done.chunks} chunks, {done.seconds:.1f} s); use it with adam quantize "
+          f"--imatrix {done.path}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from adam_integrations.tools import evaluate
 
-    try:
-        text = Path(args.text).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidRequestError(f"cannot read the text {args.text!r}: {error}") from None
+    text = _text_file(args.text)
     results = evaluate(args.models, text, reference=args.reference, context=args.context,
                        chunks=args.chunks, backend=args.backend,
                        reference_backend=args.reference_backend)

@@ -122,8 +122,8 @@ def checkpoint_folder(source: ModelSource) -> Path:
             f"{source.name} is a GGUF already ({source.explanation}); `adam quantize` "
             "makes smaller types of it")
     raise InvalidRequestError(
-        f"{source.name} is a {source.kind} model; convert reads a transformers checkpoint "
-        "on this machine (a folder, or an hf: repository in the local cache)")
+        f"{source.name} ({source.kind}) is not a transformers checkpoint on this machine: "
+        "give a checkpoint folder, or an hf: repository in the local cache")
 
 
 def write_gguf(folder: Path, target: Path, file_type: str = "auto", *,

@@ -1,10 +1,12 @@
 """Tools that make and measure model files: ``convert`` (a transformers checkpoint to a
-GGUF), ``quantize`` (llama.cpp's quantizer, into a file or Ollama's store) and
-``evaluate`` (perplexity, divergence from the unquantized model, speed). The same as
-``adam convert``, ``adam quantize`` and ``adam eval`` on the command line."""
+GGUF), ``importance_matrix`` (what a text uses of each weight), ``quantize`` (llama.cpp's
+quantizer, into a file or Ollama's store) and ``evaluate`` (perplexity, divergence from
+the unquantized model, speed). The same as ``adam convert``, ``adam imatrix``,
+``adam quantize`` and ``adam eval`` on the command line."""
 
 from adam_integrations.tools.convert import Converted, convert
 from adam_integrations.tools.evaluate import Evaluation, evaluate
+from adam_integrations.tools.imatrix import ImportanceMatrix, importance_matrix
 from adam_integrations.tools.quantize import (
     QUANTIZATIONS,
     Quantized,
@@ -12,5 +14,5 @@ from adam_integrations.tools.quantize import (
     quantize_into_store,
 )
 
-__all__ = ["QUANTIZATIONS", "Converted", "Evaluation", "Quantized", "convert", "evaluate",
-           "quantize", "quantize_into_store"]
+__all__ = ["QUANTIZATIONS", "Converted", "Evaluation", "ImportanceMatrix", "Quantized",
+           "convert", "evaluate", "importance_matrix", "quantize", "quantize_into_store"]

@@ -110,12 +110,7 @@ def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
             raise InvalidRequestError(
                 f"{path.name} and the reference read the text as different tokens (another "
                 "vocabulary): divergence needs the same model quantized differently")
-        count = len(tokens) // context
-        if count == 0:
-            raise InvalidRequestError(
-                f"the text has {len(tokens)} tokens; perplexity needs at least one chunk of "
-                f"{context} (give a longer text, or a smaller context)")
-        count = min(count, chunks) if chunks else count
+        count = chunk_count(len(tokens), context, chunks, "perplexity")
         nll, scored, kl, agree, seconds = 0.0, 0, 0.0, 0, 0.0
         first = context // 2
         for chunk in _chunks(tokens, count, context, scorer.bos):
@@ -140,6 +135,17 @@ def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
         kl_divergence=kl / scored if base is not None else None,
         top1_agreement=agree / scored if base is not None else None,
         prefill_tokens_per_s=count * context / seconds, decode_tokens_per_s=decode)
+
+
+def chunk_count(tokens: int, context: int, chunks: int | None, measure: str) -> int:
+    """How many whole chunks of ``context`` tokens to read (at most ``chunks``), refused
+    when the text does not fill one."""
+    count = tokens // context
+    if count == 0:
+        raise InvalidRequestError(
+            f"the text has {tokens} tokens; {measure} needs at least one chunk of {context} "
+            "(give a longer text, or a smaller context)")
+    return min(count, chunks) if chunks else count
 
 
 def _chunks(tokens: list[int], count: int, context: int, bos: int | None

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import AdamError, InvalidRequestError
@@ -32,10 +33,15 @@ from adam_integrations.core.types import ModelSource
 UNQUANTIZED = frozenset({"ALL_F32", "F16", "BF16"})
 """The file types (``general.file_type``) a quantization starts from."""
 QUANTIZATIONS = ("Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S",
-                 "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K",
-                 "F16", "BF16")
-"""The types ``quantize`` writes (llama.cpp's ``LLAMA_FTYPE_MOSTLY_<type>``). The IQ2/IQ3
-types and lower need an importance matrix and are not offered yet."""
+                 "Q4_1", "Q4_0", "IQ4_XS", "IQ4_NL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M",
+                 "IQ3_S", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS",
+                 "IQ2_XXS", "IQ1_M", "IQ1_S", "F16", "BF16")
+"""The types ``quantize`` writes (llama.cpp's ``LLAMA_FTYPE_MOSTLY_<type>``)."""
+NEEDS_IMATRIX = frozenset({"IQ3_XS", "IQ3_XXS", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS",
+                           "IQ2_XXS", "IQ1_M", "IQ1_S"})
+"""The types whose tensors llama.cpp quantizes only with an importance matrix
+(``tensor_requires_imatrix`` in its src/llama-quant.cpp: IQ3_XXS, IQ2_*, IQ1_* and Q2_K_S
+tensors)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +60,13 @@ class Quantized:
 def quantize(model: str | os.PathLike[str] | ModelSource, quantization: str, *,
              output: str | os.PathLike[str] | None = None, name: str | None = None,
              allow_requantize: bool = False, threads: int | None = None,
+             imatrix: str | os.PathLike[str] | None = None,
              progress: bool = True) -> Quantized:
     """Quantize the GGUF of ``model`` (a path, an Ollama name, an ``hf:`` reference or a
     catalog name, on disk) to ``quantization``, written to ``output`` or, with ``name``,
     into Ollama's store as that model; neither: ``<model>-<quantization>.gguf`` in the
-    working directory.
+    working directory. ``imatrix``: an importance matrix file (``importance_matrix``, or
+    llama.cpp's ``llama-imatrix``), which the IQ1/IQ2 types need and the others use.
 
     >>> quantize("smollm2", "Q4_K_X")
     Traceback (most recent call last):
@@ -73,7 +81,7 @@ def quantize(model: str | os.PathLike[str] | ModelSource, quantization: str, *,
     started = time.perf_counter()
     if name is not None:
         blob = quantize_into_store(path, kind, allow_requantize=allow_requantize,
-                                   threads=threads, progress=progress)
+                                   threads=threads, imatrix=imatrix, progress=progress)
         from adam_integrations.sharing.ollama_create import create_model
 
         inherited = model_layers(source.ollama_name) if source.ollama_name else None
@@ -81,13 +89,14 @@ def quantize(model: str | os.PathLike[str] | ModelSource, quantization: str, *,
     else:
         target = new_output(output, source, kind)
         _quantize_file(path, target, kind, allow_requantize=allow_requantize,
-                       threads=threads, progress=progress)
+                       threads=threads, imatrix=imatrix, progress=progress)
     return Quantized(target, kind, path, path.stat().st_size, target.stat().st_size,
                      time.perf_counter() - started, name)
 
 
 def quantize_into_store(gguf: Path, quantization: str, *, allow_requantize: bool = False,
                         threads: int | None = None, progress: bool = False,
+                        imatrix: str | os.PathLike[str] | None = None,
                         report: Callable[[str], None] = lambda status: None) -> Path:
     """``gguf`` quantized into a blob of Ollama's store (named by its sha256, as the store
     names blobs), for a model to be created from it (``/api/create`` with ``quantize``)."""
@@ -97,10 +106,32 @@ def quantize_into_store(gguf: Path, quantization: str, *, allow_requantize: bool
 
     def write(made: Path) -> None:
         current = _quantize_file(gguf, made, kind, allow_requantize=allow_requantize,
-                                 threads=threads, progress=progress)
+                                 threads=threads, imatrix=imatrix, progress=progress)
         report(f"quantizing {current.removeprefix('ALL_')} model to {kind}")
 
     return blob_written_by(write)
+
+
+def _attach_imatrix(params: Any, path: str | os.PathLike[str]) -> list[Any]:
+    """Point ``params.imatrix`` at the importance matrix in ``path`` (llama.cpp's
+    ``llama_model_imatrix_data`` array, ended by an empty entry); the objects that must
+    stay alive while llama.cpp reads them."""
+    import ctypes
+
+    import llama_cpp
+
+    from adam_integrations.tools.imatrix import read_importance_matrix
+
+    values = read_importance_matrix(path)
+    names = [name.encode() for name in values]
+    entries = (llama_cpp.llama_model_imatrix_data * (len(values) + 1))()
+    arrays = []
+    for entry, name, data in zip(entries, names, values.values(), strict=False):
+        array = (ctypes.c_float * data.size).from_buffer_copy(data.tobytes())
+        arrays.append(array)
+        entry.name, entry.data, entry.size = name, array, data.size
+    params.imatrix = entries
+    return [entries, names, arrays]
 
 
 def _quantization(text: str) -> str:
@@ -151,7 +182,8 @@ def _expected_bytes(parameters: int, kind: str) -> int:
 
 
 def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: bool,
-                   threads: int | None, progress: bool) -> str:
+                   threads: int | None, progress: bool,
+                   imatrix: str | os.PathLike[str] | None = None) -> str:
     """llama.cpp's quantizer on a worker thread, writing ``target`` through a temporary
     file beside it (a progress bar follows the file as it grows); the source's type."""
     import llama_cpp
@@ -165,12 +197,18 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
             "second rounding to the first. Quantize an F16, BF16 or F32 GGUF of the model "
             "instead, or pass allow_requantize=True (adam quantize --allow-requantize) if "
             "that is what you want", param="quantize")
+    if kind in NEEDS_IMATRIX and imatrix is None:
+        raise InvalidRequestError(
+            f"{kind} needs an importance matrix: compute one over a text like the model's "
+            "use (adam imatrix MODEL --text FILE) and pass it with --imatrix (imatrix= "
+            "from Python)", param="quantize")
     expected = _expected_bytes(header.parameter_count, kind)
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
     params.allow_requantize = allow_requantize
     params.nthread = threads or 0
+    keep = _attach_imatrix(params, imatrix) if imatrix is not None else None
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     outcome: list[object] = []
 
@@ -200,8 +238,11 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
         if isinstance(result, BaseException):
             raise AdamError(f"llama.cpp could not quantize {source}: {result}") from result
         if result != 0 or not partial.is_file():
-            raise AdamError(f"llama.cpp could not quantize {source} to {kind} (it returned "
-                            f"{result}); is the file a whole GGUF of a model llama.cpp runs?")
+            raise AdamError(
+                f"llama.cpp could not quantize {source} to {kind} (it returned {result}); "
+                + ("does the importance matrix come from this model, and cover every "
+                   "tensor the type needs it for?" if keep is not None else
+                   "is the file a whole GGUF of a model llama.cpp runs?"))
         os.replace(partial, target)
     finally:
         worker.join()

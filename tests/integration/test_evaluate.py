@@ -63,6 +63,53 @@ def test_what_cannot_be_evaluated_is_refused(quantized, qwen3):
         evaluate([qwen3.dense_folder], TEXT)
 
 
+HELD_OUT = importlib.metadata.metadata("pydantic").get_payload()
+"""Another real English text (pydantic's README): the importance matrix is computed over
+``TEXT`` and judged here, on text it has not seen."""
+
+
+def test_an_importance_matrix_keeps_a_low_bit_quantization_closer(quantized, tmp_path,
+                                                                  smollm2_checkpoint):
+    from adam_integrations.tools import importance_matrix
+    from adam_integrations.tools.imatrix import read_importance_matrix
+
+    matrix = importance_matrix(smollm2_checkpoint, TEXT, output=tmp_path / "m.gguf",
+                               chunks=2, progress=False)
+    values = read_importance_matrix(matrix.path)
+    # every linear layer of the 30 blocks, and the tied embedding llama.cpp multiplies by
+    assert matrix.entries == len(values) == 30 * 7 + 1 and matrix.tokens == 1024
+    assert values["blk.0.attn_q.weight"].shape == (576,)
+    assert values["blk.0.ffn_down.weight"].shape == (1536,)
+    assert "token_embd.weight" in values and all((v >= 0).all() for v in values.values())
+    with pytest.raises(InvalidRequestError, match="IQ2_XS needs an importance matrix"):
+        quantize(quantized["F16"], "IQ2_XS", output=tmp_path / "iq2.gguf")
+    plain, weighted = (quantize(quantized["F16"], "Q3_K_S", output=tmp_path / f"{name}.gguf",
+                                imatrix=imatrix, progress=False).path
+                       for name, imatrix in (("plain", None), ("weighted", matrix.path)))
+    plain_result, weighted_result = evaluate([plain, weighted], HELD_OUT,
+                                             reference=quantized["F16"], chunks=2,
+                                             decode_tokens=4)
+    assert weighted_result.kl_divergence < plain_result.kl_divergence
+    assert weighted_result.perplexity < plain_result.perplexity
+
+
+def test_adam_imatrix_writes_a_file_adam_quantize_reads(quantized, tmp_path, capsys,
+                                                        smollm2_checkpoint):
+    from adam_integrations.cli import main
+
+    text = tmp_path / "text.md"
+    text.write_text(TEXT, encoding="utf-8")
+    matrix = tmp_path / "m.gguf"
+    assert main(["imatrix", str(smollm2_checkpoint), "--text", str(text), "-o", str(matrix),
+                 "--chunks", "1", "--context", "128"]) == 0
+    assert "211 matrices over 128 tokens" in capsys.readouterr().out
+    assert main(["quantize", str(quantized["F16"]), "Q4_0", "-o", str(tmp_path / "q.gguf"),
+                 "--imatrix", str(matrix)]) == 0
+    assert main(["quantize", str(quantized["F16"]), "Q4_0", "-o", str(tmp_path / "r.gguf"),
+                 "--imatrix", str(text)]) == 1
+    assert "cannot read the importance matrix" in capsys.readouterr().err
+
+
 def test_adam_eval_prints_one_table_or_json(quantized, tmp_path, capsys):
     from adam_integrations.cli import main
 
@@ -80,8 +127,10 @@ def test_adam_eval_prints_one_table_or_json(quantized, tmp_path, capsys):
     assert "cannot read the text" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module", ["adam_integrations.tools.quantize",
-                                    "adam_integrations.tools.evaluate"])
+@pytest.mark.parametrize("module", ["adam_integrations.tools.convert",
+                                    "adam_integrations.tools.evaluate",
+                                    "adam_integrations.tools.imatrix",
+                                    "adam_integrations.tools.quantize"])
 def test_the_tools_docstring_examples_run(module):
     import doctest
     import importlib
