@@ -492,7 +492,8 @@ def _eval(args: argparse.Namespace) -> int:
     text = _text_file(args.text)
     results = evaluate(args.models, text, reference=args.reference, context=args.context,
                        chunks=args.chunks, backend=args.backend,
-                       reference_backend=args.reference_backend)
+                       reference_backend=args.reference_backend,
+                       text_name=Path(args.text).name)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0

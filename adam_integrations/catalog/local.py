@@ -34,6 +34,3 @@ def local_path(model: Qwen3Model, backend: str, precision: str) -> Path | None:
     snapshot = cached_snapshot(model.hf_id)
     return snapshot if snapshot is not None and (snapshot / "config.json").exists() else None
 
-
-def on_disk(model: Qwen3Model, backend: str, precision: str) -> bool:
-    return local_path(model, backend, precision) is not None

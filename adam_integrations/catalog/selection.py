@@ -28,6 +28,12 @@ Decisions written down here:
   sequence) is within the compute allowance.
 - A domain's preferred models (e.g. Qwen3-Coder-Next and Qwen3-Coder for "code") are
   tried first.
+- Measured beats estimated: where ``adam eval`` measured a catalog file on disk (on
+  llama.cpp, ``core.measurements``), its generation speed replaces the estimate (so a
+  precision measured too slow here gives way to a smaller one), and the options and the
+  explanation compare it with the best precision measured over the same text
+  ("Q4_K_M: 4.2% higher perplexity than Q8_0, 1.7x faster here"). Quality alone does not
+  move the pick: the best precision that fits and is fast enough stays the choice.
 - ``ModelManager()`` with no model never starts a multi-GB download by surprise: it
   uses the pick when it is on disk, else the best local catalog model, else the embedded
   default, and the explanation says what it would choose and how to get it.
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from adam_integrations.catalog.domains import DomainProfile, get_domain
@@ -50,6 +57,7 @@ from adam_integrations.catalog.qwen3 import (
     Qwen3Model,
 )
 from adam_integrations.core.hardware import HardwareProfile
+from adam_integrations.core.measurements import measurements_of
 from adam_integrations.core.memory import GIB, HEADROOM, MemoryEstimate, estimate
 from adam_integrations.core.registry import gguf_backends
 
@@ -80,6 +88,30 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Measured:
+    """What ``adam eval`` measured of an option's file on this machine, compared with the
+    model's highest-precision file measured over the same text (``core.measurements``)."""
+
+    perplexity: float
+    tokens_per_second: float
+    baseline: str
+    """The precision compared with (the option's own when it is the best measured)."""
+    perplexity_increase: float
+    """Relative to the baseline's perplexity: 0.012 = 1.2% higher."""
+    speedup: float
+    """Generation speed over the baseline's."""
+    text_name: str
+
+    def describe(self, precision: str) -> str:
+        if self.baseline == precision:
+            return (f"{precision} measured here: perplexity {self.perplexity:.3f} over "
+                    f"{self.text_name}, {self.tokens_per_second:.1f} tok/s")
+        return (f"{precision}: {self.perplexity_increase:.1%} higher perplexity than "
+                f"{self.baseline}, {self.speedup:.1f}x faster here (adam eval over "
+                f"{self.text_name})")
+
+
+@dataclass(frozen=True)
 class Option:
     """One model at one precision and context, with its estimate and fit."""
 
@@ -91,7 +123,9 @@ class Option:
     budget: Budget
     on_disk: bool = False
     tokens_per_second: float | None = None
-    """Estimated decode speed (None: unknown, e.g. on a GPU or a synthetic profile)."""
+    """Decode speed: measured here when ``measured``, else estimated (None: unknown, e.g.
+    on a GPU or a synthetic profile)."""
+    measured: Measured | None = None
 
     @property
     def fit(self) -> str:
@@ -119,10 +153,11 @@ class Option:
         disk = ", on disk" if self.on_disk else ""
         speed = (f", ~{self.tokens_per_second:.1f} tok/s" if self.tokens_per_second
                  is not None else "")
+        measured = f"; {self.measured.describe(self.precision)}" if self.measured else ""
         return (f"{self.model.alias:<24} {self.model.size_label:<18} {self.precision:<8} "
                 f"ctx {self.context}{yarn}: {self.fit:<12} needs "
                 f"{self.estimate.describe()} of {self.budget.bytes / GIB:.1f} GiB "
-                f"{self.budget.name}{speed}{disk}")
+                f"{self.budget.name}{speed}{disk}{measured}")
 
 
 @dataclass(frozen=True)
@@ -241,18 +276,48 @@ def recommend(hardware: HardwareProfile | None = None, *, backend: str = "llamac
 
 def _options(hardware: HardwareProfile, backend: str, domain: DomainProfile | None,
              context: int, budget: Budget, parallel: int) -> list[Option]:
-    from adam_integrations.catalog.local import on_disk
+    from adam_integrations.catalog.local import local_path
 
     options = []
     for model in candidates(domain, hardware):
         if context > model.max_context:
             continue
-        for precision in precisions(model, backend, hardware):
-            options.append(Option(model, backend, precision, context,
-                                  estimate_option(model, precision, context, budget, parallel),
-                                  budget, on_disk(model, backend, precision),
-                                  decode_speed(model, precision, budget, hardware)))
+        paths = {p: local_path(model, backend, p) for p in precisions(model, backend,
+                                                                        hardware)}
+        measured = measured_precisions(paths) if backend != "huggingface" else {}
+        for precision, path in paths.items():
+            known = measured.get(precision)
+            options.append(Option(
+                model, backend, precision, context,
+                estimate_option(model, precision, context, budget, parallel), budget,
+                path is not None, known.tokens_per_second if known else
+                decode_speed(model, precision, budget, hardware), known))
     return options
+
+
+def measured_precisions(paths: dict[str, Path | None]) -> dict[str, Measured]:
+    """What ``adam eval`` measured on llama.cpp of a model's files on disk (``paths``: by
+    precision, best first), each compared with the best precision measured over the same
+    text; empty where nothing was measured."""
+    found = measurements_of(path for path in paths.values() if path is not None)
+    latest = {}
+    for precision, path in paths.items():
+        on_llama = [m for m in found.get(path, []) if m.backend == "llamacpp"] \
+            if path is not None else []
+        if on_llama:
+            latest[precision] = on_llama[-1]
+    if not latest:
+        return {}
+    # compare over the text measured for the most precisions (the newest such, on a tie)
+    texts = [m.text_digest for m in sorted(latest.values(), key=lambda m: m.measured_at)]
+    text = max(reversed(texts), key=texts.count)
+    same = {p: m for p, m in latest.items() if m.text_digest == text}
+    baseline_precision = next(p for p in paths if p in same)
+    baseline = same[baseline_precision]
+    return {p: Measured(m.perplexity, m.decode_tokens_per_s, baseline_precision,
+                        m.perplexity / baseline.perplexity - 1,
+                        m.decode_tokens_per_s / baseline.decode_tokens_per_s, m.text_name)
+            for p, m in same.items()}
 
 
 def _prefer_on_disk(first: Option, fitting: list[Option]) -> Option:
@@ -281,7 +346,8 @@ def _explain(choice: Option | None, options: list[Option], budget: Budget, wante
     shorter = f" (context halved from {wanted} to fit)" if used < wanted else ""
     speed = ""
     if choice.tokens_per_second is not None:
-        speed = f", about {choice.tokens_per_second:.0f} tokens/s"
+        speed = (f", {choice.tokens_per_second:.0f} tokens/s measured here"
+                 if choice.measured else f", about {choice.tokens_per_second:.0f} tokens/s")
         if not choice.fast_enough(min_speed):
             speed += f" (no option reaches {min_speed:g} tokens/s here: the fastest)"
         slow = [o for o in bigger if o.fits and not o.fast_enough(min_speed)]
@@ -289,16 +355,19 @@ def _explain(choice: Option | None, options: list[Option], budget: Budget, wante
             best = max(slow, key=lambda o: o.model.parameters)
             speed += (f" ({best.model.alias} {best.precision} fits but would decode at "
                       f"about {best.tokens_per_second:.1f}, under {min_speed:g} tokens/s)")
+    measured = f"; {choice.measured.describe(choice.precision)}" if choice.measured else ""
     return (f"{choice.model.alias} = {choice.model.hf_id} {choice.precision} on "
             f"{choice.backend}, context {used}{shorter}: needs "
             f"{choice.estimate.total / GIB:.1f} of {budget.bytes / GIB:.1f} GiB "
-            f"{budget.name}{speed}{limit}")
+            f"{budget.name}{speed}{limit}{measured}")
 
 
 def best_quantization(model: Qwen3Model, hardware: HardwareProfile | None = None,
-                      context: int = DEFAULT_CONTEXT) -> str:
-    """The official GGUF quantization of ``model`` for this machine: one already on disk,
-    else the best that fits with headroom, else the smallest.
+                      context: int = DEFAULT_CONTEXT, min_speed: float = MIN_SPEED) -> str:
+    """The official GGUF quantization of ``model`` for this machine: the best one already
+    on disk (passing over those ``adam eval`` measured below ``min_speed`` tokens/s here
+    while another is fast enough), else the best that fits with headroom, else the
+    smallest.
 
     Example:
         >>> from adam_integrations.catalog.qwen3 import find_qwen3
@@ -307,13 +376,17 @@ def best_quantization(model: Qwen3Model, hardware: HardwareProfile | None = None
         >>> best_quantization(find_qwen3("qwen3_xl"), cpu_8gb)     # doctest: +SKIP
         'Q5_K_M'
     """
-    from adam_integrations.catalog.local import on_disk
+    from adam_integrations.catalog.local import local_path
 
     hardware = hardware or HardwareProfile.detect()
     ordered = precisions(model, "llamacpp", hardware)
-    cached = [q for q in ordered if on_disk(model, "llamacpp", q)]
+    paths = {q: local_path(model, "llamacpp", q) for q in ordered}
+    cached = [q for q, path in paths.items() if path is not None]
     if cached:
-        return cached[0]
+        measured = measured_precisions(paths)
+        fast = [q for q in cached
+                if q not in measured or measured[q].tokens_per_second >= min_speed]
+        return fast[0] if fast else cached[0]
     budget = budget_for(hardware, "llamacpp")
     fitting = [q for q in ordered if estimate_option(model, q, context, budget).fit
                in ("perfect", "good")]

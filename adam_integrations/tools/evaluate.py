@@ -33,6 +33,7 @@ from typing import Any, Literal
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.gguf_header import read_gguf_header
+from adam_integrations.core.measurements import record
 from adam_integrations.tools.quantize import gguf_on_disk
 
 DEFAULT_CONTEXT = 512
@@ -66,11 +67,14 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
              reference: str | os.PathLike[str] | None = None, context: int = DEFAULT_CONTEXT,
              chunks: int | None = None, decode_tokens: int = DECODE_TOKENS,
              threads: int | None = None, backend: Backend = "llamacpp",
-             reference_backend: Backend | None = None) -> list[Evaluation]:
+             reference_backend: Backend | None = None, text_name: str = "text",
+             keep: bool = True) -> list[Evaluation]:
     """Perplexity, divergence from ``reference`` and speed of each model in ``models`` over
     ``text`` on ``backend`` (see the module docstring); ``chunks`` caps the chunks read.
     ``reference_backend`` runs the reference elsewhere (default: ``backend``), e.g. a
     converted GGUF on llama.cpp against its transformers checkpoint on transformers.
+    ``keep``: remember each GGUF's figures (``core.measurements``, under ``text_name``)
+    for the model pick.
 
     >>> evaluate(["smollm2"], "too short")
     Traceback (most recent call last):
@@ -85,11 +89,20 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
     base = _scorer_class(reference_backend or backend, "reference_backend")(
         reference, context, threads) if reference is not None else None
     try:
-        return [_evaluate(scorer_class(model, context, threads), text, base, context, chunks,
-                          decode_tokens) for model in models]
+        results = [_evaluate(scorer_class(model, context, threads), text, base, context,
+                             chunks, decode_tokens) for model in models]
     finally:
         if base is not None:
             base.close()
+    if keep:
+        for result in results:
+            if result.quantization is not None:
+                record(result.path, quantization=result.quantization, text=text,
+                       text_name=text_name, backend=result.backend,
+                       perplexity=result.perplexity,
+                       prefill_tokens_per_s=result.prefill_tokens_per_s,
+                       decode_tokens_per_s=result.decode_tokens_per_s)
+    return results
 
 
 def _scorer_class(backend: str, argument: str) -> type[_Scorer]:

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from adam_integrations import InvalidRequestError
+from adam_integrations.core.measurements import measurements_of
 from adam_integrations.tools import convert, evaluate, quantize
 
 TEXT = importlib.metadata.metadata("transformers").get_payload()
@@ -38,6 +39,11 @@ def test_more_rounding_costs_more_perplexity_and_divergence(quantized):
     assert 0 < q8.kl_divergence < q4.kl_divergence
     assert 1.0 > q8.top1_agreement > q4.top1_agreement > 0.5
     assert all(r.prefill_tokens_per_s > 0 and r.decode_tokens_per_s > 0 for r in (f16, q8, q4))
+    # kept for the model pick (catalog.selection reads them for the catalog's files)
+    kept = measurements_of([quantized["Q8_0"]])[quantized["Q8_0"]][-1]
+    assert (kept.quantization, kept.perplexity, kept.backend) == ("Q8_0", q8.perplexity,
+                                                                  "llamacpp")
+    assert kept.decode_tokens_per_s == q8.decode_tokens_per_s
 
 
 def test_both_backends_score_the_same_file_alike(chat_gguf_path):

@@ -192,6 +192,50 @@ def test_the_manager_uses_the_pick_when_it_is_on_disk(tmp_path, monkeypatch,
     assert "(on disk)" in manager.explanation
 
 
+def test_speeds_measured_here_move_the_pick_and_are_compared(tmp_path, monkeypatch,
+                                                              chat_gguf_path):
+    """``adam eval``'s figures (``core.measurements``) for the catalog's files on disk:
+    a precision measured below the wanted speed gives way to a smaller one on disk, and
+    the explanation compares the two; a file changed since it was measured is estimated
+    again."""
+    import os
+    import shutil
+
+    from adam_integrations.core.measurements import record
+
+    snapshot = tmp_path / "hub" / "models--unsloth--Qwen3.5-0.8B-GGUF" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    q8, q4 = snapshot / "Qwen3.5-0.8B-Q8_0.gguf", snapshot / "Qwen3.5-0.8B-Q4_K_M.gguf"
+    q8.symlink_to(chat_gguf_path)
+    shutil.copyfile(chat_gguf_path, q4)  # another file: measurements follow the file
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("abc")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("ADAM_CACHE_DIR", str(tmp_path / "cache"))
+    machine = cpu(4, 2)
+    model = find_qwen3("qwen3.5_0.8b")
+    assert recommend(machine).choice.precision == "Q8_0"  # the best on disk
+    for path, precision, perplexity, speed in ((q8, "Q8_0", 10.0, 6.0),
+                                               (q4, "Q4_K_M", 10.5, 15.0)):
+        record(path, quantization=precision, text="the same text", text_name="notes.md",
+               backend="llamacpp", perplexity=perplexity, prefill_tokens_per_s=100.0,
+               decode_tokens_per_s=speed)
+    pick = recommend(machine)
+    assert (pick.choice.model, pick.choice.precision) == (model, "Q4_K_M")
+    assert pick.choice.tokens_per_second == 15.0
+    assert "15 tokens/s measured here" in pick.explanation
+    assert ("Q4_K_M: 5.0% higher perplexity than Q8_0, 2.5x faster here (adam eval over "
+            "notes.md)") in pick.explanation
+    q8_line = next(o.line() for o in pick.options if o.model is model
+                   and o.precision == "Q8_0")
+    assert "Q8_0 measured here: perplexity 10.000 over notes.md, 6.0 tok/s" in q8_line
+    assert selection.best_quantization(model, machine) == "Q4_K_M"
+    assert selection.best_quantization(model, machine, min_speed=5) == "Q8_0"
+    stat = q4.stat()
+    os.utime(q4, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert recommend(machine).choice.measured is None  # changed since: estimated again
+
+
 def test_every_alias_and_id_resolves_and_chat_ids_warn():
     for model in ALL_QWEN3:
         assert resolve(model.alias).location == model.hf_id
