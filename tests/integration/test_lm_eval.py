@@ -21,12 +21,14 @@ MODEL = "smollm2:135m"
 
 @pytest.fixture
 def task_folder(tmp_path, monkeypatch) -> Path:
-    """The task, pointed at its data file; the datasets cache in ``tmp_path``, offline."""
+    """The task, its data file named by its whole path (the file names it from the
+    repository root); the datasets cache in ``tmp_path``, offline."""
     folder = tmp_path / "tasks"
     folder.mkdir()
     task = (TASKS / "adam_tiny_qa.yaml").read_text(encoding="utf-8")
-    (folder / "adam_tiny_qa.yaml").write_text(
-        task.replace("tiny_qa.jsonl", str(TASKS / "tiny_qa.jsonl")), encoding="utf-8")
+    (folder / "adam_tiny_qa.yaml").write_text(task.replace(
+        "tests/integration/data/lm_eval/tiny_qa.jsonl", str(TASKS / "tiny_qa.jsonl")),
+        encoding="utf-8")
     for name, value in (("HF_DATASETS_CACHE", str(tmp_path / "datasets")),
                         ("HF_DATASETS_OFFLINE", "1"), ("HF_HUB_OFFLINE", "1")):
         monkeypatch.setenv(name, value)
