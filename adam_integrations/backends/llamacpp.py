@@ -39,9 +39,15 @@ from adam_integrations.backends.llamacpp_slots import (
     END_OF_ANSWER,
     END_OF_TURN,
     FINISHED,
+    PromptScores,
     SlotScheduler,
 )
-from adam_integrations.backends.logprobs import LogprobCollector, ScoredToken, top_logprobs
+from adam_integrations.backends.logprobs import (
+    LogprobCollector,
+    ScoredToken,
+    prompt_logprobs,
+    top_logprobs,
+)
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
@@ -66,6 +72,7 @@ from adam_integrations.core.types import (
     ModelInfo,
     ModelSource,
     Purpose,
+    TokenLogprob,
     check_embeddable,
 )
 
@@ -260,6 +267,50 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     def count_tokens(self, text: str) -> int:
         return len(self._ensure_loaded().llama.tokenize(text.encode(), add_bos=False,
                                                        special=True))
+
+    def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        # as _stream_complete reads a prompt: BOS where the vocabulary adds one
+        return list(self._ensure_loaded().llama.tokenize(
+            text.encode(), add_bos=add_special_tokens, special=False))
+
+    def detokenize(self, tokens: list[int]) -> str:
+        llama = self._ensure_loaded().llama
+        vocabulary = llama.n_vocab()
+        bad = [t for t in tokens if not isinstance(t, int) or not 0 <= t < vocabulary]
+        if bad:
+            raise InvalidRequestError(f"token ids {bad[:5]} are outside this model's "
+                                      f"vocabulary (0 to {vocabulary - 1})", param="tokens")
+        return llama.detokenize(tokens, special=True).decode("utf-8", errors="replace")
+
+    def special_tokens(self) -> dict[str, str | None]:
+        import llama_cpp
+
+        loaded = self._ensure_loaded()
+        pad = llama_cpp.llama_vocab_pad(llama_cpp.llama_model_get_vocab(loaded.llama.model))
+        return {"bos_token": loaded.variables["bos_token"] or None,
+                "eos_token": loaded.variables["eos_token"] or None,
+                "pad_token": self.detokenize([pad]) if pad >= 0 else None}
+
+    def score_prompt(self, prompt: str, top_logprobs: int = 0) -> list[TokenLogprob]:
+        """See ``ModelBackend.score_prompt``: the prompt read in a slot with the logits of
+        every position kept (no cached prefix: it has none)."""
+        loaded = self._ensure_loaded()
+        self._check_generates(loaded)
+        tokens = self.tokenize(prompt)
+        if len(tokens) >= loaded.slots.window:
+            raise InvalidRequestError(
+                f"the prompt has {len(tokens)} tokens and fills the {loaded.slots.window}-"
+                f"token context window of {self.source.name}; shorten it")
+        request = loaded.slots.submit(tokens, 0, None, None, None, None,
+                                      prompt_top=top_logprobs)
+        scores: list[ScoredToken] = []
+        while (event := request.events.get()) is not FINISHED:
+            if isinstance(event, Failure):
+                raise AdamError(f"scoring the prompt failed: {event.error}") from event.error
+            if isinstance(event, PromptScores):
+                scores = event.scores
+        return prompt_logprobs(tokens, scores,
+                               lambda t: loaded.llama.detokenize([t], special=True))
 
     def _traits(self, loaded: _Loaded) -> TemplateTraits:
         return loaded.traits

@@ -102,6 +102,21 @@ class SlotRequest:
     shared: int = 0
     row: int = -1
     """This step's batch row holding the request's logits (-1: none)."""
+    prompt_top: int | None = None
+    """None: the prompt is only read; else each prompt token after the first is scored
+    (its log probability given those before it, with this many alternatives) and the
+    scores sent as one ``PromptScores`` event once the prompt is read. The whole prompt is
+    then computed (no cached or shared prefix: those have no logits)."""
+    scoring: list[tuple[int, int]] = field(default_factory=list)
+    """This step's (batch row, the prompt token it predicts), while scoring the prompt."""
+    prompt_scores: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PromptScores:
+    """Event: the prompt's tokens after the first, scored (``ScoredToken``s), in order."""
+
+    scores: list[Any]
 
 
 @dataclass(eq=False)
@@ -145,11 +160,14 @@ class SlotScheduler:
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None,
                penalties: Penalties | None = None,
-               top_logprobs: int | None = None) -> SlotRequest:
-        """Queue a generation; its tokens arrive on ``request.events`` (scored, with
-        ``top_logprobs`` alternatives, unless it is None)."""
+               top_logprobs: int | None = None,
+               prompt_top: int | None = None) -> SlotRequest:
+        """Queue a generation of at most ``max_new`` tokens (0: only read the prompt); its
+        tokens arrive on ``request.events`` (scored, with ``top_logprobs`` alternatives,
+        unless it is None), after the prompt's scores when ``prompt_top`` is given (see
+        ``SlotRequest.prompt_top``)."""
         return self._engine.submit(prompt, max_new, sampler, decoder, penalties,
-                                   top_logprobs)
+                                   top_logprobs, prompt_top)
 
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
@@ -222,12 +240,13 @@ class _SlotEngine:
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None,
-               penalties: Penalties | None, top_logprobs: int | None) -> SlotRequest:
+               penalties: Penalties | None, top_logprobs: int | None,
+               prompt_top: int | None = None) -> SlotRequest:
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
                               decoder=decoder, penalties=penalties,
-                              top_logprobs=top_logprobs)
+                              top_logprobs=top_logprobs, prompt_top=prompt_top)
         with self._state:
             if self._closing:
                 raise AdamError("the model was unloaded while this request started; "
@@ -309,11 +328,13 @@ class _SlotEngine:
         return sum(other.request is not None for other in neighbours)
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
-        keep = self._keep(slot, request.prompt, common_prefix(slot.tokens, request.prompt))
+        scoring = request.prompt_top is not None  # every prompt token computed
+        keep = self._keep(slot, request.prompt,
+                          0 if scoring else common_prefix(slot.tokens, request.prompt))
         slot.request, request.slot = request, slot
         request.cached, request.pending = keep, request.prompt[keep:]
         source, shared = self._best_source(slot, request.prompt)
-        if shared - keep >= self._min_shared:
+        if shared - keep >= self._min_shared and not scoring:
             request.source, request.shared = source, shared
         self._active.append(request)
 
@@ -392,9 +413,14 @@ class _SlotEngine:
             if request not in reading:
                 request.row = self._add(request.slot, request.next_token, logits=True)
             elif request in chunks:
+                scoring = request.prompt_top is not None
                 for token in chunks[request]:
-                    row = self._add(request.slot, token, logits=False)
-                if not request.pending:  # the prompt's last token gives the first logits
+                    row = self._add(request.slot, token, logits=scoring)
+                    read = len(request.slot.tokens)  # prompt tokens read, this one too
+                    if scoring and read < len(request.prompt):
+                        request.scoring.append((row, request.prompt[read]))
+                if not request.pending and request.max_new > 0:
+                    # the prompt's last token gives the first logits
                     self._batch.logits[row], request.row = True, row
         batch = self._batch
         status = llama_cpp.llama_decode(self._context.ctx, batch)
@@ -402,8 +428,24 @@ class _SlotEngine:
             raise AdamError(f"llama.cpp could not decode a batch of {batch.n_tokens} tokens "
                             f"(llama_decode returned {status})")
         for request in working:
-            if request.row >= 0:
+            if request.scoring:
+                self._score_prompt(request)
+            if request.pending or request.slot is None:
+                continue
+            if request.prompt_top is not None:  # the prompt is read: its scores go first
+                request.events.put(PromptScores(request.prompt_scores))
+                request.prompt_top = None
+            if request.max_new == 0:  # it only read the prompt
+                self._finish(request)
+            elif request.row >= 0:
                 self._sample(request)
+
+    def _score_prompt(self, request: SlotRequest) -> None:
+        """Score the prompt tokens this step read, before anything changes the logits."""
+        for row, token in request.scoring:
+            request.prompt_scores.append(score(raw_logits(self._logits(row)), token,
+                                               request.prompt_top or 0))
+        request.scoring = []
 
     def _add(self, slot: _Slot | None, token: int, *, logits: bool) -> int:
         assert slot is not None

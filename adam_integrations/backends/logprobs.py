@@ -79,3 +79,19 @@ class LogprobCollector:
         data = self._spell(token)
         return TokenLogprob(data.decode("utf-8", errors="replace"), logprob, list(data),
                             top or [])
+
+
+def prompt_logprobs(tokens: list[int], scores: list[ScoredToken],
+                    spell: Callable[[int], bytes]) -> list[TokenLogprob]:
+    """A scored prompt as ``ModelBackend.score_prompt`` returns it: ``tokens`` spelled out,
+    the first without a log probability, the others with ``scores`` (in order)."""
+    if len(scores) != len(tokens) - 1:
+        raise ValueError(f"{len(scores)} scores for a prompt of {len(tokens)} tokens")
+    collector = LogprobCollector(spell)
+    first = spell(tokens[0]) if tokens else b""
+    spelled = [TokenLogprob(first.decode("utf-8", errors="replace"), None, list(first))]
+    for scored in scores:
+        collector.add(scored)
+    holder = Chunk()
+    collector.attach(holder)
+    return spelled[:len(tokens)] + holder.logprobs

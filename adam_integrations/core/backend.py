@@ -32,6 +32,7 @@ from adam_integrations.core.types import (
     GenerationConfig,
     ModelInfo,
     ModelSource,
+    TokenLogprob,
     check_prompt,
     check_texts,
     coerce_messages,
@@ -112,6 +113,36 @@ class ModelBackend(ABC):
         """How many tokens the model's tokenizer makes of ``text`` (special tokens such as
         ``<|im_start|>`` count as one each, no BOS added)."""
         raise UnsupportedOperationError(f"the {self.name} backend cannot count tokens")
+
+    def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        """``text``'s token ids as a completion reads it (``add_special_tokens``: with the
+        BOS token first where the model adds one); may load the model."""
+        raise UnsupportedOperationError(
+            f"the {self.name} backend does not show its tokens; tokenize with an in-process "
+            "backend (llamacpp, huggingface)")
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of ``tokens`` (special tokens spelled out)."""
+        raise UnsupportedOperationError(
+            f"the {self.name} backend does not show its tokens; detokenize with an "
+            "in-process backend (llamacpp, huggingface)")
+
+    def special_tokens(self) -> dict[str, str | None]:
+        """The text of the model's ``bos_token``, ``eos_token`` and ``pad_token`` (None
+        where it has none); may load the model."""
+        raise UnsupportedOperationError(
+            f"the {self.name} backend does not show its tokens; use an in-process backend "
+            "(llamacpp, huggingface)")
+
+    def score_prompt(self, prompt: str, top_logprobs: int = 0) -> list[TokenLogprob]:
+        """Every token of ``prompt`` as a completion reads it (``tokenize``), with its log
+        probability given the tokens before it and the ``top_logprobs`` most likely
+        tokens there; the first token, with nothing before it, has ``logprob`` None. What
+        ``/v1/completions`` echoes with ``logprobs`` (and what multiple-choice
+        evaluations read)."""
+        raise UnsupportedOperationError(
+            f"the {self.name} backend does not score prompts (echo with logprobs); use an "
+            "in-process backend (llamacpp, huggingface)")
 
     # -- public API, derived ---------------------------------------------------------
     def stream_chat(

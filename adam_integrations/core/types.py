@@ -503,10 +503,12 @@ class TokenLogprob:
     most likely tokens at that position with theirs.
 
     ``bytes`` are the token's UTF-8 bytes (a token may hold part of a character).
+    ``logprob`` is None only for a prompt's first token (``ModelBackend.score_prompt``),
+    which has nothing before it.
     """
 
     token: str
-    logprob: float
+    logprob: float | None
     bytes: list[int] = field(default_factory=list)
     top_logprobs: list[TokenLogprob] = field(default_factory=list)
 

@@ -3,7 +3,8 @@ shape.
 
 - ``/v1/messages`` answers Anthropic's, ``{"type": "error", "error": {"type",
   "message"}}``, which the ``anthropic`` client reads;
-- the other ``/v1/*`` routes answer OpenAI's error object, ``{"error": {"message",
+- the other ``/v1/*`` routes (and vLLM's ``/tokenize``, ``/detokenize``,
+  ``/tokenizer_info``) answer OpenAI's error object, ``{"error": {"message",
   "type", "param", "code"}}``, which the ``openai`` client reads into its exceptions
   (``BadRequestError: ... 'max_tokens' must be at least 1``);
 - every other route answers Ollama's ``{"error": "<message>"}``.
@@ -51,8 +52,12 @@ from adam_integrations.wire import openai as openai_wire
 logger = logging.getLogger(__name__)
 
 
+TOKENIZER_ROUTES = ("/tokenize", "/detokenize", "/tokenizer_info")
+"""vLLM's tokenizer endpoints, outside ``/v1`` but answering as its ``/v1`` does."""
+
+
 def is_openai_route(path: str) -> bool:
-    return path == "/v1" or path.startswith("/v1/")
+    return path == "/v1" or path.startswith("/v1/") or path in TOKENIZER_ROUTES
 
 
 def error_body(path: str, status: int, message: str, *, param: str | None = None,

@@ -5,6 +5,7 @@ as Ollama also offers them. The wire format is
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,8 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError, ModelNotFoundError
+from adam_integrations.core.gguf_header import ENCODER_ARCHITECTURES
 from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.server.errors import code_of, status_of
+from adam_integrations.server.models import Served
 from adam_integrations.server.names import canonical_name
 from adam_integrations.server.ollama_api import keep_alive_of
 from adam_integrations.server.request_body import read_json
@@ -36,6 +39,10 @@ def routes(service: ModelService) -> list[Route]:
         Route("/v1/responses", api.responses, methods=["POST"]),
         Route("/v1/models", api.list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", api.get_model, methods=["GET"]),
+        # vLLM's tokenizer endpoints (what lm-eval's remote tokenizer reads)
+        Route("/tokenize", api.tokenize, methods=["POST"]),
+        Route("/detokenize", api.detokenize, methods=["POST"]),
+        Route("/tokenizer_info", api.tokenizer_info, methods=["GET"]),
     ]
 
 
@@ -64,18 +71,31 @@ class OpenAIApi:
             raise InvalidRequestError("/v1/completions takes no tools; use /v1/chat/completions")
         config = wire.config_from_request(body, wire.COMPLETION_FIELDS)
         prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1:
+        if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
             prompt = prompt[0]
+        if isinstance(prompt, list):  # token ids (schema-checked)
+            await self.service.load(served)
+            prompt = await self.service.prompt_of_tokens(served, prompt)
         if not isinstance(prompt, str) or not prompt:
             raise InvalidRequestError("prompt must be a non-empty string", param="prompt")
         await self.service.load(served)
         suffix = body.get("suffix") or None
+        echo = body.get("echo") is True
+        if echo and suffix is not None:
+            raise InvalidRequestError("echo and suffix do not go together: the prompt is "
+                                      "not what comes before an insertion", param="echo")
         config = await self.service.prepared(served, config, insert=suffix is not None)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                      body["model"])
+        echoed = None
+        if echo:  # the prompt first (scored when logprobs are asked for), as OpenAI's
+            scored = await self.service.score_prompt(
+                served, prompt, config.top_logprobs or 0, keep_alive_of({})) \
+                if config.logprobs else []
+            echoed = Chunk(text=prompt, logprobs=scored)
         chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}),
                                               suffix)
-        return await completion.respond(body, chunks)
+        return await completion.respond(body, _chain(echoed, chunks))
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
@@ -108,6 +128,65 @@ class OpenAIApi:
         return await built_answer(
             chunks, responses_wire.ResponseBuilder(body["model"], body),
             stream=bool(body.get("stream")), error_event=_error_event)
+
+    async def tokenize(self, request: Request) -> Response:
+        """vLLM's ``POST /tokenize``: ``{"tokens", "count", "max_model_len"}``, the tokens
+        a completion reads ``prompt`` as (``add_special_tokens``: with the BOS token)."""
+        body = await read_json(request)
+        _only(body, wire.TOKENIZE_FIELDS)
+        if not isinstance(body.get("prompt"), str):
+            raise InvalidRequestError("prompt is required: the text to tokenize",
+                                      param="prompt")
+        served = await self._tokenizer_model(body.get("model"))
+        special = body.get("add_special_tokens") is not False
+        tokens = await asyncio.to_thread(served.backend.tokenize, body["prompt"],
+                                         add_special_tokens=special)
+        window = (await asyncio.to_thread(served.backend.info)).context_window
+        return JSONResponse({"tokens": tokens, "count": len(tokens),
+                             "max_model_len": window})
+
+    async def detokenize(self, request: Request) -> Response:
+        """vLLM's ``POST /detokenize``: ``{"prompt"}``, the text of ``tokens``."""
+        body = await read_json(request)
+        _only(body, wire.DETOKENIZE_FIELDS)
+        if not isinstance(body.get("tokens"), list):
+            raise InvalidRequestError("tokens is required: a list of token ids",
+                                      param="tokens")
+        served = await self._tokenizer_model(body.get("model"))
+        text = await asyncio.to_thread(served.backend.detokenize, body["tokens"])
+        return JSONResponse({"prompt": text})
+
+    async def tokenizer_info(self, request: Request) -> Response:
+        """vLLM's ``GET /tokenizer_info`` (``?model=`` names the model): the special
+        tokens, the chat template and the context window."""
+        served = await self._tokenizer_model(request.query_params.get("model"))
+        backend = served.backend
+        info, template, special = await asyncio.gather(
+            asyncio.to_thread(backend.info), asyncio.to_thread(backend.chat_template),
+            asyncio.to_thread(backend.special_tokens))
+        return JSONResponse({"tokenizer_class": backend.name, "model": served.name,
+                             "model_max_length": info.context_window,
+                             "chat_template": template, **special})
+
+    async def _tokenizer_model(self, name: object) -> Served:
+        """The model named (loaded now). Unnamed (lm-eval's remote tokenizer names none,
+        as vLLM serves one model): the one chat model in memory, else the one chat model
+        served; any other case is refused, never guessed (a guess would score one model's
+        answers with another's tokens)."""
+        if name is None:
+            running = [m.stored.name for m in await self.service.running()
+                       if _chat(m.stored)]
+            served = [m.name for m in await self.service.stored() if _chat(m)]
+            if len(running) == 1 or len(served) == 1:
+                name = running[0] if len(running) == 1 else served[0]
+            else:
+                raise InvalidRequestError(
+                    f"name the model (\"model\" in the body, ?model= on /tokenizer_info): "
+                    f"{len(running)} chat models are loaded and {len(served)} served here "
+                    "(with one loaded, it is the one)", param="model")
+        served = await self.service.get(name)
+        await self.service.load(served)
+        return served
 
     async def list_models(self, request: Request) -> Response:
         stored = await self.service.stored()
@@ -246,6 +325,21 @@ class _TextCompletion(_Completion):
             "index": 0, "text": choice["message"]["content"],
             "finish_reason": choice["finish_reason"], "logprobs": choice["logprobs"]}])
         return answer
+
+
+def _chat(model: StoredModel) -> bool:
+    """Whether a stored model generates text (not an encoder-only embedding model)."""
+    return model.weights is None or model.weights.architecture not in ENCODER_ARCHITECTURES
+
+
+def _only(body: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Check ``body`` against ``fields``, refusing any field it does not describe (besides
+    ``model``) rather than ignoring it."""
+    unknown = sorted(set(body) - set(fields) - {"model"})
+    if unknown:
+        raise InvalidRequestError(f"unknown field {unknown[0]!r}; this endpoint takes "
+                                  f"{', '.join(['model', *fields])}", param=unknown[0])
+    check_fields(body, fields)
 
 
 def _error_event(error: Exception) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adam_integrations.core import __version__
+from adam_integrations.server.errors import TOKENIZER_ROUTES, is_openai_route
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import ALIAS_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN
 from adam_integrations.wire import anthropic as anthropic_wire
@@ -138,8 +139,9 @@ def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, An
 
 
 _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
-                            "/api/create", "/v1/models/{model}", "/v1/messages/count_tokens"})
-_LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show"})
+                            "/api/create", "/v1/models/{model}", "/v1/messages/count_tokens",
+                            *TOKENIZER_ROUTES})
+_LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", *TOKENIZER_ROUTES})
 
 
 def _operation(path: str, summary: str, answer: dict[str, Any],
@@ -155,13 +157,29 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
     if path in MODEL_ROUTES:
         statuses.append("503")
     error = _json(_ref("AnthropicError" if path.startswith("/v1/messages") else
-                       "OpenAIError" if path.startswith("/v1/") else "OllamaError"))
+                       "OpenAIError" if is_openai_route(path) else "OllamaError"))
     responses: dict[str, Any] = {"200": {"description": "the answer", **answer}}
     for status in sorted(statuses):
         responses[status] = {"description": _WHY[status], "content": error}
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
         operation["requestBody"] = body
+    return operation
+
+
+def _tokenizer_info() -> dict[str, Any]:
+    """``GET /tokenizer_info``: a model named by ``?model=`` (a 400 when it is not a
+    name, or when none is and the model cannot be told)."""
+    operation = _operation("/tokenizer_info", "vLLM's tokenizer: special tokens, chat "
+                           "template, context window", {"content": _json({
+                               "type": "object", "properties": {
+                                   name: {"type": ["string", "null"]} for name in (
+                                       "bos_token", "eos_token", "pad_token",
+                                       "chat_template")}})})
+    operation["responses"]["400"] = {"description": _WHY["400"],
+                                     "content": _json(_ref("OpenAIError"))}
+    operation["parameters"] = [{"name": "model", "in": "query", "required": False,
+                                "schema": _MODEL}]
     return operation
 
 
@@ -323,6 +341,18 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "object": {"const": "list"}, "data": {"type": "array", "items": {
                 "type": "object", "properties": {"id": {"type": "string"},
                                                  "object": {"const": "model"}}}}}})})},
+    "/tokenize": {"post": _operation("/tokenize", "vLLM's tokenizer: the tokens a "
+                                                  "completion reads the prompt as", {
+        "content": _json({"type": "object", "required": ["tokens", "count"], "properties": {
+            "tokens": {"type": "array", "items": {"type": "integer"}},
+            "count": {"type": "integer"}, "max_model_len": {"type": ["integer", "null"]}}})},
+        _body(["prompt"], {"model": _MODEL, **openai_wire.TOKENIZE_FIELDS}))},
+    "/detokenize": {"post": _operation("/detokenize", "vLLM's tokenizer: the text of "
+                                                      "token ids", {
+        "content": _json({"type": "object", "required": ["prompt"], "properties": {
+            "prompt": {"type": "string"}}})},
+        _body(["tokens"], {"model": _MODEL, **openai_wire.DETOKENIZE_FIELDS}))},
+    "/tokenizer_info": {"get": _tokenizer_info()},
     "/metrics": {"get": _operation("/metrics", "Prometheus metrics", {
         "content": {"text/plain": {"schema": {"type": "string"}}}})},
     "/openapi.json": {"get": _operation("/openapi.json", "this document", {

@@ -35,7 +35,13 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ModelSource
+from adam_integrations.core.types import (
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    ModelSource,
+    TokenLogprob,
+)
 from adam_integrations.core.weight_files import WeightsSummary, describe_weights
 from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
@@ -167,6 +173,45 @@ class ModelService:
         config = self._capped(config)
         return self._tracked(served, keep_alive,
                              served.backend.astream_complete(prompt, config, suffix=suffix))
+
+    async def prompt_of_tokens(self, served: Served, tokens: list[int]) -> str:
+        """The text whose tokens, as a completion reads it, are exactly ``tokens``; refused
+        when they are not (another split of that text, a BOS token the model does not put
+        there or one missing): a prompt given as ids is run as those ids or not at all."""
+        if len(tokens) > self.settings.max_prompt_chars:
+            raise InvalidRequestError(
+                f"prompt too long: {len(tokens):,} tokens, the server's limit is "
+                f"{self.settings.max_prompt_chars:,} characters (adam serve "
+                "--max-prompt-chars)")
+        backend = served.backend
+
+        def read_back() -> tuple[str, list[int]]:
+            text = backend.detokenize(tokens)
+            return text, backend.tokenize(text)
+
+        text, again = await asyncio.to_thread(read_back)
+        if again != tokens:
+            first = next((i for i, (a, b) in enumerate(zip(again, tokens, strict=False))
+                          if a != b), min(len(again), len(tokens)))
+            raise InvalidRequestError(
+                f"the prompt's token ids are not how {served.name} reads their text (they "
+                f"differ from token {first} on: {tokens[first:first + 3]} given, "
+                f"{again[first:first + 3]} read); send the text, or the ids /tokenize gives "
+                "for it (add_special_tokens true)", param="prompt")
+        return text
+
+    async def score_prompt(self, served: Served, prompt: str, top_logprobs: int,
+                           keep_alive: float | None) -> list[TokenLogprob]:
+        """``prompt``'s tokens with their log probabilities (``ModelBackend.score_prompt``),
+        within the request time limit."""
+        self._check_prompt([prompt])
+        with loaded_models.in_use(served.backend, keep_alive=keep_alive):
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(
+                    served.backend.score_prompt, prompt, top_logprobs),
+                    self.settings.request_timeout)
+            except TimeoutError:
+                raise self._timed_out() from None
 
     async def embed(self, served: Served, texts: list[str], keep_alive: float | None,
                     dimensions: int | None = None) -> list[list[float]]:

@@ -82,13 +82,20 @@ CHAT_FIELDS: dict[str, dict[str, Any]] = {
                      "description": "the most likely tokens at each position (with logprobs)"},
 }
 """``/v1/chat/completions``' fields, besides ``model``."""
+_TOKEN_IDS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
 COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
     "prompt": {"oneOf": [{"type": "string", "minLength": 1},
                          {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                          "maxItems": 1},
+                         _TOKEN_IDS,
+                         {"type": "array", "items": _TOKEN_IDS, "minItems": 1,
                           "maxItems": 1}],
-               "description": "the text to continue (one prompt per request)"},
+               "description": "the text to continue, or its token ids as the model reads "
+                              "the text (one prompt per request)"},
     **_STREAMING, **_SAMPLING,
-    "echo": {"enum": [False], "description": "not available: leave it out or false"},
+    "echo": {"type": "boolean", "description": "the prompt before the completion; with "
+                                              "logprobs, the prompt's tokens scored too "
+                                              "(the first has none)"},
     "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
                                                 "insertion (models with FIM tokens)"},
     "logprobs": {"type": "integer", "minimum": 0, "maximum": 5,
@@ -97,6 +104,18 @@ COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
     "best_of": {"type": "integer", "minimum": 1, "maximum": 1},
 }
 """``/v1/completions``' fields, besides ``model``."""
+TOKENIZE_FIELDS: dict[str, dict[str, Any]] = {
+    "prompt": {"type": "string", "description": "the text to split into tokens"},
+    "add_special_tokens": {"type": "boolean", "description": "with the BOS token the model "
+                                                             "puts first (default true)"},
+}
+"""``/tokenize``'s fields besides ``model`` (vLLM's tokenizer endpoint, which lm-eval's
+remote tokenizer uses)."""
+DETOKENIZE_FIELDS: dict[str, dict[str, Any]] = {
+    "tokens": {"type": "array", "items": {"type": "integer", "minimum": 0},
+               "description": "token ids to spell out"},
+}
+"""``/detokenize``'s fields besides ``model``."""
 EMBEDDING_FIELDS: dict[str, dict[str, Any]] = {
     "input": {"oneOf": [{"type": "string"},
                         {"type": "array", "items": {"type": "string"}, "minItems": 1}],
@@ -208,7 +227,8 @@ def completion_logprobs(logprobs: list[TokenLogprob], offset: int = 0) -> dict[s
         offset += len(logprob.token)
     return {"tokens": [lp.token for lp in logprobs],
             "token_logprobs": [lp.logprob for lp in logprobs],
-            "top_logprobs": [{top.token: top.logprob for top in lp.top_logprobs}
+            "top_logprobs": [None if lp.logprob is None else  # an echoed prompt's first
+                             {top.token: top.logprob for top in lp.top_logprobs}
                              for lp in logprobs],
             "text_offset": offsets}
 

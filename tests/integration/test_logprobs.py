@@ -120,3 +120,108 @@ def test_llama_index_gets_one_list_of_candidates_per_token():
     assert len(response.logprobs) == 4 and all(len(c) == 2 for c in response.logprobs)
     streamed = list(llm.stream_chat([ChatMessage(role="user", content="Name a color.")]))
     assert streamed[-1].logprobs == response.logprobs
+
+
+# -- the prompt's own log probabilities (echo), and the tokens behind them ------------------
+PROMPT = "The capital of France is Paris, and the capital of Italy is"
+
+
+def test_a_scored_prompt_is_its_tokens_each_given_those_before(backend_model):
+    scored = backend_model.score_prompt(PROMPT, 3)
+    tokens = backend_model.tokenize(PROMPT)
+    assert len(scored) == len(tokens) and scored[0].logprob is None
+    assert "".join(t.token for t in scored) == backend_model.detokenize(tokens) == PROMPT
+    _consistent_prompt(scored[1:], 3)
+    # the scores are what the model predicts: the next token of a greedy continuation of
+    # the prompt's first part is scored as its most likely
+    cut = len(tokens) // 2
+    head = backend_model.detokenize(tokens[:cut])
+    step = backend_model.complete(head, max_tokens=1, logprobs=True, top_logprobs=1,
+                                  **GREEDY).logprobs[0]
+    assert scored[cut].top_logprobs[0].token == step.token
+    assert math.isclose(scored[cut].top_logprobs[0].logprob, step.logprob, abs_tol=0.1)
+
+
+def _consistent_prompt(scored: list[TokenLogprob], top: int) -> None:
+    for token in scored:
+        assert token.logprob is not None and token.logprob <= 0
+        alternatives = [t.logprob for t in token.top_logprobs]
+        assert len(alternatives) == top and alternatives == sorted(alternatives, reverse=True)
+        assert token.logprob <= alternatives[0] + 1e-6
+
+
+def test_the_backends_score_a_prompt_alike(manager, hf_manager):
+    on_llama = manager.backend.score_prompt(PROMPT)
+    on_torch = hf_manager.backend.score_prompt(PROMPT)
+    assert [t.token for t in on_llama] == [t.token for t in on_torch]
+    assert sum(abs(a.logprob - b.logprob) for a, b in zip(on_llama[1:], on_torch[1:],
+                                                         strict=True)) / len(on_llama) < 0.3
+
+
+def test_completions_echo_the_prompt_with_its_logprobs(server):
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    plain = client.completions.create(model="smollm2:135m", prompt=PROMPT, max_tokens=2,
+                                      temperature=0, logprobs=2)
+    echoed = client.completions.create(model="smollm2:135m", prompt=PROMPT, max_tokens=2,
+                                       temperature=0, logprobs=2, echo=True)
+    choice = echoed.choices[0]
+    assert choice.text == PROMPT + plain.choices[0].text
+    legacy = choice.logprobs
+    assert "".join(legacy.tokens) == choice.text
+    assert legacy.token_logprobs[0] is None and legacy.top_logprobs[0] is None
+    assert all(lp <= 0 for lp in legacy.token_logprobs[1:])
+    assert legacy.text_offset == [sum(map(len, legacy.tokens[:i]))
+                                  for i in range(len(legacy.tokens))]
+    generated = legacy.token_logprobs[-2:]  # the same tokens as without echo
+    assert generated == pytest.approx(plain.choices[0].logprobs.token_logprobs, abs=1e-4)
+    text_only = client.completions.create(model="smollm2:135m", prompt=PROMPT, max_tokens=2,
+                                          temperature=0, echo=True)
+    assert text_only.choices[0].text == choice.text and text_only.choices[0].logprobs is None
+    streamed = "".join(part.choices[0].text for part in client.completions.create(
+        model="smollm2:135m", prompt=PROMPT, max_tokens=2, temperature=0, echo=True,
+        stream=True))
+    assert streamed == choice.text
+    with pytest.raises(openai.BadRequestError, match="echo and suffix"):
+        client.completions.create(model="smollm2:135m", prompt=PROMPT, max_tokens=2,
+                                  echo=True, suffix="!")
+
+
+def test_vllms_tokenizer_endpoints_give_the_tokens_completions_read(server):
+    import httpx
+
+    tokens = httpx.post(f"{server}/tokenize", json={"model": "smollm2:135m",
+                                                     "prompt": PROMPT}).json()
+    assert tokens["count"] == len(tokens["tokens"]) and tokens["max_model_len"] > 0
+    text = httpx.post(f"{server}/detokenize", json={"model": "smollm2:135m",
+                                                     "tokens": tokens["tokens"]}).json()
+    assert text == {"prompt": PROMPT}
+    echoed = openai.OpenAI(base_url=f"{server}/v1", api_key="unused").completions.create(
+        model="smollm2:135m", prompt=PROMPT, max_tokens=1, temperature=0, logprobs=0,
+        echo=True).choices[0].logprobs
+    assert len(echoed.tokens) == tokens["count"] + 1  # the prompt's tokens, then the answer's
+    info = httpx.get(f"{server}/tokenizer_info", params={"model": "smollm2:135m"}).json()
+    assert info["eos_token"] == "<|im_end|>" and "im_start" in info["chat_template"]
+    refused = httpx.post(f"{server}/tokenize", json={"model": "smollm2:135m",
+                                                      "prompt": PROMPT, "messages": []})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"].startswith("unknown field 'messages'")
+    bad = httpx.post(f"{server}/detokenize", json={"model": "smollm2:135m",
+                                                    "tokens": [10**9]})
+    assert bad.status_code == 400 and "outside this model's vocabulary" in bad.text
+
+
+def test_a_prompt_given_as_token_ids_is_run_as_exactly_those(server):
+    import httpx
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused")
+    ids = httpx.post(f"{server}/tokenize", json={"model": "smollm2:135m",
+                                                  "prompt": PROMPT}).json()["tokens"]
+    by_text, by_ids = (client.completions.create(
+        model="smollm2:135m", prompt=prompt, max_tokens=2, temperature=0, logprobs=1,
+        echo=True).choices[0] for prompt in (PROMPT, ids))
+    assert by_ids.text == by_text.text
+    assert by_ids.logprobs.token_logprobs == pytest.approx(by_text.logprobs.token_logprobs)
+    split = [t for part in ("Hel", "lo") for t in httpx.post(f"{server}/tokenize", json={
+        "model": "smollm2:135m", "prompt": part}).json()["tokens"]]
+    with pytest.raises(openai.BadRequestError, match="not how smollm2:135m reads their text"):
+        client.completions.create(model="smollm2:135m", prompt=split, max_tokens=1)

@@ -24,6 +24,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from adam_integrations.server.errors import is_openai_route
 from adam_integrations.server.openapi import OPERATIONS
 from tests.integration.conftest import ServeProcess
 
@@ -60,14 +61,14 @@ def api_schema(fuzzed_server):
 
 
 def errors_come_in_the_routes_shape(ctx, response, case) -> None:
-    """Every 4xx/5xx answer is OpenAI's error object on ``/v1``, Ollama's
-    ``{"error": "<what went wrong>"}`` elsewhere."""
+    """Every 4xx/5xx answer is OpenAI's error object on ``/v1`` (and vLLM's tokenizer
+    routes), Ollama's ``{"error": "<what went wrong>"}`` elsewhere."""
     counts[f"{case.method.upper()} {case.path}"][response.status_code] += 1
     if response.status_code < 400 or case.method.upper() == "HEAD":  # HEAD has no body
         return
     body = json.loads(response.content)
     error = body.get("error") if isinstance(body, dict) else None
-    if case.path.startswith("/v1/"):  # OpenAI's and Anthropic's objects both have message
+    if is_openai_route(case.path):  # OpenAI's and Anthropic's objects both have message
         error = error.get("message") if isinstance(error, dict) else None
     if not (isinstance(error, str) and error):
         raise AssertionError(f"error body not in the route's shape: {response.content!r}")

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from adam_integrations.server.errors import is_openai_route
 from adam_integrations.server.openapi import OPERATIONS
 from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
@@ -51,6 +52,8 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/responses": {"model": CHAT, "input": "Say hi.", "max_output_tokens": 4},
     "/v1/messages": {"model": CHAT, "max_tokens": 4, "messages": HELLO},
     "/v1/messages/count_tokens": {"model": CHAT, "messages": HELLO},
+    "/tokenize": {"model": CHAT, "prompt": "Say hi."},
+    "/detokenize": {"model": CHAT, "tokens": [1, 2]},
 }
 FIELDS: dict[str, list[str]] = {
     "/api/chat": [*ollama_wire.CHAT_FIELDS, "model"],
@@ -68,6 +71,8 @@ FIELDS: dict[str, list[str]] = {
     "/v1/responses": [*responses_wire.RESPONSES_FIELDS, "model"],
     "/v1/messages": [*anthropic_wire.MESSAGES_FIELDS, "model"],
     "/v1/messages/count_tokens": [*anthropic_wire.COUNT_FIELDS, "model"],
+    "/tokenize": [*openai_wire.TOKENIZE_FIELDS, "model"],
+    "/detokenize": [*openai_wire.DETOKENIZE_FIELDS, "model"],
 }
 UNKNOWN_FIELDS = ["options", "num_ctx", "context", "template", "logit_bias", "x"]
 
@@ -144,7 +149,7 @@ def _check(response: httpx.Response, running: ServeProcess, what: str) -> None:
         body = response.json()
         if response.request.url.path.startswith("/v1/messages"):
             assert body["type"] == "error" and body["error"]["message"], body
-        elif response.request.url.path.startswith("/v1/"):
+        elif is_openai_route(response.request.url.path):
             assert set(body["error"]) == {"message", "type", "param", "code"}, body
             assert body["error"]["message"], body
         else:

@@ -57,6 +57,7 @@ from adam_integrations.core.types import (
     ModelInfo,
     ModelSource,
     Purpose,
+    TokenLogprob,
 )
 
 logger = logging.getLogger(__name__)
@@ -341,13 +342,39 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         tokenizer = self._ensure_loaded().tokenizer
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    # -- scoring (tools.evaluate) ------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
-        """``text``'s token ids as the model reads a document (a BOS token first when the
-        tokenizer adds one)."""
+    # -- scoring (tools.evaluate, echo) ---------------------------------------------------
+    def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        # as _stream_complete reads a prompt: a BOS token first when the tokenizer adds one
         loaded = self._ensure_loaded()
         self._check_kind(loaded, "causal")
-        return list(loaded.tokenizer(text)["input_ids"])
+        return list(loaded.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        tokenizer = self._ensure_loaded().tokenizer
+        vocabulary = len(tokenizer)
+        bad = [t for t in tokens if not isinstance(t, int) or not 0 <= t < vocabulary]
+        if bad:
+            raise InvalidRequestError(f"token ids {bad[:5]} are outside this model's "
+                                      f"vocabulary (0 to {vocabulary - 1})", param="tokens")
+        return str(tokenizer.decode(tokens, skip_special_tokens=False))
+
+    def special_tokens(self) -> dict[str, str | None]:
+        tokenizer = self._ensure_loaded().tokenizer
+        return {name: getattr(tokenizer, name, None) or None
+                for name in ("bos_token", "eos_token", "pad_token")}
+
+    def score_prompt(self, prompt: str, top_logprobs: int = 0) -> list[TokenLogprob]:
+        """See ``ModelBackend.score_prompt``: one forward pass over the prompt."""
+        from adam_integrations.backends.logprobs import prompt_logprobs, raw_logits, score
+
+        tokens = self.tokenize(prompt)
+        if not tokens:
+            return []
+        logits = self.token_logits(tokens)
+        scores = [score(raw_logits(logits[i]), tokens[i + 1], top_logprobs)
+                  for i in range(len(tokens) - 1)]
+        tokenizer = self._ensure_loaded().tokenizer
+        return prompt_logprobs(tokens, scores, lambda t: tokenizer.decode([t]).encode())
 
     def token_logits(self, tokens: list[int]) -> Any:
         """The next-token logits after each of ``tokens``, as a float32 numpy array
