@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/prefix_cache.py
 	$(BIN)/python benchmarks/quantize_eval.py
+	$(BIN)/python benchmarks/convert_imatrix.py
 	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:

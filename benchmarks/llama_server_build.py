@@ -1,4 +1,5 @@
-"""llama.cpp's own ``llama-server`` (and its ``llama-quantize`` and ``llama-perplexity``),
+"""llama.cpp's own ``llama-server`` (and its ``llama-quantize``, ``llama-perplexity`` and
+``llama-imatrix``),
 built from the llama.cpp sources that the installed llama-cpp-python ships in its source
 distribution (so both run the same llama.cpp).
 
@@ -26,7 +27,7 @@ def cache_folder(package_version: str) -> Path:
             / f"llama-server-{package_version}")
 
 
-TOOLS = ("llama-server", "llama-quantize", "llama-perplexity")
+TOOLS = ("llama-server", "llama-quantize", "llama-perplexity", "llama-imatrix")
 
 
 def llama_server_binary() -> Path:

@@ -74,6 +74,11 @@ def test_the_smollm2_checkpoint_converts_to_what_it_computes(smollm2_checkpoint,
     result, = evaluate([done.path], TEXT, reference=smollm2_checkpoint,
                        reference_backend="huggingface", chunks=2, decode_tokens=4)
     assert result.kl_divergence < 0.005 and result.top1_agreement > 0.95
+    # and on transformers, which reads the GGUF back: the checkpoint within F16 rounding
+    # (both run in the backend's dtype; 0.0021 nats, 96.9% when measured)
+    on_torch, = evaluate([done.path], TEXT, reference=smollm2_checkpoint,
+                         backend="huggingface", chunks=1, decode_tokens=4)
+    assert on_torch.kl_divergence < 0.005 and on_torch.top1_agreement > 0.95
 
 
 def test_what_cannot_be_converted_is_refused_and_nothing_is_overwritten(
