@@ -136,7 +136,7 @@ def write_gguf(folder: Path, target: Path, file_type: str = "auto", *,
     from tqdm import tqdm
 
     config = checkpoint_config(folder)
-    file_type = _file_type(file_type, folder)
+    file_type = resolved_file_type(file_type, folder)
     architecture = getattr(gguf.MODEL_ARCH, ARCHITECTURES[config["model_type"]])
     writer = gguf.GGUFWriter(str(target), gguf.MODEL_ARCH_NAMES[architecture])
     _add_hyperparameters(writer, config, file_type, name or folder.name)
@@ -202,7 +202,8 @@ class partial_file:
 
 
 # -- header ------------------------------------------------------------------------------
-def _file_type(file_type: str, folder: Path) -> str:
+def resolved_file_type(file_type: str, folder: Path) -> str:
+    """``file_type`` checked, and ``auto`` made the type it means for ``folder``."""
     kind = file_type.strip().upper()
     if kind == "AUTO":
         dtype = str(_config_dtype(folder))

@@ -17,7 +17,12 @@ from pathlib import Path
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ModelSource
-from adam_integrations.sharing.checkpoint_gguf import checkpoint_folder, partial_file, write_gguf
+from adam_integrations.sharing.checkpoint_gguf import (
+    checkpoint_folder,
+    partial_file,
+    resolved_file_type,
+    write_gguf,
+)
 from adam_integrations.tools.quantize import new_output
 
 
@@ -52,21 +57,20 @@ def convert(model: str | os.PathLike[str] | ModelSource, file_type: str = "auto"
     folder = checkpoint_folder(source)
     if output is not None and name is not None:
         raise InvalidRequestError("give an output file or an Ollama name, not both")
+    file_type = resolved_file_type(file_type, folder)
     started = time.perf_counter()
-    written: list[str] = []
 
     def write(target: Path) -> None:
-        written.append(write_gguf(folder, target, file_type, progress=progress,
-                                  name=source.name))
+        write_gguf(folder, target, file_type, progress=progress, name=source.name)
 
     if name is not None:
         from adam_integrations.sharing.ollama_create import blob_written_by, create_model
 
         target = create_model(name, blob_written_by(write)).blob
     else:
-        target = new_output(output, source, file_type.upper())
+        target = new_output(output, source, file_type)
         with partial_file(target) as partial:
             write(partial)
-    return Converted(target, written[0], folder, target.stat().st_size,
+    return Converted(target, file_type, folder, target.stat().st_size,
                      time.perf_counter() - started, name)
 

@@ -104,6 +104,9 @@ def test_the_command_line_converts_into_ollamas_store(qwen3, tmp_path, monkeypat
     assert "Ollama model qwen3-tiny:q8_0" in capsys.readouterr().out
     blob = find_model_blob("qwen3-tiny:q8_0")
     assert blob is not None and read_gguf_header(blob).quantization == "Q8_0"
+    monkeypatch.chdir(tmp_path)  # no -o: <model>-<type>.gguf here, auto made F16
+    assert main(["convert", str(qwen3.dense_folder)]) == 0
+    assert read_gguf_header(tmp_path / "qwen3-dense-F16.gguf").quantization == "F16"
 
 
 def test_sharing_a_safetensors_model_with_ollama_converts_it_once(qwen3, tmp_path,
