@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint qwen3-parts bench clean
+.PHONY: install demo test test-fast test-slim lint qwen3-parts bench clean
 
 install: $(STAMP)
 
@@ -23,6 +23,22 @@ lint: install
 
 test: lint qwen3-parts
 	$(BIN)/pytest
+	$(MAKE) test-slim
+
+# The slim install (no extras) in a venv of its own: the remote backends and the
+# framework classes against adam serve from the full venv (tests/slim).
+SLIM := .venv-slim
+SLIM_STAMP := $(SLIM)/.installed
+
+$(SLIM_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(SLIM)
+	$(SLIM)/bin/pip install --quiet --upgrade pip
+	$(SLIM)/bin/pip install --quiet -c constraints.txt -e . pytest pytest-asyncio \
+		pytest-socket pytest-timeout
+	touch $(SLIM_STAMP)
+
+test-slim: install $(SLIM_STAMP)
+	ADAM_FULL_PYTHON=$(abspath $(BIN))/python $(SLIM)/bin/pytest tests/slim
 
 # Real Qwen3 parts (vocabulary, official template) from llama-cpp-python's sdist, kept in
 # ~/.cache/adam-integrations/test-parts (ADAM_TEST_PARTS); the Qwen3 fixture tests skip
@@ -45,4 +61,4 @@ bench: install
 	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SLIM) .pytest_cache .ruff_cache

@@ -29,6 +29,7 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     SchemaRelaxationWarning,
 )
+from adam_integrations.core.extras import require_extra
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.types import ChatMessage, GenerationConfig, ModelSource, Purpose
@@ -98,9 +99,13 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
 
     refusal_hint: ClassVar[str] = ""
     """Appended to the constructor's error when the backend refuses the source."""
+    extra: ClassVar[str] = ""
+    """The pip extra that installs this backend's engine (``core.extras``)."""
 
     def __init__(self, model: str | os.PathLike[str] | ModelSource | None, *,
                  purpose: Purpose = "chat", chat_template: str | None = None) -> None:
+        if self.extra:
+            require_extra(self.extra, f"the {self.name} backend")
         self.source = resolve_model(model, purpose=purpose)
         refusal = self.refuses(self.source)
         if refusal is not None:

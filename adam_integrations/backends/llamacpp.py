@@ -133,6 +133,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     """
 
     name = "llamacpp"
+    extra = "llamacpp"
     refusal_hint = "; name a .gguf file, or use model_type='huggingface' for this one"
 
     def __init__(

@@ -37,6 +37,7 @@ from adam_integrations.core.errors import (
     UnknownBackendError,
     UnknownOptionError,
 )
+from adam_integrations.core.extras import has_extra
 from adam_integrations.core.hardware import GpuKind, gpu_kind
 
 if TYPE_CHECKING:
@@ -204,6 +205,8 @@ def gguf_backends(gpu: GpuKind | None) -> list[tuple[str, str]]:
     with its reason. The one rule both the automatic choice (``choose``) and the
     hardware pick (``catalog.selection``) follow, so the pick and the run agree."""
     if importlib.util.find_spec("llama_cpp") is None:
+        if not has_extra("transformers"):  # neither engine: llama.cpp's extra is named
+            return [("llamacpp", "a GGUF runs on llama.cpp")]
         return [("huggingface", "llama-cpp-python is not installed, so transformers runs "
                  "the GGUF (converted once); pip install 'adam-integrations[llamacpp]' "
                  "for llama.cpp speed")]

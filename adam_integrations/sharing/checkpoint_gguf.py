@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.extras import require_extra
 from adam_integrations.core.hub import cached_snapshot
 from adam_integrations.core.paths import cache_root, producer_key
 from adam_integrations.core.types import ModelSource
@@ -131,6 +132,7 @@ def write_gguf(folder: Path, target: Path, file_type: str = "auto", *,
     """Write the checkpoint in ``folder`` to ``target`` as a GGUF of ``file_type``; the
     type written (``auto`` resolved). ``target`` is written in place: callers write to a
     temporary name and move it (``convert``, ``converted_checkpoint``)."""
+    require_extra("transformers", "converting a checkpoint")  # torch reads safetensors
     import gguf
     import numpy as np
     from tqdm import tqdm

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.extras import require_extra
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.measurements import record
 from adam_integrations.tools.quantize import gguf_on_disk
@@ -203,6 +204,7 @@ class _LlamaScorer(_Scorer):
 
     def __init__(self, model: str | os.PathLike[str], context: int, threads: int | None
                  ) -> None:
+        require_extra("llamacpp", "evaluating on llama.cpp")
         import llama_cpp
 
         self.path = gguf_on_disk(resolve_model(model),

@@ -25,6 +25,7 @@ from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.extras import require_extra
 from adam_integrations.core.types import ModelSource
 from adam_integrations.sharing.checkpoint_gguf import (
     ARCHITECTURES,
@@ -63,6 +64,7 @@ def importance_matrix(model: str | os.PathLike[str] | ModelSource, text: str, *,
     ...
     adam_integrations.core.errors.InvalidRequestError: ... is not a transformers checkpoint ...
     """
+    require_extra("transformers", "an importance matrix")
     import torch
     from tqdm import tqdm
 

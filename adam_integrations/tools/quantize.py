@@ -26,6 +26,7 @@ from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.extras import require_extra
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.ollama_store import model_layers
 from adam_integrations.core.types import ModelSource
@@ -186,6 +187,7 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
                    imatrix: str | os.PathLike[str] | None = None) -> str:
     """llama.cpp's quantizer on a worker thread, writing ``target`` through a temporary
     file beside it (a progress bar follows the file as it grows); the source's type."""
+    require_extra("llamacpp", "quantizing")
     import llama_cpp
     from tqdm import tqdm
 

@@ -106,6 +106,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     """
 
     name = "huggingface"
+    extra = "transformers"
     refusal_hint = (". Use a Hugging Face id ('hf:<org>/<repo>') or a path to a .gguf file "
                     "instead.")
 
