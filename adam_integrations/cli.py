@@ -571,10 +571,19 @@ def _listed(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
+def _wrapped(label: str, text: str, width: int = 88) -> str:
+    """``text`` after ``label`` in lines of ``width`` (an explanation runs to hundreds of
+    characters), continued under the text."""
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=label,
+                         subsequent_indent=" " * len(label), break_on_hyphens=False)
+
+
 def _demo(args: argparse.Namespace) -> int:
     manager = ModelManager(model_type=args.backend, model=args.model,
                            embedding_model=args.embedding_model)
-    print(f"Model: {manager.explanation}")
+    print(_wrapped("Model: ", manager.explanation))
     manager.load()
     print(f"\nQ: {args.question}\nA: ", end="", flush=True)
     messages = [ChatMessage("user", args.question)]
@@ -605,7 +614,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.verbose:
             print(_usage_line(usage), file=sys.stderr)
         return 0
-    print(f"{manager.explanation}\nType a message; /bye to leave.", file=sys.stderr)
+    print(f"{_wrapped('', manager.explanation)}\nType a message; /bye to leave.",
+          file=sys.stderr)
     while True:
         try:
             line = input(">>> ")

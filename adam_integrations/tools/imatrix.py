@@ -80,7 +80,10 @@ def importance_matrix(model: str | os.PathLike[str] | ModelSource, text: str, *,
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokens = list(tokenizer(text)["input_ids"])
     count = chunk_count(len(tokens), context, chunks, "an importance matrix")
-    network = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    from adam_integrations.backends.huggingface.devices import without_loading_bar
+
+    with without_loading_bar():  # this command's own bar follows the chunks
+        network = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     sums = _collect(network, config, tokens, count, context,
                     lambda: tqdm(total=count, unit="chunk", disable=not progress,
                                  desc="importance matrix"))

@@ -25,7 +25,10 @@ def conversion_done(chat_model):
 def test_demo_streams_an_answer_and_prints_an_embedding_similarity():
     result = adam("demo", "--max-tokens", "24")
     assert result.returncode == 0, result.stderr
-    assert "embedded default" in result.stdout
+    assert "embedded default" in " ".join(result.stdout.split())
+    explanation = result.stdout.split("\n\n", 1)[0].splitlines()  # wrapped, not one line
+    assert explanation[0].startswith("Model: ") and max(map(len, explanation)) <= 88
+    assert "Loading weights" not in result.stdout + result.stderr  # transformers' bar
     assert "A: " in result.stdout and "tokens/s" in result.stdout
     similarity = float(result.stdout.rsplit("cosine similarity:", 1)[1].split()[0])
     assert 0.3 < similarity < 1.0

@@ -1,7 +1,10 @@
-"""Where and in which precision a transformers model runs: device and dtype defaults."""
+"""Where and in which precision a transformers model runs: device and dtype defaults;
+and loading without transformers' own progress bar."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
@@ -74,3 +77,19 @@ def cpu_has_native_bf16() -> bool:
 
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, check, lambda: False)()) for check in checks)
+
+
+@contextmanager
+def without_loading_bar() -> Iterator[None]:
+    """transformers' "Loading weights" bar off while a load runs (it was printed into
+    ``adam demo``, ``adam embed`` and every embedding script, for loads of a second);
+    turned back on after, unless the caller had turned it off."""
+    from transformers.utils import logging as transformers_logging
+
+    was_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            transformers_logging.enable_progress_bar()

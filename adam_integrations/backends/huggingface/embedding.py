@@ -20,7 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends import compute
-from adam_integrations.backends.huggingface.devices import embedding_autocast, pick_dtype
+from adam_integrations.backends.huggingface.devices import (
+    embedding_autocast,
+    pick_dtype,
+    without_loading_bar,
+)
 from adam_integrations.backends.huggingface.loaded import LoadedModel
 from adam_integrations.backends.huggingface.onnx_int8 import quantized_encoder
 from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
@@ -41,9 +45,10 @@ def load_embedding_model(folder: Path, device: str, dtype: str | None, *, name: 
     torch_dtype = pick_dtype(device, "float32" if quantized else dtype, for_embedding=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(layout.transformer_folder)
-        model = AutoModel.from_pretrained(
-            layout.transformer_folder, dtype=torch_dtype, trust_remote_code=trust_remote_code
-        ).to(device)
+        with without_loading_bar():
+            model = AutoModel.from_pretrained(
+                layout.transformer_folder, dtype=torch_dtype,
+                trust_remote_code=trust_remote_code).to(device)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(
             f"transformers could not load embedding model {name} from {folder}: {error}"

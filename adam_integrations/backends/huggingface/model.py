@@ -22,7 +22,11 @@ from typing import Any
 
 from adam_integrations.backends import compute
 from adam_integrations.backends.grammar import Grammars
-from adam_integrations.backends.huggingface.devices import pick_device, pick_dtype
+from adam_integrations.backends.huggingface.devices import (
+    pick_device,
+    pick_dtype,
+    without_loading_bar,
+)
 from adam_integrations.backends.huggingface.embedding import (
     embed_texts,
     load_embedding_model,
@@ -210,9 +214,10 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             tokenizer = AutoTokenizer.from_pretrained(
                 folder, trust_remote_code=self._trust_remote_code
             )
-            model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=dtype, trust_remote_code=self._trust_remote_code
-            ).to(device)
+            with without_loading_bar():
+                model = AutoModelForCausalLM.from_pretrained(
+                    folder, dtype=dtype, trust_remote_code=self._trust_remote_code
+                ).to(device)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise ModelLoadError(
                 f"transformers could not load {self.source.name} from {folder}: {error}"
