@@ -194,7 +194,7 @@ class ChatMessage:
         if not isinstance(calls, list):
             raise InvalidInputTypeError(
                 f"message 'tool_calls' must be a list, got {type(calls).__name__}")
-        role = _ROLE_ALIASES.get(given["role"], given["role"])
+        role = canonical_role(given["role"])
         thinking = given.get("thinking") or given.get("reasoning_content") \
             or given.get("reasoning")
         return cls(role=role, content=_text_content(given.get("content", "")),
@@ -222,7 +222,19 @@ _MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_call_id", "thinking"
                            "reasoning_content", "reasoning", "tool_name", "images"})
 _MESSAGE_STRINGS = frozenset({"role", "name", "tool_call_id", "thinking", "reasoning_content",
                               "reasoning", "tool_name"})
-_ROLE_ALIASES = {"developer": "system", "human": "user", "ai": "assistant"}
+ROLE_ALIASES = {"developer": "system", "human": "user", "ai": "assistant",
+                "chatbot": "assistant", "model": "assistant", "function": "tool"}
+"""The other names people send the four roles by: OpenAI's developer, LangChain's human
+and ai, LlamaIndex's chatbot, model and function."""
+
+
+def canonical_role(role: str) -> str:
+    """``role`` as one of ``ROLES`` where it is another name for one (else unchanged).
+
+    >>> canonical_role("human"), canonical_role("developer"), canonical_role("tool")
+    ('user', 'system', 'tool')
+    """
+    return ROLE_ALIASES.get(role, role)
 
 
 def _text_content(content: Any) -> Any:

@@ -48,15 +48,24 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from adam_integrations.catalog.profile import ModelFacts
+from adam_integrations.chat_defaults import ChatDefaults
 from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownOptionError
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall
-from adam_integrations.manager import ModelManager, server_options
+from adam_integrations.core.types import (
+    ROLES,
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    ToolCall,
+    canonical_role,
+)
+from adam_integrations.manager import ModelManager
 
-_ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant",
-          "system": "system", "developer": "system", "tool": "tool"}
+_LANGCHAIN_KEYWORDS = frozenset({"reasoning", "ls_structured_output_format"})
+"""A call's keywords that are LangChain's (the reasoning switch; what
+``with_structured_output`` binds for LangSmith), besides the generation options."""
 
 
-class ChatAdam(BaseChatModel):
+class ChatAdam(BaseChatModel, ChatDefaults):
     """Local chat models (transformers, GGUF) for LangChain, picked for your hardware.
 
     Setup:
@@ -130,65 +139,29 @@ class ChatAdam(BaseChatModel):
             #  "output_token_details": {"reasoning": 0}}
     """
 
-    model: str | None = None
-    """Model reference (``hf:...``, a path, ``qwen3_small``, ...); None = machine default."""
-    model_type: str = "auto"
-    """Backend name (see ``ModelRegistry``); "auto" = llama.cpp for a GGUF on a machine
-    without a GPU, transformers otherwise."""
-    temperature: float | None = None
-    """Sampling temperature; 0 is greedy. None = the model's default."""
-    max_tokens: int | None = None
-    """Most tokens to generate; None = until the turn or the context window ends."""
-    top_p: float | None = None
-    top_k: int | None = None
-    seed: int | None = None
+    # The model, backend, sampling, logprob, lifetime and server settings are
+    # ChatDefaults' (shared with LlamaIndex's AdamLLM); LangChain's own names follow.
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     """Stop sequences: generation ends there, and they are not part of the answer."""
     reasoning: bool | str | None = None
     """True/False switches a thinking model's reasoning on/off; a level ("low", "medium",
     "high", "xhigh", as ChatOllama takes it) sets the effort of a model that has levels
     (others refuse it, saying what they take); None = model default."""
-    reasoning_effort: str | None = None
-    """A reasoning level, as ChatOpenAI names it (the same as a level in ``reasoning``)."""
-    preserve_thinking: bool | None = None
-    """Keep earlier turns' reasoning in the prompt (Qwen3.6's template switch)."""
-    logprobs: bool | None = None
-    """Each generated token's log probability in ``response_metadata["logprobs"]`` (a
-    list of ``{"token", "logprob", "bytes", "top_logprobs"}``, as ChatOllama gives it; on
-    each streamed chunk, its own tokens)."""
-    top_logprobs: int | None = None
-    """That many of the most likely tokens at each position too (0-20; implies
-    ``logprobs``)."""
-    keep_alive: float | str | None = None
-    """Unload the model after this idle time ("5m", seconds; 0 = after each call)."""
-    domain: str | None = None
-    """A domain profile ("code", "docker", ...) whose system prompt is used by default."""
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    """Passed to the backend (``device``, ``dtype``, ``chat_template``, ...)."""
     manager: ModelManager | None = Field(default=None, exclude=True)
     """Wrap an existing ModelManager instead of building one from the fields above."""
-    # A model on a server, as ChatOpenAI and ChatOllama name one: with model_type "openai",
-    # "vllm", "sglang" or "llamacpp-server" (or "auto"), ``model`` is the engine's own id at
-    # ``base_url``; with "ollama" (or an ``ollama:<name>`` model), the Ollama server there.
-    # A local model refuses them (ModelManager says why): none is accepted and dropped.
-    base_url: str | None = None
-    api_key: str | None = None
-    timeout: float | None = None
-    max_retries: int | None = None
     streaming: bool = False
     """LangChain's own switch (read by ``BaseChatModel``): True makes ``invoke`` run the
     stream, so callbacks see each token; the answer is the same either way."""
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
-    _managers: dict[str | None, ModelManager] = PrivateAttr(default_factory=dict)
     _profile_pending: bool = PrivateAttr(default=False)
     """The profile is ours and was read before the model was loaded."""
 
     @model_validator(mode="after")
     def _build_manager(self) -> ChatAdam:
         if self.manager is None:
-            self.manager = self._manager_for(self.model)
+            self.manager = self.manager_for(self.model)
         elif self.model is None:
             self.model = self.manager.source.name
         self._managers[self.model] = self.manager
@@ -281,26 +254,11 @@ class ChatAdam(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[ModelManager, tuple[list[ChatMessage], GenerationConfig]]:
         """The manager (per-call ``model=`` override) and the core's messages + options."""
-        manager = self._manager_for(kwargs.pop("model", None) or self.model)
-        options: dict[str, Any] = {
-            "temperature": self.temperature, "max_tokens": self.max_tokens,
-            "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
-            "think": kwargs.get("reasoning", self.reasoning), "stop": stop or self.stop or [],
-            "reasoning_effort": self.reasoning_effort,
-            "preserve_thinking": self.preserve_thinking,
-            "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
-        }
+        manager = self.manager_for(kwargs.pop("model", None) or self.model)
         # Per-call options come from .bind(), bind_tools, with_structured_output or invoke.
-        return manager, ([to_core_message(m) for m in messages],
-                         GenerationConfig.from_options(options, kwargs))
-
-    def _manager_for(self, model: str | None) -> ModelManager:
-        if model not in self._managers:
-            self._managers[model] = ModelManager(
-                model_type=self.model_type, model=model, domain=self.domain,
-                keep_alive=self.keep_alive, **self.backend_options,
-                **server_options(self))
-        return self._managers[model]
+        config = self.generation_config(kwargs.get("reasoning", self.reasoning), kwargs, stop,
+                                        framework=_LANGCHAIN_KEYWORDS)
+        return manager, ([to_core_message(m) for m in messages], config)
 
     # -- tools and structured output --------------------------------------------------
     def bind_tools(
@@ -480,7 +438,8 @@ def to_core_message(message: BaseMessage) -> ChatMessage:
             tool_calls=[ToolCall(name=c["name"], arguments=c["args"], id=c.get("id") or "")
                         for c in message.tool_calls])
     if isinstance(message, (HumanMessage, SystemMessage, LangChainChatMessage)):
-        role = _ROLES.get(getattr(message, "role", message.type), "user")
+        role = canonical_role(getattr(message, "role", message.type))
+        role = role if role in ROLES else "user"  # a ChatMessage of a role of its own
         return ChatMessage(role, _text_of(message.content), name=message.name)
     raise InvalidRequestError(f"cannot send a {type(message).__name__} to a chat model")
 

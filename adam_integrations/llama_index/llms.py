@@ -41,16 +41,19 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.program.utils import FlexibleModel, create_flexible_model
 from llama_index.core.prompts import PromptTemplate
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.chat_defaults import ChatDefaults
+from adam_integrations.core.errors import InvalidRequestError, UnknownOptionError
 from adam_integrations.core.types import (
+    ROLES,
     ChatMessage,
     Chunk,
     GenerationConfig,
     TokenLogprob,
     ToolCall,
     Usage,
+    canonical_role,
 )
-from adam_integrations.manager import ModelManager, server_options
+from adam_integrations.manager import ModelManager
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -64,7 +67,12 @@ DEFAULT_CONTEXT_WINDOW = 4096
 DEFAULT_NUM_OUTPUT = 512
 
 
-class AdamLLM(FunctionCallingLLM):
+_LLAMA_INDEX_KEYWORDS = frozenset({"thinking", "formatted"})
+"""A call's keywords that are LlamaIndex's (the reasoning switch; ``complete``'s
+``formatted``), besides the generation options."""
+
+
+class AdamLLM(FunctionCallingLLM, ChatDefaults):
     """Local LLMs (transformers, GGUF) for LlamaIndex, picked for your hardware.
 
     Setup:
@@ -121,45 +129,18 @@ class AdamLLM(FunctionCallingLLM):
     never in ``.content``. ``thinking=False`` per call wins over the instance setting.
     """
 
-    model: str | None = Field(default=None, description="Model reference; None = default.")
-    model_type: str = Field(default="auto",
-                            description="Backend name; auto = llama.cpp for GGUF on CPU.")
-    temperature: float | None = Field(default=None, description="0 = greedy.")
-    max_tokens: int | None = Field(default=None, description="Most tokens to generate.")
-    top_p: float | None = Field(default=None)
-    top_k: int | None = Field(default=None)
-    seed: int | None = Field(default=None)
-    stop: list[str] | None = Field(default=None, description="Stop sequences.")
+    # The model, backend, sampling, logprob, lifetime and server settings are
+    # ChatDefaults' (shared with LangChain's ChatAdam); LlamaIndex's own name follows.
     thinking: bool | str | None = Field(
         default=None, description="Reasoning on/off, or a level (low, medium, high, xhigh) "
         "for models that take one; None = model's.")
-    reasoning_effort: str | None = Field(
-        default=None, description="A reasoning level, as OpenAI names it (models that "
-        "take levels; others refuse it).")
-    preserve_thinking: bool | None = Field(
-        default=None, description="Keep earlier turns' reasoning in the prompt (Qwen3.6).")
-    logprobs: bool | None = Field(
-        default=None, description="Each token's log probability in ChatResponse.logprobs.")
-    top_logprobs: int | None = Field(
-        default=None, description="The most likely tokens per position (0-20).")
-    keep_alive: float | str | None = Field(default=None, description="Idle unload, e.g. '5m'.")
-    domain: str | None = Field(default=None, description="Domain profile, e.g. 'code'.")
-    backend_options: dict[str, Any] = Field(default_factory=dict)
-    base_url: str | None = Field(default=None, description=(
-        "A server: with model_type 'openai'/'vllm'/'sglang'/'llamacpp-server', the engine's "
-        "base URL (the model is its own id there); with 'ollama', the Ollama server."))
-    api_key: str | None = Field(default=None, description="The server's API key.")
-    timeout: float | None = Field(default=None, description="Seconds per request to it.")
-    max_retries: int | None = Field(default=None, description="Retries of a failed request.")
 
     _manager: ModelManager = PrivateAttr()
     _metadata: LLMMetadata | None = PrivateAttr(default=None)
 
     def __init__(self, manager: ModelManager | None = None, **data: Any) -> None:
         super().__init__(**data)
-        self._manager = manager or ModelManager(
-            model_type=self.model_type, model=self.model, domain=self.domain,
-            keep_alive=self.keep_alive, **self.backend_options, **server_options(self))
+        self._manager = manager or self.manager_for(self.model)
         if self.model is None:
             self.model = self._manager.source.name
 
@@ -378,16 +359,12 @@ class AdamLLM(FunctionCallingLLM):
         return [to_core_message(m) for m in messages], self._config(kwargs)
 
     def _config(self, kwargs: dict[str, Any]) -> GenerationConfig:
-        options: dict[str, Any] = {
-            "temperature": self.temperature, "max_tokens": self.max_tokens,
-            "top_p": self.top_p, "top_k": self.top_k, "seed": self.seed,
-            "stop": self.stop or [],
-            "think": kwargs.get("thinking", self.thinking),
-            "reasoning_effort": self.reasoning_effort,
-            "preserve_thinking": self.preserve_thinking,
-            "logprobs": self.logprobs, "top_logprobs": self.top_logprobs,
-        }
-        return GenerationConfig.from_options(options, kwargs)
+        if "model" in kwargs:
+            raise UnknownOptionError(
+                "an AdamLLM runs one model (LlamaIndex's LLMs take no model per call): make "
+                f"AdamLLM(model={kwargs['model']!r}) for that one")
+        return self.generation_config(kwargs.get("thinking", self.thinking), kwargs,
+                                      framework=_LLAMA_INDEX_KEYWORDS)
 
     def unload(self) -> None:
         """Free the model's memory now (the next call loads it again)."""
@@ -507,14 +484,13 @@ def _final(last: ChatResponse | None) -> ChatResponse:
 
 def to_core_message(message: LlamaChatMessage) -> ChatMessage:
     """A LlamaIndex message as the core's ``ChatMessage`` (thinking left out)."""
-    role = message.role.value if hasattr(message.role, "value") else str(message.role)
-    role = {"chatbot": "assistant", "model": "assistant", "developer": "system",
-            "function": "tool"}.get(role, role)
+    role = canonical_role(message.role.value if hasattr(message.role, "value")
+                          else str(message.role))
     text = "".join(b.text for b in message.blocks if isinstance(b, TextBlock))
     calls = [ToolCall(name=b.tool_name, id=b.tool_call_id or "",
                       arguments=b.tool_kwargs if isinstance(b.tool_kwargs, dict) else {})
              for b in message.blocks if isinstance(b, ToolCallBlock)]
     extra = message.additional_kwargs or {}
-    return ChatMessage(role if role in ("system", "user", "assistant", "tool") else "user", text,
+    return ChatMessage(role if role in ROLES else "user", text,
                        tool_calls=calls, tool_call_id=extra.get("tool_call_id"),
                        name=extra.get("name"))

@@ -9,7 +9,7 @@ from llama_index.core.base.llms.types import ChatMessage as LlamaChatMessage
 from llama_index.core.base.llms.types import ThinkingBlock
 from llama_index.core.tools import FunctionTool
 
-from adam_integrations import AdamError
+from adam_integrations import AdamError, UnknownOptionError
 from adam_integrations.core.loaded import loaded_models
 from adam_integrations.langchain import ChatAdam
 from adam_integrations.llama_index import AdamLLM
@@ -110,3 +110,34 @@ def test_adam_llm_mistakes_raise_this_packages_errors(adam_llm):
     response = adam_llm.chat([LlamaChatMessage(role="user", content="say: no call")])
     with pytest.raises(AdamError, match="expected at least one tool call"):
         adam_llm.get_tool_calls_from_response(response)
+
+
+def test_a_misspelt_option_in_a_call_is_refused_by_name_in_both_frameworks(chat_adam,
+                                                                            adam_llm):
+    with pytest.raises(UnknownOptionError, match=r"'temprature' \(did you mean 'temperature'"):
+        chat_adam.invoke("say: hi", temprature=0.5)
+    with pytest.raises(UnknownOptionError, match=r"'temprature' \(did you mean 'temperature'"):
+        adam_llm.complete("say: hi", temprature=0.5)
+    with pytest.raises(UnknownOptionError, match="runs one model"):
+        adam_llm.complete("say: hi", model="another")
+    # the frameworks' own keywords pass: the reasoning switches, LangSmith's structured
+    # output marker, LlamaIndex's formatted
+    assert chat_adam.invoke("say: hi", reasoning=False).content == "hi"
+    assert adam_llm.complete("say: hi", formatted=True, thinking=False).text == "hi"
+
+
+def test_both_frameworks_take_their_settings_from_one_place(backend):
+    from adam_integrations.chat_defaults import ChatDefaults
+
+    settings = {"temperature": 0.25, "max_tokens": 7, "seed": 3, "top_k": 5,
+                "reasoning_effort": None, "keep_alive": "5m"}
+    chat = ChatAdam(model=NAME, model_type=NAME, **settings)
+    llm = AdamLLM(model=NAME, model_type=NAME, **settings)
+    assert isinstance(chat, ChatDefaults) and isinstance(llm, ChatDefaults)
+    chat.invoke("say: a")
+    from_langchain = backend.requests[-1].config
+    llm.complete("say: a")
+    from_llama_index = backend.requests[-1].config
+    assert from_langchain == from_llama_index
+    assert (from_langchain.temperature, from_langchain.max_tokens, from_langchain.seed,
+            from_langchain.top_k) == (0.25, 7, 3, 5)

@@ -15,6 +15,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"sharing"}),
     frozenset({"backends"}),
     frozenset({"manager", "tools"}),
+    frozenset({"chat_defaults"}),
     frozenset({"langchain", "llama_index", "server"}),
     frozenset({"cli", "__init__"}),
 )
