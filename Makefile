@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-slim lint qwen3-parts bench clean
+.PHONY: install demo test test-fast test-slim lint qwen3-parts bench docs clean
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ qwen3-parts: install
 test-fast: install
 	$(BIN)/pytest tests/unit
 
+# The documentation site (README.md as its home page, docs/ the rest) into site/.
+docs: install
+	$(BIN)/python docs/make_index.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: install
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
 	$(BIN)/python benchmarks/run.py
@@ -61,4 +66,4 @@ bench: install
 	$(BIN)/python benchmarks/busy_cpu.py
 
 clean:
-	rm -rf $(VENV) $(SLIM) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SLIM) site .pytest_cache .ruff_cache

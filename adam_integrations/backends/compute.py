@@ -2,7 +2,7 @@
 
 Why one thread: torch's CPU kernels use an OpenMP thread pool per calling thread. When
 two threads of a process both run torch work, their pools compete and every later step
-gets slower. Measured on a 2-core CPU with SmolLM2-135M in bf16 (see README, "Speed"):
+gets slower. Measured on a 2-core CPU with SmolLM2-135M in bf16 (docs/speed.md):
 generate() ran at ~46 tok/s on the thread that ran torch first and at ~25-31 tok/s once a
 second thread had run torch too, whichever of them generated. A fresh thread per request
 therefore cost a third of the speed. Running everything on one long-lived thread keeps a

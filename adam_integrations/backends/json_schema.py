@@ -19,8 +19,9 @@ keywords, reads a few differently, and raises on others. A schema goes through
   small model cannot write digits forever; a ``pattern`` anchored at one end only is left
   open at the other (JSON Schema patterns are unanchored, xgrammar matches them whole); the
   IRI and IDN formats as their ASCII forms; a ``required`` name with no property schema;
-- **relaxes**, with a ``SchemaRelaxationWarning`` at request time and the list in the
-  README: ``oneOf`` read as ``anyOf`` (warned only when the branches can overlap),
+- **relaxes**, with a ``SchemaRelaxationWarning`` at request time and the list in
+  docs/thinking-tools-structured-output.md: ``oneOf`` read as ``anyOf`` (warned only
+  when the branches can overlap),
   ``uniqueItems``, formats xgrammar does not know (``format`` is an annotation in JSON
   Schema), ``minLength``/``maxLength`` or ``format`` next to a ``pattern`` (the pattern
   wins), keywords no JSON Schema draft defines;

@@ -61,7 +61,7 @@ class UnsupportedOperationError(AdamError):
 
 
 class SchemaRelaxationWarning(UserWarning):
-    """A JSON-schema keyword of a request is not enforced while decoding (the README lists
+    """A JSON-schema keyword of a request is not enforced while decoding (the docs list
     which); the answer is still JSON for the rest of the schema."""
 
 

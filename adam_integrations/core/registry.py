@@ -165,7 +165,7 @@ class ModelRegistry:
             raise UnknownOptionError(
                 f"no backend takes the option(s) {', '.join(map(repr, unknown))}"
                 f"{did_you_mean(unknown, known)}; the backends' options are listed in the "
-                "README (ModelManager)")
+                "docs (docs/python.md: ModelManager)")
 
     def __contains__(self, name: object) -> bool:
         try:

@@ -70,7 +70,7 @@ def embedding_autocast(device: str, requested: str | None) -> Any:
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX).
 
-    Measured on such a CPU (see README, "Speed"), bf16 decodes faster than fp32 because
+    Measured on such a CPU (docs/speed.md), bf16 decodes faster than fp32 because
     it halves the bytes read per token; without hardware support it is emulated and slower.
     """
     import torch
