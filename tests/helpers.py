@@ -50,11 +50,9 @@ def generation_idle(model: object) -> bool:
     from adam_integrations.backends.llamacpp import LlamaCppModel
     from adam_integrations.backends.openai_compat import OpenAICompatibleModel
 
-    if isinstance(model, LlamaCppModel):
-        return model._loaded is None or not model._loaded.slots.busy()
-    if isinstance(model, HuggingFaceModel) and model._loaded is not None and (
-            model._loaded.batcher is not None):
-        return not model._loaded.batcher.busy()
+    if isinstance(model, LlamaCppModel) or (isinstance(model, HuggingFaceModel)
+                                            and model.is_loaded):
+        return not model.generating
     if isinstance(model, OpenAICompatibleModel):
         started = time.monotonic()
         model.chat([{"role": "user", "content": "Hi"}], max_tokens=1)

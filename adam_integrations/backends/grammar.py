@@ -36,7 +36,12 @@ from adam_integrations.backends.json_schema import PreparedSchema, prepare_schem
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.output import THINK_CLOSE, THINK_OPEN
 from adam_integrations.core.prompt import TemplateTraits
-from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolSpec
+from adam_integrations.core.tools import (
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+    ToolSpec,
+    any_call_schema,
+)
 from adam_integrations.core.types import GenerationConfig
 
 ThinkingMode = Literal["none", "optional", "open"]
@@ -141,8 +146,7 @@ def _json(schema: Any) -> dict[str, Any]:
 
 def _call_tag(tools: list[ToolSpec]) -> tuple[PreparedSchema, dict[str, Any]]:
     """The tag of one call of any of ``tools``, and what preparing their schemas relaxed."""
-    schemas = [t.call_schema() for t in tools]
-    prepared = prepare_schema(schemas[0] if len(schemas) == 1 else {"anyOf": schemas})
+    prepared = prepare_schema(any_call_schema(tools))
     return prepared, {"type": "tag", "begin": f"{TOOL_CALL_OPEN}\n",
                       "content": _json(prepared.schema), "end": f"\n{TOOL_CALL_CLOSE}"}
 

@@ -126,6 +126,15 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
     def load(self) -> None:
         self._ensure_loaded()
 
+    @property
+    def generating(self) -> bool:
+        """Whether a generation is running or waiting now (never loads the model)."""
+        loaded = self._loaded
+        return loaded is not None and self._generating(loaded)
+
+    def _generating(self, loaded: LoadedT) -> bool:
+        return False
+
     def _ensure_loaded(self) -> LoadedT:
         loaded = self._loaded
         if loaded is not None:

@@ -35,6 +35,7 @@ from adam_integrations.backends.in_process import (
     InProcessBackend,
     requested_parallel,
 )
+from adam_integrations.backends.llama_cpp_private import sampler_chain
 from adam_integrations.backends.llamacpp_slots import (
     END_OF_ANSWER,
     END_OF_TURN,
@@ -313,6 +314,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         return prompt_logprobs(tokens, scores,
                                lambda t: loaded.llama.detokenize([t], special=True))
 
+    def _generating(self, loaded: _Loaded) -> bool:
+        return loaded.slots.busy()
+
     def _traits(self, loaded: _Loaded) -> TemplateTraits:
         return loaded.traits
 
@@ -375,7 +379,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
             with self._sampler_lock:  # llama-cpp-python reads the seed from the Llama
                 llama.set_seed(llama_cpp.LLAMA_DEFAULT_SEED if config.seed is None
                                else config.seed)
-                sampler = llama._init_sampler(**settings)
+                sampler = sampler_chain(llama, settings)
         request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder,
                                       Penalties.of(config), top_logprobs(config))
         scores = LogprobCollector(lambda t: llama.detokenize([t], special=True))

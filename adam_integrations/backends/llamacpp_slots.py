@@ -48,6 +48,7 @@ from typing import Any
 
 from adam_integrations.backends.constrained import ConstrainedDecoder
 from adam_integrations.backends.in_process import PROMPT_CHUNK, common_prefix
+from adam_integrations.backends.llama_cpp_private import check_internals, slot_context
 from adam_integrations.backends.logprobs import raw_logits, score
 from adam_integrations.backends.penalties import Penalties
 from adam_integrations.core.errors import AdamError, ModelLoadError
@@ -196,13 +197,8 @@ class _SlotEngine:
 
     def __init__(self, llama: Any, *, slots: int, window: int) -> None:
         import llama_cpp
-        from llama_cpp import _internals
 
-        if not hasattr(llama_cpp, "llama_memory_seq_rm") or not hasattr(
-                llama.context_params, "kv_unified"):
-            raise ModelLoadError(
-                "parallel slots need llama.cpp's memory API; upgrade llama-cpp-python to "
-                "0.3.16 or newer (pip install -U 'llama-cpp-python>=0.3.16')")
+        check_internals(llama)  # the memory API and the context the slots need
         self._llama = llama
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = window * slots
@@ -211,8 +207,7 @@ class _SlotEngine:
         params.kv_unified = False
         params.flash_attn_type = -1
         try:
-            self._context = _internals.LlamaContext(model=llama._model, params=params,
-                                                    verbose=False)
+            self._context = slot_context(llama, params)
         except (ValueError, RuntimeError) as error:
             raise ModelLoadError(
                 f"llama.cpp could not open a context of {slots} slots x {window} tokens: "

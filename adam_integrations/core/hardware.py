@@ -24,6 +24,7 @@ from typing import Literal
 
 import psutil
 
+from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.paths import cache_root
 
@@ -234,10 +235,7 @@ def memory_bandwidth() -> float | None:
     except Exception:  # no numpy, no memory: the speed estimate is then unknown
         return None
     with contextlib.suppress(OSError):
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        staging = cache.with_suffix(".tmp")
-        staging.write_text(json.dumps({key: value}))
-        os.replace(staging, cache)
+        write_atomically(cache, json.dumps({key: value}))
     return value
 
 

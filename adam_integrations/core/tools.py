@@ -99,6 +99,14 @@ class ToolSpec:
         }
 
 
+def any_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """The JSON schema of one call of any of ``tools`` (``ToolSpec.call_schema``: one
+    tool's alone, several as ``anyOf``): what forces a call where there is no
+    ``tool_choice`` (a grammar, Ollama's ``format``, an engine's structured output)."""
+    schemas = [tool.call_schema() for tool in tools]
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+
+
 @dataclass(frozen=True)
 class ResponseFormat:
     """What the answer must be: any JSON object (``schema`` None) or JSON for a schema.

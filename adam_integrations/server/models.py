@@ -16,8 +16,6 @@ Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically; at
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.ollama_store import ModelLayers, list_store_models, model_layers
@@ -238,8 +237,4 @@ class ServedModels:
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
     def _write_aliases(self) -> None:
-        self._aliases_file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self._aliases_file.parent, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(self._aliases, out, indent=2)
-        os.replace(temporary, self._aliases_file)
+        write_atomically(self._aliases_file, json.dumps(self._aliases, indent=2))

@@ -37,12 +37,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.extras import require_extra
 from adam_integrations.core.hub import cached_snapshot
@@ -179,28 +179,9 @@ def converted_checkpoint(folder: Path, *, progress: bool = True,
     root.mkdir(parents=True, exist_ok=True)
     logger.warning("converting %s to GGUF once, for sharing; later uses read %s",
                    folder, target)
-    with partial_file(target) as partial:
+    with replacing(target) as partial:
         write_gguf(folder, partial, progress=progress)
     return target, False
-
-
-class partial_file:
-    """A temporary name beside ``target`` to write to; moved onto ``target`` when the
-    block ends without an error, removed otherwise."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-
-    def __enter__(self) -> Path:
-        return self.partial
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        try:
-            if kind is None:
-                os.replace(self.partial, self.target)
-        finally:
-            self.partial.unlink(missing_ok=True)
 
 
 # -- header ------------------------------------------------------------------------------

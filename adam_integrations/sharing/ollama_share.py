@@ -26,13 +26,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
+from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
@@ -304,17 +304,7 @@ def _write_manifest(path: Path, manifest: dict[str, Any], model_digest: str) -> 
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".adam-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    write_atomically(path, data, mode=0o644)  # Ollama, another user's process, reads it
 
 
 def _size_label(header: Any) -> str:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import ModelSource
 from adam_integrations.sharing.checkpoint_gguf import (
     checkpoint_folder,
-    partial_file,
     resolved_file_type,
     write_gguf,
 )
@@ -69,7 +69,7 @@ def convert(model: str | os.PathLike[str] | ModelSource, file_type: str = "auto"
         target = create_model(name, blob_written_by(write)).blob
     else:
         target = new_output(output, source, file_type)
-        with partial_file(target) as partial:
+        with replacing(target) as partial:
             write(partial)
     return Converted(target, file_type, folder, target.stat().st_size,
                      time.perf_counter() - started, name)

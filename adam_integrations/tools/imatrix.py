@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.extras import require_extra
 from adam_integrations.core.types import ModelSource
@@ -31,7 +32,6 @@ from adam_integrations.sharing.checkpoint_gguf import (
     ARCHITECTURES,
     checkpoint_config,
     checkpoint_folder,
-    partial_file,
 )
 from adam_integrations.tools.evaluate import chunk_count
 from adam_integrations.tools.quantize import new_output
@@ -87,7 +87,7 @@ def importance_matrix(model: str | os.PathLike[str] | ModelSource, text: str, *,
     sums = _collect(network, config, tokens, count, context,
                     lambda: tqdm(total=count, unit="chunk", disable=not progress,
                                  desc="importance matrix"))
-    with partial_file(target) as partial:
+    with replacing(target) as partial:
         _write(partial, config, sums, dataset, count, context)
     return ImportanceMatrix(target, len(sums), count, count * context,
                             time.perf_counter() - started)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.extras import require_extra
 from adam_integrations.core.gguf_header import read_gguf_header
@@ -211,31 +212,34 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
     params.allow_requantize = allow_requantize
     params.nthread = threads or 0
     keep = _attach_imatrix(params, imatrix) if imatrix is not None else None
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     outcome: list[object] = []
-
-    def work() -> None:
-        try:
-            outcome.append(llama_cpp.llama_model_quantize(
-                str(source).encode(), str(partial).encode(), params))
-        except BaseException as error:  # handed to the caller
-            outcome.append(error)
-
     # llama.cpp logs every tensor it falls back on, some lines at its error level: quiet
     # while it quantizes (a failure is reported below, by what it returned)
     log = logging.getLogger("llama-cpp-python")
     level = log.level
-    log.setLevel(logging.CRITICAL + 1)
-    worker = threading.Thread(target=work, name="adam-quantize", daemon=True)
-    worker.start()
-    try:
-        with tqdm(total=expected, unit="B", unit_scale=True, disable=not progress,
-                  desc=f"quantizing to {kind}") as bar:
-            while worker.is_alive():
-                worker.join(0.2)
-                size = partial.stat().st_size if partial.exists() else 0
-                bar.update(max(0, min(size, expected) - bar.n))
-            bar.update(expected - bar.n)
+    with replacing(target) as partial:
+
+        def work() -> None:
+            try:
+                outcome.append(llama_cpp.llama_model_quantize(
+                    str(source).encode(), str(partial).encode(), params))
+            except BaseException as error:  # handed to the caller
+                outcome.append(error)
+
+        log.setLevel(logging.CRITICAL + 1)
+        worker = threading.Thread(target=work, name="adam-quantize", daemon=True)
+        worker.start()
+        try:
+            with tqdm(total=expected, unit="B", unit_scale=True, disable=not progress,
+                      desc=f"quantizing to {kind}") as bar:
+                while worker.is_alive():
+                    worker.join(0.2)
+                    size = partial.stat().st_size if partial.exists() else 0
+                    bar.update(max(0, min(size, expected) - bar.n))
+                bar.update(expected - bar.n)
+        finally:
+            worker.join()
+            log.setLevel(level)
         result = outcome[0] if outcome else None
         if isinstance(result, BaseException):
             raise AdamError(f"llama.cpp could not quantize {source}: {result}") from result
@@ -245,9 +249,4 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
                 + ("does the importance matrix come from this model, and cover every "
                    "tensor the type needs it for?" if keep is not None else
                    "is the file a whole GGUF of a model llama.cpp runs?"))
-        os.replace(partial, target)
-    finally:
-        worker.join()
-        log.setLevel(level)
-        partial.unlink(missing_ok=True)
     return current

@@ -20,6 +20,7 @@ from typing import Any
 import ollama
 
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
     THINKING_LEVELS,
     ChatMessage,
@@ -237,8 +238,7 @@ def format_from_config(config: GenerationConfig) -> Any:
     """The ``format`` field: the response schema, or a forced tool call's schema (Ollama has
     no ``tool_choice``; a grammar for the call's JSON forces it instead)."""
     if config.tools_active and config.forced_tools:
-        schemas = [t.call_schema() for t in config.forced_tools]
-        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+        return any_call_schema(config.forced_tools)
     if config.response_format is not None:
         return config.response_format.schema or "json"
     return None

@@ -23,6 +23,7 @@ from typing import Any
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import ResponseParser, tool_call_from_json
+from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
     THINKING_LEVELS,
     ChatMessage,
@@ -303,8 +304,7 @@ def message_to_wire(message: ChatMessage, *, reasoning: bool = True) -> dict[str
 def call_schema_format(config: GenerationConfig) -> dict[str, Any]:
     """The JSON schema of a forced call (``{"name", "arguments"}``), for engines that
     force tool calls through structured output rather than ``tool_choice``."""
-    schemas = [t.call_schema() for t in config.forced_tools]
-    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    return any_call_schema(config.forced_tools)
 
 
 def response_format_to_wire(schema: dict[str, Any] | None, *, schema_in_json_object: bool

@@ -397,6 +397,9 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
 
         return compute.run(forward)
 
+    def _generating(self, loaded: LoadedModel) -> bool:
+        return loaded.batcher is not None and loaded.batcher.busy()
+
     def _traits(self, loaded: LoadedModel) -> TemplateTraits:
         return loaded.traits
 
