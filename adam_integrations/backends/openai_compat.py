@@ -263,14 +263,8 @@ class OpenAICompatibleModel(ModelBackend):
     def _stream_complete(self, prompt: str, config: GenerationConfig,
                          suffix: str | None = None) -> Iterator[Chunk]:
         self.load()
-        body = self._sampling(config)
-        if "max_completion_tokens" in body:  # the completions route knows max_tokens only
-            body["max_tokens"] = body.pop("max_completion_tokens")
-        body.update(model=self.model_id, prompt=prompt, stream=True)
-        if config.logprobs:  # the completions route takes the number of alternatives
-            body["logprobs"] = config.top_logprobs or 0
-        if suffix is not None:
-            body["suffix"] = suffix
+        body = wire.completion_request_to_wire(self.model_id, prompt, config, self.engine,
+                                               suffix)
         return self._read(lambda: self.client.completions.with_streaming_response.create(
             **_split_extra(body)), config, False)
 
@@ -356,65 +350,11 @@ class OpenAICompatibleModel(ModelBackend):
                 f"{self.model_id!r} is not on this machine to count with") from error
         return len(tokenizer.encode(text, add_special_tokens=False))
 
-    # -- request building ------------------------------------------------------------
-    def _sampling(self, config: GenerationConfig) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        if config.max_tokens is not None:
-            key = "max_completion_tokens" if self.engine.name == "openai" else "max_tokens"
-            body[key] = config.max_tokens
-        for field in ("temperature", "top_p", "seed", "presence_penalty",
-                      "frequency_penalty"):
-            if getattr(config, field) is not None:
-                body[field] = getattr(config, field)
-        if config.stop:
-            body["stop"] = list(config.stop)
-        if self.engine.sampling_extras:
-            for field in ("top_k", "min_p", "repetition_penalty"):
-                if getattr(config, field) is not None:
-                    body[field] = getattr(config, field)
-        return body
-
+    # -- request building (the format is wire/openai.py's) -----------------------------
     def _chat_body(self, messages: list[ChatMessage], config: GenerationConfig
                    ) -> tuple[dict[str, Any], bool]:
         """The request, and whether a forced call goes as structured output."""
-        body = self._sampling(config)
-        if config.logprobs:
-            body.update(logprobs=True, top_logprobs=config.top_logprobs or 0)
-        body.update(model=self.model_id, stream=True, stream_options={"include_usage": True},
-                    messages=[wire.message_to_wire(m, reasoning=self.engine.reasoning_back)
-                              for m in messages])
-        forced = bool(config.tools_active and config.forced_tools
-                      and self.engine.forced_tools_by_schema)
-        if forced:
-            body["response_format"] = wire.response_format_to_wire(
-                wire.call_schema_format(config),
-                schema_in_json_object=self.engine.schema_in_json_object)
-        elif config.tools_active:
-            body["tools"] = [t.to_openai() for t in config.tools]
-            choice = config.tool_choice or "auto"
-            body["tool_choice"] = (choice if choice in ("auto", "required") else
-                                   {"type": "function", "function": {"name": choice}})
-            if config.parallel_tool_calls is not None:
-                body["parallel_tool_calls"] = config.parallel_tool_calls
-        if config.response_format is not None and not forced:
-            schema = config.response_format.schema
-            body["response_format"] = wire.response_format_to_wire(
-                dict(schema) if schema is not None else None,
-                schema_in_json_object=self.engine.schema_in_json_object)
-        template_kwargs: dict[str, Any] = {}
-        if config.think is not None and self.engine.thinking_switch:
-            template_kwargs["enable_thinking"] = config.think
-        if config.preserve_thinking is not None:
-            if not self.engine.thinking_switch:
-                raise InvalidRequestError(
-                    f"{self.engine.name} takes no chat-template switches, so "
-                    "preserve_thinking cannot reach the model; leave it out (vLLM, SGLang "
-                    "and llama-server take it)")
-            template_kwargs["preserve_thinking"] = config.preserve_thinking
-        if template_kwargs:
-            body["chat_template_kwargs"] = template_kwargs
-        if config.reasoning_effort:  # a level: the engine's template takes it as it can
-            body["reasoning_effort"] = config.reasoning_effort
+        body, forced = wire.chat_request_to_wire(self.model_id, messages, config, self.engine)
         return _split_extra(body), forced
 
 

@@ -19,7 +19,7 @@ import base64
 import json
 import struct
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import ResponseParser, tool_call_from_json
@@ -136,6 +136,97 @@ def messages_from_wire(raw: Any) -> list[ChatMessage]:
     if not isinstance(raw, list) or not raw:
         raise InvalidRequestError("messages must be a non-empty list")
     return [ChatMessage.coerce(item) for item in raw]
+
+
+class Dialect(Protocol):
+    """What a server's ``/v1`` accepts beyond OpenAI's API (each engine's profile in
+    ``backends.openai_compat.ENGINES`` is one)."""
+
+    name: str
+    thinking_switch: bool  # chat_template_kwargs (enable_thinking, preserve_thinking)
+    sampling_extras: bool  # top_k, min_p, repetition_penalty
+    schema_in_json_object: bool  # response_format json_object with a schema in it
+    forced_tools_by_schema: bool  # a forced tool call goes as structured output
+    reasoning_back: bool  # earlier turns' reasoning sent back in messages
+
+
+def sampling_to_wire(config: GenerationConfig, dialect: Dialect) -> dict[str, Any]:
+    """The sampling and length fields of a request (``config_from_request`` reads them)."""
+    body: dict[str, Any] = {}
+    if config.max_tokens is not None:
+        key = "max_completion_tokens" if dialect.name == "openai" else "max_tokens"
+        body[key] = config.max_tokens
+    for field in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"):
+        if getattr(config, field) is not None:
+            body[field] = getattr(config, field)
+    if config.stop:
+        body["stop"] = list(config.stop)
+    if dialect.sampling_extras:
+        for field in ("top_k", "min_p", "repetition_penalty"):
+            if getattr(config, field) is not None:
+                body[field] = getattr(config, field)
+    return body
+
+
+def chat_request_to_wire(model: str, messages: list[ChatMessage], config: GenerationConfig,
+                         dialect: Dialect) -> tuple[dict[str, Any], bool]:
+    """A streamed ``/v1/chat/completions`` request for ``config`` in ``dialect``, and
+    whether a forced tool call goes as structured output (the reader then reads the
+    answer as the call). ``config_from_request`` is its inverse on this server."""
+    body = sampling_to_wire(config, dialect)
+    if config.logprobs:
+        body.update(logprobs=True, top_logprobs=config.top_logprobs or 0)
+    body.update(model=model, stream=True, stream_options={"include_usage": True},
+                messages=[message_to_wire(m, reasoning=dialect.reasoning_back)
+                          for m in messages])
+    forced = bool(config.tools_active and config.forced_tools
+                  and dialect.forced_tools_by_schema)
+    if forced:
+        body["response_format"] = response_format_to_wire(
+            call_schema_format(config), schema_in_json_object=dialect.schema_in_json_object)
+    elif config.tools_active:
+        body["tools"] = [t.to_openai() for t in config.tools]
+        choice = config.tool_choice or "auto"
+        body["tool_choice"] = (choice if choice in ("auto", "required") else
+                               {"type": "function", "function": {"name": choice}})
+        if config.parallel_tool_calls is not None:
+            body["parallel_tool_calls"] = config.parallel_tool_calls
+    if config.response_format is not None and not forced:
+        schema = config.response_format.schema
+        body["response_format"] = response_format_to_wire(
+            dict(schema) if schema is not None else None,
+            schema_in_json_object=dialect.schema_in_json_object)
+    template_kwargs: dict[str, Any] = {}
+    if config.think is not None and dialect.thinking_switch:
+        template_kwargs["enable_thinking"] = config.think
+    if config.preserve_thinking is not None:
+        if not dialect.thinking_switch:
+            raise InvalidRequestError(
+                f"{dialect.name} takes no chat-template switches, so preserve_thinking "
+                "cannot reach the model; leave it out (vLLM, SGLang and llama-server take "
+                "it)")
+        template_kwargs["preserve_thinking"] = config.preserve_thinking
+    if template_kwargs:
+        body["chat_template_kwargs"] = template_kwargs
+    if config.reasoning_effort:  # a level: the engine's template takes it as it can
+        body["reasoning_effort"] = config.reasoning_effort
+    return body, forced
+
+
+def completion_request_to_wire(model: str, prompt: str, config: GenerationConfig,
+                               dialect: Dialect, suffix: str | None = None
+                               ) -> dict[str, Any]:
+    """A streamed ``/v1/completions`` request (max_tokens, and logprobs as the number of
+    alternatives, as the legacy route takes them)."""
+    body = sampling_to_wire(config, dialect)
+    if "max_completion_tokens" in body:  # the completions route knows max_tokens only
+        body["max_tokens"] = body.pop("max_completion_tokens")
+    body.update(model=model, prompt=prompt, stream=True)
+    if config.logprobs:
+        body["logprobs"] = config.top_logprobs or 0
+    if suffix is not None:
+        body["suffix"] = suffix
+    return body
 
 
 def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str, Any]]

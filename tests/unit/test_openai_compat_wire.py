@@ -197,3 +197,33 @@ def test_busy_answers_are_retried_then_reported(engine):
     engine.fail_next.extend([(429, {"error": {"message": "slow down"}})] * 3)
     with pytest.raises(ServerBusyError, match="slow down"):
         engine.model.chat(ASK)
+
+
+def test_the_request_format_is_read_back_as_it_was_written():
+    """wire/openai.py owns the format both ways: what the OpenAI-compatible backend sends
+    for a config, this server's parser reads as the same config."""
+    from adam_integrations.backends.openai_compat import ENGINES
+    from adam_integrations.core.tools import ResponseFormat
+    from adam_integrations.core.types import GenerationConfig
+    from adam_integrations.wire import openai as wire
+
+    config = GenerationConfig(
+        temperature=0.3, top_p=0.9, seed=7, max_tokens=40, stop=["END"],
+        presence_penalty=0.5, frequency_penalty=0.25, logprobs=True, top_logprobs=2,
+        tools=[{"type": "function", "function": {"name": "f", "description": "",
+                                                 "parameters": {"type": "object"}}}],
+        tool_choice="f", parallel_tool_calls=False, think=False, reasoning_effort=None)
+    body, forced = wire.chat_request_to_wire("m", [], config, ENGINES["vllm"])
+    assert not forced and body["chat_template_kwargs"] == {"enable_thinking": False}
+    read = wire.config_from_request({k: v for k, v in body.items()
+                                     if k not in ("model", "messages", "stream",
+                                                  "stream_options")})
+    for field in ("temperature", "top_p", "seed", "max_tokens", "stop", "presence_penalty",
+                  "frequency_penalty", "logprobs", "top_logprobs", "tool_choice",
+                  "parallel_tool_calls", "think"):
+        assert getattr(read, field) == getattr(config, field), field
+    assert read.tool_names == config.tool_names
+    structured = GenerationConfig(response_format=ResponseFormat({"type": "object"}))
+    body, _ = wire.chat_request_to_wire("m", [], structured, ENGINES["openai"])
+    assert wire.config_from_request({"response_format": body["response_format"]}
+                                    ).response_format == structured.response_format
