@@ -202,11 +202,7 @@ def _parser() -> argparse.ArgumentParser:
                             choices=["auto", "f16", "bf16", "q8_0", "f32"],
                             help="the GGUF's type (default auto: the checkpoint's 16-bit "
                                  "type, f16 for f32); adam quantize makes smaller ones")
-    where = conversion.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", default=None,
-                       help="the GGUF file to write (default: ./<model>-<type>.gguf)")
-    where.add_argument("--name", default=None,
-                       help="create this model in Ollama's store instead of a file")
+    _add_destination(conversion)
     conversion.set_defaults(handler=_convert)
 
     quantize = commands.add_parser(
@@ -215,10 +211,7 @@ def _parser() -> argparse.ArgumentParser:
     quantize.add_argument("model", help="an F16/BF16/F32 GGUF: a path, an Ollama name, "
                                         "hf:org/repo:F16")
     quantize.add_argument("type", help="the quantization, e.g. Q4_K_M")
-    where = quantize.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", default=None,
-                       help="the file to write (default: ./<model>-<type>.gguf)")
-    where.add_argument("--name", default=None, help="create this model in Ollama's store")
+    _add_destination(quantize)
     quantize.add_argument("--allow-requantize", action="store_true",
                           help="quantize a file that is already quantized")
     quantize.add_argument("--threads", type=int, default=None,
@@ -465,6 +458,15 @@ def _quantize(args: argparse.Namespace) -> int:
           f"{done.source_bytes / 1e6:,.1f} MB, {done.seconds:.1f} s)"
           + (f"\n  Ollama model {done.ollama_name}" if done.ollama_name else ""))
     return 0
+
+
+def _add_destination(command: argparse.ArgumentParser) -> None:
+    """A GGUF-writing command's -o FILE or --name NAME (Ollama's store), not both."""
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output", default=None,
+                       help="the GGUF file to write (default: ./<model>-<type>.gguf)")
+    where.add_argument("--name", default=None,
+                       help="create this model in Ollama's store instead of a file")
 
 
 def _text_file(name: str) -> str:

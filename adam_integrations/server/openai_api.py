@@ -132,12 +132,8 @@ class OpenAIApi:
     async def tokenize(self, request: Request) -> Response:
         """vLLM's ``POST /tokenize``: ``{"tokens", "count", "max_model_len"}``, the tokens
         a completion reads ``prompt`` as (``add_special_tokens``: with the BOS token)."""
-        body = await read_json(request)
-        _only(body, wire.TOKENIZE_FIELDS)
-        if not isinstance(body.get("prompt"), str):
-            raise InvalidRequestError("prompt is required: the text to tokenize",
-                                      param="prompt")
-        served = await self._tokenizer_model(body.get("model"))
+        body, served = await self._tokenizer_request(
+            request, wire.TOKENIZE_FIELDS, "prompt", str, "the text to tokenize")
         special = body.get("add_special_tokens") is not False
         tokens = await asyncio.to_thread(served.backend.tokenize, body["prompt"],
                                          add_special_tokens=special)
@@ -147,12 +143,8 @@ class OpenAIApi:
 
     async def detokenize(self, request: Request) -> Response:
         """vLLM's ``POST /detokenize``: ``{"prompt"}``, the text of ``tokens``."""
-        body = await read_json(request)
-        _only(body, wire.DETOKENIZE_FIELDS)
-        if not isinstance(body.get("tokens"), list):
-            raise InvalidRequestError("tokens is required: a list of token ids",
-                                      param="tokens")
-        served = await self._tokenizer_model(body.get("model"))
+        body, served = await self._tokenizer_request(
+            request, wire.DETOKENIZE_FIELDS, "tokens", list, "a list of token ids")
         text = await asyncio.to_thread(served.backend.detokenize, body["tokens"])
         return JSONResponse({"prompt": text})
 
@@ -167,6 +159,17 @@ class OpenAIApi:
         return JSONResponse({"tokenizer_class": backend.name, "model": served.name,
                              "model_max_length": info.context_window,
                              "chat_template": template, **special})
+
+    async def _tokenizer_request(self, request: Request, fields: dict[str, Any],
+                                 required: str, kind: type, what: str
+                                 ) -> tuple[dict[str, Any], Served]:
+        """A tokenizer route's checked body (``required`` present, a ``kind``) and its
+        model."""
+        body = await read_json(request)
+        _only(body, fields)
+        if not isinstance(body.get(required), kind):
+            raise InvalidRequestError(f"{required} is required: {what}", param=required)
+        return body, await self._tokenizer_model(body.get("model"))
 
     async def _tokenizer_model(self, name: object) -> Served:
         """The model named (loaded now). Unnamed (lm-eval's remote tokenizer names none,

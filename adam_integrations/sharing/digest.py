@@ -8,15 +8,14 @@ Hashing a multi-GB file takes seconds, so results are cached on disk keyed by
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
+from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.paths import cache_root
 
@@ -90,13 +89,4 @@ def _read(cache_file: Path) -> dict[str, str]:
 
 
 def _write_atomic(cache_file: Path, data: dict[str, str]) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".sha256-cache-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, cache_file)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomically(cache_file, json.dumps(data))
