@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-slim lint qwen3-parts bench docs clean
+.PHONY: install demo test test-fast test-slow test-slim lint qwen3-parts bench docs clean
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ qwen3-parts: install
 # The fast tier alone (tests/unit: a scripted backend, no model), in seconds.
 test-fast: install
 	$(BIN)/pytest tests/unit
+
+# The long loops left out of make test (fuzzing at ten times its budget), ~10 minutes.
+test-slow: install
+	$(BIN)/pytest -m slow
 
 # The documentation site (README.md as its home page, docs/ the rest) into site/.
 docs: install

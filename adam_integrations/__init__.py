@@ -3,15 +3,18 @@
 Layers, bottom first; a module imports its own folder and lower layers only, and folders
 on one layer stay apart (``tests/unit/test_layers.py`` keeps it so):
 
-1. ``core/``: types, errors, ``ModelBackend``, the registry, the reference resolver and
-   the local stores it reads (HF cache, Ollama's store, GGUF headers), decoding helpers.
-2. ``catalog/`` (which models exist, the hardware pick, the default model) and ``wire/``
-   (one module per wire format: the Ollama API, used by the Ollama backend and the server).
+1. ``core/``: types, errors, ``ModelBackend``, the registry, the reference resolver;
+   ``core/stores/``: what is on disk (HF cache, Ollama's store, GGUF/safetensors headers).
+2. ``catalog/`` (which models exist, the hardware pick, the default model), ``wire/``
+   (one module per wire format, both directions) and ``decoding/`` (JSON schema ->
+   grammar -> constrained decoding, penalties, log-probabilities, chunk assembly).
 3. ``sharing/``: one index over the stores, and sharing a GGUF with Ollama.
-4. ``backends/``: transformers, llama.cpp, the Ollama client.
-5. ``manager.py``: ``ModelManager``.
-6. ``langchain/``, ``llama_index/``, ``server/``: the adapters and ``adam serve``.
-7. ``cli.py`` and this package root.
+4. ``backends/``: ``local/`` (llama.cpp, transformers in process) and ``remote/`` (the
+   Ollama and OpenAI-compatible clients), which stay apart.
+5. ``manager.py`` and ``tools/`` (convert, quantize, evaluate).
+6. ``chat_defaults.py``: the settings both framework adapters share.
+7. ``langchain/``, ``llama_index/``, ``server/``: the adapters and ``adam serve``.
+8. ``cli.py`` and this package root.
 
 Example:
     >>> from adam_integrations import ModelManager
@@ -19,7 +22,6 @@ Example:
     >>> manager.generate_response("Hello!", max_tokens=8)   # doctest: +SKIP
 """
 
-from adam_integrations import catalog  # noqa: F401  (registers the catalog's model names)
 from adam_integrations.catalog.defaults import resolve_model as resolve
 from adam_integrations.core import __version__ as __version__
 from adam_integrations.core.backend import ModelBackend

@@ -355,7 +355,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     from adam_integrations.catalog.defaults import resolve_model as resolve
-    from adam_integrations.core.hub import hub_gguf, hub_snapshot
+    from adam_integrations.core.stores.hub import hub_gguf, hub_snapshot
 
     source = resolve(args.model)
     if source.kind != "hub":
@@ -386,7 +386,7 @@ def _share(args: argparse.Namespace) -> int:
 
 def _gguf_source(reference: str) -> Any:
     from adam_integrations.catalog.defaults import resolve_model as resolve
-    from adam_integrations.core.hub import hub_gguf
+    from adam_integrations.core.stores.hub import hub_gguf
 
     source = resolve(reference)
     if source.kind == "hub" and source.gguf_repo:
@@ -403,7 +403,7 @@ def _gguf_source(reference: str) -> Any:
 
 def _create(args: argparse.Namespace) -> int:
     from adam_integrations.catalog.defaults import resolve_model as resolve
-    from adam_integrations.core.ollama_store import model_layers
+    from adam_integrations.core.stores.ollama_store import model_layers
     from adam_integrations.server.names import check_alias
     from adam_integrations.sharing.ollama_create import create_model
     from adam_integrations.wire.modelfile import parse_modelfile

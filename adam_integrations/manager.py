@@ -28,9 +28,9 @@ from adam_integrations.core.errors import (
     UnknownOptionError,
 )
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
-from adam_integrations.core.ollama_store import ModelLayers, model_layers
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
 from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
+from adam_integrations.core.stores.ollama_store import ModelLayers, model_layers
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,

@@ -17,7 +17,7 @@ import multiprocessing
 import statistics
 import time
 
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.core.hardware import usable_cores
 
 PROMPT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]

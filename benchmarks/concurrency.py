@@ -40,8 +40,8 @@ from pathlib import Path
 from llama_server_build import llama_server_binary  # benchmarks/, the script's own folder
 from server_process import AdamServe, _ServerProcess
 
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT
 
 SLOTS = 8

@@ -48,10 +48,10 @@ def _outcome(case: Case, run: Any) -> dict[str, Any]:
 
 def ours(backend: str, cases: list[Case]) -> dict[str, Any]:
     if backend == "llamacpp":
-        from adam_integrations.backends.llamacpp import LlamaCppModel
+        from adam_integrations.backends.local.llamacpp import LlamaCppModel
         model: Any = LlamaCppModel("smollm2")
     else:
-        from adam_integrations.backends.huggingface import HuggingFaceModel
+        from adam_integrations.backends.local.huggingface import HuggingFaceModel
         model = HuggingFaceModel("smollm2")
     model.load()
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from llama_server_build import llama_tool  # benchmarks/, the script's own folder
 from quantize_eval import llama_perplexity
 
-from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
+from adam_integrations.backends.local.huggingface.gguf_conversion import converted_gguf
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT
 from adam_integrations.tools import convert, importance_matrix, quantize
 

@@ -50,7 +50,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from server_process import AdamServe, LlamaCppPythonServer  # benchmarks/, the script's own folder
 
-from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 
 CHAT = [{"role": "user", "content": "Write a long story about a dragon who learns to cook."}]
@@ -99,7 +99,7 @@ def measure_ours(dtype: str, runs: int, constrained: bool = False) -> dict[str, 
 def measure_ours_llamacpp(runs: int) -> dict[str, float]:
     """Unconstrained and JSON-schema constrained, alternating in one process (this machine's
     speed drifts by 20% over minutes, so separate processes would compare drift)."""
-    from adam_integrations.backends.llamacpp import LlamaCppModel
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
 
     model = LlamaCppModel(str(EMBEDDED_CHAT.require_path()))
 
@@ -241,7 +241,7 @@ def measure_openai_compat_stream(runs: int) -> dict[str, float]:
     run by run on the same server (so drift hits both alike)."""
     import openai
 
-    from adam_integrations.backends.openai_compat import LlamaServerModel
+    from adam_integrations.backends.remote.openai_compat import LlamaServerModel
 
     with LlamaCppPythonServer(str(EMBEDDED_CHAT.require_path())) as url:
         client = openai.OpenAI(base_url=url, api_key="-")
@@ -507,7 +507,7 @@ def main() -> int:
     if args.match:
         table = {name: measure for name, measure in table.items() if args.match in name}
     # Each measurement runs in its own process: torch's CPU thread pools of one contender
-    # would otherwise slow down the next (see adam_integrations/backends/compute.py).
+    # would otherwise slow down the next (see adam_integrations/backends/local/compute.py).
     results: dict[str, float] = {}
     for name in table:
         command = [sys.executable, __file__, "--only", name, *(["--quick"] if args.quick else [])]

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import gguf
 
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT
 from adam_integrations.catalog.selection import cpu_decode_speed
 from adam_integrations.core.hardware import memory_bandwidth

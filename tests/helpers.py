@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from adam_integrations.backends import compute
+from adam_integrations.backends.local import compute
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -46,9 +46,9 @@ def generation_idle(model: object) -> bool:
     transformers: no batch is waiting or generating; a model on a server: a one-token
     request is answered within a second, which a server still busy with the abandoned
     answer, hundreds of tokens long, cannot do)."""
-    from adam_integrations.backends.huggingface import HuggingFaceModel
-    from adam_integrations.backends.llamacpp import LlamaCppModel
-    from adam_integrations.backends.openai_compat import OpenAICompatibleModel
+    from adam_integrations.backends.local.huggingface import HuggingFaceModel
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
+    from adam_integrations.backends.remote.openai_compat import OpenAICompatibleModel
 
     if isinstance(model, LlamaCppModel) or (isinstance(model, HuggingFaceModel)
                                             and model.is_loaded):

@@ -1,3 +1,10 @@
-"""Model backends: the engines that run a model: ``llamacpp`` (GGUF in process),
-``huggingface`` (transformers in process; both on ``in_process``), and ``ollama`` (an
-Ollama server, or ``adam serve``, through the official client)."""
+"""Model backends: the engines that run a model.
+
+- ``local``: in this process: ``llamacpp`` (GGUF, llama-cpp-python) and ``huggingface``
+  (transformers), both on ``local.in_process``; each needs its extra (``[llamacpp]``,
+  ``[transformers]``).
+- ``remote``: on a server, through its official client: ``ollama`` (an Ollama server, or
+  ``adam serve``) and ``openai_compat`` (vLLM, SGLang, llama.cpp's server, any
+  OpenAI-compatible endpoint). The base install runs these; they import nothing from
+  ``local``.
+"""

@@ -1,10 +1,5 @@
 """What models exist: the embedded offline defaults and the Qwen3 catalog.
 
-Importing this package registers the catalog's names with ``core.resolver`` (the package
-root imports it, so every entry point knows them).
+``catalog.names.resolve_reference`` resolves a reference with the catalog's short names;
+``catalog.defaults.resolve_model`` adds the default model for this machine.
 """
-
-from adam_integrations.catalog.names import catalog_source
-from adam_integrations.core.resolver import register_model_names
-
-register_model_names(catalog_source)

@@ -12,13 +12,14 @@ import os
 from dataclasses import replace
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from adam_integrations.catalog.names import resolve_reference
 from adam_integrations.catalog.qwen3 import BITS_PER_WEIGHT, find_qwen3
 from adam_integrations.catalog.selection import (
     MIN_SPEED,
     best_quantization,
     default_chat_reference,
 )
-from adam_integrations.core.resolver import local_source, resolve
+from adam_integrations.core.resolver import local_source
 from adam_integrations.core.types import ModelSource, Purpose
 
 
@@ -29,7 +30,7 @@ def default_model(purpose: Purpose = "chat", *, min_speed: float = MIN_SPEED) ->
     if purpose == "chat":
         reference, pick = default_chat_reference(min_speed)
         if reference is not None:
-            return replace(resolve(reference), explanation=f"no model named; {pick}")
+            return replace(resolve_reference(reference), explanation=f"no model named; {pick}")
     model = EMBEDDED_CHAT if purpose == "chat" else EMBEDDED_EMBEDDING
     why = (
         f"no model named; using the embedded default {model.description} "
@@ -53,7 +54,7 @@ def shareable_gguf(source: ModelSource) -> ModelSource:
         return source
     quantization = best_quantization(model)
     reference = f"hf:{model.gguf_repo}:{quantization}"
-    official = resolve(reference)
+    official = resolve_reference(reference)
     file = model.gguf_file(quantization)
     if official.kind == "gguf":
         return replace(official, explanation=(
@@ -83,4 +84,4 @@ def resolve_model(
         return reference
     if reference is None or (isinstance(reference, str) and not reference.strip()):
         return default_model(purpose, min_speed=min_speed)
-    return resolve(reference)
+    return resolve_reference(reference)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from adam_integrations.catalog.qwen3 import Qwen3Model
 from adam_integrations.core.errors import AdamError
-from adam_integrations.core.hub import cached_snapshot
-from adam_integrations.core.ollama_store import find_model_blob
+from adam_integrations.core.stores.hub import cached_snapshot
+from adam_integrations.core.stores.ollama_store import find_model_blob
 
 
 def local_path(model: Qwen3Model, backend: str, precision: str) -> Path | None:

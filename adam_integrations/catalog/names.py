@@ -1,17 +1,28 @@
 """The catalog's short names for the resolver: the embedded models and the Qwen3 aliases.
 
 ``core.resolver`` knows the reference grammar and the local stores but no model list;
-``catalog`` registers ``catalog_source`` with it on import, so ``resolve("qwen3_small")``
-and ``resolve("smollm2")`` work everywhere.
+``resolve_reference`` passes it the catalog's names (and any a third party registered
+with ``register_model_names``), so ``resolve_reference("qwen3_small")`` and
+``resolve_reference("smollm2")`` work wherever it is called, whatever was imported first.
 """
 
 from __future__ import annotations
 
+import os
+
 from adam_integrations.catalog.embedded import find_embedded
 from adam_integrations.catalog.qwen3 import find_qwen3
-from adam_integrations.core.hub import cached_snapshot
-from adam_integrations.core.resolver import hub_source, local_source, ollama_blob
+from adam_integrations.core.resolver import (
+    NameLookup,
+    hub_source,
+    local_source,
+    ollama_blob,
+    resolve,
+)
+from adam_integrations.core.stores.hub import cached_snapshot
 from adam_integrations.core.types import ModelSource
+
+_registered: list[NameLookup] = []
 
 
 def catalog_source(name: str) -> ModelSource | None:
@@ -37,3 +48,22 @@ def catalog_source(name: str) -> ModelSource | None:
                 f"Ollama's store as {qwen3.ollama_tag}: its GGUF blob used in place",
                 ollama_name=qwen3.ollama_tag)
     return hub_source(qwen3.hf_id, f"catalog alias {qwen3.alias} = {qwen3.hf_id}")
+
+
+def register_model_names(lookup: NameLookup) -> None:
+    """Let ``resolve_reference`` know more short names (tried after the catalog's; a
+    plugin or a test suite's scripted models; registering twice is a no-op)."""
+    if lookup not in _registered:
+        _registered.append(lookup)
+
+
+def resolve_reference(
+    reference: str | os.PathLike[str], *, local_paths: bool = True
+) -> ModelSource:
+    """``core.resolver.resolve`` with the catalog's names (then the registered ones).
+
+    Example:
+        >>> resolve_reference("qwen3_small").kind
+        'hub'
+    """
+    return resolve(reference, names=(catalog_source, *_registered), local_paths=local_paths)

@@ -31,9 +31,9 @@ from typing import Any
 
 from adam_integrations.catalog.qwen3 import Qwen3Model, find_qwen3
 from adam_integrations.core.errors import AdamError
-from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.hub import cached_snapshot
 from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.hub import cached_snapshot
 from adam_integrations.core.types import ModelSource
 
 

@@ -5,7 +5,7 @@ renames it into place (readers see the old file or the new one, never half of on
 ``replacing`` gives a temporary path for a writer that makes the file itself (llama.cpp's
 quantizer, gguf's writer) and moves it into place when the block ends without an error.
 Either way a failure removes the temporary file and leaves the target as it was.
-(``core.cache_entry`` does the same for whole folders.)
+(``core.stores.cache_entry`` does the same for whole folders.)
 """
 
 from __future__ import annotations

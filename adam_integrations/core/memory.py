@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adam_integrations.core.gguf_header import GGUFHeader
+from adam_integrations.core.stores.gguf_header import GGUFHeader
 
 GIB = 1024**3
 MIB = 1024**2

@@ -49,13 +49,13 @@ ENTRY_POINT_GROUP = "adam_integrations.backends"
 AUTO = "auto"
 
 BUILTIN_BACKENDS: dict[str, str] = {
-    "huggingface": "adam_integrations.backends.huggingface:HuggingFaceModel",
-    "llamacpp": "adam_integrations.backends.llamacpp:LlamaCppModel",
-    "ollama": "adam_integrations.backends.ollama:OllamaModel",
-    "openai": "adam_integrations.backends.openai_compat:OpenAICompatibleModel",
-    "vllm": "adam_integrations.backends.openai_compat:VLLMModel",
-    "sglang": "adam_integrations.backends.openai_compat:SGLangModel",
-    "llamacpp-server": "adam_integrations.backends.openai_compat:LlamaServerModel",
+    "huggingface": "adam_integrations.backends.local.huggingface:HuggingFaceModel",
+    "llamacpp": "adam_integrations.backends.local.llamacpp:LlamaCppModel",
+    "ollama": "adam_integrations.backends.remote.ollama:OllamaModel",
+    "openai": "adam_integrations.backends.remote.openai_compat:OpenAICompatibleModel",
+    "vllm": "adam_integrations.backends.remote.openai_compat:VLLMModel",
+    "sglang": "adam_integrations.backends.remote.openai_compat:SGLangModel",
+    "llamacpp-server": "adam_integrations.backends.remote.openai_compat:LlamaServerModel",
 }
 
 # Other spellings users reach for; each maps to a registered name.

@@ -20,9 +20,11 @@ accepts the same model strings:
 =============================  ==========================================================
 
 Short names (catalog aliases, the embedded models) belong to the catalog, which sits
-above this layer: it registers a lookup with ``register_model_names`` (the package does
-so on import), so the resolver knows the grammar and the stores but no model list. The
-default when nothing is named is the catalog's too (``catalog.defaults``).
+above this layer and passes its lookups to ``resolve`` explicitly (``names=``;
+``catalog.names.resolve_reference`` is ``resolve`` with the catalog's names), so the
+resolver knows the grammar and the stores but no model list, and nothing depends on
+what was imported first. The default when nothing is named is the catalog's too
+(``catalog.defaults``).
 
 ``resolve`` returns a ``ModelSource`` plus a one-line explanation of the choice. Nothing
 here touches the network: a GGUF found in the local Hugging Face cache or in Ollama's
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from adam_integrations.core.errors import (
@@ -45,15 +47,13 @@ from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelNotFoundError,
 )
-from adam_integrations.core.gguf_header import is_gguf
-from adam_integrations.core.hub import cached_files, cached_snapshot, pick_gguf
-from adam_integrations.core.ollama_store import OllamaName, find_model_blob
+from adam_integrations.core.stores.gguf_header import is_gguf
+from adam_integrations.core.stores.hub import cached_files, cached_snapshot, pick_gguf
+from adam_integrations.core.stores.ollama_store import OllamaName, find_model_blob
 from adam_integrations.core.types import ModelSource
 
 NameLookup = Callable[[str], "ModelSource | None"]
 """A catalog's short names: a name in, its source out (None when the name is not its)."""
-
-_name_lookups: list[NameLookup] = []
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -64,15 +64,14 @@ REFERENCE_FORMS = (
 )
 
 
-def register_model_names(lookup: NameLookup) -> None:
-    """Let ``resolve`` know the short names ``lookup`` resolves (``catalog`` registers
-    its aliases and the embedded models this way; registering twice is a no-op)."""
-    if lookup not in _name_lookups:
-        _name_lookups.append(lookup)
-
-
-def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> ModelSource:
+def resolve(
+    reference: str | os.PathLike[str], *, names: Sequence[NameLookup] = (),
+    local_paths: bool = True,
+) -> ModelSource:
     """Turn a model reference into a ``ModelSource``.
+
+    ``names``: the short-name lookups to try, in order, before a bare ``org/repo`` is read
+    as a hub id (the catalog's, from ``catalog.names.resolve_reference``).
 
     ``local_paths=False`` never reads the reference as a path on this machine (``adam
     serve`` resolves names from the network that way: a name that happens to exist as a
@@ -81,8 +80,10 @@ def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> M
     Example:
         >>> resolve("hf:Qwen/Qwen3-0.6B").location
         'Qwen/Qwen3-0.6B'
-        >>> resolve("qwen3_small").kind
-        'hub'
+        >>> resolve("my-model", names=[lambda name: None])
+        Traceback (most recent call last):
+        ...
+        adam_integrations.core.errors.ModelNotFoundError: 'my-model' is not a model ...
     """
     if isinstance(reference, os.PathLike):
         reference = os.fspath(reference)
@@ -110,7 +111,7 @@ def resolve(reference: str | os.PathLike[str], *, local_paths: bool = True) -> M
     if local_paths and _looks_like_path(text):
         return local_source(Path(text).expanduser())
 
-    for lookup in _name_lookups:
+    for lookup in names:
         named = lookup(text)
         if named is not None:
             return named

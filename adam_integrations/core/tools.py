@@ -144,30 +144,62 @@ def coerce_tools(tools: Sequence[ToolSpec | Mapping[str, Any]] | None) -> list[T
 def coerce_tool_choice(choice: Any, tools: Sequence[ToolSpec]) -> str | None:
     """Normalize ``tool_choice`` to "auto", "none", "required" or a tool name (None = no tools).
 
-    "any" (LangChain, Anthropic) means "required"; an OpenAI-style
-    ``{"type": "function", "function": {"name": ...}}`` means that tool.
+    The one reader of every dialect's ``tool_choice``: "any" (LangChain, Anthropic) and
+    True mean "required"; a tool is named as OpenAI's chat API writes it
+    (``{"type": "function", "function": {"name": ...}}``), as its Responses API does
+    (``{"type": "function", "name": ...}``) or as Anthropic's does
+    (``{"type": "tool", "name": ...}``); Anthropic's ``{"type": "auto" | "any" | "none"}``
+    name a mode.
+
+    Example:
+        >>> weather = ToolSpec(name="get_weather", parameters={"type": "object"})
+        >>> coerce_tool_choice({"type": "tool", "name": "get_weather"}, [weather])
+        'get_weather'
+        >>> coerce_tool_choice("any", [weather]), coerce_tool_choice(None, [weather])
+        ('required', 'auto')
     """
     names = [t.name for t in tools]
     if isinstance(choice, Mapping):
-        choice = (choice.get("function") or {}).get("name") or choice.get("name")
+        choice = _choice_in_mapping(choice)
     if choice is True:
         choice = "required"
     if choice is None or choice is False:
         choice = "auto" if tools and choice is None else "none"
     if not isinstance(choice, str):
         raise InvalidInputTypeError(
-            f"tool_choice must be 'auto', 'none', 'required', 'any' or a tool name, got {choice!r}"
-        )
+            f"tool_choice must be 'auto', 'none', 'required', 'any' or a tool name, got "
+            f"{choice!r}", param="tool_choice")
     choice = {"any": "required"}.get(choice, choice)
     if choice in ("auto", "none"):
         return choice if tools else None
     if not tools:
-        raise InvalidRequestError(f"tool_choice={choice!r} needs tools; pass tools=[...] too")
+        raise InvalidRequestError(f"tool_choice={choice!r} needs tools; pass tools=[...] too",
+                                  param="tool_choice")
     if choice == "required" or choice in names:
         return choice
     raise InvalidRequestError(
-        f"tool_choice names the unknown tool {choice!r}; the tools are: {', '.join(names)}"
-    )
+        f"tool_choice names the unknown tool {choice!r}; the tools are: {', '.join(names)}",
+        param="tool_choice")
+
+
+_CHOICE_SHAPES = ('{"type": "function", "function": {"name": "<tool>"}} (OpenAI chat), '
+                  '{"type": "function", "name": "<tool>"} (OpenAI Responses), '
+                  '{"type": "tool", "name": "<tool>"} or {"type": "auto" | "any" | "none"} '
+                  '(Anthropic)')
+
+
+def _choice_in_mapping(choice: Mapping[str, Any]) -> str:
+    """The mode or tool name a ``tool_choice`` object names (see ``coerce_tool_choice``)."""
+    kind = choice.get("type")
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
+    if kind in ("function", "tool", None) and isinstance(name, str) and name:
+        return name
+    if kind in ("auto", "any", "none", "required") and name is None and function is None:
+        return kind
+    raise InvalidRequestError(
+        f"tool_choice {dict(choice)!r} names no mode or tool; write one of {_CHOICE_SHAPES}",
+        param="tool_choice")
 
 
 def coerce_response_format(value: Any) -> ResponseFormat | None:

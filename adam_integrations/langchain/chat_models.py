@@ -50,6 +50,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from adam_integrations.catalog.profile import ModelFacts
 from adam_integrations.chat_defaults import ChatDefaults
 from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownOptionError
+from adam_integrations.core.tools import coerce_tool_choice, coerce_tools
 from adam_integrations.core.types import (
     ROLES,
     ChatMessage,
@@ -275,13 +276,8 @@ class ChatAdam(BaseChatModel, ChatDefaults):
         tool's name, or None. Forced calls are grammar-constrained.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
-        if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "any",
-                                                               "required"):
-            names = [t["function"]["name"] for t in formatted]
-            if tool_choice not in names:
-                raise InvalidRequestError(
-                    f"tool_choice names the unknown tool {tool_choice!r}; the tools are: "
-                    f"{', '.join(names)}")
+        if tool_choice not in (None, True, False, "auto", "none", "any", "required"):
+            coerce_tool_choice(tool_choice, coerce_tools(formatted))  # an unknown tool: now
         return super().bind(tools=formatted, tool_choice=tool_choice,
                             parallel_tool_calls=parallel_tool_calls, **kwargs)
 

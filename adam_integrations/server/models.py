@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
+from adam_integrations.catalog.names import resolve_reference
 from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
-from adam_integrations.core.ollama_store import ModelLayers, list_store_models, model_layers
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.registry import AUTO, accepted_options, registry
-from adam_integrations.core.resolver import resolve
+from adam_integrations.core.stores.ollama_store import ModelLayers, list_store_models, model_layers
 from adam_integrations.core.types import ChatMessage, ModelSource
 from adam_integrations.manager import shared_backend
 from adam_integrations.server.names import (
@@ -77,10 +77,10 @@ def _resolve_served(reference: str) -> ModelSource | None:
     """A served name as a model source: this package's reference grammar first, then a
     model of the local Ollama store under that name; None when neither knows it."""
     if is_path_reference(reference):
-        return resolve(reference)  # checked: under a folder the operator allowed
+        return resolve_reference(reference)  # checked: under a folder the operator allowed
     for candidate in (reference, f"ollama:{reference}"):
         try:
-            source = resolve(candidate, local_paths=False)
+            source = resolve_reference(candidate, local_paths=False)
         except (ModelNotFoundError, InvalidRequestError):
             continue
         if source.kind != "ollama":  # a served model must be on this machine
@@ -134,7 +134,7 @@ class ServedModels:
         with self._lock:
             if key not in self._served:
                 reference = self.reference(name)
-                source = (resolve(reference) if self._operator_named(name)
+                source = (resolve_reference(reference) if self._operator_named(name)
                           else _resolve_served(reference))
                 if source is None:
                     raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
@@ -172,15 +172,15 @@ class ServedModels:
         entries: list[tuple[str, ModelSource]] = []
         for name, target in sorted(self._named.items()):
             try:
-                entries.append((name, resolve(target)))
+                entries.append((name, resolve_reference(target)))
             except (ModelNotFoundError, InvalidRequestError):
                 continue  # a reference that names nothing here is not listed
         for name, model in EMBEDDED_NAMES.items():
             if model.path() is not None:
-                entries.append((f"{name}", resolve(model.name)))
+                entries.append((f"{name}", resolve_reference(model.name)))
         for stored in list_store_models():  # models in the local Ollama store
             try:
-                entries.append((stored, resolve(f"ollama:{stored}")))
+                entries.append((stored, resolve_reference(f"ollama:{stored}")))
             except (ModelNotFoundError, InvalidRequestError):
                 continue  # a corrupt manifest is not listed
         for alias, target in sorted(self._aliases.items()):

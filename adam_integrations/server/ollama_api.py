@@ -23,9 +23,9 @@ from starlette.routing import Route
 from adam_integrations.core import __version__
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import parse_keep_alive
-from adam_integrations.core.ollama_store import ModelLayers, ollama_store_roots
+from adam_integrations.core.stores.ollama_store import ModelLayers, ollama_store_roots
+from adam_integrations.core.stores.weight_files import WeightsSummary
 from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
-from adam_integrations.core.weight_files import WeightsSummary
 from adam_integrations.server.models import Served
 from adam_integrations.server.names import check_alias
 from adam_integrations.server.request_body import read_json

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError, ModelNotFoundError
-from adam_integrations.core.gguf_header import ENCODER_ARCHITECTURES
+from adam_integrations.core.stores.gguf_header import ENCODER_ARCHITECTURES
 from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.server.errors import code_of, status_of
 from adam_integrations.server.models import Served

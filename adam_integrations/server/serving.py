@@ -35,6 +35,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
+from adam_integrations.core.stores.weight_files import WeightsSummary, describe_weights
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -42,7 +43,6 @@ from adam_integrations.core.types import (
     ModelSource,
     TokenLogprob,
 )
-from adam_integrations.core.weight_files import WeightsSummary, describe_weights
 from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels

@@ -45,8 +45,8 @@ from typing import Any
 from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.extras import require_extra
-from adam_integrations.core.hub import cached_snapshot
 from adam_integrations.core.paths import cache_root, producer_key
+from adam_integrations.core.stores.hub import cached_snapshot
 from adam_integrations.core.types import ModelSource
 from adam_integrations.sharing.digest import file_sha256
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from adam_integrations.catalog.embedded import EMBEDDED_MODELS
 from adam_integrations.core.errors import AdamError
-from adam_integrations.core.gguf_header import is_gguf
-from adam_integrations.core.hub import cache_root
-from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
-from adam_integrations.core.weight_files import describe_weights
+from adam_integrations.core.stores.gguf_header import is_gguf
+from adam_integrations.core.stores.hub import cache_root
+from adam_integrations.core.stores.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
+from adam_integrations.core.stores.weight_files import describe_weights
 from adam_integrations.sharing.digest import check_named_digest, file_sha256
 
 

@@ -25,8 +25,8 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnknownOptionError,
 )
-from adam_integrations.core.ollama_store import ModelLayers
 from adam_integrations.core.registry import did_you_mean
+from adam_integrations.core.stores.ollama_store import ModelLayers
 from adam_integrations.core.types import ChatMessage
 from adam_integrations.sharing.ollama_share import ModelSpec, ShareResult, write_model
 from adam_integrations.wire.ollama import OPTIONS
@@ -113,7 +113,7 @@ def delete_created_model(name: str, root: Path | None = None) -> None:
     deleting what someone else put in the store is theirs to do (``ollama rm``)."""
     import json
 
-    from adam_integrations.core.ollama_store import OllamaName, ollama_store_roots
+    from adam_integrations.core.stores.ollama_store import OllamaName, ollama_store_roots
 
     parsed = OllamaName.parse(name)
     for store in [root] if root else ollama_store_roots():
@@ -190,7 +190,7 @@ def blob_written_by(write: Callable[[Path], None]) -> Path:
     folder: a failed or interrupted ``write`` leaves nothing behind)."""
     import threading
 
-    from adam_integrations.core.ollama_store import ollama_store_roots
+    from adam_integrations.core.stores.ollama_store import ollama_store_roots
     from adam_integrations.sharing.digest import file_sha256
 
     blobs = ollama_store_roots()[0] / "blobs"

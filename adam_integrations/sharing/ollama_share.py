@@ -34,8 +34,12 @@ from typing import Any, Literal
 from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
 from adam_integrations.core.atomic import write_atomically
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.ollama_store import MODEL_MEDIA_TYPE, OllamaName, ollama_store_roots
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.ollama_store import (
+    MODEL_MEDIA_TYPE,
+    OllamaName,
+    ollama_store_roots,
+)
 from adam_integrations.sharing.digest import file_sha256
 
 LinkKind = Literal["existing", "hardlink", "reflink", "symlink", "copy"]

@@ -33,8 +33,8 @@ from typing import Any, Literal
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.extras import require_extra
-from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.measurements import record
+from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.tools.quantize import gguf_on_disk
 
 DEFAULT_CONTEXT = 512
@@ -246,7 +246,7 @@ class _TransformersScorer(_Scorer):
 
     def __init__(self, model: str | os.PathLike[str], context: int, threads: int | None
                  ) -> None:
-        from adam_integrations.backends.huggingface import HuggingFaceModel
+        from adam_integrations.backends.local.huggingface import HuggingFaceModel
 
         if threads is not None:
             raise InvalidRequestError("threads= sets llama.cpp's threads; on transformers "

@@ -80,7 +80,7 @@ def importance_matrix(model: str | os.PathLike[str] | ModelSource, text: str, *,
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokens = list(tokenizer(text)["input_ids"])
     count = chunk_count(len(tokens), context, chunks, "an importance matrix")
-    from adam_integrations.backends.huggingface.devices import without_loading_bar
+    from adam_integrations.backends.local.huggingface.devices import without_loading_bar
 
     with without_loading_bar():  # this command's own bar follows the chunks
         network = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
@@ -95,7 +95,7 @@ def importance_matrix(model: str | os.PathLike[str] | ModelSource, text: str, *,
 
 def _transformers_folder(source: ModelSource) -> Path:
     if source.kind == "gguf":
-        from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
+        from adam_integrations.backends.local.huggingface.gguf_conversion import converted_gguf
 
         return converted_gguf(Path(source.location))[0]
     return checkpoint_folder(source)

@@ -28,8 +28,8 @@ from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.atomic import replacing
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.extras import require_extra
-from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.ollama_store import model_layers
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.ollama_store import model_layers
 from adam_integrations.core.types import ModelSource
 
 UNQUANTIZED = frozenset({"ALL_F32", "F16", "BF16"})

@@ -81,12 +81,8 @@ def request_from_wire(body: Mapping[str, Any], *, counting: bool = False
     if tools:
         fields["tools"] = [_tool(tool) for tool in tools]
     choice = body.get("tool_choice")
-    if choice:
-        kind = choice.get("type")
-        if kind not in ("auto", "any", "tool", "none"):
-            raise InvalidRequestError("tool_choice type must be auto, any, tool or none",
-                                      param="tool_choice")
-        fields["tool_choice"] = choice.get("name") if kind == "tool" else kind
+    if choice:  # read by core.tools.coerce_tool_choice; only Anthropic's extra is read here
+        fields["tool_choice"] = choice
         if choice.get("disable_parallel_tool_use"):
             fields["parallel_tool_calls"] = False
     thinking = body.get("thinking")

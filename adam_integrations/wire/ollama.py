@@ -224,6 +224,35 @@ def config_from_request(body: Mapping[str, Any],
     return GenerationConfig(**fields)
 
 
+def chat_request_to_wire(
+    model: str, messages: list[ChatMessage], config: GenerationConfig, *,
+    num_ctx: int | None = None, keep_alive: Any = None,
+) -> dict[str, Any]:
+    """The ``/api/chat`` request (streamed) for ``config``: what ``config_from_request``
+    reads back as the same config (the Ollama backend sends it).
+
+    Example:
+        >>> body = chat_request_to_wire("qwen3", [ChatMessage("user", "Hi")],
+        ...                             GenerationConfig(max_tokens=8, think=False))
+        >>> body["options"], body["think"], config_from_request(body).max_tokens
+        ({'num_predict': 8}, False, 8)
+    """
+    if config.preserve_thinking is not None:
+        raise InvalidRequestError(
+            "Ollama's API has no way to pass preserve_thinking to a model's template; "
+            "leave it out, or serve the model with adam serve, vLLM or llama-server")
+    request: dict[str, Any] = {
+        "model": model, "messages": [message_to_wire(m) for m in messages], "stream": True,
+        "options": options_from_config(config, num_ctx), "keep_alive": keep_alive,
+        "format": format_from_config(config), **logprob_fields(config)}
+    if config.think is not None:
+        request["think"] = config.reasoning_effort or config.think
+    tools = tools_from_config(config)
+    if tools:
+        request["tools"] = tools
+    return request
+
+
 def options_from_config(config: GenerationConfig, num_ctx: int | None = None
                         ) -> dict[str, Any]:
     """The ``options`` object for ``config`` (unset values left out)."""

@@ -6,7 +6,7 @@ Messages accept what clients send: string or text-part content, ``developer`` as
 ``system``, assistant ``tool_calls`` with JSON-string (or object) arguments. Reasoning
 goes out as ``reasoning_content`` next to ``content``, never inside it.
 
-The client side (``backends.openai_compat``): ``message_to_wire`` and ``request_body``
+The client side (``backends.remote.openai_compat``): ``message_to_wire`` and ``request_body``
 build a request for a serving engine, ``StreamReader`` turns its streamed chunks into
 core chunks (reasoning read from ``reasoning`` or ``reasoning_content``, as vLLM renamed
 it; ``<think>`` left in ``content`` by an engine without a reasoning parser split off
@@ -140,7 +140,7 @@ def messages_from_wire(raw: Any) -> list[ChatMessage]:
 
 class Dialect(Protocol):
     """What a server's ``/v1`` accepts beyond OpenAI's API (each engine's profile in
-    ``backends.openai_compat.ENGINES`` is one)."""
+    ``backends.remote.openai_compat.ENGINES`` is one)."""
 
     name: str
     thinking_switch: bool  # chat_template_kwargs (enable_thinking, preserve_thinking)
@@ -250,15 +250,8 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
             fields[key] = body[key]
     if body.get("tools"):
         fields["tools"] = body["tools"]
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        function = choice.get("function")
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise InvalidRequestError("a named tool_choice is {\"type\": \"function\", "
-                                      "\"function\": {\"name\": \"<tool>\"}}")
-        choice = function["name"]
-    if choice is not None:
-        fields["tool_choice"] = choice
+    if body.get("tool_choice") is not None:  # read by core.tools.coerce_tool_choice
+        fields["tool_choice"] = body["tool_choice"]
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "text":
         fmt = None

@@ -61,14 +61,8 @@ def request_from_wire(body: Mapping[str, Any]) -> tuple[list[ChatMessage], Gener
     tools = [_tool(tool) for tool in body.get("tools") or []]
     if tools:
         fields["tools"] = tools
-    choice = body.get("tool_choice")
-    if isinstance(choice, Mapping):
-        if not isinstance(choice.get("name"), str):
-            raise InvalidRequestError('a named tool_choice is {"type": "function", "name": '
-                                      '"<tool>"}', param="tool_choice")
-        choice = choice["name"]
-    if choice is not None:
-        fields["tool_choice"] = choice
+    if body.get("tool_choice") is not None:  # read by core.tools.coerce_tool_choice
+        fields["tool_choice"] = body["tool_choice"]
     fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) \
         else None
     if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from adam_integrations import ModelBackend, ModelManager
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.catalog.embedded import EMBEDDED_CHAT, EMBEDDED_EMBEDDING
 from adam_integrations.sharing.digest import file_sha256
 from tests.fixtures.qwen3_models import Qwen3Fixtures, build
@@ -96,7 +96,7 @@ def chat_gguf_path() -> Path:
 def smollm2_checkpoint(chat_gguf_path) -> Path:
     """The embedded SmolLM2 as a transformers checkpoint (safetensors, F32): the folder the
     transformers backend converts the GGUF to once per session."""
-    from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
+    from adam_integrations.backends.local.huggingface.gguf_conversion import converted_gguf
 
     return converted_gguf(chat_gguf_path)[0]
 
@@ -205,7 +205,7 @@ def llama_server(chat_gguf_path, session_cache: Path) -> Iterator[str]:
 def chat_backend(request: pytest.FixtureRequest) -> ModelBackend:
     """The embedded chat model on each in-process backend and, through the
     OpenAI-compatible backend, on each server of ``REMOTES``."""
-    from adam_integrations.backends.openai_compat import (
+    from adam_integrations.backends.remote.openai_compat import (
         LlamaServerModel,
         OpenAICompatibleModel,
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from adam_integrations import InvalidRequestError, ModelManager, registry, resolve
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.core import hardware
 from adam_integrations.core import registry as registry_module
 

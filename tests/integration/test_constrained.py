@@ -13,7 +13,7 @@ import pytest
 from adam_integrations import InvalidRequestError, SchemaRelaxationWarning
 from tests.fixtures.schema_corpus import CORPUS, problems, prompt
 
-# The decoder is one (backends/constrained.py); the backends differ only in how its mask
+# The decoder is one (decoding/constrained.py); the backends differ only in how its mask
 # reaches the logits. So llama.cpp runs the whole corpus, and transformers (4x slower per
 # token here) every refusal and relaxation and one in three of the rest: its glue proven
 # on every kind of schema, the suite kept under its time budget.

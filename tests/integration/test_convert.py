@@ -14,9 +14,9 @@ import pytest
 
 from adam_integrations import InvalidRequestError, ModelManager
 from adam_integrations.cli import main
-from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.ollama_store import find_model_blob
 from adam_integrations.core.paths import cache_root
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.ollama_store import find_model_blob
 from adam_integrations.tools import convert, evaluate
 
 TEXT = importlib.metadata.metadata("transformers").get_payload()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adam_integrations import ModelLoadError
-from adam_integrations.core.gguf_header import read_gguf_header
+from adam_integrations.core.stores.gguf_header import read_gguf_header
 
 
 def test_the_embedded_gguf_header_reads_architecture_context_and_quantization(chat_gguf_path):

@@ -16,8 +16,8 @@ from adam_integrations import (
     ModelNotFoundError,
     resolve,
 )
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.sharing.digest import file_sha256
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -13,8 +13,8 @@ from adam_integrations import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.huggingface.gguf_conversion import CONVERSION_MARKER
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.huggingface.gguf_conversion import CONVERSION_MARKER
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
@@ -86,7 +86,7 @@ def test_a_program_exiting_with_an_open_stream_exits_promptly_and_cleanly(chat_m
     import sys
 
     script = (
-        "from adam_integrations.backends.huggingface import HuggingFaceModel\n"
+        "from adam_integrations.backends.local.huggingface import HuggingFaceModel\n"
         "stream = HuggingFaceModel('smollm2').stream_chat(\n"
         "    [{'role': 'user', 'content': 'Tell a very long story.'}], max_tokens=4000)\n"
         "print(next(stream).text)\n"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from adam_integrations import ModelNotFoundError, UnsupportedOperationError
-from adam_integrations.backends import compute
-from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
 
 TEXTS = [
     "A cat sits on the mat.",
@@ -65,7 +65,7 @@ def test_float32_gives_sentence_transformers_vectors_exactly(fp32_embedder, embe
 
 def test_bf16_by_default_where_the_cpu_computes_it_every_vector_close_to_fp32(
         embedder, fp32_embedder):
-    from adam_integrations.backends.huggingface.devices import cpu_has_native_bf16
+    from adam_integrations.backends.local.huggingface.devices import cpu_has_native_bf16
 
     expected = "bfloat16" if cpu_has_native_bf16() else "float32"
     assert embedder.info().dtype == expected

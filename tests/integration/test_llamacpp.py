@@ -13,13 +13,13 @@ from adam_integrations import (
     ModelManager,
     ModelNotFoundError,
 )
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.grammar import Phase, Plan, request_plan
-from adam_integrations.backends.in_process import Generation
-from adam_integrations.backends.llamacpp import LlamaCppModel
-from adam_integrations.core.decoding import ChunkAssembler
+from adam_integrations.backends.local.in_process import Generation
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.types import GenerationConfig
+from adam_integrations.decoding.chunks import ChunkAssembler
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.grammar import Phase, Plan, request_plan
 
 QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
 GREEDY = {"temperature": 0.0}
@@ -143,7 +143,7 @@ def test_a_gguf_embedding_model_is_chosen_for_embeddings_by_reference(chat_gguf_
 
 
 def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkeypatch):
-    import adam_integrations.backends.llamacpp as llamacpp
+    import adam_integrations.backends.local.llamacpp as llamacpp
 
     loaded = model._ensure_loaded()
     assert loaded.context_reason.startswith("the model's full context of 8192 tokens; ")

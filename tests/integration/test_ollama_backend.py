@@ -17,7 +17,7 @@ from adam_integrations import (
     ModelNotFoundError,
     resolve,
 )
-from adam_integrations.backends.ollama import OllamaModel
+from adam_integrations.backends.remote.ollama import OllamaModel
 
 HI = [{"role": "user", "content": "Say hi."}]
 GREEDY = {"temperature": 0.0, "max_tokens": 12}

@@ -15,7 +15,7 @@ from pathlib import Path
 import ollama
 import pytest
 
-from adam_integrations.core.ollama_store import model_layers
+from adam_integrations.core.stores.ollama_store import model_layers
 from tests.integration.conftest import ServeProcess
 
 PIRATE = "You are a pirate. Always say Arr."

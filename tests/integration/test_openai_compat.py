@@ -16,7 +16,7 @@ from adam_integrations import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
-from adam_integrations.backends.openai_compat import LlamaServerModel, OpenAICompatibleModel
+from adam_integrations.backends.remote.openai_compat import LlamaServerModel, OpenAICompatibleModel
 from adam_integrations.langchain import AdamEmbeddings, ChatAdam
 from tests.helpers import cancel_after_first_item, idle_soon
 from tests.integration.conftest import ServeProcess

@@ -28,9 +28,9 @@ import jsonschema
 import pytest
 
 from adam_integrations import ModelManager
-from adam_integrations.backends import compute
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from tests.helpers import cancel_after_first_item, idle_soon, wait_until
 
 GREEDY = {"temperature": 0.0}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adam_integrations import InvalidRequestError
-from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
 from tests.integration.test_huggingface_embeddings import MIXED_LENGTHS, TEXTS, cosine
 
 pytest.importorskip("onnxruntime")

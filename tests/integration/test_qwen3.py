@@ -18,8 +18,8 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from adam_integrations import ChatMessage, GenerationConfig, ModelBackend
-from adam_integrations.backends.huggingface import HuggingFaceModel
-from adam_integrations.backends.llamacpp import LlamaCppModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
 from adam_integrations.core.types import coerce_messages
 
 WEATHER = {"type": "function", "function": {

@@ -18,8 +18,8 @@ from adam_integrations import (
     ModelManager,
     ToolCall,
 )
-from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.memory import kv_bytes_per_token
+from adam_integrations.core.stores.gguf_header import read_gguf_header
 
 VARIANTS = ("qwen35", "qwen35moe")
 HELLO = [ChatMessage("user", "Hi")]
@@ -116,8 +116,8 @@ async def test_concurrent_requests_on_the_hybrid_model_read_their_own_prompts(qw
     alone."""
     import asyncio
 
-    from adam_integrations.backends.huggingface import HuggingFaceModel
-    from adam_integrations.backends.llamacpp import LlamaCppModel
+    from adam_integrations.backends.local.huggingface import HuggingFaceModel
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
 
     model = LlamaCppModel(str(qwen35.gguf("qwen35")), parallel=3, n_ctx=1024) \
         if backend == "llamacpp" else HuggingFaceModel(str(qwen35.hf_folder("qwen35")),

@@ -271,7 +271,7 @@ def test_pull_of_a_model_that_is_there_succeeds_and_offline_hub_pulls_fail_clear
 
 
 def test_ollama_model_lists_the_servers_models(server):
-    from adam_integrations.backends.ollama import OllamaModel
+    from adam_integrations.backends.remote.ollama import OllamaModel
 
     assert CHAT in OllamaModel.list_models(server)
 

@@ -31,6 +31,8 @@ from tests.integration.conftest import ServeProcess
 KEY = "sk-fuzz"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 EXAMPLES_PER_ROUTE = 40
+"""The bounded budget every run (CI included); ``make test-slow`` adds ``AT_LENGTH``."""
+EXAMPLES_PER_ROUTE_AT_LENGTH = 400
 CHAT_MODEL, EMBEDDER = "smollm2:135m", "all-minilm:l6-v2"
 ROUTES = [(method.upper(), path) for path, methods in OPERATIONS.items() for method in methods]
 
@@ -80,6 +82,17 @@ def test_no_request_gets_a_server_error(api_schema, fuzzed_server, method, path)
     in four of them naming a served model (a random name stops at the name check: the
     generation, embedding and option paths are what needs fuzzing). (Driven through
     hypothesis directly: schemathesis' pytest plugin does not run on pytest 9 yet.)"""
+    _fuzz(api_schema, fuzzed_server, method, path, EXAMPLES_PER_ROUTE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+def test_no_request_gets_a_server_error_at_length(api_schema, fuzzed_server, method, path):
+    """Ten times the budget (``make test-slow``)."""
+    _fuzz(api_schema, fuzzed_server, method, path, EXAMPLES_PER_ROUTE_AT_LENGTH)
+
+
+def _fuzz(api_schema, fuzzed_server: str, method: str, path: str, examples: int) -> None:
     operation = api_schema[path][method]
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
                       operation.as_strategy(GenerationMode.NEGATIVE))
@@ -88,7 +101,7 @@ def test_no_request_gets_a_server_error(api_schema, fuzzed_server, method, path)
     field = "source" if path == "/api/copy" else "model"
 
     @given(case=cases, served=st.sampled_from([True, True, True, False]))
-    @settings(max_examples=EXAMPLES_PER_ROUTE, deadline=None, database=None, derandomize=True,
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     def requests_from_the_schema(case, served) -> None:
         if served and isinstance(case.body, dict) and field in case.body:

@@ -33,6 +33,8 @@ from tests.integration.conftest import ServeProcess
 
 SEED = 20261206
 FUZZED_PER_ROUTE = 30
+"""The bounded budget every run (CI included); ``make test-slow`` adds ``AT_LENGTH``."""
+FUZZED_PER_ROUTE_AT_LENGTH = 300
 CHAT, EMBED = "smollm2:135m", "all-minilm:l6-v2"
 HELLO = [{"role": "user", "content": "Say hi."}]
 
@@ -260,9 +262,19 @@ def test_a_wrong_method_gets_405_with_allow(hostile):
 # -- the seeded fuzz -----------------------------------------------------------------------
 @pytest.mark.parametrize("path", list(VALID))
 def test_fuzzed_requests_never_get_a_server_error(hostile, path):
+    _fuzz(hostile, path, random.Random(f"{SEED}{path}"), FUZZED_PER_ROUTE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", list(VALID))
+def test_fuzzed_requests_never_get_a_server_error_at_length(hostile, path):
+    """Ten times the budget, from another seed (``make test-slow``)."""
+    _fuzz(hostile, path, random.Random(f"{SEED + 1}{path}"), FUZZED_PER_ROUTE_AT_LENGTH)
+
+
+def _fuzz(hostile, path: str, rng: random.Random, count: int) -> None:
     server, running = hostile
-    rng = random.Random(f"{SEED}{path}")
-    for _ in range(FUZZED_PER_ROUTE):
+    for _ in range(count):
         body = _hostile_body(rng, path)
         response = _send(server, _methods(path)[0], path, _json_bytes(body))
         _check(response, running, f"{path} {json.dumps(body)[:300]}")

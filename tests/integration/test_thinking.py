@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from adam_integrations import ChatMessage, GenerationConfig, InvalidRequestError
-from adam_integrations.backends.huggingface import IncrementalDecoder
+from adam_integrations.backends.local.huggingface import IncrementalDecoder
 from adam_integrations.catalog.qwen3 import sampling_preset, with_qwen3_sampling
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.types import collect
@@ -146,8 +146,8 @@ EFFORT_TEMPLATE = (
 @pytest.mark.parametrize("backend", ["llamacpp", "huggingface"])
 def test_a_thinking_level_reaches_a_template_that_reads_reasoning_effort(backend,
                                                                            chat_gguf_path):
-    from adam_integrations.backends.huggingface import HuggingFaceModel
-    from adam_integrations.backends.llamacpp import LlamaCppModel
+    from adam_integrations.backends.local.huggingface import HuggingFaceModel
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
 
     model = (LlamaCppModel if backend == "llamacpp" else HuggingFaceModel)(
         str(chat_gguf_path), chat_template=EFFORT_TEMPLATE)

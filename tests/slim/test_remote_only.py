@@ -53,13 +53,13 @@ def test_langchain_and_llama_index_classes_run_on_remote_models(full_server):
 
 
 def _transformers() -> object:
-    from adam_integrations.backends.huggingface import HuggingFaceModel
+    from adam_integrations.backends.local.huggingface import HuggingFaceModel
 
     return HuggingFaceModel("Qwen/Qwen3-0.6B")
 
 
 def _llamacpp() -> object:
-    from adam_integrations.backends.llamacpp import LlamaCppModel
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
 
     return LlamaCppModel("model.gguf")
 

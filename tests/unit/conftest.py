@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from adam_integrations import ModelManager, registry
-from adam_integrations.core.resolver import register_model_names
+from adam_integrations.catalog.names import register_model_names
 from tests.unit.scripted import NAME, ScriptedBackend, scripted_names
 
 registry.register(NAME, ScriptedBackend)

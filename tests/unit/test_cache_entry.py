@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adam_integrations.core.cache_entry import is_complete, writing_entry
+from adam_integrations.core.stores.cache_entry import is_complete, writing_entry
 
 
 def test_an_entry_appears_whole_with_its_marker_last(tmp_path):

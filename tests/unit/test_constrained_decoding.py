@@ -10,10 +10,10 @@ import random
 import jsonschema
 import pytest
 
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.grammar import Grammars, request_plan
 from adam_integrations.core.errors import AdamError
 from adam_integrations.core.types import GenerationConfig
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.grammar import Grammars, request_plan
 
 END = 256
 

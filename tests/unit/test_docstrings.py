@@ -8,18 +8,21 @@ import importlib
 import pytest
 
 MODULES = [
-    "adam_integrations.backends.grammar",
-    "adam_integrations.backends.json_schema",
+    "adam_integrations.decoding.grammar",
+    "adam_integrations.decoding.json_schema",
     "adam_integrations.catalog.embedding",
+    "adam_integrations.catalog.names",
     "adam_integrations.core.hardware",
-    "adam_integrations.core.hub",
+    "adam_integrations.core.stores.hub",
     "adam_integrations.core.loaded",
     "adam_integrations.core.memory",
     "adam_integrations.core.resolver",
-    "adam_integrations.core.ollama_store",
+    "adam_integrations.core.stores.ollama_store",
+    "adam_integrations.core.tools",
     "adam_integrations.tools.convert",
     "adam_integrations.tools.evaluate",
     "adam_integrations.tools.quantize",
+    "adam_integrations.wire.ollama",
 ]
 
 

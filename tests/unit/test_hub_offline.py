@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from adam_integrations.core import hub
 from adam_integrations.core.errors import ModelNotFoundError
+from adam_integrations.core.stores import hub
 
 
 @pytest.fixture

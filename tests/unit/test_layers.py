@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "adam_integrations"
 # groups on the same layer stay apart.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"core"}),
-    frozenset({"catalog", "wire"}),
+    frozenset({"catalog", "wire", "decoding"}),
     frozenset({"sharing"}),
     frozenset({"backends"}),
     frozenset({"manager", "tools"}),
@@ -71,6 +71,49 @@ def test_every_module_belongs_to_a_layer():
               for p in PACKAGE.rglob("*.py")}
     known = set().union(*LAYERS)
     assert groups - known == set()
+
+
+# Folders inside a layer's group with rules of their own, by path prefix: what their
+# modules may not import (a module prefix), and why.
+FOLDER_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("backends/remote/", ("adam_integrations.backends.local", "adam_integrations.decoding"),
+     "the base install (no engine) runs the remote backends"),
+    ("backends/local/", ("adam_integrations.backends.remote",),
+     "an engine in this process does not go through a server's client"),
+    ("core/stores/", tuple(f"adam_integrations.core.{m}" for m in (
+        "backend", "registry", "resolver", "loaded", "output", "prompt", "streaming",
+        "tools", "types", "hardware", "memory", "measurements", "chat_template")),
+     "the stores read disk and sit under the rest of core (the resolver reads them)"),
+)
+
+
+def _folder_violations(package: Path = PACKAGE) -> list[str]:
+    problems = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        for folder, forbidden, why in FOLDER_RULES:
+            if not relative.startswith(folder):
+                continue
+            for line, name in _imports(path, package):
+                if name.startswith(forbidden):
+                    problems.append(f"{relative}:{line} imports {name} ({why})")
+    return problems
+
+
+def test_the_folders_inside_a_layer_keep_their_rules():
+    assert _folder_violations() == []
+    for folder, _, _ in FOLDER_RULES:  # a rule for a folder that is gone checks nothing
+        assert (PACKAGE / folder).is_dir(), folder
+
+
+def test_the_folder_check_catches_a_remote_backend_importing_an_engine(tmp_path):
+    package = tmp_path / "adam_integrations"
+    (package / "backends" / "remote").mkdir(parents=True)
+    (package / "backends" / "remote" / "ollama.py").write_text(
+        "from adam_integrations.backends.local.llamacpp import LlamaCppModel\n")
+    assert _folder_violations(package) == [
+        "backends/remote/ollama.py:1 imports adam_integrations.backends.local.llamacpp "
+        "(the base install (no engine) runs the remote backends)"]
 
 
 def test_the_check_catches_an_upward_import(tmp_path):

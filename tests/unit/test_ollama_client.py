@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from adam_integrations import AdamError, ModelLoadError
-from adam_integrations.backends.ollama import OllamaModel
+from adam_integrations.backends.remote.ollama import OllamaModel
 from adam_integrations.server import create_app
 from adam_integrations.server.models import ServedModels
 from tests.helpers import ThreadedServer
@@ -74,3 +74,31 @@ async def test_a_server_that_went_away_is_the_same_error_sync_and_async(server, 
         else:
             model.chat(messages)
     assert isinstance(raised.value, AdamError)
+
+
+def test_the_request_format_is_read_back_as_it_was_written():
+    """wire/ollama.py owns the format both ways: what the Ollama backend sends for a
+    config, adam serve's parser reads as the same config."""
+    from adam_integrations.core.tools import ResponseFormat
+    from adam_integrations.core.types import GenerationConfig
+    from adam_integrations.wire import ollama as wire
+
+    config = GenerationConfig(
+        temperature=0.3, top_p=0.9, top_k=20, min_p=0.05, seed=7, max_tokens=40,
+        stop=["END"], repetition_penalty=1.2, presence_penalty=0.5, frequency_penalty=0.25,
+        logprobs=True, top_logprobs=2, tools=[WEATHER], think=False)
+    body = wire.chat_request_to_wire("m", [], config, num_ctx=4096, keep_alive="5m")
+    assert body["options"]["num_ctx"] == 4096 and body["keep_alive"] == "5m"
+    read = wire.config_from_request({k: v for k, v in body.items()
+                                     if k not in ("model", "messages", "stream",
+                                                  "keep_alive")})
+    for field in ("temperature", "top_p", "top_k", "min_p", "seed", "max_tokens", "stop",
+                  "repetition_penalty", "presence_penalty", "frequency_penalty", "logprobs",
+                  "top_logprobs", "think", "tool_choice"):
+        assert getattr(read, field) == getattr(config, field), field
+    assert read.tool_names == config.tool_names
+    structured = GenerationConfig(response_format=ResponseFormat({"type": "object"}))
+    body = wire.chat_request_to_wire("m", [], structured)
+    assert wire.config_from_request(body).response_format == structured.response_format
+    with pytest.raises(AdamError, match="preserve_thinking"):
+        wire.chat_request_to_wire("m", [], GenerationConfig(preserve_thinking=True))

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from adam_integrations.backends.openai_compat import SGLangModel, VLLMModel
+from adam_integrations.backends.remote.openai_compat import SGLangModel, VLLMModel
 from adam_integrations.core.errors import InvalidRequestError, ServerBusyError
 from tests.helpers import ThreadedServer
 
@@ -202,7 +202,7 @@ def test_busy_answers_are_retried_then_reported(engine):
 def test_the_request_format_is_read_back_as_it_was_written():
     """wire/openai.py owns the format both ways: what the OpenAI-compatible backend sends
     for a config, this server's parser reads as the same config."""
-    from adam_integrations.backends.openai_compat import ENGINES
+    from adam_integrations.backends.remote.openai_compat import ENGINES
     from adam_integrations.core.tools import ResponseFormat
     from adam_integrations.core.types import GenerationConfig
     from adam_integrations.wire import openai as wire

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from adam_integrations.backends.huggingface.generation import _Penalties
-from adam_integrations.backends.penalties import Penalties
-from adam_integrations.core.decoding import PENALTY_LAST_N
+from adam_integrations.backends.local.huggingface.generation import _Penalties
 from adam_integrations.core.types import GenerationConfig
+from adam_integrations.decoding.chunks import PENALTY_LAST_N
+from adam_integrations.decoding.penalties import Penalties
 
 
 def test_repeat_presence_and_frequency_penalties_follow_llama_cpp():

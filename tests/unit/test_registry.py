@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adam_integrations import ModelRegistry, UnknownBackendError
-from adam_integrations.backends.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
 from adam_integrations.core.backend import ModelBackend
 
 
@@ -37,7 +37,7 @@ def test_a_backend_class_can_be_registered_by_name():
 def test_third_party_backends_register_through_the_entry_point_group(tmp_path: Path):
     package = tmp_path / "third_party_backend.py"
     package.write_text(
-        "from adam_integrations.backends.huggingface import HuggingFaceModel\n"
+        "from adam_integrations.backends.local.huggingface import HuggingFaceModel\n"
         "class ThirdParty(HuggingFaceModel):\n    name = 'thirdparty'\n"
     )
     dist = tmp_path / "third_party_backend-1.0.dist-info"

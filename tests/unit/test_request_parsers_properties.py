@@ -12,10 +12,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adam_integrations.catalog.names import resolve_reference as resolve
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.loaded import parse_keep_alive
 from adam_integrations.core.output import ResponseParser
-from adam_integrations.core.resolver import resolve
 from adam_integrations.core.tools import coerce_response_format, coerce_tool_choice, coerce_tools
 from adam_integrations.core.types import ChatMessage, GenerationConfig
 from adam_integrations.server.names import check_alias, check_model_name

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adam_integrations.backends import compute
-from adam_integrations.backends.huggingface.devices import (
+from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface.devices import (
     embedding_autocast,
     pick_dtype,
     without_loading_bar,
 )
-from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.backends.huggingface.onnx_int8 import quantized_encoder
+from adam_integrations.backends.local.huggingface.loaded import LoadedModel
+from adam_integrations.backends.local.huggingface.onnx_int8 import quantized_encoder
 from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
 from adam_integrations.core.types import EmbeddingKind, check_embeddable
 

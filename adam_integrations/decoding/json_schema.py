@@ -1,7 +1,7 @@
 """JSON schemas made ready for constrained decoding: every keyword enforced, or refused, or
 relaxed on purpose and said so.
 
-xgrammar (``backends.grammar``) enforces most of JSON Schema, but it silently ignores some
+xgrammar (``decoding.grammar``) enforces most of JSON Schema, but it silently ignores some
 keywords, reads a few differently, and raises on others. A schema goes through
 ``prepare_schema`` first, which walks it once and, keyword by keyword:
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adam_integrations.backends.grammar import Grammars
 from adam_integrations.core.prompt import TemplateTraits
+from adam_integrations.decoding.grammar import Grammars
 
 if TYPE_CHECKING:
-    from adam_integrations.backends.huggingface.embedding import EmbeddingQueue
-    from adam_integrations.backends.huggingface.generation import Batcher
+    from adam_integrations.backends.local.huggingface.embedding import EmbeddingQueue
+    from adam_integrations.backends.local.huggingface.generation import Batcher
 
 
 @dataclass

@@ -19,11 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.grammar import Grammars, ThinkingMode, request_plan, thinking_mode
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.backend import ModelBackend
-from adam_integrations.core.decoding import ChunkAssembler
 from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelNotFoundError,
@@ -33,6 +30,9 @@ from adam_integrations.core.extras import require_extra
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.prompt import TemplateTraits, opens_thinking, template_inputs
 from adam_integrations.core.types import ChatMessage, GenerationConfig, ModelSource, Purpose
+from adam_integrations.decoding.chunks import ChunkAssembler
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.grammar import Grammars, ThinkingMode, request_plan, thinking_mode
 
 DEFAULT_MAX_TOKENS = 512  # only for models whose context window is unknown
 
@@ -219,7 +219,7 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
     def _constrained_decoder(self, generation: Generation, config: GenerationConfig,
                              grammars: Grammars, piece: Callable[[int], str]
                              ) -> ConstrainedDecoder | None:
-        """The decoder that enforces the request's form (``backends.grammar``), or None for
+        """The decoder that enforces the request's form (``decoding.grammar``), or None for
         free text; made before the stream starts, so a bad schema fails the call."""
         plan = request_plan(config, generation.thinking)
         if plan is None:

@@ -14,7 +14,7 @@ One decode thread per model runs the loop (continuous batching):
   chunk of at most ``PROMPT_CHUNK`` tokens of prompts still being read, so a long new
   prompt never stalls the running streams for long;
 - every request keeps its own sampler chain (seed, temperature, top-k...; greedy ones take
-  the most likely token), its own penalties (``backends.penalties``), its own
+  the most likely token), its own penalties (``decoding.penalties``), its own
   grammar matcher (``ConstrainedDecoder``: one per sequence) and its own limits; the tokens
   go back to the request's reader over a queue, where stop strings and parsing happen;
 - **prompt caching**: a slot keeps the KV cache of what it last read, and a request takes
@@ -46,13 +46,13 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.in_process import PROMPT_CHUNK, common_prefix
-from adam_integrations.backends.llama_cpp_private import check_internals, slot_context
-from adam_integrations.backends.logprobs import raw_logits, score
-from adam_integrations.backends.penalties import Penalties
+from adam_integrations.backends.local.in_process import PROMPT_CHUNK, common_prefix
+from adam_integrations.backends.local.llama_cpp_private import check_internals, slot_context
 from adam_integrations.core.errors import AdamError, ModelLoadError
 from adam_integrations.core.streaming import Failure
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.logprobs import raw_logits, score
+from adam_integrations.decoding.penalties import Penalties
 
 BATCH = 512
 """Tokens per ``llama_decode`` call (llama.cpp's ``n_batch``)."""

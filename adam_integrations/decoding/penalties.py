@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from adam_integrations.core.decoding import DEFAULT_REPEAT_PENALTY, PENALTY_LAST_N
 from adam_integrations.core.types import GenerationConfig
+from adam_integrations.decoding.chunks import DEFAULT_REPEAT_PENALTY, PENALTY_LAST_N
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ minutes for a real one), so the result is saved once in
 read it from there. The transformers version is part of the name because a folder saved
 by one major version may not load in another (transformers 5 writes tokenizer classes 4
 does not know); an upgrade converts once more, and the old entry stays for the version
-that wrote it. Entries are written whole or not at all (``core.cache_entry``); one that
+that wrote it. Entries are written whole or not at all (``core.stores.cache_entry``); one that
 no longer loads (damaged on disk) is converted again and replaced (``replace=True``).
 """
 
@@ -16,10 +16,10 @@ import contextlib
 import logging
 from pathlib import Path
 
-from adam_integrations.core.cache_entry import is_complete, writing_entry
 from adam_integrations.core.errors import ModelLoadError
-from adam_integrations.core.gguf_header import read_gguf_header
 from adam_integrations.core.paths import cache_root, producer_key
+from adam_integrations.core.stores.cache_entry import is_complete, writing_entry
+from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.sharing.digest import file_sha256
 
 logger = logging.getLogger(__name__)

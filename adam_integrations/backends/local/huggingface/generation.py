@@ -33,7 +33,7 @@ other torch work waits (another model, embeddings), then carries on.
 transformers' own continuous batching (``generate_batch``, ``init_continuous_batching``)
 takes temperature, top-k and top-p per request only, with no logits processors: no grammar,
 no penalties, no min-p; and it runs on a thread of its own, where this backend keeps all
-torch work on one thread (``backends.compute``).
+torch work on one thread (``backends.local.compute``).
 """
 
 from __future__ import annotations
@@ -45,21 +45,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from adam_integrations.backends import compute
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.backends.in_process import PROMPT_CHUNK, common_prefix
-from adam_integrations.backends.logprobs import (
+from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface.loaded import LoadedModel
+from adam_integrations.backends.local.in_process import PROMPT_CHUNK, common_prefix
+from adam_integrations.core.errors import AdamError
+from adam_integrations.core.streaming import Failure
+from adam_integrations.core.types import Chunk, GenerationConfig
+from adam_integrations.decoding.chunks import ChunkAssembler
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.logprobs import (
     LogprobCollector,
     ScoredToken,
     raw_logits,
     score,
 )
-from adam_integrations.backends.penalties import Penalties
-from adam_integrations.core.decoding import ChunkAssembler
-from adam_integrations.core.errors import AdamError
-from adam_integrations.core.streaming import Failure
-from adam_integrations.core.types import Chunk, GenerationConfig
+from adam_integrations.decoding.penalties import Penalties
 
 _END = object()
 

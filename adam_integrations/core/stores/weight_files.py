@@ -3,7 +3,7 @@ format, architecture, parameters, quantization and context length, for a GGUF fi
 folder of safetensors. What ``adam models`` lists and ``/api/tags`` puts in ``details``.
 
 A file that is not what it claims, or is cut short, raises ``ModelLoadError`` saying so
-(``core.gguf_header``, ``core.safetensors_header``).
+(``core.stores.gguf_header``, ``core.stores.safetensors_header``).
 
 Example:
     >>> from adam_integrations.catalog.embedded import EMBEDDED_CHAT
@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from adam_integrations.core.gguf_header import is_gguf, read_gguf_header
-from adam_integrations.core.safetensors_header import check_safetensors
+from adam_integrations.core.stores.gguf_header import is_gguf, read_gguf_header
+from adam_integrations.core.stores.safetensors_header import check_safetensors
 
 
 @dataclass(frozen=True)

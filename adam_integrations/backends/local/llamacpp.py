@@ -1,16 +1,16 @@
 """LlamaCppModel: GGUF chat models run in-process by llama.cpp (llama-cpp-python).
 
 Loads a GGUF file in place (no conversion). The GGUF's header is read first
-(``core.gguf_header``), so a file that is not GGUF or is cut short is refused with a
+(``core.stores.gguf_header``), so a file that is not GGUF or is cut short is refused with a
 clear error before llama.cpp touches it. Chat goes through the GGUF's own Jinja chat
 template with the same prompt assembly, output parsing and usage as the transformers
-backend (``core.prompt``, ``core.decoding``). Structured output and forced tool calls are
-constrained by xgrammar (``backends.grammar``), as on the transformers backend.
+backend (``core.prompt``, ``decoding.chunks``). Structured output and forced tool calls are
+constrained by xgrammar (``decoding.grammar``), as on the transformers backend.
 
-Shared with the transformers backend (``backends.in_process``): source checks, loading
+Shared with the transformers backend (``backends.local.in_process``): source checks, loading
 once, prompt rendering, the context-window check, output parsing.
 
-Generation runs in parallel slots (``backends.llamacpp_slots``): concurrent requests on
+Generation runs in parallel slots (``backends.local.llamacpp_slots``): concurrent requests on
 one model are decoded together in one batch per step, each in its own sequence of one
 llama.cpp context, and a request reuses the KV cache of a slot whose last prompt starts
 like its own. A stream reads its tokens from its slot; leaving the loop frees the slot at
@@ -27,29 +27,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from adam_integrations.backends.constrained import ConstrainedDecoder
-from adam_integrations.backends.grammar import Grammars
-from adam_integrations.backends.in_process import (
+from adam_integrations.backends.local.in_process import (
     DEFAULT_PARALLEL,
     Generation,
     InProcessBackend,
     requested_parallel,
 )
-from adam_integrations.backends.llama_cpp_private import sampler_chain
-from adam_integrations.backends.llamacpp_slots import (
+from adam_integrations.backends.local.llama_cpp_private import sampler_chain
+from adam_integrations.backends.local.llamacpp_slots import (
     END_OF_ANSWER,
     END_OF_TURN,
     FINISHED,
     PromptScores,
     SlotScheduler,
 )
-from adam_integrations.backends.logprobs import (
-    LogprobCollector,
-    ScoredToken,
-    prompt_logprobs,
-    top_logprobs,
-)
-from adam_integrations.backends.penalties import Penalties
 from adam_integrations.catalog.embedding import embedding_prompt
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
@@ -59,11 +50,11 @@ from adam_integrations.core.errors import (
     ModelLoadError,
     UnsupportedOperationError,
 )
-from adam_integrations.core.gguf_header import GGUFHeader, read_gguf_header
 from adam_integrations.core.hardware import available_memory, usable_cores
-from adam_integrations.core.hub import hub_gguf
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.prompt import TemplateTraits, insert_unsupported
+from adam_integrations.core.stores.gguf_header import GGUFHeader, read_gguf_header
+from adam_integrations.core.stores.hub import hub_gguf
 from adam_integrations.core.streaming import Failure, current_stop_signal
 from adam_integrations.core.types import (
     ChatMessage,
@@ -76,6 +67,15 @@ from adam_integrations.core.types import (
     TokenLogprob,
     check_embeddable,
 )
+from adam_integrations.decoding.constrained import ConstrainedDecoder
+from adam_integrations.decoding.grammar import Grammars
+from adam_integrations.decoding.logprobs import (
+    LogprobCollector,
+    ScoredToken,
+    prompt_logprobs,
+    top_logprobs,
+)
+from adam_integrations.decoding.penalties import Penalties
 
 DEFAULT_CONTEXT = 8192  # capped by the model's own context length
 MIN_CONTEXT = 512
@@ -106,7 +106,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     """A GGUF model on llama.cpp, in-process.
 
     Example:
-        >>> from adam_integrations.backends.llamacpp import LlamaCppModel
+        >>> from adam_integrations.backends.local.llamacpp import LlamaCppModel
         >>> model = LlamaCppModel("smollm2")          # the embedded SmolLM2 GGUF
         >>> model.chat([{"role": "user", "content": "Hi"}], max_tokens=8).text  # doctest: +SKIP
 
@@ -573,7 +573,7 @@ def _end_ids(llama: Any) -> list[int]:
 def _sampling(config: GenerationConfig) -> dict[str, Any] | None:
     """llama.cpp sampling arguments, or None for greedy decoding (temperature 0 or unset:
     the slot takes the most likely token itself). Penalties are applied by the slot
-    (``backends.penalties``), not by this chain.
+    (``decoding.penalties``), not by this chain.
 
     Unset values follow Ollama's defaults (top_k 40, top_p 0.95 here as in llama.cpp,
     min_p 0.05), since Ollama users run the same GGUFs this way.

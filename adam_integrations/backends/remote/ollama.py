@@ -61,7 +61,7 @@ class OllamaModel(ModelBackend):
     """A model on an Ollama server.
 
     Example:
-        >>> from adam_integrations.backends.ollama import OllamaModel
+        >>> from adam_integrations.backends.remote.ollama import OllamaModel
         >>> model = OllamaModel("ollama:qwen3:0.6b")              # doctest: +SKIP
         >>> model.chat([{"role": "user", "content": "Hi"}]).text  # doctest: +SKIP
 
@@ -271,25 +271,10 @@ class OllamaModel(ModelBackend):
     def count_tokens(self, text: str) -> int:
         raise UnsupportedOperationError("Ollama's API does not expose its tokenizer")
 
-    # -- request building ------------------------------------------------------------
     def _chat_request(self, messages: list[ChatMessage], config: GenerationConfig
                       ) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": self.model_name, "messages": [wire.message_to_wire(m) for m in messages],
-            "stream": True, "options": wire.options_from_config(config, self._num_ctx),
-            "keep_alive": self._keep_alive, "format": wire.format_from_config(config),
-        }
-        if config.think is not None:
-            request["think"] = config.reasoning_effort or config.think
-        if config.preserve_thinking is not None:
-            raise InvalidRequestError(
-                "Ollama's API has no way to pass preserve_thinking to a model's template; "
-                "leave it out, or serve the model with adam serve, vLLM or llama-server")
-        request.update(wire.logprob_fields(config))
-        tools = wire.tools_from_config(config)
-        if tools:
-            request["tools"] = tools
-        return request
+        return wire.chat_request_to_wire(self.model_name, messages, config,
+                                         num_ctx=self._num_ctx, keep_alive=self._keep_alive)
 
 
 def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk:

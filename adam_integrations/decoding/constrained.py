@@ -1,4 +1,4 @@
-"""ConstrainedDecoder: one request's plan (``backends.grammar``) run token by token, the same
+"""ConstrainedDecoder: one request's plan (``decoding.grammar``) run token by token, the same
 on every local backend.
 
 Each step the backend hands over the next token's logits (``mask``), samples as usual, and
@@ -27,8 +27,8 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from adam_integrations.backends.grammar import Grammars, Phase, Plan
 from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.decoding.grammar import Grammars, Phase, Plan
 
 CLOSING_ZONE = 8
 """Within this many tokens of the budget needed to close, the model may only continue

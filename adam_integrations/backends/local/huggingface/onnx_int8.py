@@ -7,7 +7,7 @@ AVX2 kernels on x86). One scale per channel matters: over 46 mixed-length texts 
 cosine to fp32 was 0.906 with one scale per tensor, 0.974 with one per channel. The
 result is kept in ``<cache>/onnx-int8/<sha256 of the weights>-<versions>/``, named after
 the torch, onnx and onnxruntime versions that wrote it (a newer one exports again), and
-written whole or not at all (``core.cache_entry``), as the GGUF conversions are.
+written whole or not at all (``core.stores.cache_entry``), as the GGUF conversions are.
 
 Never the default: int8 moves vectors further from fp32 than bf16 does (measured in
 ``benchmarks/README.md``: cosine to fp32 and top-5 retrieval agreement), for a speed
@@ -25,10 +25,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from adam_integrations.core.cache_entry import is_complete, writing_entry
 from adam_integrations.core.errors import ModelLoadError
 from adam_integrations.core.hardware import usable_cores
 from adam_integrations.core.paths import cache_root, producer_key
+from adam_integrations.core.stores.cache_entry import is_complete, writing_entry
 from adam_integrations.sharing.digest import file_sha256
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ Loads a hub repository (from the local Hugging Face cache first; downloads only 
 online and allowed), a local model folder, or a GGUF file (converted once and kept,
 ``gguf_conversion``). The work is split by job: ``generation`` (streaming ``generate``),
 ``embedding`` (sentence-transformers pooling), ``devices`` (device and dtype defaults);
-what it shares with the llama.cpp backend is in ``backends.in_process``.
+what it shares with the llama.cpp backend is in ``backends.local.in_process``.
 
-All torch work runs on the process's one compute thread (``backends.compute``; it
+All torch work runs on the process's one compute thread (``backends.local.compute``; it
 explains the measured reason), which takes one job at a time; concurrent requests on one
 model are generated together in one batch there (``generation``), never interleaved.
 """
@@ -20,39 +20,37 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from adam_integrations.backends import compute
-from adam_integrations.backends.grammar import Grammars
-from adam_integrations.backends.huggingface.devices import (
+from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface.devices import (
     pick_device,
     pick_dtype,
     without_loading_bar,
 )
-from adam_integrations.backends.huggingface.embedding import (
+from adam_integrations.backends.local.huggingface.embedding import (
     embed_texts,
     load_embedding_model,
     read_json,
 )
-from adam_integrations.backends.huggingface.generation import (
+from adam_integrations.backends.local.huggingface.generation import (
     Batcher,
     ConstraintProcessor,
     GenerationRequest,
     request_processors,
     stream_tokens,
 )
-from adam_integrations.backends.huggingface.gguf_conversion import converted_gguf
-from adam_integrations.backends.huggingface.loaded import LoadedModel
-from adam_integrations.backends.huggingface.onnx_int8 import OnnxEncoder
-from adam_integrations.backends.in_process import InProcessBackend, parallel_slots
-from adam_integrations.backends.logprobs import top_logprobs
+from adam_integrations.backends.local.huggingface.gguf_conversion import converted_gguf
+from adam_integrations.backends.local.huggingface.loaded import LoadedModel
+from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
+from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelLoadError,
     UnsupportedOperationError,
 )
-from adam_integrations.core.gguf_header import read_gguf_header
-from adam_integrations.core.hub import hub_file, hub_gguf, hub_snapshot
 from adam_integrations.core.prompt import FIM_MARKERS, TemplateTraits, insert_unsupported
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.hub import hub_file, hub_gguf, hub_snapshot
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -63,6 +61,8 @@ from adam_integrations.core.types import (
     Purpose,
     TokenLogprob,
 )
+from adam_integrations.decoding.grammar import Grammars
+from adam_integrations.decoding.logprobs import top_logprobs
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     """A transformers model: chat/completion for causal LMs, embeddings for encoders.
 
     Example:
-        >>> from adam_integrations.backends.huggingface import HuggingFaceModel
+        >>> from adam_integrations.backends.local.huggingface import HuggingFaceModel
         >>> chat = HuggingFaceModel()                      # the embedded SmolLM2 (GGUF)
         >>> answer = chat.chat([{"role": "user", "content": "Hi!"}], max_tokens=8)
         >>> isinstance(answer.text, str)
@@ -371,7 +371,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
 
     def score_prompt(self, prompt: str, top_logprobs: int = 0) -> list[TokenLogprob]:
         """See ``ModelBackend.score_prompt``: one forward pass over the prompt."""
-        from adam_integrations.backends.logprobs import prompt_logprobs, raw_logits, score
+        from adam_integrations.decoding.logprobs import prompt_logprobs, raw_logits, score
 
         tokens = self.tokenize(prompt)
         if not tokens:

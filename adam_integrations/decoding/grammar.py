@@ -14,10 +14,10 @@ What the answer must look like comes from the request:
 A request becomes a ``Plan``: phases that each end at a marker (``</think>``,
 ``<tool_call>``) or when their grammar is complete, with a grammar only where the output
 must have a form. Free text runs with no mask at all (what llama.cpp's server calls a lazy
-grammar), so it decodes at full speed. ``backends.constrained.ConstrainedDecoder`` runs a
+grammar), so it decodes at full speed. ``decoding.constrained.ConstrainedDecoder`` runs a
 plan token by token; the backends only hand it their logits.
 
-Schemas are checked and rewritten first (``backends.json_schema``), so every keyword is
+Schemas are checked and rewritten first (``decoding.json_schema``), so every keyword is
 enforced, refused or knowingly relaxed. ``Grammars`` compiles each phase's format once per
 tokenizer and keeps it (LRU), and knows the tokenizer's tokens as bytes.
 """
@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from adam_integrations.backends.json_schema import PreparedSchema, prepare_schema
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.output import THINK_CLOSE, THINK_OPEN
 from adam_integrations.core.prompt import TemplateTraits
@@ -43,6 +42,7 @@ from adam_integrations.core.tools import (
     any_call_schema,
 )
 from adam_integrations.core.types import GenerationConfig
+from adam_integrations.decoding.json_schema import PreparedSchema, prepare_schema
 
 ThinkingMode = Literal["none", "optional", "open"]
 """Whether output may start with a think block ("optional"), starts inside one because the

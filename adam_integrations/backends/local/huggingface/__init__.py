@@ -8,7 +8,7 @@
 - ``loaded``: what exists while a model is in memory.
 """
 
-from adam_integrations.backends.huggingface.generation import IncrementalDecoder
-from adam_integrations.backends.huggingface.model import HuggingFaceModel
+from adam_integrations.backends.local.huggingface.generation import IncrementalDecoder
+from adam_integrations.backends.local.huggingface.model import HuggingFaceModel
 
 __all__ = ["HuggingFaceModel", "IncrementalDecoder"]
