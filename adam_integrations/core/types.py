@@ -165,6 +165,12 @@ class ChatMessage:
         ``ToolCall.coerce``. Keys that are null (as the ``openai`` SDK dumps them) are
         ignored; any other unknown key is an error that lists the known ones.
 
+        Why this reader is in the core and not in ``wire/``: every Python entry point
+        (``ModelBackend.chat``, ``ModelManager``, both frameworks' classes) takes the dicts
+        users already have, in any of these shapes, and the core imports nothing above
+        it. The wire modules hand their messages here (``messages_from_wire``) and own
+        the rest of their formats (fields, tool choices' extras, answers).
+
         Example:
             >>> ChatMessage.coerce({"role": "assistant", "content": None,
             ...     "tool_calls": [{"id": "c1", "type": "function",

