@@ -50,7 +50,8 @@ qwen3-parts: install
 test-fast: install
 	$(BIN)/pytest tests/unit
 
-# The long loops left out of make test (fuzzing at ten times its budget), ~10 minutes.
+# What make test leaves out for time (docs/development.md: fuzzing at length, repeats on
+# a second engine).
 test-slow: install
 	$(BIN)/pytest -m slow
 

@@ -14,14 +14,17 @@ from adam_integrations import InvalidRequestError, SchemaRelaxationWarning
 from tests.fixtures.schema_corpus import CORPUS, problems, prompt
 
 # The decoder is one (decoding/constrained.py); the backends differ only in how its mask
-# reaches the logits. So llama.cpp runs the whole corpus, and transformers (4x slower per
-# token here) every refusal and relaxation and one in three of the rest: its glue proven
-# on every kind of schema, the suite kept under its time budget.
+# reaches the logits. So every run puts each schema of the corpus through one engine:
+# transformers (4x slower per token here) every refusal and relaxation and one in three
+# of the rest, llama.cpp the others; make test-slow runs those on llama.cpp too, so both
+# engines see the whole corpus there.
 ON_TRANSFORMERS = [case for i, case in enumerate(CORPUS)
                    if case.expect != "valid" or i % 3 == 0]
+ON_LLAMA_CPP = [pytest.param(case, id=case.name, marks=[pytest.mark.slow]
+                             if case in ON_TRANSFORMERS else []) for case in CORPUS]
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
+@pytest.mark.parametrize("case", ON_LLAMA_CPP)
 def test_every_corpus_schema_gives_valid_json_or_a_clear_refusal_on_llama_cpp(
         manager, case, capfd):
     _valid_or_clearly_refused(manager.backend, case, capfd)

@@ -101,9 +101,13 @@ class TestAdamEmbeddingsIntegration(EmbeddingsIntegrationTests):
         return {"model": "all-minilm"}
 
 
+@pytest.mark.slow
 class TestChatAdamOnTransformersIntegration(SmallModelAgentLoop, ChatAdamCapabilities,
                                             ChatModelIntegrationTests):
-    """The same suite with the GGUF run by transformers instead of llama.cpp."""
+    """The same suite with the GGUF run by transformers instead of llama.cpp (``make
+    test-slow``: 2 of the suite's 3.5 minutes here; ChatAdam's code is the same on every
+    backend, and transformers' own chat, tools, structured output and streaming run in
+    every run in test_chat.py, test_tool_calling.py and test_structured_output.py)."""
 
     @property
     def chat_model_params(self) -> dict:

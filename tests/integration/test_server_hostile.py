@@ -32,7 +32,7 @@ from adam_integrations.wire import openai_responses as responses_wire
 from tests.integration.conftest import ServeProcess
 
 SEED = 20261206
-FUZZED_PER_ROUTE = 30
+FUZZED_PER_ROUTE = 20
 """The bounded budget every run (CI included); ``make test-slow`` adds ``AT_LENGTH``."""
 FUZZED_PER_ROUTE_AT_LENGTH = 300
 CHAT, EMBED = "smollm2:135m", "all-minilm:l6-v2"
@@ -268,7 +268,7 @@ def test_fuzzed_requests_never_get_a_server_error(hostile, path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", list(VALID))
 def test_fuzzed_requests_never_get_a_server_error_at_length(hostile, path):
-    """Ten times the budget, from another seed (``make test-slow``)."""
+    """Fifteen times the budget, from another seed (``make test-slow``)."""
     _fuzz(hostile, path, random.Random(f"{SEED + 1}{path}"), FUZZED_PER_ROUTE_AT_LENGTH)
 
 
@@ -282,7 +282,7 @@ def _fuzz(hostile, path: str, rng: random.Random, count: int) -> None:
 
 def test_the_server_still_answers_afterwards(hostile):
     server, _ = hostile
-    assert sum(statuses.values()) > 400, statuses
+    assert sum(statuses.values()) >= len(VALID) * FUZZED_PER_ROUTE, statuses  # all were sent
     answer = httpx.post(f"{server}/api/chat", timeout=60, json=VALID["/api/chat"])
     assert answer.status_code == 200 and answer.json()["done"] is True
     assert answer.json()["eval_count"] <= 4
