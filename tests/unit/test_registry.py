@@ -27,6 +27,18 @@ class EchoBackend(HuggingFaceModel):
     name = "echo"
 
 
+def test_the_built_in_classes_are_importable_from_backends_by_name():
+    import adam_integrations.backends as backends
+    from adam_integrations.core.registry import BUILTIN_BACKENDS, registry
+
+    for name in BUILTIN_BACKENDS:
+        backend_class = registry.get(name)
+        assert getattr(backends, backend_class.__name__) is backend_class
+        assert backend_class.__name__ in backends.__all__
+    with pytest.raises(AttributeError, match="NoSuchModel"):
+        backends.NoSuchModel  # noqa: B018
+
+
 def test_a_backend_class_can_be_registered_by_name():
     registry = ModelRegistry()
     registry.register("echo", EchoBackend)
