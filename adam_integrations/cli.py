@@ -22,7 +22,12 @@ from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.types import THINKING_LEVELS, ChatMessage, Usage, check_prompt
 from adam_integrations.manager import ModelManager
 from adam_integrations.server.settings import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_PROMPT_CHARS,
+    DEFAULT_MAX_UPLOAD,
+    DEFAULT_MIN_FREE,
     DEFAULT_REQUEST_TIMEOUT,
     ServerSettings,
     api_keys_from,
@@ -133,6 +138,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT,
                        metavar="SECONDS", help="seconds a request may spend generating or "
                        f"embedding; 0 for no limit (default {DEFAULT_REQUEST_TIMEOUT:g})")
+    serve.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT,
+                       metavar="SECONDS", help="seconds a client may take to send a "
+                       f"request's headers (default {DEFAULT_HEADER_TIMEOUT:g})")
+    serve.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
+                       metavar="SECONDS", help="seconds a client may pause while sending "
+                       f"a request body (default {DEFAULT_BODY_TIMEOUT:g})")
+    serve.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                       metavar="N", help="connections at once; past it the one waiting "
+                       "longest for a request is closed (default "
+                       f"{DEFAULT_MAX_CONNECTIONS}, fewer if the file limit is lower)")
+    serve.add_argument("--max-upload-gb", type=float,
+                       default=DEFAULT_MAX_UPLOAD / 1024**3, metavar="GIB",
+                       help="the largest model file /api/blobs takes, in GiB (default "
+                            f"{DEFAULT_MAX_UPLOAD / 1024**3:g}: the largest model of the "
+                            "catalog at 16 bits)")
+    serve.add_argument("--min-free-gb", type=float, default=DEFAULT_MIN_FREE / 1024**3,
+                       metavar="GIB", help="free space an upload must leave on the model "
+                       f"store's disk, in GiB (default {DEFAULT_MIN_FREE / 1024**3:g})")
     serve.add_argument("--parallel", type=int, default=None, metavar="N",
                        help="requests decoded together on each model (llama.cpp slots, "
                             "transformers batches); more wait their turn (default "
@@ -191,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("-q", "--quantize", default=None,
                         help="quantize the FROM model (F16/BF16/F32) to this type, e.g. "
                              "q4_K_M, as ollama create -q does")
+    create.add_argument("--overwrite", action="store_true",
+                        help="replace a model of that name that adam did not make (one "
+                             "from ollama pull or ollama create); adam's own are replaced "
+                             "without it")
     create.set_defaults(handler=_create)
 
     conversion = commands.add_parser(
@@ -432,7 +459,7 @@ def _create(args: argparse.Namespace) -> int:
                  inherited=model_layers(source.ollama_name) if source.ollama_name else None,
                  system=recipe.system, template=recipe.template,
                  parameters=recipe.parameters, messages=recipe.messages or None,
-                 license=recipe.licenses or None, report=print)
+                 license=recipe.licenses or None, overwrite=args.overwrite, report=print)
     print("success")
     return 0
 
@@ -542,9 +569,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     for flag, value in (("--max-queue", args.max_queue), ("--max-tokens", args.max_tokens),
                         ("--max-prompt-chars", args.max_prompt_chars),
-                        ("--parallel", args.parallel), ("--threads", args.threads)):
+                        ("--parallel", args.parallel), ("--threads", args.threads),
+                        ("--max-connections", args.max_connections)):
         if value is not None and value < 1:
             raise InvalidRequestError(f"{flag} must be at least 1, got {value}")
+    for flag, number in (("--header-timeout", args.header_timeout),
+                         ("--body-timeout", args.body_timeout),
+                         ("--max-upload-gb", args.max_upload_gb)):
+        if not number > 0:
+            raise InvalidRequestError(f"{flag} must be a positive number, got {number:g}")
+    if not args.min_free_gb >= 0:
+        raise InvalidRequestError(f"--min-free-gb must be 0 or more, got {args.min_free_gb:g}")
     if args.parallel is not None:  # read by every in-process backend the server creates
         os.environ["OLLAMA_NUM_PARALLEL"] = str(args.parallel)
     settings = ServerSettings(
@@ -554,7 +589,10 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         max_queue=args.max_queue or max_queue_from(),
         max_prompt_chars=args.max_prompt_chars, max_tokens=args.max_tokens,
-        request_timeout=args.request_timeout or None)
+        request_timeout=args.request_timeout or None, header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout, max_connections=args.max_connections,
+        max_upload_bytes=int(args.max_upload_gb * 1024**3),
+        min_free_bytes=int(args.min_free_gb * 1024**3))
     named = {}
     for pair in args.model:
         name, equals, reference = pair.partition("=")

@@ -31,9 +31,30 @@ class InvalidInputTypeError(AdamError, TypeError):
     """A request argument has the wrong type (for example a number given to ``embed``)."""
 
 
+class TemplateLimitError(InvalidRequestError):
+    """A chat template broke a limit while it rendered: it ran too long, built too much
+    text, or called itself without end (``core.chat_template``)."""
+
+
 class UnknownOptionError(InvalidRequestError, TypeError):
     """An option name that nothing takes (a misspelt generation or backend option). Also a
     ``TypeError``, as Python's own "unexpected keyword argument" is."""
+
+
+class AlreadyExistsError(InvalidRequestError):
+    """Something is already where a file or model would go and is not this package's to
+    replace (a 409 from ``adam serve``): a model someone else made, a folder where a blob
+    belongs. The message says how to clear the way, or replace it on purpose."""
+
+
+class TooLargeError(InvalidRequestError):
+    """More data than the limit it was sent against (a 413 from ``adam serve``); the
+    message names the limit and the setting that raises it."""
+
+
+class StorageFullError(AdamError, OSError):
+    """The disk a file goes to has no room for it, or would keep less than its reserve (a
+    507 from ``adam serve``); nothing half-written is left."""
 
 
 class UnknownBackendError(AdamError, LookupError):

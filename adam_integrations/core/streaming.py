@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TypeVar
@@ -144,7 +145,10 @@ async def iterate_in_thread(
                 close()
             put(_DONE)
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
+    # the worker sees the caller's context variables (a server's per-request template
+    # limits, for one), as asyncio.to_thread's would
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
+                              name=name, daemon=True)
     worker.start()
     done = False
     try:

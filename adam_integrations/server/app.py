@@ -14,9 +14,12 @@ line after), and the process exits with status 0 once they have (at most
 ``SHUTDOWN_GRACE_SECONDS`` later); nothing is written to disk half-way (aliases and
 conversions are written to a temporary file and renamed).
 
+Before a request exists, its connection is held to ``server.connections``' rules (time
+for its headers, a limit on connections, malformed HTTP answered in the route's shape).
 From outside in, every request passes: ``RequestMetrics`` (counted, refusals too), the
 Host and Origin checks, CORS and the API key (``server.guard``), the queue limit and the
-body limit (``server.limits``), then its route.
+body limit (``server.limits``), then its route. At start, upload files a crash left in
+the store are removed (``core.atomic.sweep_stale_partials``).
 """
 
 from __future__ import annotations
@@ -34,13 +37,21 @@ from urllib.parse import urlparse
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adam_integrations.core.atomic import sweep_stale_partials
 from adam_integrations.core.errors import AdamError
+from adam_integrations.core.stores.ollama_store import ollama_store_roots
 from adam_integrations.server import anthropic_api, ollama_api, openai_api
-from adam_integrations.server.errors import adam_error, http_error, internal_error
+from adam_integrations.server.connections import (
+    ConnectionPolicy,
+    connection_limit,
+    guarded_protocol,
+    raise_file_limit,
+)
+from adam_integrations.server.errors import adam_error, client_gone, http_error, internal_error
 from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
 from adam_integrations.server.limits import BodyLimit, WorkLimit
 from adam_integrations.server.metrics import RequestMetrics
@@ -75,16 +86,18 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
     routes.append(Route("/openapi.json", describe, methods=["GET"]))
     app = Starlette(routes=routes,
                     exception_handlers={AdamError: adam_error, HTTPException: http_error,
+                                        ClientDisconnect: client_gone,
                                         Exception: internal_error})
     app.state.service = service
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(WorkLimit, workload=service.workload)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       timeout=settings.body_timeout)
+    app.add_middleware(WorkLimit, workload=service.workload,
+                       templates=settings.template_limits)
     app.add_middleware(RequestGuard, check_hosts=is_loopback(settings.bind_host),
                        allowed_hosts=settings.allowed_hosts,
                        origins=configured_origins(settings.origins),
                        api_keys=settings.api_keys)
-    app.add_middleware(RequestMetrics, metrics=service.metrics,
-                       routes=[route.path for route in routes])
+    app.add_middleware(RequestMetrics, metrics=service.metrics, routes=routes)
     return app
 
 
@@ -124,7 +137,11 @@ def serve(host: str | None = None, port: int | None = None, *,
     app = create_app(ServedModels(model_type=model_type, model_dirs=settings.model_dirs,
                                   named=named, backend_options=backend_options), settings)
     service: ModelService = app.state.service
+    sweep_stale_partials(ollama_store_roots()[0] / "blobs")  # uploads a crash cut off
+    policy = ConnectionPolicy(settings.header_timeout,
+                              connection_limit(settings.max_connections, raise_file_limit()))
     config = uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level,
+                            http=guarded_protocol(policy),
                             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS))
     GracefulServer(config, service).run()
 

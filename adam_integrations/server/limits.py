@@ -1,7 +1,8 @@
-"""How much work one ``adam serve`` takes on: request bodies (``BodyLimit``, 413) and
-requests for models at once (``WorkLimit``, 503 past ``OLLAMA_MAX_QUEUE``, and while the
-server shuts down). Prompt length, generated tokens and the per-request time limit are
-checked where the work is done (``serving.ModelService``).
+"""How much work one ``adam serve`` takes on: request bodies (``BodyLimit``: 413 past the
+size limit, 408 for a client that pauses mid-body) and requests for models and uploads at
+once (``WorkLimit``, 503 past ``OLLAMA_MAX_QUEUE``, and while the server shuts down).
+Prompt length, generated tokens and the per-request time limit are checked where the
+work is done (``serving.ModelService``).
 
 A request counts against the queue from its first byte to its response's last: a
 stream holds its place until it ends. A slow reader does not hold a model longer than
@@ -19,12 +20,24 @@ from dataclasses import dataclass, field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adam_integrations.core.chat_template import (
+    DEFAULT_LIMITS,
+    TemplateLimits,
+    template_limits,
+)
 from adam_integrations.server.errors import error_response
 
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
                           "/api/pull", "/v1/chat/completions", "/v1/completions",
                           "/v1/embeddings", "/v1/responses", "/v1/messages"})
+
+
+def counts_as_work(scope: Scope) -> bool:
+    """Whether a request holds a place in the queue (and the shutdown waits for it): the
+    routes that run a model, and blob uploads (a shutdown must not cut one off unseen)."""
+    return scope["path"] in MODEL_ROUTES or (
+        scope["method"] == "POST" and scope["path"].startswith("/api/blobs/"))
 
 
 @dataclass
@@ -54,16 +67,26 @@ class Workload:
 
 class WorkLimit:
     """ASGI middleware: 503 "server busy" past ``workload.max_queue`` requests for models
-    at once, and for new ones once the server is shutting down."""
+    at once, and for new ones once the server is shutting down; every request renders
+    chat templates within ``templates`` (``core.chat_template``)."""
 
-    def __init__(self, app: ASGIApp, *, workload: Workload) -> None:
+    def __init__(self, app: ASGIApp, *, workload: Workload,
+                 templates: TemplateLimits | None = None) -> None:
         self.app = app
         self.workload = workload
+        self.templates = templates or DEFAULT_LIMITS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in MODEL_ROUTES:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        with template_limits(self.templates):
+            if counts_as_work(scope):
+                await self._counted(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         workload = self.workload
         if workload.closing.is_set():
             await _busy("the server is shutting down; retry on another server or once "
@@ -86,42 +109,54 @@ async def _busy(message: str, scope: Scope, receive: Receive, send: Send) -> Non
 
 
 UNLIMITED_BODIES = ("/api/blobs/",)
-"""Routes whose body has no size limit: a model's weights are uploaded there (streamed
-to disk, never held in memory)."""
+"""Routes whose body ``BodyLimit`` does not hold to ``max_body_bytes``: a model's weights
+are uploaded there (streamed to disk, never held in memory, under the upload limit and
+the free-space reserve of ``ollama_api.OllamaApi.blob``)."""
 
 
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, whether the client declared
-    the length or streams the body in chunks (``UNLIMITED_BODIES`` excepted)."""
+    the length or streams the body in chunks (``UNLIMITED_BODIES`` excepted), and a
+    client that pauses more than ``timeout`` seconds while sending one with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(UNLIMITED_BODIES):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limited = not scope["path"].startswith(UNLIMITED_BODIES)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if limited and declared is not None and declared.isdigit() \
+                and int(declared) > self.max_bytes:
+            await error_response(scope["path"], 413, self._message())(scope, receive, send)
             return
         received = 0
+        complete = False
 
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+        async def checked() -> Message:
+            nonlocal received, complete
+            if complete:  # the body is in; later reads wait for a disconnect, untimed
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(408, f"the request body paused for more than "
+                                         f"{self.timeout:g} seconds; send it at once "
+                                         "(adam serve --body-timeout)") from None
             if message["type"] == "http.request":
+                complete = not message.get("more_body", False)
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if limited and received > self.max_bytes:
                     raise HTTPException(413, self._message())
             return message
 
-        await self.app(scope, limited, send)
+        await self.app(scope, checked, send)
 
     def _message(self) -> str:
         return (f"request body too large: the limit is {self.max_bytes} bytes "
                 "(adam serve --max-body-mb raises it)")
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await error_response(scope["path"], 413, self._message())(scope, receive, send)

@@ -14,8 +14,10 @@
 ======================================  ===================================================
 
 Each server has its own registry (two servers in one process never share counts).
-Routes are labelled by their path when it is one of the server's routes, else
-``unmatched`` (a scanner probing paths cannot blow up the label set).
+Routes are labelled by the route that answered (its template: ``/api/blobs/{digest}``,
+``/v1/models/{model}``), else ``unmatched`` (a scanner probing paths cannot blow up the
+label set). A request whose client went away before its answer is counted with status
+``499`` (as nginx logs it), not as a server error.
 
 Example:
     >>> metrics = ServerMetrics(lambda: 0)
@@ -26,12 +28,13 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adam_integrations.core.loaded import loaded_models
@@ -94,17 +97,24 @@ class ServerMetrics:
 class RequestMetrics:
     """ASGI middleware: counts and times every HTTP request (refusals included)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics, routes: Collection[str]
-                 ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics,
+                 routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.metrics = metrics
-        self.routes = frozenset(routes)
+        self.routes = [route for route in routes if isinstance(route, Route)]
+
+    def route_of(self, scope: Scope) -> str:
+        """The template of the route ``scope`` is for, else ``unmatched``."""
+        for route in self.routes:
+            if route.matches(scope)[0] is not Match.NONE:
+                return route.path
+        return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = scope["path"] if scope["path"] in self.routes else "unmatched"
+        route = self.route_of(scope)
         status = 500
         started = time.perf_counter()
 

@@ -239,7 +239,7 @@ class OllamaApi:
             name, gguf, inherited=inherited, system=body.get("system"),
             template=body.get("template"), parameters=body.get("parameters"),
             messages=body.get("messages"), license=body.get("license"),
-            report=statuses.append))
+            overwrite=body.get("overwrite") is True, report=statuses.append))
         self.service.models.forget(name)
         lines = [{"status": status} for status in [*statuses, "success"]]
 
@@ -280,21 +280,27 @@ class OllamaApi:
     async def blob(self, request: Request) -> Response:
         """``HEAD``: 200 when the store has the blob, else 404; ``POST``: the body
         stored as that blob (201), once its sha256 is checked (a mismatch is a 400 and
-        nothing is kept); 200 when it is already there."""
+        nothing is kept); 200 when it is already there. An upload counts as work (a
+        shutdown answers it 503 and waits for that), is held to the upload limit (413)
+        and the free-space reserve (507), and nothing of one that fails is left."""
         path = blob_path(request.path_params["digest"])
         if request.method == "HEAD":
             return Response(status_code=200 if path.is_file() else 404)
         if path.is_file():
             return Response(status_code=200)
-        upload = await asyncio.to_thread(BlobUpload, path.name.removeprefix("sha256-"),
-                                         path.parent.parent)
+        settings = self.service.settings
+        declared = request.headers.get("content-length", "")
+        upload = await asyncio.to_thread(
+            BlobUpload, path.name.removeprefix("sha256-"), path.parent.parent,
+            max_bytes=settings.max_upload_bytes, min_free=settings.min_free_bytes,
+            declared=int(declared) if declared.isdigit() else None)
         try:
-            async for data in request.stream():
-                await asyncio.to_thread(upload.write, data)
+            async for piece in self.service.upload_pieces(request):
+                await asyncio.to_thread(upload.write, piece)
+            await asyncio.to_thread(upload.finish)
         except BaseException:
-            await asyncio.to_thread(upload.abandon)
+            upload.abandon()  # at once, on the loop: a cancelled task may not await
             raise
-        await asyncio.to_thread(upload.finish)
         return Response(status_code=201)
 
     async def copy(self, request: Request) -> Response:

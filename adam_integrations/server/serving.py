@@ -26,6 +26,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+
 from adam_integrations.catalog.qwen3 import is_qwen3_family
 from adam_integrations.core.errors import (
     AdamError,
@@ -51,6 +53,7 @@ from adam_integrations.sharing.digest import check_named_digest, file_sha256
 from adam_integrations.wire import ollama as ollama_wire
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
+UPLOAD_PIECE = 4 * 1024 * 1024  # bytes of an upload written (and hashed) at once
 _FOREVER = timedelta(days=3650)
 
 
@@ -289,6 +292,36 @@ class ModelService:
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
 
+    async def upload_pieces(self, request: Request) -> AsyncIterator[bytes]:
+        """An upload's body in pieces of about ``UPLOAD_PIECE`` bytes (few thread hops
+        for a file of gigabytes); a shutdown ends it at once with a ServerBusyError (a
+        503), even while the client is between two pieces."""
+        stream = request.stream()
+        pending = bytearray()
+        try:
+            while True:
+                if self.workload.closing.is_set():
+                    raise _upload_cut()
+                try:
+                    async with asyncio.timeout(None) as wait:
+                        self.workload.waits.add(wait)
+                        try:
+                            chunk = await anext(stream)
+                        finally:
+                            self.workload.waits.discard(wait)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:  # only a shutdown ends this wait
+                    raise _upload_cut() from None
+                pending += chunk
+                if len(pending) >= UPLOAD_PIECE:
+                    yield bytes(pending)
+                    pending.clear()
+            if pending:
+                yield bytes(pending)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
     @staticmethod
     async def token_count(served: Served, texts: list[str]) -> int:
         """Tokens in ``texts`` by the model's tokenizer (0 where it cannot count)."""
@@ -337,6 +370,11 @@ class ModelService:
 def _shutting_down() -> ServerBusyError:
     return ServerBusyError("the server is shutting down; this answer stops here (retry "
                            "once it is back)")
+
+
+def _upload_cut() -> ServerBusyError:
+    return ServerBusyError("the server is shutting down; the upload was not kept: upload it "
+                           "again once the server is back")
 
 
 def _stored(name: str, source: ModelSource) -> StoredModel:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from adam_integrations.core.chat_template import TemplateLimits
 from adam_integrations.core.errors import InvalidRequestError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -30,6 +31,27 @@ DEFAULT_MAX_PROMPT_CHARS = 1_000_000
 # on a CPU, short enough that a stuck request does not hold its place for ever.
 DEFAULT_REQUEST_TIMEOUT = 900.0
 SHUTDOWN_GRACE_SECONDS = 10.0  # after SIGTERM/SIGINT, for streams to send their last line
+# Seconds a client may take to send its request's headers (from its first byte), and to
+# send each next part of a body: a client on a slow link sends a part in far less; one
+# that trickles (slowloris) is cut off. Apache's mod_reqtimeout waits 20 s for each.
+DEFAULT_HEADER_TIMEOUT = 20.0
+DEFAULT_BODY_TIMEOUT = 30.0
+# Connections at once; past it the one waiting longest for a request is closed. Far
+# above what many users' clients keep open, far below the file descriptors it needs.
+DEFAULT_MAX_CONNECTIONS = 2048
+# The largest blob an upload may be: the largest model of the catalog, at 16 bits per
+# weight, is ~740 GiB (Qwen3.5-397B-A17B as a BF16 GGUF), plus room for its metadata.
+DEFAULT_MAX_UPLOAD = 800 * 1024**3
+# Bytes an upload leaves free on the store's disk, so the manifests of a create, the
+# logs and the rest of the machine still have room after it.
+DEFAULT_MIN_FREE = 1024**3
+
+
+# Characters a chat template may add to a request's own text (its markup, the tools'
+# schemas), and the seconds it may render for (within the request's own time limit): a
+# real template renders in a millisecond.
+TEMPLATE_ROOM = 256 * 1024
+TEMPLATE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,11 @@ class ServerSettings:
         max_prompt_chars: characters of prompt text in one request (400 above).
         max_tokens: the most tokens one request may generate (None: as asked).
         request_timeout: seconds one request may take (None: no limit).
+        header_timeout: seconds a client may take to send a request's headers (408).
+        body_timeout: seconds a client may pause while sending a body (408).
+        max_connections: connections at once (the longest idle one is closed past it).
+        max_upload_bytes: the largest blob ``POST /api/blobs`` takes (413 above).
+        min_free_bytes: free space an upload leaves on the store's disk (507 below).
     """
 
     bind_host: str = DEFAULT_HOST
@@ -59,6 +86,20 @@ class ServerSettings:
     max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
     max_tokens: int | None = None
     request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
+    min_free_bytes: int = DEFAULT_MIN_FREE
+
+
+    @property
+    def template_limits(self) -> TemplateLimits:
+        """What rendering one request's chat template may take: a prompt of at most
+        ``max_prompt_chars`` plus ``TEMPLATE_ROOM``, within ``TEMPLATE_SECONDS`` (or the
+        request's time limit, if shorter)."""
+        seconds = min(self.request_timeout or TEMPLATE_SECONDS, TEMPLATE_SECONDS)
+        return TemplateLimits(self.max_prompt_chars + TEMPLATE_ROOM, seconds)
 
 
 def max_queue_from(environ: Mapping[str, str] = os.environ) -> int:

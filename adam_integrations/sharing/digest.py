@@ -52,8 +52,10 @@ _NAMED_DIGEST = re.compile(r"(?:sha256-)?([0-9a-f]{64})")
 
 def named_digest(path: str | os.PathLike[str]) -> str | None:
     """The sha256 a content-addressed file is named after, or None: Ollama's blobs
-    (``blobs/sha256-<hex>``) and the Hugging Face cache's (``blobs/<hex>``, resolved
-    from a snapshot's link).
+    (``blobs/sha256-<hex>``) and the Hugging Face cache's (``blobs/<hex>``). The name is
+    read where the path says before any link is followed (an Ollama blob that links to a
+    file elsewhere, as a share across file systems makes, keeps its digest), then at the
+    end of the links (a Hugging Face snapshot file links to its blob).
 
     Example:
         >>> named_digest("/x/models/blobs/sha256-" + "ab" * 32) == "ab" * 32
@@ -61,23 +63,29 @@ def named_digest(path: str | os.PathLike[str]) -> str | None:
         >>> named_digest("/x/model.gguf") is None
         True
     """
-    real = Path(path).resolve()
-    match = _NAMED_DIGEST.fullmatch(real.name)
-    return match.group(1) if match and real.parent.name == "blobs" else None
+    for candidate in (Path(os.path.abspath(path)), Path(path).resolve()):
+        match = _NAMED_DIGEST.fullmatch(candidate.name)
+        if match and candidate.parent.name == "blobs":
+            return match.group(1)
+    return None
 
 
 def check_named_digest(path: str | os.PathLike[str], *, fresh: bool = False) -> None:
     """ModelLoadError when a content-addressed file (``named_digest``) does not hold the
-    content its name says: a corrupt download or a file changed in place."""
+    content its name says: a corrupt download, a file changed in place, or the file a
+    blob links to changed."""
     expected = named_digest(path)
     if expected is None:
         return
     actual = file_sha256(path, fresh=fresh)
     if actual != expected:
-        raise ModelLoadError(
-            f"{Path(path).resolve()} is corrupt: its content has sha256 {actual[:12]}..., "
-            f"not the {expected[:12]}... it is named after; pull the model again (or remove "
-            "it)")
+        raise ModelLoadError(digest_mismatch(path, expected, actual))
+
+
+def digest_mismatch(path: str | os.PathLike[str], expected: str, actual: str) -> str:
+    """What to say of a file whose content does not match the digest it is named after."""
+    return (f"{Path(path).name} is corrupt: its content has sha256 {actual[:12]}..., not "
+            f"the {expected[:12]}... it is named after; pull the model again (or remove it)")
 
 
 def _read(cache_file: Path) -> dict[str, str]:

@@ -11,27 +11,32 @@ points at a file that is gone. A store that cannot be read, or a corrupt manifes
 becomes a note, never an error.
 
 Files with the same sha256 but different inodes are stored twice; ``dedupe`` replaces the
-extra copies with hardlinks, but only copies the stores own (the blobs of the Hugging Face
-cache and of Ollama's store: never a user's file that a store links to, nor a package's),
-and only where both files have the same owner and permissions (a hardlink shares them).
-Each replacement is verified first and atomic.
+extra copies with hardlinks, but only copies the stores own, linked to each other (the
+blobs of the Hugging Face cache and of Ollama's store: never a user's file that a store
+links to, nor a package's, whose in-place edit would then change the store), and only
+where both files have the same owner and permissions (a hardlink shares them). Each
+replacement is verified first and atomic.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adam_integrations.catalog.embedded import EMBEDDED_MODELS
+from adam_integrations.core.atomic import partial_file, sweep_stale_partials
 from adam_integrations.core.errors import AdamError
 from adam_integrations.core.stores.gguf_header import is_gguf
 from adam_integrations.core.stores.hub import cache_root
 from adam_integrations.core.stores.ollama_store import MODEL_MEDIA_TYPE, ollama_store_roots
 from adam_integrations.core.stores.weight_files import describe_weights
-from adam_integrations.sharing.digest import check_named_digest, file_sha256
+from adam_integrations.sharing.digest import digest_mismatch, file_sha256, named_digest
+from adam_integrations.sharing.ollama_share import copy_exclusively
 
 
 @dataclass
@@ -49,6 +54,7 @@ class StoredFile:
     names: list[str] = field(default_factory=list)
     stores: set[str] = field(default_factory=set)
     owned: bool = False  # a blob a store owns (dedupe may replace it), not a user's file
+    named_sha256: str | None = None  # the digest a store names it by (a blob, or a link to it)
     problem: str | None = None  # what is wrong with the file, when something is
 
     @property
@@ -119,6 +125,7 @@ def build_index(hf_cache: Path | None = None, ollama_roots: list[Path] | None = 
             found[(stat.st_dev, stat.st_ino)] = stored
         if name not in stored.names:
             stored.names.append(name)
+        stored.named_sha256 = stored.named_sha256 or named_digest(path)
         stored.stores.add(store)
 
     _scan_hf_cache(hf_root, add, notes)
@@ -188,12 +195,15 @@ def _describe(stored: StoredFile, verify: bool) -> None:
     try:
         stored.sha256 = file_sha256(stored.path, fresh=verify)
         summary = describe_weights(stored.path)
-        check_named_digest(stored.path)  # the hash above is the one compared
     except OSError as error:
         stored.problem = f"cannot be read: {error.strerror or error}"
         return
     except AdamError as error:
         stored.problem = str(error).replace(f"{stored.path} ", "", 1)
+        return
+    if stored.named_sha256 and stored.sha256 != stored.named_sha256:
+        stored.problem = digest_mismatch(stored.path, stored.named_sha256, stored.sha256
+                                         ).removeprefix(f"{stored.path.name} ")
         return
     stored.architecture = summary.architecture
     stored.context_length = summary.context_length
@@ -203,20 +213,36 @@ def _describe(stored: StoredFile, verify: bool) -> None:
 
 
 def dedupe(index: ModelIndex) -> int:
-    """Replace the duplicate copies the stores own with hardlinks to one copy; bytes
-    freed. A user's file (outside every store, e.g. one a share links to) is never
-    replaced, nor one whose owner or permissions differ from the copy kept (a hardlink
-    would change them); each skipped copy becomes a note on ``index``."""
+    """Replace the duplicate copies the stores own with hardlinks to one of them; bytes
+    freed. Only store copies are linked together (blobs nobody edits in place). A user's
+    file (outside every store, e.g. one a share links to) is never replaced, and never
+    becomes the other end of a hardlink either: an edit of it in place would change the
+    store's copy too. A store copy that duplicates only a user's file becomes a
+    copy-on-write clone of it where the file system makes those (Btrfs, XFS: the blocks are
+    shared, an edit of either file leaves the other as it was), and stays a copy
+    elsewhere. A copy whose owner or permissions differ from the one kept is left too (a
+    hardlink would change them). Each copy left becomes a note on ``index``."""
     freed = 0
     for group in index.duplicates():
-        # keep a copy the stores do not own if there is one (it cannot be replaced), else
-        # the one most already linked (e.g. what a share made): one replacement per other
-        # copy then joins them all
-        keep = max(group, key=lambda f: (not f.owned, f.path.stat().st_nlink))
-        for other in (f for f in group if f is not keep and f.inode != keep.inode):
-            if not other.owned:
-                index.notes.append(f"{other.path} is not in a store; it was left as it is")
-                continue
+        owned = [f for f in group if f.owned]
+        for other in (f for f in group if not f.owned):
+            index.notes.append(f"{other.path} is not in a store; it was left as it is")
+        if not owned:
+            continue
+        keep = max(owned, key=lambda f: f.path.stat().st_nlink)
+        others = [f for f in owned if f.inode != keep.inode]
+        if not others and len(owned) < len(group):
+            user_file = next(f for f in group if not f.owned)
+            if _replace_with(keep, user_file, clone=True):
+                freed += keep.size
+            else:
+                index.notes.append(
+                    f"{keep.path} has the same content as {user_file.path}, which is not in "
+                    "a store; they stay two copies (a hardlink would let an edit of that file "
+                    "change the store's copy, and this file system makes no copy-on-write "
+                    "clones)")
+            continue
+        for other in others:
             kept, replaced = keep.path.stat(), other.path.stat()
             if (kept.st_mode, kept.st_uid, kept.st_gid) != (replaced.st_mode,
                                                             replaced.st_uid, replaced.st_gid):
@@ -224,11 +250,32 @@ def dedupe(index: ModelIndex) -> int:
                     f"{other.path} has another owner or permissions than {keep.path}; a "
                     "hardlink would change them, so it was left as it is")
                 continue
-            if kept.st_dev != replaced.st_dev or file_sha256(
-                    other.path, fresh=True) != file_sha256(keep.path, fresh=True):
-                continue
-            temporary = other.path.with_name(f".{other.path.name}.adam-link")
-            os.link(keep.path, temporary)
-            os.replace(temporary, other.path)
-            freed += other.size
+            if _replace_with(other, keep, clone=False):
+                freed += other.size
     return freed
+
+
+def _replace_with(copy: StoredFile, original: StoredFile, *, clone: bool) -> bool:
+    """Replace the store's ``copy`` by a hardlink to ``original`` (or, with ``clone``, a
+    copy-on-write clone of it), once both are read again and hold the same bytes; whether
+    it was. Atomic: the copy is whole until the link or clone replaces it."""
+    if copy.inode[0] != original.inode[0] or file_sha256(
+            copy.path, fresh=True) != file_sha256(original.path, fresh=True):
+        return False
+    sweep_stale_partials(copy.path.parent)
+    temporary = partial_file(copy.path)
+    try:
+        temporary.unlink()  # the name is ours; the link or clone below creates it exclusively
+        if clone:
+            try:
+                copy_exclusively(original.path, temporary, reflink=True)
+            except OSError:
+                return False
+            os.chmod(temporary, stat.S_IMODE(copy.path.stat().st_mode))
+        else:
+            os.link(original.path, temporary)
+        os.replace(temporary, copy.path)
+        return True
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)

@@ -4,8 +4,14 @@ messages and license. What ``/api/create`` and ``adam create -f Modelfile`` both
 
 A model created from a model already in the store inherits its layers, and what the
 request gives replaces them (as Ollama does). The model blob is linked, never copied
-(``ollama_share.write_model``); a model of the same name is replaced, as Ollama's create
-replaces it, and its blobs are kept.
+(``ollama_share.write_model``); a model of the same name that adam made is replaced, as
+Ollama's create replaces it, and its blobs are kept; one that anyone else put there
+(``ollama pull``) is refused unless ``overwrite`` is asked for.
+
+The chat template every later request will run (the one given, else the GGUF's own) is
+rendered once over sample conversations first (``core.chat_template``), as Ollama checks
+a template when a model is created: one that does not compile, runs too long, builds too
+much text or recurses without end is refused then, before anything is written.
 
 Two things are stored for Ollama that ``adam serve`` itself does not act on, and each is
 said in a status line rather than dropped silently: an Ollama Go template (``adam serve``
@@ -15,26 +21,43 @@ and Ollama's runner options that have no counterpart here (``num_ctx``, ``num_gp
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from adam_integrations.core.atomic import partial_file, sweep_stale_partials
+from adam_integrations.core.chat_template import TemplateLimits, check_chat_template
 from adam_integrations.core.errors import (
+    AdamError,
+    AlreadyExistsError,
+    InvalidInputTypeError,
     InvalidRequestError,
     ModelNotFoundError,
+    StorageFullError,
+    TooLargeError,
     UnknownOptionError,
 )
 from adam_integrations.core.registry import did_you_mean
+from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.core.stores.ollama_store import ModelLayers
-from adam_integrations.core.types import ChatMessage
-from adam_integrations.sharing.ollama_share import ModelSpec, ShareResult, write_model
-from adam_integrations.wire.ollama import OPTIONS
+from adam_integrations.core.types import ChatMessage, GenerationConfig
+from adam_integrations.sharing.ollama_share import (
+    ModelSpec,
+    ShareResult,
+    made_by_adam,
+    write_model,
+)
+from adam_integrations.wire.ollama import OPTIONS, RUNNER_OPTION_TYPES, option_fields
 
-RUNNER_OPTIONS = frozenset({
-    "num_ctx", "num_keep", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap",
-    "numa", "low_vram", "repeat_last_n", "typical_p", "tfs_z", "mirostat", "mirostat_eta",
-    "mirostat_tau", "penalize_newline"})
+CREATE_LIMITS = TemplateLimits(max_chars=1_000_000, seconds=2.0)
+"""What a chat template may take on the sample conversations when a model is created
+(``core.chat_template.check_chat_template``): a real one takes a millisecond and a few
+thousand characters."""
+
+RUNNER_OPTIONS = frozenset(RUNNER_OPTION_TYPES)
 """Ollama's options (its Modelfile PARAMETERs) that ``adam serve`` keeps for Ollama but
 does not use: the runner's own settings, and samplers llama.cpp dropped."""
 
@@ -43,9 +66,11 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
                  system: str | None = None, template: str | None = None,
                  parameters: Mapping[str, Any] | None = None,
                  messages: Sequence[Any] | None = None, license: str | Sequence[str] | None
-                 = None, report: Callable[[str], None] = lambda status: None) -> ShareResult:
+                 = None, overwrite: bool = False,
+                 report: Callable[[str], None] = lambda status: None) -> ShareResult:
     """Create (or replace) the model ``name`` from the GGUF ``gguf``; ``inherited``: the
-    layers of the model it is made from, which the other arguments override."""
+    layers of the model it is made from, which the other arguments override. A model of
+    that name that adam did not make is refused (AlreadyExistsError) unless ``overwrite``."""
     base = inherited or ModelLayers()
     merged = {**base.parameters, **_checked_parameters(parameters or {}, report)}
     chat_template = base.chat_template
@@ -57,6 +82,9 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
             go_template = template
             report("template: kept for Ollama; adam serve answers with the model's Jinja "
                    "chat template (give TEMPLATE as a Jinja template to change it)")
+    own_template = read_gguf_header(gguf).metadata.get("tokenizer.chat_template")
+    if chat_template or isinstance(own_template, str):  # run by every later request
+        check_chat_template(chat_template or str(own_template), limits=CREATE_LIMITS)
     spec = ModelSpec(
         system=system if system is not None else base.system,
         template=go_template, chat_template=chat_template,
@@ -65,11 +93,14 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
         license=_license(license) if license is not None else base.license,
         created=True)
     report("gathering model components")
-    return write_model(gguf, name, spec, replace=True, report=report)
+    return write_model(gguf, name, spec, replace=True, overwrite=overwrite, report=report)
 
 
 def _checked_parameters(parameters: Mapping[str, Any], report: Callable[[str], None]
                         ) -> dict[str, Any]:
+    """The parameters checked as a request's options are (``wire.ollama.option_fields``,
+    then ``GenerationConfig``'s bounds), so a stored model never holds one that every
+    later request would fail on."""
     if not isinstance(parameters, Mapping):
         raise InvalidRequestError("parameters must be an object of Ollama options",
                                   param="parameters")
@@ -80,6 +111,11 @@ def _checked_parameters(parameters: Mapping[str, Any], report: Callable[[str], N
             f"unknown parameter(s) {', '.join(map(repr, unknown))}"
             f"{did_you_mean(unknown, known)}; the parameters are Ollama's options "
             f"({', '.join(sorted(OPTIONS))} ...)", param="parameters")
+    try:
+        GenerationConfig(**option_fields(parameters, what="parameter"))
+    except (InvalidRequestError, InvalidInputTypeError) as error:
+        raise InvalidRequestError(f"{error} (in the model's parameters)",
+                                  param="parameters") from None
     for key in sorted(set(parameters) & RUNNER_OPTIONS):
         report(f"parameter {key}: kept for Ollama; adam serve does not use it")
     return {key: value for key, value in parameters.items() if value is not None}
@@ -111,8 +147,6 @@ def delete_created_model(name: str, root: Path | None = None) -> None:
     """Remove the model ``name`` that ``create_model`` made (its manifest; blobs are kept,
     Ollama prunes the ones nothing uses). A model this package did not create is refused:
     deleting what someone else put in the store is theirs to do (``ollama rm``)."""
-    import json
-
     from adam_integrations.core.stores.ollama_store import OllamaName, ollama_store_roots
 
     parsed = OllamaName.parse(name)
@@ -121,13 +155,7 @@ def delete_created_model(name: str, root: Path | None = None) -> None:
                     / parsed.tag)
         if not manifest.is_file():
             continue
-        try:
-            config = json.loads(manifest.read_text(encoding="utf-8"))["config"]["digest"]
-            created = json.loads((store / "blobs" / config.replace(":", "-")).read_text(
-                encoding="utf-8")).get("adam_created") is True
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            created = False
-        if not created:
+        if not made_by_adam(manifest, store):
             raise InvalidRequestError(
                 f"{name!r} was not created by adam (adam create or /api/create), so it is "
                 "left as it is; remove it with `ollama rm`")
@@ -136,10 +164,18 @@ def delete_created_model(name: str, root: Path | None = None) -> None:
     raise ModelNotFoundError(f'model "{name}" not found')
 
 
+UPLOAD_SPACE_CHECK = 64 * 1024 * 1024
+"""Bytes written between two looks at the free space left on the store's disk."""
+
+
 class BlobUpload:
     """One blob being uploaded (``POST /api/blobs/sha256:<hex>``): written to a temporary
-    file in the store's blobs folder and hashed as it comes; ``finish`` renames it into
-    place only when its sha256 is the one it was sent under, and otherwise removes it.
+    file in the store's blobs folder (``core.atomic.partial_file``: one a crash leaves is
+    swept by the next upload, or when ``adam serve`` starts) and hashed as it comes;
+    ``finish`` renames it into place only when its sha256 is the one it was sent under,
+    and otherwise removes it. An upload larger than ``max_bytes`` is a TooLargeError (a
+    413), one that would leave less than ``min_free`` bytes on the disk a
+    StorageFullError (a 507), both before the disk fills; nothing of it is kept.
 
     Example:
         >>> import hashlib, tempfile
@@ -149,57 +185,114 @@ class BlobUpload:
         True
     """
 
-    def __init__(self, digest: str, store: Path) -> None:
+    def __init__(self, digest: str, store: Path, *, max_bytes: int | None = None,
+                 min_free: int = 0, declared: int | None = None) -> None:
         import hashlib
-        import tempfile
 
         self.digest = digest
         self.path = store / "blobs" / f"sha256-{digest}"
+        self.max_bytes = max_bytes
+        self.min_free = min_free
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".adam-upload-")
-        self._file = os.fdopen(handle, "wb")
-        self._temporary = Path(temporary)
+        if self.path.is_dir():
+            raise AlreadyExistsError(
+                f"the model store has a folder where the blob {self.path.name} belongs "
+                "(blobs/ holds files only); remove that folder, then upload again")
+        if declared is not None:
+            self._check_room(declared)
+        sweep_stale_partials(self.path.parent)
+        self._temporary = partial_file(self.path)
+        self._file = open(self._temporary, "wb")  # noqa: SIM115  (closed by finish/abandon)
         self._hash = hashlib.sha256()
+        self.size = 0
+        self._unchecked = 0
 
     def write(self, data: bytes) -> None:
+        """Hash and write the next piece (the limits checked before it is written)."""
+        self.size += len(data)
+        self._unchecked += len(data)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise self._too_large()
+        if self._unchecked >= UPLOAD_SPACE_CHECK:
+            self._unchecked = 0
+            self._check_room(0)
         self._hash.update(data)
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as error:
+            raise self._storage_error(error) from error
 
     def finish(self) -> Path:
         """The blob, in place; InvalidRequestError (and nothing kept) on a mismatch."""
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as error:
+            raise self._storage_error(error) from error
         actual = self._hash.hexdigest()
         if actual != self.digest:
-            self._temporary.unlink(missing_ok=True)
             raise InvalidRequestError(
                 f"digest mismatch: the body has sha256:{actual}, not the sha256:{self.digest} "
                 "it was sent under; upload the file again")
         os.chmod(self._temporary, 0o644)
-        os.replace(self._temporary, self.path)
+        try:
+            os.replace(self._temporary, self.path)
+        except IsADirectoryError:
+            raise AlreadyExistsError(
+                f"a folder appeared where the blob {self.path.name} belongs; remove it, then "
+                "upload again") from None
         return self.path
 
     def abandon(self) -> None:
-        """The upload broke off: remove what was written."""
-        self._file.close()
-        self._temporary.unlink(missing_ok=True)
+        """The upload broke off or failed: remove what was written (quick: safe to call
+        from the event loop)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self._temporary.unlink(missing_ok=True)
+
+    def _check_room(self, coming: int) -> None:
+        if self.max_bytes is not None and coming > self.max_bytes:
+            raise self._too_large(coming)
+        stats = os.statvfs(self.path.parent)
+        free = stats.f_bavail * stats.f_frsize
+        if free - coming < self.min_free:
+            raise StorageFullError(
+                f"not enough room for the upload: {free / 1024**3:.1f} GiB free on the model "
+                f"store's disk, {coming / 1024**3:.1f} GiB more to come, and "
+                f"{self.min_free / 1024**3:.1f} GiB are kept free (adam serve "
+                "--min-free-gb); free some space, or upload to a server with room")
+
+    def _too_large(self, size: int | None = None) -> TooLargeError:
+        return TooLargeError(
+            f"the upload is larger than the limit of {self.max_bytes:,} bytes "
+            f"({(size or self.size):,} sent or announced); adam serve --max-upload-gb "
+            "raises it")
+
+    def _storage_error(self, error: OSError) -> AdamError:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageFullError(f"the model store's disk is full ({error.strerror}); "
+                                    "free some space, then upload again")
+        return AdamError(f"cannot write the upload into the model store: {error.strerror}")
 
 
 def blob_written_by(write: Callable[[Path], None]) -> Path:
     """A new blob of Ollama's store, named by its sha256 as the store names blobs, whose
-    content ``write`` puts into the path it is given (a temporary name in the blobs
-    folder: a failed or interrupted ``write`` leaves nothing behind)."""
-    import threading
-
+    content ``write`` puts into the path it is given (a temporary file in the blobs
+    folder, ``core.atomic.partial_file``: a failed or interrupted ``write`` leaves nothing
+    behind, and one killed outright is swept by the next)."""
     from adam_integrations.core.stores.ollama_store import ollama_store_roots
     from adam_integrations.sharing.digest import file_sha256
 
     blobs = ollama_store_roots()[0] / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
-    made = blobs / f".adam-blob-{os.getpid()}-{threading.get_ident()}.gguf"
+    sweep_stale_partials(blobs)
+    made = partial_file(blobs / "new-blob")
     try:
         write(made)
         blob = blobs / f"sha256-{file_sha256(made)}"
+        os.chmod(made, 0o644)  # Ollama, another user's process, reads it
         os.replace(made, blob)
         return blob
     finally:
-        made.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            made.unlink(missing_ok=True)

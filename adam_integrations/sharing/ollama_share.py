@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adam_integrations.catalog.qwen3 import is_qwen3_family, sampling_preset
-from adam_integrations.core.atomic import write_atomically
-from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.atomic import partial_file, sweep_stale_partials, write_atomically
+from adam_integrations.core.errors import AdamError, AlreadyExistsError, InvalidRequestError
 from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.core.stores.ollama_store import (
     MODEL_MEDIA_TYPE,
@@ -164,15 +164,25 @@ def share_gguf(gguf: str | os.PathLike[str], name: str, *, root: Path | None = N
 
 def write_model(gguf: str | os.PathLike[str], name: str, spec: ModelSpec, *,
                 root: Path | None = None, allow_copy: bool = False, replace: bool = False,
+                overwrite: bool = False,
                 report: Callable[[str], None] = lambda status: None) -> ShareResult:
     """Write the model ``name`` into Ollama's store: the GGUF as its model blob (linked,
     see ``_place_blob``), the layers of ``spec``, the config, the manifest last.
     ``replace``: a manifest already there for another model is replaced (as Ollama's
-    create does) instead of refused; ``report`` hears each step, as Ollama's status
-    lines say them."""
+    create does) instead of refused, when adam made that model; one made by anyone else
+    (``ollama pull``, ``ollama create``) only with ``overwrite`` too. ``report`` hears
+    each step, as Ollama's status lines say them."""
     source = Path(gguf).resolve()
     parsed = OllamaName.parse(name)
     store = root or ollama_store_roots()[0]
+    path = store / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
+    if replace and not overwrite and path.exists() and not made_by_adam(path, store):
+        raise AlreadyExistsError(
+            f"Ollama's store already has a model {str(parsed)!r} that adam did not make (it "
+            "came from `ollama pull` or `ollama create`), so it is left as it is; choose "
+            f"another name, remove it with `ollama rm {parsed}`, or replace it on purpose "
+            "(adam create --overwrite, or \"overwrite\": true on /api/create)",
+            param="model")
     header = read_gguf_header(source)  # refuses what is not a whole GGUF
     digest = file_sha256(source)
     blobs = store / "blobs"
@@ -212,7 +222,6 @@ def write_model(gguf: str | os.PathLike[str], name: str, spec: ModelSpec, *,
     config_layer = _write_blob(blobs, CONFIG_MEDIA_TYPE, json.dumps(config).encode())
     manifest = {"schemaVersion": 2, "mediaType": MANIFEST_MEDIA_TYPE,
                 "config": config_layer, "layers": layers}
-    path = store / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
     report("writing manifest")
     if replace:
         _atomic_write(path, json.dumps(manifest).encode())
@@ -220,6 +229,18 @@ def write_model(gguf: str | os.PathLike[str], name: str, spec: ModelSpec, *,
         _write_manifest(path, manifest, digest)
     return ShareResult(str(parsed), path, blob, link,
                        source.stat().st_size if link == "copy" else 0, repaired)
+
+
+def made_by_adam(manifest: Path, store: Path) -> bool:
+    """Whether the model of ``manifest`` (in ``store``) was made by ``adam create`` or
+    ``/api/create``: its config blob says ``adam_created``. An unreadable one was not."""
+    try:
+        digest = json.loads(manifest.read_text(encoding="utf-8"))["config"]["digest"]
+        config = json.loads((store / "blobs" / str(digest).replace(":", "-")).read_text(
+            encoding="utf-8"))
+        return isinstance(config, dict) and config.get("adam_created") is True
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def default_ollama_name(source: Any) -> str:
@@ -246,38 +267,56 @@ def _place_blob(source: Path, blob: Path, digest: str, allow_copy: bool) -> Link
                 f"Ollama's store already has {blob.name} with different content (a corrupt "
                 "blob); remove it with `ollama rm` of its model, then share again")
         return "existing"
-    temporary = blob.with_name(f".{blob.name}.adam-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    for kind, make in (("hardlink", os.link), ("reflink", _reflink),
-                       ("symlink", lambda a, b: os.symlink(a, b))):
-        try:
-            make(source, temporary)
-        except OSError:
-            continue
+    sweep_stale_partials(blob.parent)
+    temporary = partial_file(blob)  # a name nobody can predict or plant a link at
+    try:
+        temporary.unlink()  # the name is ours; each way below creates it exclusively
+        kind = _linked(source, temporary, allow_copy)
         os.replace(temporary, blob)
-        return kind  # type: ignore[return-value]
+        return kind
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
+def _linked(source: Path, target: Path, allow_copy: bool) -> LinkKind:
+    """``source`` at the free name ``target``: a hardlink, else a reflink, else a symlink,
+    else (when allowed) a copy. Each creates ``target`` exclusively (never through
+    anything found there)."""
+    with contextlib.suppress(OSError):
+        os.link(source, target)
+        return "hardlink"
+    with contextlib.suppress(OSError):
+        copy_exclusively(source, target, reflink=True)
+        return "reflink"
+    with contextlib.suppress(OSError):
+        os.symlink(source, target)
+        return "symlink"
     if not allow_copy:
         raise AdamError(
-            f"{source} cannot be linked into Ollama's store at {blob.parent} (another file "
-            "system that allows neither hardlinks, reflinks nor symlinks); pass "
+            f"{source} cannot be linked into Ollama's store at {target.parent} (another "
+            "file system that allows neither hardlinks, reflinks nor symlinks); pass "
             "allow_copy=True (adam share --copy) to copy it, which uses the disk twice")
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, blob)
+    copy_exclusively(source, target, reflink=False)
     return "copy"
 
 
-def _reflink(source: Path, target: Path) -> None:
+def copy_exclusively(source: Path, target: Path, *, reflink: bool) -> None:
+    """Copy ``source`` to a new file ``target`` (mode 0644, Ollama reads it), sharing its
+    blocks (Linux ``FICLONE``) when ``reflink``; nothing is left at ``target`` on failure."""
     import fcntl
 
-    ficlone = 0x40049409  # Linux FICLONE
-    with open(source, "rb") as src, open(target, "wb") as dst:
-        try:
-            fcntl.ioctl(dst.fileno(), ficlone, src.fileno())
-        except OSError:
-            dst.close()
+    handle = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(handle, "wb") as dst, open(source, "rb") as src:
+            if reflink:
+                fcntl.ioctl(dst.fileno(), 0x40049409, src.fileno())  # FICLONE
+            else:
+                shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
+    except BaseException:
+        with contextlib.suppress(OSError):
             target.unlink()
-            raise
+        raise
 
 
 def _layer(media_type: str, digest: str, size: int) -> dict[str, Any]:

@@ -108,7 +108,8 @@ def quantize_into_store(gguf: Path, quantization: str, *, allow_requantize: bool
 
     def write(made: Path) -> None:
         current = _quantize_file(gguf, made, kind, allow_requantize=allow_requantize,
-                                 threads=threads, imatrix=imatrix, progress=progress)
+                                 threads=threads, imatrix=imatrix, progress=progress,
+                                 overwrite=True)  # made: the store's own temporary file
         report(f"quantizing {current.removeprefix('ALL_')} model to {kind}")
 
     return blob_written_by(write)
@@ -185,9 +186,11 @@ def _expected_bytes(parameters: int, kind: str) -> int:
 
 def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: bool,
                    threads: int | None, progress: bool,
-                   imatrix: str | os.PathLike[str] | None = None) -> str:
+                   imatrix: str | os.PathLike[str] | None = None,
+                   overwrite: bool = False) -> str:
     """llama.cpp's quantizer on a worker thread, writing ``target`` through a temporary
-    file beside it (a progress bar follows the file as it grows); the source's type."""
+    file beside it (a progress bar follows the file as it grows; a file at ``target``
+    is replaced only with ``overwrite``); the source's type."""
     require_extra("llamacpp", "quantizing")
     import llama_cpp
     from tqdm import tqdm
@@ -217,7 +220,7 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
     # while it quantizes (a failure is reported below, by what it returned)
     log = logging.getLogger("llama-cpp-python")
     level = log.level
-    with replacing(target) as partial:
+    with replacing(target, overwrite=overwrite) as partial:
 
         def work() -> None:
             try:

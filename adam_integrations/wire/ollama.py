@@ -19,7 +19,7 @@ from typing import Any
 
 import ollama
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
 from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
     THINKING_LEVELS,
@@ -72,25 +72,27 @@ def with_defaults(config: GenerationConfig, parameters: Mapping[str, Any]) -> Ge
 
 def config_fields(parameters: Mapping[str, Any]) -> dict[str, Any]:
     """Ollama options (a model's parameters) as GenerationConfig fields; the runner's own
-    options (``num_ctx``...) have none and are left out.
+    options (``num_ctx``...) have none and are left out. A parameter of the wrong type (a
+    model made elsewhere) is a ModelLoadError: the model, not the request, is broken.
 
     Example:
         >>> config_fields({"temperature": 0.2, "stop": "END", "num_ctx": 4096})
         {'temperature': 0.2, 'stop': ['END']}
     """
-    fields: dict[str, Any] = {}
-    for key, value in parameters.items():
-        if key in OPTIONS and value is not None:
-            name = OPTIONS[key][0]
-            fields[name] = ([value] if isinstance(value, str) else list(value)
-                            ) if name == "stop" else value
+    try:
+        fields = option_fields(parameters, what="the model's parameter")
+    except InvalidRequestError as error:
+        raise ModelLoadError(f"{error}; create the model again with a valid PARAMETER "
+                             "(adam create, or /api/create)") from None
+    if isinstance(fields.get("stop"), str):
+        fields["stop"] = [fields["stop"]]
     return fields
 
 
 # -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
 def options_schema() -> dict[str, Any]:
     """The ``options`` object as a JSON schema, from ``OPTIONS``."""
-    names = {int: "integer", float: "number", list: "array", str: "string"}
+    names = {int: "integer", float: "number", list: "array", str: "string", bool: "boolean"}
     properties: dict[str, Any] = {}
     for key, (_, kinds) in OPTIONS.items():
         kinds = kinds if isinstance(kinds, tuple) else (kinds,)
@@ -160,6 +162,9 @@ CREATE_FIELDS: dict[str, dict[str, Any]] = {
                                                   "GGUF) with llama.cpp's quantizer, e.g. "
                                                   "q4_K_M (adam quantize)"},
     "adapters": {"type": "null", "description": "LoRA adapters are not supported"},
+    "overwrite": {"type": "boolean", "description": "adam's own: replace a model of this "
+                                                   "name that adam did not make (one from "
+                                                   "ollama pull); without it, a 409"},
     "stream": _STREAM,
 }
 """``/api/create``'s fields, besides ``model`` (the name to create)."""
@@ -197,20 +202,7 @@ def config_from_request(body: Mapping[str, Any],
         8
     """
     check_fields(body, request_fields)
-    options = body.get("options") or {}
-    fields: dict[str, Any] = {}
-    for key, value in options.items():
-        if value is None or key not in OPTIONS:
-            continue
-        name, kinds = OPTIONS[key]
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise InvalidRequestError(
-                f"option \"{key}\" must be of type {_type_name(kinds)}, got {value!r}")
-        if key == "num_predict" and value < 0:
-            continue  # -1 / -2: until the model stops or the context is full
-        if kinds == (int, float) and abs(value) < 1e300:
-            value = float(value)  # larger ones are refused by GenerationConfig, by name
-        fields[name] = value
+    fields = option_fields(body.get("options") or {})
     fmt = body.get("format")
     if fmt not in (None, ""):
         fields["response_format"] = fmt
@@ -302,8 +294,51 @@ def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
         for t in config.tools]
 
 
+RUNNER_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "num_ctx": int, "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int,
+    "num_thread": int, "use_mmap": bool, "numa": bool, "low_vram": bool,
+    "repeat_last_n": int, "typical_p": (int, float), "tfs_z": (int, float),
+    "mirostat": int, "mirostat_eta": (int, float), "mirostat_tau": (int, float),
+    "penalize_newline": bool}
+"""Ollama's options that have no GenerationConfig field (its runner's own settings, and
+samplers llama.cpp dropped), with the JSON type Ollama reads each as."""
+
+
+def option_fields(options: Mapping[str, Any], *, what: str = "option") -> dict[str, Any]:
+    """Ollama options (a request's ``options``, a model's parameters) as GenerationConfig
+    fields, each of the type Ollama reads it as (InvalidRequestError naming it, if not);
+    the runner's own options are checked and left out, unknown ones ignored.
+
+    Example:
+        >>> option_fields({"num_predict": 8, "temperature": 0, "num_ctx": 4096})
+        {'max_tokens': 8, 'temperature': 0.0}
+        >>> option_fields({"stop": 5}, what="parameter")
+        Traceback (most recent call last):
+        ...
+        adam_integrations.core.errors.InvalidRequestError: parameter "stop" must be of \
+type array or string, got 5
+    """
+    fields: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None or (key not in OPTIONS and key not in RUNNER_OPTION_TYPES):
+            continue
+        kinds = OPTIONS[key][1] if key in OPTIONS else RUNNER_OPTION_TYPES[key]
+        if isinstance(value, bool) != (kinds is bool) or not isinstance(value, kinds) or (
+                isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            raise InvalidRequestError(
+                f"{what} \"{key}\" must be of type {_type_name(kinds)}, got {value!r}",
+                param=key)
+        if key not in OPTIONS or (key == "num_predict" and value < 0):
+            continue  # num_predict -1 / -2: until the model stops or the context is full
+        name = OPTIONS[key][0]
+        if kinds == (int, float) and abs(value) < 1e300:
+            value = float(value)  # larger ones are refused by GenerationConfig, by name
+        fields[name] = value
+    return fields
+
+
 def _type_name(kinds: type | tuple[type, ...]) -> str:
-    names = {int: "integer", float: "number", list: "array", str: "string"}
+    names = {int: "integer", float: "number", list: "array", str: "string", bool: "boolean"}
     kinds = kinds if isinstance(kinds, tuple) else (kinds,)
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 

@@ -43,6 +43,7 @@ from adam_integrations.backends.local.huggingface.loaded import LoadedModel
 from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
 from adam_integrations.catalog.qwen3 import with_qwen3_sampling
+from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     InvalidRequestError,
     ModelLoadError,
@@ -409,8 +410,12 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
 
     def _apply_template(self, loaded: LoadedModel, messages: list[dict[str, Any]],
                         variables: dict[str, Any]) -> str:
-        return loaded.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                    add_generation_prompt=True, **variables)
+        # the renderer llama.cpp uses too (transformers' environment, with limits), given
+        # what apply_chat_template gives a template: the tokenizer's special tokens
+        special = {key: value for key, value in loaded.tokenizer.special_tokens_map.items()
+                   if isinstance(value, (str, list))}
+        return render_chat_template(str(self._template(loaded)), messages,
+                                    **{**special, **variables})
 
     def _check_kind(self, loaded: LoadedModel, kind: str) -> None:
         if loaded.kind == kind:
