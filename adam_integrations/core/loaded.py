@@ -37,6 +37,9 @@ FOREVER_SECONDS = 10 * 365 * 24 * 3600.0
 """A keep-alive this long or longer means "until unloaded" (Ollama reads such values as
 no expiry too; a date that far ahead would overflow a ``datetime``)."""
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+KEEP_ALIVE_PATTERN = r"^\s*-?(\d+(\.\d+)?|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)\s*$"
+"""The texts ``parse_keep_alive`` reads (a number, or Go durations such as ``1h30m``, a
+minus before either), as one regex (JSON Schema's dialect too)."""
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
                  "h": 3600.0}
 
@@ -66,14 +69,16 @@ def _keep_alive_seconds(value: float | int | str | None) -> float | None:
     text = str(value).strip()
     if re.fullmatch(r"-?\d+(\.\d+)?", text):
         return _keep_alive_seconds(float(text))
-    if text.startswith("-"):
-        return None
+    negative = text.startswith("-")
+    text = text.removeprefix("-")
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise InvalidRequestError(
             f"keep_alive {value!r} is not a duration; use seconds (300), '5m', '1h30m', "
             "'0' to unload after each request, or -1 to keep the model loaded"
         )
+    if negative:
+        return None
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 

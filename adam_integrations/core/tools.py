@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from adam_integrations.core.errors import InvalidInputTypeError, InvalidRequestError
 
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+"""What a tool may be called (OpenAI's rule, with dots), as one regex."""
+_TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
@@ -229,22 +231,27 @@ def coerce_response_format(value: Any) -> ResponseFormat | None:
     )
 
 
-def _checked(schema: Mapping[str, Any]) -> dict[str, Any]:
-    schema = dict(schema)
-    check_json_schema(schema, what="the response_format schema")
-    return schema
+def _checked(schema: Any) -> dict[str, Any]:
+    check_json_schema(schema, what="the response_format schema", param="response_format")
+    return dict(schema)
 
 
-def check_json_schema(schema: Mapping[str, Any], *, what: str) -> None:
-    """Raise ``InvalidRequestError`` naming ``what`` when ``schema`` is not a valid schema."""
+def check_json_schema(schema: Any, *, what: str, param: str | None = None) -> None:
+    """Raise ``InvalidRequestError`` naming ``what`` when ``schema`` is not a valid schema
+    object (``true``, ``5``, ``"json"``: JSON Schema allows boolean schemas, but no
+    engine's structured output takes one)."""
     import jsonschema
 
     if not isinstance(schema, Mapping):
-        raise InvalidRequestError(f"{what} must be a JSON schema object, got {schema!r}")
+        shown = json.dumps(schema) if isinstance(schema, (bool, int, float, str, list,
+                                                           type(None))) else repr(schema)
+        raise InvalidRequestError(f"{what} must be a JSON schema object, such as "
+                                  f'{{"type": "object", ...}}, got {shown[:60]}', param=param)
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as error:
-        raise InvalidRequestError(f"{what} is not a valid JSON schema: {error.message}") from None
+        raise InvalidRequestError(f"{what} is not a valid JSON schema: {error.message}",
+                                  param=param) from None
 
 
 def new_tool_call_id() -> str:

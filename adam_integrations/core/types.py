@@ -337,18 +337,8 @@ class GenerationConfig:
         if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls,
                                                                    bool):
             raise InvalidInputTypeError("parallel_tool_calls must be true or false")
-        _check_number("max_tokens", self.max_tokens, minimum=1, integer=True,
-                      hint="ask for at least 1 token, or None for the model's limit")
-        _check_number("temperature", self.temperature, minimum=0.0, maximum=100.0,
-                      hint="use 0 for greedy decoding, ~0.7 for varied answers")
-        _check_number("top_p", self.top_p, minimum=0.0, maximum=1.0)
-        _check_number("top_k", self.top_k, minimum=0, maximum=_INT32_MAX, integer=True)
-        _check_number("min_p", self.min_p, minimum=0.0, maximum=1.0)
-        _check_number("seed", self.seed, minimum=-(2**63), maximum=2**64 - 1, integer=True)
-        _check_number("repetition_penalty", self.repetition_penalty, minimum=0.0,
-                      exclusive_minimum=True, hint="1.0 means no penalty")
-        _check_number("presence_penalty", self.presence_penalty, minimum=-2.0, maximum=2.0)
-        _check_number("frequency_penalty", self.frequency_penalty, minimum=-2.0, maximum=2.0)
+        for name, limits in GENERATION_RANGES.items():
+            limits.check(name, getattr(self, name))
         if isinstance(self.think, str) and self.think in THINKING_LEVELS:
             # Ollama's effort levels: the model's own effort control where its template
             # has one (``reasoning_effort``), else thinking on
@@ -361,8 +351,6 @@ class GenerationConfig:
                 f"{self.reasoning_effort!r}")
         if self.logprobs is not None and not isinstance(self.logprobs, bool):
             raise InvalidInputTypeError(f"logprobs must be true or false, got {self.logprobs!r}")
-        _check_number("top_logprobs", self.top_logprobs, minimum=0,
-                      maximum=MAX_TOP_LOGPROBS, integer=True)
         if self.top_logprobs and self.logprobs is False:
             raise InvalidRequestError("top_logprobs needs logprobs; set logprobs=True or "
                                       "leave top_logprobs out")
@@ -444,6 +432,55 @@ MAX_TOP_LOGPROBS = 20  # OpenAI's and Ollama's limit
 THINKING_LEVELS = ("low", "medium", "high", "xhigh")
 """The reasoning levels a request may name (OpenAI's ``reasoning_effort``, Ollama's
 ``think``); which of them a model takes is its template's business (``core.prompt``)."""
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    """The values a numeric setting takes: checked here (``check``), and published as
+    JSON Schema (``schema``) by every wire format that carries the setting, so the
+    description and the check are one table (``GENERATION_RANGES``)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    exclusive_minimum: bool = False
+    hint: str = ""
+
+    def check(self, name: str, value: Any) -> None:
+        _check_number(name, value, minimum=self.minimum, maximum=self.maximum,
+                      integer=self.integer, exclusive_minimum=self.exclusive_minimum,
+                      hint=self.hint)
+
+    def schema(self) -> dict[str, Any]:
+        """The range as JSON Schema keywords.
+
+        Example:
+            >>> GENERATION_RANGES["top_p"].schema()
+            {'type': 'number', 'minimum': 0.0, 'maximum': 1.0}
+        """
+        out: dict[str, Any] = {"type": "integer" if self.integer else "number"}
+        if self.minimum is not None:
+            out["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+GENERATION_RANGES: dict[str, NumberRange] = {
+    "max_tokens": NumberRange(1, integer=True,
+                              hint="ask for at least 1 token, or None for the model's limit"),
+    "temperature": NumberRange(0.0, 100.0,
+                               hint="use 0 for greedy decoding, ~0.7 for varied answers"),
+    "top_p": NumberRange(0.0, 1.0),
+    "top_k": NumberRange(0, _INT32_MAX, integer=True),
+    "min_p": NumberRange(0.0, 1.0),
+    "seed": NumberRange(-(2**63), 2**64 - 1, integer=True),
+    "repetition_penalty": NumberRange(0.0, exclusive_minimum=True, hint="1.0 means no penalty"),
+    "presence_penalty": NumberRange(-2.0, 2.0),
+    "frequency_penalty": NumberRange(-2.0, 2.0),
+    "top_logprobs": NumberRange(0, MAX_TOP_LOGPROBS, integer=True),
+}
+"""The numeric ``GenerationConfig`` fields and their ranges."""
 
 
 def _check_number(

@@ -78,7 +78,8 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
     routes = [*ollama_api.routes(service), *openai_api.routes(service),
               *anthropic_api.routes(service),
               Route("/metrics", service.metrics.endpoint, methods=["GET"])]
-    document = openapi_document([*(route.path for route in routes), "/openapi.json"])
+    document = openapi_document([*(route.path for route in routes), "/openapi.json"],
+                                secured=bool(settings.api_keys))
 
     async def describe(request: Request) -> Response:
         return JSONResponse(document)

@@ -3,11 +3,10 @@ looked up (a bad name is a 400, never a file opened or a path listed).
 
 A name is one of:
 
-- an Ollama model name, ``[host/][namespace/]model[:tag]`` by Ollama's rules: the host
-  letters, digits, ``_ - .`` and a ``:port``; the namespace 1-80 of letters, digits,
-  ``_ -``; the model and the tag letters, digits, ``_ - .`` (at most 40 of them besides
-  the dots); every part starts with a letter, digit or ``_`` (``smollm2:135m``,
-  ``qwen3_small``, ``hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M``, ``Qwen/Qwen3-0.6B``);
+- an Ollama model name, ``[[host/]namespace/]model[:tag]`` by Ollama's rules
+  (``core.stores.ollama_store.OLLAMA_NAME_PATTERN``, the store's own grammar):
+  ``smollm2:135m``, ``qwen3_small``, ``hf.co/Qwen/Qwen3-8B-GGUF:Q4_K_M``,
+  ``Qwen/Qwen3-0.6B``;
 - ``hf:<org>/<repo>[:<quantization>]`` or ``ollama:<Ollama name>``;
 - a path to a model file or folder, only under a folder the operator named with
   ``adam serve --models-dir DIR`` (the path is resolved, symlinks included, and must stay
@@ -32,14 +31,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.stores.ollama_store import OLLAMA_NAME_PATTERN
 
 MAX_NAME_LENGTH = 512
 
-# Parts never hold "..": a dot is always followed by another character or ends the part.
-_HOST = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,171}\.?(?::[0-9]{1,5})?"
-_NAMESPACE = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"
+_OLLAMA_NAME = OLLAMA_NAME_PATTERN  # the store's own grammar (core.stores.ollama_store)
 _PART = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,39}\.?"
-_OLLAMA_NAME = rf"(?:{_HOST}/)?(?:{_NAMESPACE}/)?{_PART}(?::{_PART})?"
 _HUB_REFERENCE = (r"[A-Za-z0-9](?:\.?[A-Za-z0-9_-]){0,47}/[A-Za-z0-9_-](?:\.?[A-Za-z0-9_-]){0,47}"
                   rf"\.?(?::{_PART})?")
 OLLAMA_NAME = re.compile(_OLLAMA_NAME)

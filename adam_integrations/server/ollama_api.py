@@ -21,11 +21,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core import __version__
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.loaded import parse_keep_alive
 from adam_integrations.core.stores.ollama_store import ModelLayers, ollama_store_roots
 from adam_integrations.core.stores.weight_files import WeightsSummary
 from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
+from adam_integrations.server.errors import redact_paths
 from adam_integrations.server.models import Served
 from adam_integrations.server.names import check_alias
 from adam_integrations.server.request_body import read_json
@@ -122,8 +123,10 @@ class OllamaApi:
         parameters = {**layers.parameters}
         return JSONResponse({
             "license": layers.license or "",
-            "modelfile": f"# adam-integrations: {served.explanation}\n" + render_modelfile(
-                served.source.location, system=layers.system,
+            # FROM the name the model was asked by (a Modelfile made from it creates the same
+            # model here): no answer says where the server keeps its files
+            "modelfile": f"# adam-integrations: {redact_paths(served.explanation)}\n"
+            + render_modelfile(served.name, system=layers.system,
                 template=layers.chat_template or layers.template, parameters=parameters,
                 messages=layers.messages, license=layers.license),
             "parameters": "\n".join(f"{key} {value}" for key, values in parameters.items()
@@ -263,7 +266,7 @@ class OllamaApi:
             [digest] = ggufs.values()
             blob = blob_path(str(digest))
             if not blob.is_file():
-                raise InvalidRequestError(
+                raise ModelNotFoundError(
                     f"no blob {digest}: upload the file first with POST /api/blobs/{digest} "
                     "(the ollama client's create does)", param="files")
             return blob, None
@@ -271,6 +274,9 @@ class OllamaApi:
             raise InvalidRequestError("from or files is required: the model to start from, "
                                       "or an uploaded GGUF", param="from")
         served = await self.service.get(body["from"])
+        if not Path(served.source.location).exists():
+            raise ModelNotFoundError(f'model "{body["from"]}" not found, try pulling it '
+                                     "first", param="from")
         if served.source.kind != "gguf":
             raise InvalidRequestError(
                 f"{body['from']!r} is not a GGUF (its weights are safetensors); a model in "

@@ -4,10 +4,12 @@ and every status each route can return, with its error body.
 
 The request fields are not written here: they are the tables the parsers check requests
 against (``wire.ollama.CHAT_FIELDS``, ``wire.openai.CHAT_FIELDS``, ..., through
-``wire.fields``), and ``model`` is ``server.names``' own pattern, so the description says
-exactly what the server accepts. Bodies allow more fields than are listed, as Ollama
-ignores fields it does not know. The tests check it against the route list (every route
-described, every described route served) and fuzz a live server from it.
+``wire.fields``), and ``model`` is ``server.names``' own pattern; and every JSON body is
+held to the whole schema described here before its route reads it (``request_schema``,
+nested fields included), so the description says exactly what the server accepts.
+Bodies allow more fields than are listed, as Ollama ignores fields it does not know.
+The tests check it against the route list (every route described, every described route
+served) and fuzz a live server from it with every check schemathesis has.
 
 Example:
     >>> sorted(openapi_document(["/api/chat"])["paths"])
@@ -18,16 +20,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 from adam_integrations.core import __version__
+from adam_integrations.core.tools import TOOL_NAME_PATTERN
+from adam_integrations.core.types import ROLE_ALIASES, ROLES
 from adam_integrations.server.errors import TOKENIZER_ROUTES, is_openai_route
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import ALIAS_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN
+from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
 from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
 from adam_integrations.wire import openai_responses as responses_wire
+from adam_integrations.wire.fields import BodySchema
 
 _MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
           "description": "a model name (see /api/tags): model[:tag], namespace/model:tag, "
@@ -64,6 +71,7 @@ def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
             "type": "object", "properties": {"index": {"type": "integer"}, **choice}}}}}
 
 
+_ROLES = [*ROLES, *ROLE_ALIASES]  # the names ChatMessage.coerce reads roles by
 _SCHEMAS: dict[str, Any] = {
     "OllamaError": {"type": "object", "required": ["error"],
                     "properties": {"error": {"type": "string"}}},
@@ -75,30 +83,47 @@ _SCHEMAS: dict[str, Any] = {
         "type": {"const": "error"}, "error": {
             "type": "object", "required": ["type", "message"], "properties": {
                 "type": {"type": "string"}, "message": {"type": "string"}}}}},
+    "ToolName": {"type": "string", "pattern": TOOL_NAME_PATTERN,
+                 "description": "1-64 letters, digits, '_', '.' or '-'"},
+    "ToolParameters": {
+        "type": "object", "required": ["type"], "description": "a JSON schema of type "
+        "object: the tool's arguments", "properties": {
+            "type": {"const": "object"}, "description": {"type": "string"},
+            "properties": {"type": "object", "additionalProperties": {"type": "object"}},
+            "required": {"type": "array", "items": {"type": "string"}}}},
     "Tool": {"type": "object", "required": ["type", "function"], "properties": {
         "type": {"const": "function"},
         "function": {"type": "object", "required": ["name"], "properties": {
-            "name": {"type": "string"}, "description": {"type": "string"},
-            "parameters": {"type": "object"}}}}},
+            "name": _ref("ToolName"), "description": {"type": "string"},
+            "parameters": _ref("ToolParameters")}}}},
     "OllamaMessage": {"type": "object", "required": ["role"], "properties": {
-        "role": {"enum": ["system", "user", "assistant", "tool"]},
-        "content": {"type": "string"}, "thinking": {"type": "string"},
-        "tool_name": {"type": "string"},
-        "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
-            "function": {"type": "object", "required": ["name"], "properties": {
-                "name": {"type": "string"}, "arguments": {"type": "object"}}}}}}}},
+        "role": {"enum": _ROLES}, "content": {"type": "string"},
+        "thinking": {"type": "string"}, "tool_name": {"type": "string"},
+        "images": {"type": "array", "maxItems": 0,
+                   "description": "no vision model is served"},
+        "tool_calls": {"type": "array", "items": {
+            "type": "object", "required": ["function"], "properties": {
+                "function": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "arguments": {"type": ["string", "object", "null"]}}}}}}},
+        "additionalProperties": {"type": "null"}},
     "OpenAIMessage": {"type": "object", "required": ["role"], "properties": {
-        "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+        "role": {"enum": _ROLES},
         "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {
-            "type": "array", "items": {"type": "object", "required": ["type", "text"],
-                                       "properties": {"type": {"const": "text"},
-                                                      "text": {"type": "string"}}}}]},
+            "type": "array", "items": {"oneOf": [{"type": "string"}, {
+                "type": "object", "required": ["text"], "properties": {
+                    "type": {"const": "text"}, "text": {"type": "string"}}}]}}]},
         "name": {"type": "string"}, "tool_call_id": {"type": "string"},
-        "reasoning_content": {"type": "string"},
-        "tool_calls": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": "string"}, "type": {"const": "function"},
-            "function": {"type": "object", "required": ["name", "arguments"], "properties": {
-                "name": {"type": "string"}, "arguments": {"type": "string"}}}}}}}},
+        **{key: {"type": "string"} for key in ("reasoning_content", "reasoning",
+                                                "thinking", "tool_name")},
+        "tool_calls": {"type": "array", "items": {
+            "type": "object", "required": ["function"], "properties": {
+                "id": {"type": "string"}, "type": {"const": "function"},
+                "function": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "arguments": {"type": ["string", "object", "null"], "description":
+                                  "a JSON object, or its text"}}}}}}},
+        "additionalProperties": {"type": "null"}},
     "ChatResponse": {"type": "object", "required": ["model", "message", "done"],
                      "properties": {**_OLLAMA_ANSWER, "message": {
                          "$ref": "#/components/schemas/OllamaMessage"}}},
@@ -133,9 +158,38 @@ def _json(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, Any] = _MODEL
           ) -> dict[str, Any]:
+    """A JSON body with ``fields``, the ``required`` ones present and not null; the others
+    may be null, which the server reads as absent (as OpenAI's and Ollama's servers do:
+    clients send ``"user": null``)."""
     properties = {"model": dict(model), **fields} if "model" in required else dict(fields)
+    properties = {name: schema if name in required else _nullable(schema)
+                  for name, schema in properties.items()}
     return {"required": True, "content": _json({
         "type": "object", "required": required, "properties": properties})}
+
+
+def _closed(body: dict[str, Any]) -> dict[str, Any]:
+    """A body that takes its listed fields only (vLLM's tokenizer routes refuse others)."""
+    body["content"]["application/json"]["schema"]["additionalProperties"] = False
+    return body
+
+
+def _made_from(body: dict[str, Any]) -> dict[str, Any]:
+    """``/api/create``'s body: ``from`` or ``files`` is given (not null), and ``quantize``
+    names a type the quantizer writes without an importance matrix (any case)."""
+    schema = body["content"]["application/json"]["schema"]
+    schema["properties"]["from"] = _nullable(_MODEL)
+    schema["properties"]["quantize"] = _nullable({"type": "string", "pattern": "^\\s*(" + "|".join(
+        "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in kind)
+        for kind in QUANTIZATIONS if kind not in NEEDS_IMATRIX) + ")\\s*$"})
+    schema["anyOf"] = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                       for name in ("from", "files")]
+    return body
+
+
+def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``schema``, or null."""
+    return {"anyOf": [dict(schema), {"type": "null"}]}
 
 
 _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
@@ -278,9 +332,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                            "type": "object", "properties": {
                                                "status": {"type": "string"}}},
                                            "application/x-ndjson"),
-                                       _body(["model"], ollama_wire.CREATE_FIELDS, {
-                                           **_MODEL, "pattern": ALIAS_PATTERN,
-                                           "examples": ["my-assistant:latest"]}))},
+                                       _made_from(_body(
+                                           ["model"], ollama_wire.CREATE_FIELDS, {
+                                               **_MODEL, "pattern": ALIAS_PATTERN,
+                                               "examples": ["my-assistant:latest"]})))},
     "/api/blobs/{digest}": {
         "head": _blob_operation("whether the store has this blob (200, else 404)", None),
         "post": _blob_operation("upload a blob (the body), checked against its digest: "
@@ -289,8 +344,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                         "schema": {"type": "string", "format": "binary"}}}}),
     },
     "/api/delete": {"delete": _operation("/api/delete", "remove a name made with "
-                                         "/api/copy", _EMPTY, _body(["model"], {}, {
-                                             **_MODEL, "examples": ["my-model:latest"]}))},
+                                         "/api/copy or a model made with /api/create",
+                                         _EMPTY, _body(["model"], {}, {
+                                             **_MODEL, "pattern": ALIAS_PATTERN,
+                                             "examples": ["my-model:latest"]}))},
     "/v1/chat/completions": {"post": _operation(
         "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
         "stream=true)", _streamed(_ref("ChatCompletion"), "text/event-stream",
@@ -346,12 +403,12 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "content": _json({"type": "object", "required": ["tokens", "count"], "properties": {
             "tokens": {"type": "array", "items": {"type": "integer"}},
             "count": {"type": "integer"}, "max_model_len": {"type": ["integer", "null"]}}})},
-        _body(["prompt"], {"model": _MODEL, **openai_wire.TOKENIZE_FIELDS}))},
+        _closed(_body(["prompt"], {"model": _MODEL, **openai_wire.TOKENIZE_FIELDS})))},
     "/detokenize": {"post": _operation("/detokenize", "vLLM's tokenizer: the text of "
                                                       "token ids", {
         "content": _json({"type": "object", "required": ["prompt"], "properties": {
             "prompt": {"type": "string"}}})},
-        _body(["tokens"], {"model": _MODEL, **openai_wire.DETOKENIZE_FIELDS}))},
+        _closed(_body(["tokens"], {"model": _MODEL, **openai_wire.DETOKENIZE_FIELDS})))},
     "/tokenizer_info": {"get": _tokenizer_info()},
     "/metrics": {"get": _operation("/metrics", "Prometheus metrics", {
         "content": {"text/plain": {"schema": {"type": "string"}}}})},
@@ -360,18 +417,37 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def openapi_document(paths: Iterable[str]) -> dict[str, Any]:
-    """The OpenAPI document for the routes at ``paths`` (KeyError for one undescribed)."""
+@cache
+def request_schema(path: str, method: str) -> BodySchema | None:
+    """The JSON body of ``method path`` as this document describes it, to hold requests
+    to (None for a route without a JSON body)."""
+    operation = OPERATIONS.get(_templated(path), {}).get(method.lower(), {})
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    return BodySchema(content["application/json"]["schema"], _SCHEMAS)
+
+
+def openapi_document(paths: Iterable[str], *, secured: bool = False) -> dict[str, Any]:
+    """The OpenAPI document for the routes at ``paths`` (KeyError for one undescribed);
+    ``secured``: the server has API keys, so every operation but ``GET /`` needs one."""
+    described = {_templated(path): OPERATIONS[_templated(path)] for path in paths}
+    if secured:
+        described = {path: {method: {**operation, "security": [{"apiKey": []}]}
+                            if path != "/" else operation
+                            for method, operation in methods.items()}
+                     for path, methods in described.items()}
     return {
         "openapi": "3.1.0",
         "info": {"title": "adam serve", "version": __version__,
                  "description": "The Ollama REST API and OpenAI-compatible routes over "
                                 "adam-integrations' models. Errors: OpenAI's error object "
                                 "on /v1, Ollama's {\"error\": ...} elsewhere."},
-        "paths": {_templated(path): OPERATIONS[_templated(path)] for path in paths},
+        "paths": described,
         "components": {"schemas": _SCHEMAS, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
-                       "description": "only when adam serve was started with an API key"}}},
+                       "description": "Authorization: Bearer <key> (the anthropic SDK's "
+                                      "x-api-key too), when adam serve has API keys"}}},
     }
 
 

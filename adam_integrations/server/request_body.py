@@ -2,7 +2,8 @@
 ``MAX_VALUES`` values, holding only valid Unicode; anything else is a 400 that says what
 was wrong, before a route looks at it.
 
-Python's ``json`` reads what the routes must never see: nesting deep enough to exhaust
+Numbers are read as JSON Schema reads them: ``2.0`` is the integer 2. Python's ``json``
+reads what the routes must never see: nesting deep enough to exhaust
 the interpreter's stack (here, or in whatever walks the value next), lone UTF-16
 surrogates (``"\\ud800"``), which no tokenizer can encode, ``NaN`` / ``Infinity``, and
 millions of tiny values (``[[],[],...]``: 11 million in a 31 MiB body took 10 s and 2 GB
@@ -29,6 +30,7 @@ from typing import Any
 from starlette.requests import Request
 
 from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.wire.fields import BodySchema
 
 MAX_DEPTH = 64
 """Objects and arrays within each other; JSON schemas in ``format`` and tool parameters
@@ -45,15 +47,20 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: linear and fast
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    """The request body as a checked JSON object (InvalidRequestError, a 400, if not)."""
+    """The request body as a checked JSON object (InvalidRequestError, a 400, if not),
+    held to the schema ``/openapi.json`` describes for the route."""
+    from adam_integrations.server.openapi import request_schema
+
     body = await request.body()
+    schema = request_schema(request.url.path, request.method)
     if len(body) <= PARSED_ON_THE_LOOP:
-        return parse_json_object(body)
-    return await asyncio.to_thread(parse_json_object, body)
+        return parse_json_object(body, schema)
+    return await asyncio.to_thread(parse_json_object, body, schema)
 
 
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """``body`` parsed and checked (see the module docstring); an empty body is ``{}``."""
+def parse_json_object(body: bytes, schema: BodySchema | None = None) -> dict[str, Any]:
+    """``body`` parsed and checked (see the module docstring), then held to ``schema``;
+    an empty body is ``{}``."""
     values = _values_at_most(body)
     if values > MAX_VALUES:
         raise InvalidRequestError(
@@ -61,7 +68,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
             f"members); at most {MAX_VALUES:,} are accepted: send fewer, or in several "
             "requests")
     try:
-        data = json.loads(body or b"{}", parse_constant=_refuse_constant)
+        data = json.loads(body or b"{}", parse_constant=_refuse_constant,
+                          parse_float=_number)
     except RecursionError:
         raise InvalidRequestError(
             f"the request body is nested too deeply; at most {MAX_DEPTH} levels of objects "
@@ -71,6 +79,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     _check(data)
+    if schema is not None:
+        schema.check(data)
     return data
 
 
@@ -86,6 +96,14 @@ def _values_at_most(body: bytes) -> int:
 
     total = count(body)
     return total if total <= MAX_VALUES else count(_STRING.sub(b'""', body))
+
+
+def _number(text: str) -> int | float:
+    """A JSON number written with a fraction or exponent: an integer when it is one
+    (``2.0``, ``1e3``), as JSON Schema and JavaScript read it, so a field that takes an
+    integer takes it; else a float."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
 
 
 def _refuse_constant(name: str) -> Any:

@@ -21,26 +21,74 @@ from collections.abc import Mapping
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.core.types import (
+    GENERATION_RANGES,
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    ToolCall,
+    Usage,
+)
 from adam_integrations.wire.fields import check_fields
 
-_MESSAGES = {"type": "array", "minItems": 1, "items": {"type": "object"}}
-_SYSTEM = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+
+def _block(kind: str, **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["type"],
+            "properties": {"type": {"const": kind}, **properties}}
+
+
+_TEXT_BLOCK = _block("text", text={"type": "string"})
+_TEXT_BLOCKS = {"type": "array", "items": _TEXT_BLOCK}
+_REDACTED = _block("redacted_thinking", data={"type": "string"})
+_USER_BLOCKS = {"type": "array", "items": {"anyOf": [
+    _TEXT_BLOCK, _REDACTED,
+    _block("tool_result", tool_use_id={"type": "string"}, is_error={"type": "boolean"},
+           content={"anyOf": [{"type": "string"}, _TEXT_BLOCKS, {"type": "null"}]})]}}
+_ASSISTANT_BLOCKS = {"type": "array", "items": {"anyOf": [
+    _TEXT_BLOCK, _REDACTED,
+    _block("thinking", thinking={"type": "string"}, signature={"type": "string"}),
+    {**_block("tool_use", id={"type": ["string", "null"]},
+              name={"type": "string", "minLength": 1}, input={"type": ["object", "null"]}),
+     "required": ["type", "name"]}]}}
+_MESSAGES = {"type": "array", "minItems": 1, "items": {"oneOf": [
+    {"type": "object", "required": ["role", "content"], "properties": {
+        "role": {"const": role}, "content": {"oneOf": [{"type": "string"}, blocks]}}}
+    for role, blocks in (("user", _USER_BLOCKS), ("assistant", _ASSISTANT_BLOCKS))]},
+    "description": "user and assistant turns: text, or content blocks (text, tool_use, "
+                   "tool_result, thinking; no images)"}
+_SYSTEM = {"oneOf": [{"type": "string"}, _TEXT_BLOCKS]}
+_TOOL = {"type": "object", "required": ["name"], "properties": {
+    "name": {"$ref": "#/components/schemas/ToolName"}, "description": {"type": "string"},
+    "input_schema": {"$ref": "#/components/schemas/ToolParameters"}},
+    "description": "a client tool (server tools such as web search run on Anthropic's)"}
+_TOOL_CHOICE = {"oneOf": [
+    {"type": "object", "required": ["type"], "properties": {
+        "type": {"enum": ["auto", "any", "none"]},
+        "disable_parallel_tool_use": {"type": "boolean"}}},
+    {"type": "object", "required": ["type", "name"], "properties": {
+        "type": {"const": "tool"}, "name": {"$ref": "#/components/schemas/ToolName"},
+        "disable_parallel_tool_use": {"type": "boolean"}}}]}
 COUNT_FIELDS: dict[str, dict[str, Any]] = {
     "messages": _MESSAGES, "system": _SYSTEM,
-    "tools": {"type": "array", "items": {"type": "object"}},
-    "tool_choice": {"type": "object"}, "thinking": {"type": "object"},
-    "output_config": {"type": "object", "description": "format: a json_schema the answer "
-                                                       "follows; effort: thinking on"},
+    "tools": {"type": "array", "items": _TOOL},
+    "tool_choice": _TOOL_CHOICE,
+    "thinking": {"type": "object", "required": ["type"], "properties": {
+        "type": {"enum": ["enabled", "disabled", "adaptive", "between_tools"]},
+        "budget_tokens": {"type": "integer", "minimum": 0}}},
+    "output_config": {"type": "object", "properties": {
+        "format": {"type": "object", "required": ["type", "schema"], "properties": {
+            "type": {"const": "json_schema"}, "schema": {"type": "object"}}},
+        "effort": {"type": "string"}},
+        "description": "format: a json_schema the answer follows; effort: thinking on"},
 }
 """``/v1/messages/count_tokens``' fields, besides ``model``."""
 MESSAGES_FIELDS: dict[str, dict[str, Any]] = {
     **COUNT_FIELDS,
-    "max_tokens": {"type": "integer", "minimum": 1},
+    "max_tokens": GENERATION_RANGES["max_tokens"].schema(),
     "stop_sequences": {"type": "array", "items": {"type": "string"}},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-    "top_k": {"type": "integer", "minimum": 0},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 1},  # Anthropic's own range
+    "top_p": GENERATION_RANGES["top_p"].schema(),
+    "top_k": GENERATION_RANGES["top_k"].schema(),
     "stream": {"type": "boolean"},
     "metadata": {"type": "object"},
 }

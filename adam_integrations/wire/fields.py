@@ -97,3 +97,89 @@ def _shown(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+class BodySchema:
+    """A whole request body held to its JSON schema, nested fields included (the schema
+    ``/openapi.json`` publishes for the route, ``$ref`` s into ``components``): what a
+    client reads in the description is what the server accepts. The first problem is a
+    400 naming the field by its path (``messages[0].role``), said as ``check_fields`` says
+    it.
+
+    Example:
+        >>> schema = {"type": "object", "properties": {"messages": {"type": "array",
+        ...           "items": {"type": "object", "required": ["role"]}}}}
+        >>> BodySchema(schema).check({"messages": [{"content": "hi"}]})
+        Traceback (most recent call last):
+        ...
+        adam_integrations.core.errors.InvalidRequestError: messages[0] needs "role"
+    """
+
+    def __init__(self, schema: Mapping[str, Any],
+                 components: Mapping[str, Any] | None = None) -> None:
+        import jsonschema
+
+        root = {**schema, "components": {"schemas": dict(components or {})}}
+        self._validator = jsonschema.Draft202012Validator(root)
+
+    def check(self, body: Mapping[str, Any]) -> None:
+        """InvalidRequestError (with ``param``: the top-level field) for the first problem."""
+        from jsonschema.exceptions import best_match
+
+        error = best_match(self._validator.iter_errors(body), key=_relevance)
+        if error is not None:
+            path = list(error.absolute_path)
+            raise InvalidRequestError(_said(error), param=str(path[0]) if path else None)
+
+
+def _relevance(error: Any) -> tuple[int, int]:
+    """Deeper problems first (they say the most), then problems that are not the null
+    branch of an optional field."""
+    return (-len(error.path), 0 if error.validator == "type" and error.validator_value
+            == "null" else 1)
+
+
+def _where(path: Any) -> str:
+    where = ""
+    for part in path:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where or "the request body"
+
+
+def _said(error: Any) -> str:
+    """A jsonschema error in this module's words: "<field> must be <what>, got <value>"."""
+    where = _where(error.absolute_path)
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        here = [e for e in error.context if not e.relative_path]
+        deeper = [e for e in error.context if e.relative_path]
+        if deeper and (not here or len(deeper) >= len(here)):
+            from jsonschema.exceptions import best_match
+
+            return _said(best_match(deeper, key=_relevance))
+        expected = [e for e in (_expected(e) for e in here) if e and e != "null"]
+        if expected:
+            return (f"{where} must be {' or '.join(dict.fromkeys(expected))}, got "
+                    f"{_shown(error.instance)}")
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{where} needs \"{missing}\""
+    expected = _expected(error)
+    if expected is None:
+        return f"{where}: {error.message}"
+    return f"{where} must be {expected}, got {_shown(error.instance)}"
+
+
+def _expected(error: Any) -> str | None:
+    """What the value should have been, for the keywords ``check_fields`` words."""
+    schema, kind = error.schema, error.validator
+    if kind in ("type", "const", "enum", "minimum", "maximum", "minLength", "maxLength",
+                "minItems", "maxItems"):
+        return _problem(error.instance, {kind: schema[kind]})
+    if kind == "pattern":
+        why = schema.get("description")
+        return f"of the form {why}" if why else f"text matching {schema['pattern']}"
+    if kind == "not":
+        return f"anything but {_shown(schema['not'].get('const', schema['not']))}"
+    if kind == "minProperties":
+        return f"an object with at least {schema['minProperties']} field(s)"
+    return None

@@ -20,8 +20,10 @@ from typing import Any
 import ollama
 
 from adam_integrations.core.errors import InvalidRequestError, ModelLoadError
+from adam_integrations.core.loaded import KEEP_ALIVE_PATTERN
 from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
+    GENERATION_RANGES,
     THINKING_LEVELS,
     ChatMessage,
     Chunk,
@@ -45,6 +47,16 @@ OPTIONS: dict[str, tuple[str, type | tuple[type, ...]]] = {
     "presence_penalty": ("presence_penalty", (int, float)),
     "frequency_penalty": ("frequency_penalty", (int, float)),
 }
+
+
+RUNNER_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "num_ctx": int, "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int,
+    "num_thread": int, "use_mmap": bool, "numa": bool, "low_vram": bool,
+    "repeat_last_n": int, "typical_p": (int, float), "tfs_z": (int, float),
+    "mirostat": int, "mirostat_eta": (int, float), "mirostat_tau": (int, float),
+    "penalize_newline": bool}
+"""Ollama's options that have no GenerationConfig field (its runner's own settings, and
+samplers llama.cpp dropped), with the JSON type Ollama reads each as."""
 
 
 DEFAULT_OPTIONS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9,
@@ -91,23 +103,30 @@ def config_fields(parameters: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
 def options_schema() -> dict[str, Any]:
-    """The ``options`` object as a JSON schema, from ``OPTIONS``."""
-    names = {int: "integer", float: "number", list: "array", str: "string", bool: "boolean"}
+    """The ``options`` object as a JSON schema, from ``OPTIONS`` and the config's ranges
+    (``GENERATION_RANGES``): what ``option_fields`` and ``GenerationConfig`` accept."""
     properties: dict[str, Any] = {}
-    for key, (_, kinds) in OPTIONS.items():
-        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-        types = list(dict.fromkeys(names[k] for k in kinds))
-        if "number" in types:
-            types = ["number"]
-        properties[key] = ({"type": types[0]} if len(types) == 1 else {"oneOf": [
-            {"type": "array", "items": {"type": "string"}} if t == "array" else {"type": t}
-            for t in types]})
+    for key, (name, _) in OPTIONS.items():
+        if key == "num_predict":
+            properties[key] = {"type": "integer", "not": {"const": 0},
+                               "description": "tokens to generate at most; -1: until the "
+                                              "model stops"}
+        elif key == "stop":
+            properties[key] = {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                         {"type": "string"}]}
+        else:
+            properties[key] = GENERATION_RANGES[name].schema()
+    properties.update({key: {"type": _SCHEMA_TYPES[kinds if isinstance(kinds, type)
+                                                   else float]}
+                       for key, kinds in RUNNER_OPTION_TYPES.items()})
     return {"type": "object", "properties": properties,
-            "description": "sampling options; options not listed are ignored, as Ollama "
-                           "ignores them"}
+            "description": "sampling options (and Ollama's runner options, kept for it); "
+                           "options not listed are ignored, as Ollama ignores them"}
 
 
-_KEEP_ALIVE = {"oneOf": [{"type": "string"}, {"type": "number"}],
+_SCHEMA_TYPES = {int: "integer", float: "number", bool: "boolean"}
+_KEEP_ALIVE = {"oneOf": [{"type": "string", "pattern": KEEP_ALIVE_PATTERN},
+                         {"type": "number"}],
                "description": "how long the model stays loaded afterwards: seconds or a "
                               "duration such as \"5m\"; 0 unloads, negative keeps it"}
 _STREAM = {"type": "boolean", "description": "stream the answer (default true)"}
@@ -148,14 +167,20 @@ EMBEDDINGS_FIELDS: dict[str, dict[str, Any]] = {
 }
 """``/api/embeddings``' fields (the older route), besides ``model``."""
 CREATE_FIELDS: dict[str, dict[str, Any]] = {
-    "from": {"type": "string", "description": "the model to start from (see /api/tags)"},
-    "files": {"type": "object", "description": "{\"model.gguf\": \"sha256:<hex>\"}: a GGUF "
-                                               "uploaded with POST /api/blobs/sha256:<hex>"},
+    "from": {"type": "string", "minLength": 1,
+             "description": "the model to start from (see /api/tags)"},
+    "files": {"type": "object", "minProperties": 1, "maxProperties": 1,
+              "propertyNames": {"pattern": "\\.[Gg][Gg][Uu][Ff]$"},
+              "additionalProperties": {"type": "string",
+                                       "pattern": "^sha256[:-][0-9a-f]{64}$"},
+              "description": "{\"model.gguf\": \"sha256:<hex>\"}: a GGUF "
+                             "uploaded with POST /api/blobs/sha256:<hex>"},
     "template": {"type": "string", "description": "a Jinja chat template (run here and "
                                                   "turned into Ollama's), or an Ollama Go "
                                                   "template (kept for Ollama)"},
     "system": {"type": "string"},
-    "parameters": {"type": "object", "description": "Ollama options, as PARAMETER lines"},
+    "parameters": {**options_schema(), "additionalProperties": False,
+                   "description": "Ollama options, as PARAMETER lines"},
     "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
     "license": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "quantize": {"type": "string", "description": "quantize the model (an F16/BF16/F32 "
@@ -294,14 +319,6 @@ def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
         for t in config.tools]
 
 
-RUNNER_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
-    "num_ctx": int, "num_keep": int, "num_batch": int, "num_gpu": int, "main_gpu": int,
-    "num_thread": int, "use_mmap": bool, "numa": bool, "low_vram": bool,
-    "repeat_last_n": int, "typical_p": (int, float), "tfs_z": (int, float),
-    "mirostat": int, "mirostat_eta": (int, float), "mirostat_tau": (int, float),
-    "penalize_newline": bool}
-"""Ollama's options that have no GenerationConfig field (its runner's own settings, and
-samplers llama.cpp dropped), with the JSON type Ollama reads each as."""
 
 
 def option_fields(options: Mapping[str, Any], *, what: str = "option") -> dict[str, Any]:

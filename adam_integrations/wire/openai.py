@@ -25,6 +25,7 @@ from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import ResponseParser, tool_call_from_json
 from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
+    GENERATION_RANGES,
     THINKING_LEVELS,
     ChatMessage,
     Chunk,
@@ -47,37 +48,41 @@ _STREAMING = {
         "description": "include_usage: a last event with the token counts"},
 }
 _SAMPLING = {
-    "max_tokens": {"type": "integer", "minimum": 1},
-    "temperature": {"type": "number", "minimum": 0},
-    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-    "seed": {"type": "integer"},
-    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    **{name: GENERATION_RANGES[name].schema() for name in (
+        "max_tokens", "temperature", "top_p", "seed", "presence_penalty",
+        "frequency_penalty")},
     "stop": _STRINGS,
     "n": {"type": "integer", "minimum": 1, "maximum": 1,
           "description": "answers per request: 1 (send several requests for more)"},
     "user": {"type": "string"},
 }
+TEMPLATE_SWITCHES = {"enable_thinking": "think", "preserve_thinking": "preserve_thinking"}
 CHAT_FIELDS: dict[str, dict[str, Any]] = {
     "messages": {"type": "array", "minItems": 1,
                  "items": {"$ref": "#/components/schemas/OpenAIMessage"}},
     **_STREAMING, **_SAMPLING,
-    "max_completion_tokens": {"type": "integer", "minimum": 1},
+    "max_completion_tokens": GENERATION_RANGES["max_tokens"].schema(),
     "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
     "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
         "type": "object", "required": ["type", "function"], "properties": {
             "type": {"const": "function"}, "function": {
                 "type": "object", "required": ["name"],
-                "properties": {"name": {"type": "string"}}}}}]},
+                "properties": {"name": {"type": "string", "minLength": 1}}}}}]},
     "parallel_tool_calls": {"type": "boolean"},
-    "response_format": {"type": "object", "required": ["type"], "properties": {
-        "type": {"enum": ["text", "json_object", "json_schema"]},
-        "json_schema": {"type": "object", "properties": {
-            "name": {"type": "string"}, "schema": {"type": "object"},
-            "strict": {"type": "boolean"}}}}},
+    "response_format": {"oneOf": [
+        {"type": "object", "required": ["type"], "properties": {
+            "type": {"enum": ["text", "json_object"]}}},
+        {"type": "object", "required": ["type", "json_schema"], "properties": {
+            "type": {"const": "json_schema"},
+            "json_schema": {"type": "object", "properties": {
+                "name": {"type": "string"}, "schema": {"type": "object"},
+                "strict": {"type": "boolean"}}}}}]},
     "reasoning_effort": {"enum": ["none", *THINKING_LEVELS]},
-    "chat_template_kwargs": {"type": "object", "description": "vLLM's and SGLang's template "
-                             "switches: enable_thinking, preserve_thinking"},
+    "chat_template_kwargs": {"type": "object", "properties": {
+        name: {"type": "boolean"} for name in TEMPLATE_SWITCHES},
+        "additionalProperties": False, "description": "vLLM's and SGLang's template "
+                                                      "switches: enable_thinking, "
+                                                      "preserve_thinking"},
     "logprobs": {"type": "boolean", "description": "each generated token's log probability"},
     "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
                      "description": "the most likely tokens at each position (with logprobs)"},
@@ -264,7 +269,6 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
     return GenerationConfig(**fields)
 
 
-TEMPLATE_SWITCHES = {"enable_thinking": "think", "preserve_thinking": "preserve_thinking"}
 """The ``chat_template_kwargs`` read (as vLLM and SGLang take them), and their options."""
 
 

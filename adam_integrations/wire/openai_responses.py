@@ -22,23 +22,70 @@ from collections.abc import Mapping
 from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.core.types import ChatMessage, Chunk, GenerationConfig, ToolCall, Usage
+from adam_integrations.core.types import (
+    GENERATION_RANGES,
+    ROLE_ALIASES,
+    ROLES,
+    THINKING_LEVELS,
+    ChatMessage,
+    Chunk,
+    GenerationConfig,
+    ToolCall,
+    Usage,
+)
 from adam_integrations.wire.fields import check_fields
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
+_PARTS = {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
+    "type": {"enum": [*_TEXT_PARTS, "reasoning_text", "summary_text"]},
+    "text": {"type": "string"}}}}
+_CONTENT = {"anyOf": [{"type": "string"}, {"type": "null"}, _PARTS]}
+_ITEM = {"anyOf": [
+    {"type": "object", "required": ["role"], "properties": {
+        "type": {"const": "message"}, "role": {"enum": [*ROLES, *ROLE_ALIASES]},
+        "content": _CONTENT}},
+    {"type": "object", "required": ["type", "name"], "properties": {
+        "type": {"const": "function_call"}, "call_id": {"type": ["string", "null"]},
+        "name": {"type": "string", "minLength": 1},
+        "arguments": {"type": ["string", "object", "null"]}}},
+    {"type": "object", "required": ["type"], "properties": {
+        "type": {"const": "function_call_output"}, "call_id": {"type": ["string", "null"]},
+        "output": _CONTENT}},
+    {"type": "object", "required": ["type"], "properties": {
+        "type": {"const": "reasoning"}, "content": _CONTENT,
+        "summary": _CONTENT}}]}
 RESPONSES_FIELDS: dict[str, dict[str, Any]] = {
-    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+    "input": {"oneOf": [{"type": "string"}, {
+        "type": "array", "items": _ITEM, "minItems": 1, "contains": {"not": {
+            "type": "object", "required": ["type"],
+            "properties": {"type": {"const": "reasoning"}}}}}],
               "description": "a text, or input items (messages, function_call, "
                              "function_call_output, reasoning)"},
     "instructions": {"type": "string"},
-    "tools": {"type": "array", "items": {"type": "object"}},
-    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {"type": "object"}]},
+    "tools": {"type": "array", "items": {
+        "type": "object", "required": ["type", "name"], "properties": {
+            "type": {"const": "function"}, "name": {"$ref": "#/components/schemas/ToolName"},
+            "description": {"type": "string"},
+            "parameters": {"$ref": "#/components/schemas/ToolParameters"}}},
+        "description": "function tools (built-in tools such as web search run on OpenAI's "
+                       "servers)"},
+    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
+        "type": "object", "required": ["type", "name"], "properties": {
+            "type": {"const": "function"}, "name": {"$ref": "#/components/schemas/ToolName"}}}]},
     "parallel_tool_calls": {"type": "boolean"},
-    "text": {"type": "object", "description": "format: json_schema, json_object or text"},
-    "reasoning": {"type": "object", "description": "effort: none, minimal, low, medium, high"},
-    "max_output_tokens": {"type": "integer", "minimum": 1},
-    "temperature": {"type": "number", "minimum": 0},
-    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "text": {"type": "object", "properties": {"format": {
+        "type": "object", "required": ["type"], "properties": {
+            "type": {"enum": ["text", "json_object", "json_schema"]},
+            "schema": {"type": "object"}, "name": {"type": "string"},
+            "strict": {"type": "boolean"}}}},
+        "description": "format: json_schema, json_object or text"},
+    "reasoning": {"type": "object", "properties": {
+        "effort": {"enum": ["none", "minimal", *THINKING_LEVELS]},
+        "summary": {"type": ["string", "null"]}},
+        "description": "effort: none, minimal, low, medium, high"},
+    "max_output_tokens": GENERATION_RANGES["max_tokens"].schema(),
+    "temperature": GENERATION_RANGES["temperature"].schema(),
+    "top_p": GENERATION_RANGES["top_p"].schema(),
     "stream": {"type": "boolean"},
     "store": {"enum": [False], "description": "nothing is stored: false or left out"},
     "previous_response_id": {"type": "null", "description": "stateless: send the whole "

@@ -21,6 +21,7 @@ from adam_integrations.core.errors import ModelLoadError
 
 # Arrays longer than this (tokenizer vocabularies) are skipped, not kept.
 _MAX_KEPT_ARRAY = 64
+_MAX_NESTING = 4  # arrays within arrays: model files have none; deeper ones exhaust the stack
 
 _SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f",
                             7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -140,28 +141,31 @@ class _Reader:
             raise EOFError(f"a string of {length:,} bytes runs past the end of the file")
         return self.handle.read(length).decode("utf-8")
 
-    def value(self, kind: int) -> Any:
+    def value(self, kind: int, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.unpack(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
         if kind == _ARRAY:
+            if depth >= _MAX_NESTING:
+                raise ValueError(f"it has arrays nested more than {_MAX_NESTING} deep, which "
+                                 "no model file has")
             item_kind, length = self.unpack("<I"), self.unpack("<Q")
             item_size = struct.calcsize(_SCALARS[item_kind]) if item_kind in _SCALARS else 8
             self.check_count(length, item_size, "array items")
             if length > _MAX_KEPT_ARRAY:
-                self.skip_array(item_kind, length)
+                self.skip_array(item_kind, length, depth + 1)
                 return None
-            return [self.value(item_kind) for _ in range(length)]
+            return [self.value(item_kind, depth + 1) for _ in range(length)]
         raise struct.error(f"unknown GGUF value type {kind}")
 
-    def skip_array(self, kind: int, length: int) -> None:
+    def skip_array(self, kind: int, length: int, depth: int) -> None:
         if kind in _SCALARS:
             self.handle.seek(struct.calcsize(_SCALARS[kind]) * length, 1)
             return
         if kind != _STRING:
             for _ in range(length):
-                self.value(kind)
+                self.value(kind, depth)
             return
         read, seek = self.handle.read, self.handle.seek
         try:

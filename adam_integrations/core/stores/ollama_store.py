@@ -23,7 +23,19 @@ from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundErro
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
-_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Ollama's name rules (one grammar for the store and the server's name check): the host
+# letters, digits, "_ - ." and a ":port"; the namespace 1-80 of letters, digits, "_ -";
+# the model and the tag letters, digits, "_ - ." (at most 40 besides the dots); every part
+# starts with a letter, digit or "_", and a dot is always followed by another character
+# or ends the part (no ".."). A host comes only with a namespace: "a/b" is namespace/model.
+# Each part is a folder or file name in the store, so none is longer than 255 characters.
+_HOST = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,120}\.?(?::[0-9]{1,5})?"  # a file name's length
+_NAMESPACE = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"
+_PART = r"[A-Za-z0-9_](?:\.?[A-Za-z0-9_-]){0,39}\.?"
+OLLAMA_NAME_PATTERN = rf"(?:(?:{_HOST}/)?{_NAMESPACE}/)?{_PART}(?::{_PART})?"
+"""An Ollama model name, ``[[host/]namespace/]model[:tag]``, as one regex."""
+_NAME = re.compile(rf"(?:(?:(?P<host>{_HOST})/)?(?P<namespace>{_NAMESPACE})/)?"
+                   rf"(?P<model>{_PART})(?::(?P<tag>{_PART}))?")
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 
 
@@ -45,18 +57,13 @@ class OllamaName:
             OllamaName(host='registry.ollama.ai', namespace='library', model='qwen3', tag='0.6b')
         """
         text = name.strip()
-        path, _, tag = text.rpartition(":") if ":" in text.split("/")[-1] else (text, "", "")
-        parts = path.split("/")
-        if len(parts) == 1:
-            parts = [DEFAULT_HOST, DEFAULT_NAMESPACE, *parts]
-        elif len(parts) == 2:
-            parts = [DEFAULT_HOST, *parts]
-        tag = tag or "latest"
-        if len(parts) != 3 or not all(_PART.match(p) for p in [*parts, tag]) or ".." in text:
+        match = _NAME.fullmatch(text)
+        if match is None or ".." in text:
             raise InvalidRequestError(
                 f"{name!r} is not a valid Ollama model name; write it as 'model', "
                 "'model:tag', 'namespace/model:tag' or 'hf.co/org/repo:tag'")
-        return cls(parts[0], parts[1], parts[2], tag)
+        return cls(match["host"] or DEFAULT_HOST, match["namespace"] or DEFAULT_NAMESPACE,
+                   match["model"], match["tag"] or "latest")
 
     def __str__(self) -> str:
         prefix = "" if self.host == DEFAULT_HOST else f"{self.host}/"
