@@ -240,6 +240,14 @@ class _Ticking:
         return len(self.iterable)  # type: ignore[arg-type]  # TypeError: LoopContext counts
 
 
+def _runtime(function: Any) -> Any:
+    """A filter Jinja's optimizer must not run at compile time on constant arguments (the
+    count belongs to each render): it takes the render's context, so it never is."""
+    import jinja2
+
+    return jinja2.pass_context(lambda context, value: function(value))
+
+
 def _ticking(iterable: Any) -> Any:
     return _Ticking(iterable, _budget())
 
@@ -448,7 +456,8 @@ def _environment() -> Any:
     environment.filters.update({
         "tojson": tojson, "center": center, "indent": indent, "format": format_filter,
         "join": join, "replace": replace, "batch": batch, "slice": slice_filter,
-        "adam_ticking": _ticking, "adam_joined": _joined, "adam_emitted": _emitted})
+        "adam_ticking": _runtime(_ticking), "adam_joined": _runtime(_joined),
+        "adam_emitted": _runtime(_emitted)})
     environment.globals.pop("lipsum", None)  # lipsum(n=10**9): no template needs it
     environment.globals.update({
         "raise_exception": raise_exception, "namespace": TemplateNamespace,

@@ -223,7 +223,7 @@ def coerce_response_format(value: Any) -> ResponseFormat | None:
         if kind == "json_object":
             return ResponseFormat()
         if kind == "json_schema" and isinstance(value.get("json_schema"), Mapping):
-            return ResponseFormat(schema=_checked(value["json_schema"].get("schema", {})))
+            return ResponseFormat(schema=_checked(value["json_schema"].get("schema") or {}))
         return ResponseFormat(schema=_checked(value))
     raise InvalidInputTypeError(
         "response_format must be None, 'json', a JSON schema dict or a pydantic model class, "

@@ -56,7 +56,7 @@ from adam_integrations.server.guard import RequestGuard, configured_origins, is_
 from adam_integrations.server.limits import BodyLimit, WorkLimit
 from adam_integrations.server.metrics import RequestMetrics
 from adam_integrations.server.models import ServedModels
-from adam_integrations.server.openapi import openapi_document
+from adam_integrations.server.openapi import RequestSchemas, openapi_document
 from adam_integrations.server.serving import ModelService
 from adam_integrations.server.settings import (
     DEFAULT_HOST,
@@ -79,7 +79,8 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
               *anthropic_api.routes(service),
               Route("/metrics", service.metrics.endpoint, methods=["GET"])]
     document = openapi_document([*(route.path for route in routes), "/openapi.json"],
-                                secured=bool(settings.api_keys))
+                                secured=bool(settings.api_keys),
+                                model_paths=bool(settings.model_dirs))
 
     async def describe(request: Request) -> Response:
         return JSONResponse(document)
@@ -90,6 +91,7 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
                                         ClientDisconnect: client_gone,
                                         Exception: internal_error})
     app.state.service = service
+    app.state.request_schemas = RequestSchemas(document)  # what read_json holds bodies to
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        timeout=settings.body_timeout)
     app.add_middleware(WorkLimit, workload=service.workload,

@@ -47,6 +47,9 @@ NAME_PATTERN = rf"^(?:hf:{_HUB_REFERENCE}|ollama:{_OLLAMA_NAME}|(?!hf:|ollama:){
 """Every name a request may use but paths, as one regex (ASCII only; in JSON Schema's
 dialect too): what ``/openapi.json`` publishes for ``model``."""
 _PATH_START = re.compile(r"^(?:[/.~\\]|[A-Za-z]:[\\/])")
+PATH_PATTERN = r"^(?:[/.~\\]|[A-Za-z]:[\\/]).*$|^.*\\.*$|^.*\.[Gg][Gg][Uu][Ff]$"
+"""What a request's model name must look like to be read as a path (``_is_path``), as one
+regex: served only under ``--models-dir``."""
 
 NAME_FORMS = ("write it as 'model', 'model:tag', 'namespace/model:tag', "
               "'hf:<org>/<repo>' or 'ollama:<name>'")

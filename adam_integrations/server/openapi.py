@@ -5,7 +5,7 @@ and every status each route can return, with its error body.
 The request fields are not written here: they are the tables the parsers check requests
 against (``wire.ollama.CHAT_FIELDS``, ``wire.openai.CHAT_FIELDS``, ..., through
 ``wire.fields``), and ``model`` is ``server.names``' own pattern; and every JSON body is
-held to the whole schema described here before its route reads it (``request_schema``,
+held to the whole schema described here before its route reads it (``RequestSchemas``,
 nested fields included), so the description says exactly what the server accepts.
 Bodies allow more fields than are listed, as Ollama ignores fields it does not know.
 The tests check it against the route list (every route described, every described route
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
 from typing import Any
 
 from adam_integrations.core import __version__
@@ -28,7 +27,12 @@ from adam_integrations.core.tools import TOOL_NAME_PATTERN
 from adam_integrations.core.types import ROLE_ALIASES, ROLES
 from adam_integrations.server.errors import TOKENIZER_ROUTES, is_openai_route
 from adam_integrations.server.limits import MODEL_ROUTES
-from adam_integrations.server.names import ALIAS_PATTERN, MAX_NAME_LENGTH, NAME_PATTERN
+from adam_integrations.server.names import (
+    ALIAS_PATTERN,
+    MAX_NAME_LENGTH,
+    NAME_PATTERN,
+    PATH_PATTERN,
+)
 from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
 from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
@@ -162,8 +166,8 @@ def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, An
     may be null, which the server reads as absent (as OpenAI's and Ollama's servers do:
     clients send ``"user": null``)."""
     properties = {"model": dict(model), **fields} if "model" in required else dict(fields)
-    properties = {name: schema if name in required else _nullable(schema)
-                  for name, schema in properties.items()}
+    properties = {name: _nulls_absent(schema) if name in required else
+                  _nullable(_nulls_absent(schema)) for name, schema in properties.items()}
     return {"required": True, "content": _json({
         "type": "object", "required": required, "properties": properties})}
 
@@ -179,17 +183,48 @@ def _made_from(body: dict[str, Any]) -> dict[str, Any]:
     names a type the quantizer writes without an importance matrix (any case)."""
     schema = body["content"]["application/json"]["schema"]
     schema["properties"]["from"] = _nullable(_MODEL)
-    schema["properties"]["quantize"] = _nullable({"type": "string", "pattern": "^\\s*(" + "|".join(
-        "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in kind)
-        for kind in QUANTIZATIONS if kind not in NEEDS_IMATRIX) + ")\\s*$"})
+    types = [kind for kind in QUANTIZATIONS if kind not in NEEDS_IMATRIX]
+    any_case = "|".join("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c
+                                for c in kind) for kind in types)
+    schema["properties"]["quantize"] = _nullable({
+        "type": "string", "pattern": f"^\\s*({any_case})\\s*$",
+        "description": f"a quantization this can write without an importance matrix: "
+                       f"{', '.join(types)} (llama.cpp's quantizer, from an F16, BF16 or "
+                       "F32 GGUF)"})
     schema["anyOf"] = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
                        for name in ("from", "files")]
     return body
 
 
+def _nulls_absent(schema: Any) -> Any:
+    """``schema`` with every optional field of every object in it nullable: the parsers
+    read a null as the field left out (the ``openai`` SDK dumps unset fields as null).
+    Referenced schemas are made so where they are defined; a JSON schema carried as a
+    value (a tool's parameters) is not touched."""
+    if not isinstance(schema, dict) or "$ref" in schema:
+        return schema
+    out = dict(schema)
+    if isinstance(schema.get("properties"), dict):
+        required = set(schema.get("required", ()))
+        out["properties"] = {name: _nulls_absent(item) if name in required
+                             else _nullable(_nulls_absent(item))
+                             for name, item in schema["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            out[key] = _nulls_absent(schema[key])
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            out[key] = [_nulls_absent(branch) for branch in schema[key]]
+    return out
+
+
 def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
     """``schema``, or null."""
     return {"anyOf": [dict(schema), {"type": "null"}]}
+
+
+for _name in ("Tool", "OllamaMessage", "OpenAIMessage"):  # read by the same parsers
+    _SCHEMAS[_name] = _nulls_absent(_SCHEMAS[_name])
 
 
 _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
@@ -417,21 +452,36 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-@cache
-def request_schema(path: str, method: str) -> BodySchema | None:
-    """The JSON body of ``method path`` as this document describes it, to hold requests
-    to (None for a route without a JSON body)."""
-    operation = OPERATIONS.get(_templated(path), {}).get(method.lower(), {})
-    content = operation.get("requestBody", {}).get("content", {})
-    if "application/json" not in content:
-        return None
-    return BodySchema(content["application/json"]["schema"], _SCHEMAS)
+class RequestSchemas:
+    """The JSON bodies a served document describes, to hold requests to (one
+    ``BodySchema`` per route, made on first use)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self._paths = document["paths"]
+        self._components = document["components"]["schemas"]
+        self._made: dict[tuple[str, str], BodySchema | None] = {}
+
+    def of(self, path: str, method: str) -> BodySchema | None:
+        """The body of ``method path`` (None for a route without a JSON body)."""
+        key = (_templated(path), method.lower())
+        if key not in self._made:
+            operation = self._paths.get(key[0], {}).get(key[1], {})
+            content = operation.get("requestBody", {}).get("content", {})
+            self._made[key] = (BodySchema(content["application/json"]["schema"],
+                                          self._components)
+                               if "application/json" in content else None)
+        return self._made[key]
 
 
-def openapi_document(paths: Iterable[str], *, secured: bool = False) -> dict[str, Any]:
+def openapi_document(paths: Iterable[str], *, secured: bool = False,
+                     model_paths: bool = False) -> dict[str, Any]:
     """The OpenAPI document for the routes at ``paths`` (KeyError for one undescribed);
-    ``secured``: the server has API keys, so every operation but ``GET /`` needs one."""
+    ``secured``: the server has API keys, so every operation but ``GET /`` needs one;
+    ``model_paths``: it serves model files by path (``--models-dir``), so ``model`` may
+    be one."""
     described = {_templated(path): OPERATIONS[_templated(path)] for path in paths}
+    if model_paths:
+        described = _with_paths(described)
     if secured:
         described = {path: {method: {**operation, "security": [{"apiKey": []}]}
                             if path != "/" else operation
@@ -449,6 +499,17 @@ def openapi_document(paths: Iterable[str], *, secured: bool = False) -> dict[str
                        "description": "Authorization: Bearer <key> (the anthropic SDK's "
                                       "x-api-key too), when adam serve has API keys"}}},
     }
+
+
+def _with_paths(value: Any) -> Any:
+    """``value`` with every model-name schema taking a path too."""
+    if isinstance(value, dict):
+        if value.get("pattern") == NAME_PATTERN:
+            return {**value, "pattern": f"{NAME_PATTERN}|{PATH_PATTERN}"}
+        return {key: _with_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_paths(item) for item in value]
+    return value
 
 
 def _templated(path: str) -> str:

@@ -48,11 +48,11 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: linear and fast
 
 async def read_json(request: Request) -> dict[str, Any]:
     """The request body as a checked JSON object (InvalidRequestError, a 400, if not),
-    held to the schema ``/openapi.json`` describes for the route."""
-    from adam_integrations.server.openapi import request_schema
-
+    held to the schema the app's ``/openapi.json`` describes for the route
+    (``app.state.request_schemas``)."""
     body = await request.body()
-    schema = request_schema(request.url.path, request.method)
+    schemas = getattr(request.app.state, "request_schemas", None)
+    schema = schemas.of(request.url.path, request.method) if schemas is not None else None
     if len(body) <= PARSED_ON_THE_LOOP:
         return parse_json_object(body, schema)
     return await asyncio.to_thread(parse_json_object, body, schema)

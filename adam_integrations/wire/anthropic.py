@@ -31,10 +31,13 @@ from adam_integrations.core.types import (
 )
 from adam_integrations.wire.fields import check_fields
 
+_BLOCKS_ARE = ("content blocks here: text, tool_use, tool_result or thinking (no images: "
+               "no vision model is served)")
+
 
 def _block(kind: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": ["type"],
-            "properties": {"type": {"const": kind}, **properties}}
+    return {"type": "object", "required": ["type"], "properties": {
+        "type": {"const": kind, "description": _BLOCKS_ARE}, **properties}}
 
 
 _TEXT_BLOCK = _block("text", text={"type": "string"})

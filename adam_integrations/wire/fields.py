@@ -112,7 +112,7 @@ class BodySchema:
         >>> BodySchema(schema).check({"messages": [{"content": "hi"}]})
         Traceback (most recent call last):
         ...
-        adam_integrations.core.errors.InvalidRequestError: messages[0] needs "role"
+        adam_integrations.core.errors.InvalidRequestError: messages[0].role is required
     """
 
     def __init__(self, schema: Mapping[str, Any],
@@ -126,47 +126,113 @@ class BodySchema:
         """InvalidRequestError (with ``param``: the top-level field) for the first problem."""
         from jsonschema.exceptions import best_match
 
-        error = best_match(self._validator.iter_errors(body), key=_relevance)
+        # best_match takes the error of the branch whose type the value has (an object
+        # given to an optional object field: its problem, not "must be null")
+        error = best_match(self._validator.iter_errors(body))
         if error is not None:
             path = list(error.absolute_path)
-            raise InvalidRequestError(_said(error), param=str(path[0]) if path else None)
+            raise InvalidRequestError(_said(error, self._validator.schema),
+                                      param=str(path[0]) if path else None)
 
 
-def _relevance(error: Any) -> tuple[int, int]:
-    """Deeper problems first (they say the most), then problems that are not the null
-    branch of an optional field."""
-    return (-len(error.path), 0 if error.validator == "type" and error.validator_value
-            == "null" else 1)
+def _is_null_branch(error: Any) -> bool:
+    return error.validator == "type" and error.validator_value == "null"
 
 
 def _where(path: Any) -> str:
     where = ""
     for part in path:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-    return where or "the request body"
+    return where
 
 
-def _said(error: Any) -> str:
-    """A jsonschema error in this module's words: "<field> must be <what>, got <value>"."""
+def _said(error: Any, root: Mapping[str, Any]) -> str:
+    """A jsonschema error in this module's words: "<field> must be <what> (<the field's
+    description>), got <value>"."""
     where = _where(error.absolute_path)
     if error.validator in ("anyOf", "oneOf") and error.context:
-        here = [e for e in error.context if not e.relative_path]
-        deeper = [e for e in error.context if e.relative_path]
-        if deeper and (not here or len(deeper) >= len(here)):
-            from jsonschema.exceptions import best_match
-
-            return _said(best_match(deeper, key=_relevance))
-        expected = [e for e in (_expected(e) for e in here) if e and e != "null"]
-        if expected:
-            return (f"{where} must be {' or '.join(dict.fromkeys(expected))}, got "
-                    f"{_shown(error.instance)}")
+        branches = [e for e in error.context if not _is_null_branch(e)]
+        if len({e.schema_path[0] for e in branches}) == 1 or any(
+                e.relative_path for e in branches):
+            # the branch the value got furthest into (its role or type matched) says most
+            return _said(max(branches, key=lambda e: len(e.absolute_path)), root)
+        expected = [e for e in (_expected(e) for e in branches) if e] or ["null"]
+        return (f"{where or 'the request body'} must be "
+                f"{' or '.join(dict.fromkeys(expected))}{_why(error, root)}, got "
+                f"{_shown(error.instance)}")
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"{where} needs \"{missing}\""
+        return f"{where}.{missing} is required" if where else f"{missing} is required"
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        return _unknown_fields(error, where)
+    if error.validator == "pattern" and isinstance(error.instance, str):
+        why = _description(error, root)
+        if why and why.startswith(("a ", "an ")):
+            return f"{_quoted(error.instance)} is not {why}"
+        return (f"{_quoted(error.instance)} is not a valid {where}"
+                + (f": {why}" if why else f" (it must match {error.schema['pattern']})"))
     expected = _expected(error)
     if expected is None:
-        return f"{where}: {error.message}"
-    return f"{where} must be {expected}, got {_shown(error.instance)}"
+        return f"{where or 'the request body'}: {error.message}"
+    return (f"{where or 'the request body'} must be {expected}{_why(error, root)}, got "
+            f"{_shown(error.instance)}")
+
+
+def _unknown_fields(error: Any, where: str) -> str:
+    from adam_integrations.core.registry import did_you_mean
+
+    known = sorted(error.schema.get("properties", {}))
+    unknown = sorted(set(error.instance) - set(known))
+    names = ", ".join(map(repr, unknown))
+    return (f"unknown field{'s' if len(unknown) > 1 else ''} {names}"
+            f"{' in ' + where if where else ''}{did_you_mean(unknown, known)}; "
+            f"{where or 'this endpoint'} takes {', '.join(known)}")
+
+
+def _why(error: Any, root: Mapping[str, Any]) -> str:
+    description = _description(error, root)
+    if description is None and isinstance(error.schema, Mapping):  # said in a branch
+        description = next((branch["description"] for branch in error.schema.get(
+            "anyOf", error.schema.get("oneOf", [])) if isinstance(branch, Mapping)
+            and isinstance(branch.get("description"), str)), None)
+    return f" ({description})" if description else ""
+
+
+def _description(error: Any, root: Mapping[str, Any]) -> str | None:
+    """The failing field's own description: the last one on the schema's way down to
+    it since it entered that field (not its parent object's)."""
+    node: Any = root
+    found = None
+    path = list(error.absolute_schema_path)
+    while True:
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            node = _pointer(root, node["$ref"])
+        if isinstance(node, Mapping) and isinstance(node.get("description"), str):
+            found = node["description"]
+        if not path:
+            break
+        key = path.pop(0)
+        try:
+            if key == "properties" and path:
+                node, found = node["properties"][path.pop(0)], None
+            elif key in ("items", "additionalProperties"):
+                node, found = node[key], None
+            else:
+                node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return found
+
+
+def _pointer(root: Mapping[str, Any], reference: str) -> Any:
+    node: Any = root
+    for part in reference.removeprefix("#/").split("/"):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _quoted(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 def _expected(error: Any) -> str | None:
@@ -176,10 +242,11 @@ def _expected(error: Any) -> str | None:
                 "minItems", "maxItems"):
         return _problem(error.instance, {kind: schema[kind]})
     if kind == "pattern":
-        why = schema.get("description")
-        return f"of the form {why}" if why else f"text matching {schema['pattern']}"
+        return f"text matching {schema['pattern']}"
     if kind == "not":
         return f"anything but {_shown(schema['not'].get('const', schema['not']))}"
     if kind == "minProperties":
         return f"an object with at least {schema['minProperties']} field(s)"
+    if kind == "exclusiveMinimum":
+        return f"more than {schema['exclusiveMinimum']}"
     return None

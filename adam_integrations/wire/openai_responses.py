@@ -37,7 +37,9 @@ from adam_integrations.wire.fields import check_fields
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
 _PARTS = {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": [*_TEXT_PARTS, "reasoning_text", "summary_text"]},
+    "type": {"enum": [*_TEXT_PARTS, "reasoning_text", "summary_text"],
+             "description": "text parts only (no images or files: no vision model is "
+                            "served)"},
     "text": {"type": "string"}}}}
 _CONTENT = {"anyOf": [{"type": "string"}, {"type": "null"}, _PARTS]}
 _ITEM = {"anyOf": [

@@ -27,3 +27,25 @@ def test_a_header_cut_short_is_reported_as_truncated(tmp_path, chat_gguf_path):
     path.write_bytes(chat_gguf_path.read_bytes()[:100])
     with pytest.raises(ModelLoadError, match="truncated or corrupt"):
         read_gguf_header(path)
+
+
+def nested_array_gguf(path, depth: int) -> None:
+    """A GGUF header whose one key holds arrays nested ``depth`` deep (a hostile file)."""
+    import struct
+
+    key = b"general.deep"
+    value = struct.pack("<IQ", 4, 0)  # innermost: an empty array of uint32
+    for _ in range(depth - 1):
+        value = struct.pack("<IQ", 9, 1) + value  # an array of one array
+    header = (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", len(key)) + key
+              + struct.pack("<I", 9) + value)
+    path.write_bytes(header + b"\0" * (-len(header) % 32))  # the data's 32-byte alignment
+
+
+def test_arrays_nested_thousands_deep_are_refused_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.gguf"
+    nested_array_gguf(path, 5000)
+    with pytest.raises(ModelLoadError, match="nested more than 4 deep"):
+        read_gguf_header(path)
+    nested_array_gguf(path, 3)  # what a file may hold is still read
+    assert read_gguf_header(path).metadata["general.deep"] == [[[]]]

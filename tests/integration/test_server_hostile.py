@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -286,3 +287,123 @@ def test_the_server_still_answers_afterwards(hostile):
     answer = httpx.post(f"{server}/api/chat", timeout=60, json=VALID["/api/chat"])
     assert answer.status_code == 200 and answer.json()["done"] is True
     assert answer.json()["eval_count"] <= 4
+
+
+# -- round two (issue 38): what still got a 500 -------------------------------------------
+JSON_ROUTES = [path for path, methods in OPERATIONS.items()
+               if set(methods) & {"post", "delete"} and "{" not in path]
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+def test_a_lone_surrogate_in_a_key_is_a_400_whose_message_can_be_sent(hostile, path):
+    server, running = hostile
+    raw = b'{"model": "smollm2:135m", "\\ud800x": 1, "messages": []}'
+    _check(response := _send(server, _methods(path)[0], path, raw), running, path)
+    assert response.status_code == 400
+    assert "\\ud800" in response.text and "surrogate" in response.text  # escaped, sent
+
+
+@pytest.mark.parametrize("schema", [True, False, 5, "json", None, []])
+def test_a_json_schema_that_is_no_object_is_a_400(hostile, schema):
+    server, running = hostile
+    body = {**VALID["/v1/chat/completions"], "response_format": {
+        "type": "json_schema", "json_schema": {"name": "x", "schema": schema}}}
+    _check(response := _send(server, "POST", "/v1/chat/completions", _json_bytes(body)),
+           running, f"schema {schema!r}")
+    assert response.status_code == 400 and "response_format" in response.text
+
+
+def _upload(server: str, data: bytes) -> str:
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    assert httpx.post(f"{server}/api/blobs/{digest}", content=data).status_code in (200, 201)
+    return digest
+
+
+def test_a_gguf_with_arrays_nested_thousands_deep_is_refused_at_create(hostile, tmp_path):
+    from tests.integration.test_gguf_header import nested_array_gguf
+
+    server, running = hostile
+    nested_array_gguf(tmp_path / "deep.gguf", 5000)
+    digest = _upload(server, (tmp_path / "deep.gguf").read_bytes())
+    made = _send(server, "POST", "/api/create", _json_bytes({
+        "model": "deep-arrays", "files": {"deep.gguf": digest}, "stream": False}))
+    _check(made, running, "create from a GGUF nested 5,000 deep")
+    assert made.status_code == 422 and "nested more than 4 deep" in made.json()["error"]
+
+
+@pytest.mark.parametrize("parameters, named", [
+    ({"stop": 5}, "stop"), ({"temperature": "hot"}, "temperature"),
+    ({"temperature": -1}, "temperature"), ({"num_ctx": "big"}, "num_ctx"),
+    ({"top_k": 2.5}, "top_k")])
+def test_parameters_are_checked_at_create_as_options_are_in_requests(hostile, parameters,
+                                                                    named):
+    """Once accepted, {"stop": 5} made every later chat with the model a 500."""
+    server, running = hostile
+    made = _send(server, "POST", "/api/create", _json_bytes({
+        "model": "bad-parameters", "from": CHAT, "parameters": parameters,
+        "stream": False}))
+    _check(made, running, f"create with {parameters}")
+    assert made.status_code == 400 and named in made.json()["error"]
+    listed = {m["name"] for m in _send(server, "GET", "/api/tags").json()["models"]}
+    assert "bad-parameters:latest" not in listed  # nothing was written
+
+
+def test_a_folder_where_a_blob_belongs_is_a_409_and_leaves_nothing(hostile):
+    from adam_integrations.core.stores.ollama_store import ollama_store_roots
+
+    server, running = hostile
+    data = b"a blob whose place is taken"
+    hexdigest = hashlib.sha256(data).hexdigest()
+    blobs = ollama_store_roots()[0] / "blobs"
+    (blobs / f"sha256-{hexdigest}").mkdir(parents=True)
+    before = set(blobs.iterdir())
+    response = _send(server, "POST", f"/api/blobs/sha256:{hexdigest}", data)
+    _check(response, running, "upload onto a folder")
+    assert response.status_code == 409 and "folder" in response.json()["error"]
+    assert set(blobs.iterdir()) == before  # no temporary file left
+
+
+def test_create_never_replaces_a_model_someone_else_put_in_the_store(hostile,
+                                                                     chat_gguf_path):
+    """A model ``ollama pull`` left (no adam marker, mode 0600): create is a 409 naming
+    how to replace it on purpose, delete is refused; with overwrite it is replaced and
+    its manifest keeps its mode."""
+    from adam_integrations.sharing.ollama_share import share_gguf
+
+    server, running = hostile
+    shared = share_gguf(chat_gguf_path, "pulled-model:latest")  # not made by create
+    shared.manifest.chmod(0o600)
+    before = shared.manifest.read_bytes()
+    body = {"model": "pulled-model", "from": CHAT, "system": "Be terse.", "stream": False}
+    _check(made := _send(server, "POST", "/api/create", _json_bytes(body)), running,
+           "create over a pulled model")
+    assert made.status_code == 409 and "overwrite" in made.json()["error"]
+    assert shared.manifest.read_bytes() == before
+    _check(gone := _send(server, "DELETE", "/api/delete", _json_bytes(
+        {"model": "pulled-model"})), running, "delete a pulled model")
+    assert gone.status_code == 400 and shared.manifest.read_bytes() == before
+    _check(replaced := _send(server, "POST", "/api/create", _json_bytes(
+        {**body, "overwrite": True})), running, "create with overwrite")
+    assert replaced.status_code == 200 and shared.manifest.read_bytes() != before
+    assert stat.S_IMODE(shared.manifest.stat().st_mode) == 0o600
+
+
+def test_no_answer_names_the_servers_own_folders(hostile, tmp_path):
+    from pathlib import Path
+
+    from adam_integrations.core.stores.ollama_store import ollama_store_roots
+
+    server, running = hostile
+    roots = [str(Path.home()), str(ollama_store_roots()[0])]
+    shown = _send(server, "POST", "/api/show", _json_bytes({"model": CHAT}))
+    _check(shown, running, "show")
+    assert shown.status_code == 200 and shown.json()["modelfile"]
+    assert not any(root in shown.text for root in roots), shown.text[:500]
+    assert f"FROM {CHAT}" in shown.json()["modelfile"]
+    data = b"GGUF" + b"\0" * 40  # a blob that is a broken GGUF: a 422 names no folder
+    digest = _upload(server, data)
+    made = _send(server, "POST", "/api/create", _json_bytes({
+        "model": "broken-gguf", "files": {"x.gguf": digest}, "stream": False}))
+    _check(made, running, "create from a broken GGUF")
+    assert made.status_code == 422
+    assert not any(root in made.text for root in roots), made.text
