@@ -251,7 +251,7 @@ def _text_content(content: Any) -> Any:
     for part in content:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+        elif isinstance(part, Mapping) and (part.get("type") or "text") == "text":
             texts.append(str(part.get("text", "")))
         else:
             kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__

@@ -188,8 +188,11 @@ async def http_error(request: Request, error: Exception) -> Response:
     elif error.status_code == 405:
         allowed = (error.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    headers = dict(error.headers or {})
+    if error.status_code in (408, 413):  # the body was not read to its end: start afresh
+        headers["Connection"] = "close"
     return error_response(request.url.path, error.status_code, message,
-                          headers=error.headers)
+                          headers=headers or None)
 
 
 CLIENT_GONE = 499

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -107,7 +108,7 @@ class RequestMetrics:
         """The template of the route ``scope`` is for, else ``unmatched``."""
         for route in self.routes:
             if route.matches(scope)[0] is not Match.NONE:
-                return route.path
+                return re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # as OpenAPI writes it
         return "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

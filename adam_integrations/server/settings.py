@@ -96,9 +96,10 @@ class ServerSettings:
     @property
     def template_limits(self) -> TemplateLimits:
         """What rendering one request's chat template may take: a prompt of at most
-        ``max_prompt_chars`` plus ``TEMPLATE_ROOM``, within ``TEMPLATE_SECONDS`` (or the
-        request's time limit, if shorter)."""
-        seconds = min(self.request_timeout or TEMPLATE_SECONDS, TEMPLATE_SECONDS)
+        ``max_prompt_chars`` plus ``TEMPLATE_ROOM``, within ``TEMPLATE_SECONDS`` or half
+        the request's time limit, whichever is shorter (so the request still answers,
+        with the template's own error)."""
+        seconds = min((self.request_timeout or 2 * TEMPLATE_SECONDS) / 2, TEMPLATE_SECONDS)
         return TemplateLimits(self.max_prompt_chars + TEMPLATE_ROOM, seconds)
 
 

@@ -137,7 +137,7 @@ def _messages(items: Any, instructions: Any) -> list[ChatMessage]:
     for item in items:
         if not isinstance(item, Mapping):
             raise InvalidRequestError("each input item must be an object", param="input")
-        kind = item.get("type", "message")
+        kind = item.get("type") or "message"
         if kind == "message":
             role = item.get("role")
             message = ChatMessage.coerce({"role": "system" if role == "developer" else role,

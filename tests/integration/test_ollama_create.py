@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -127,3 +128,30 @@ def test_adam_create_reads_a_modelfile(tmp_path, chat_gguf_path):
     assert refused.returncode == 1
     assert refused.stderr.strip() == ("Error: Modelfile line 2: ADAPTER (LoRA) is not "
                                       "supported; merge the adapter into the weights first")
+
+
+def test_adam_create_replaces_a_model_it_did_not_make_only_when_told(tmp_path,
+                                                                    chat_gguf_path):
+    """A model ``ollama pull`` left is not adam's to replace: create fails naming
+    --overwrite, and with it replaces the model keeping the manifest's permissions."""
+    from adam_integrations.sharing.ollama_share import share_gguf
+
+    store = tmp_path / "ollama"
+    env = {**os.environ, "OLLAMA_MODELS": str(store)}
+    (tmp_path / "Modelfile").write_text(f"FROM {chat_gguf_path}\nSYSTEM Be brief.\n")
+    pulled = share_gguf(chat_gguf_path, "pulled:latest", root=store)
+    pulled.manifest.chmod(0o600)
+    before = pulled.manifest.read_bytes()
+
+    def create(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "adam_integrations.cli", "create",
+                               "pulled", "-f", str(tmp_path / "Modelfile"), *flags],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    refused = create()
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr, refused.stderr
+    assert pulled.manifest.read_bytes() == before
+    replaced = create("--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert model_layers("pulled", roots=[store]).system == "Be brief."
+    assert stat.S_IMODE(pulled.manifest.stat().st_mode) == 0o600

@@ -71,7 +71,7 @@ def _schemathesis(server: str, examples: int, seed: int, work: Path
                "--max-examples", str(examples), "--seed", str(seed), "--workers", "1",
                "--request-timeout", "120", "--max-response-time", "120",
                "--no-color"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3000, cwd=ROOT,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3000, cwd=work,
                           env={**os.environ, "PYTHONPATH": str(ROOT),
                                "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
                                "ADAM_FUZZ_COUNTS": str(recorded)})

@@ -233,3 +233,57 @@ def test_sharing_again_after_the_original_moved_repairs_the_link(
     again = share_gguf(moved, "moved:latest")
     assert str(original) in again.repaired and str(moved) in again.repaired
     assert Path(resolve("ollama:moved:latest").location).resolve() == moved
+
+
+def test_a_blob_linked_across_file_systems_is_held_to_its_own_digest(
+        tmp_path, other_file_system, monkeypatch, chat_gguf_path, session_cache):
+    """A share across file systems stores a symlink: the digest is the link's name, not
+    the file's, so a change to the user's file is found by --verify and refused by the
+    server (the digest was once compared after resolving the link, and never failed)."""
+    user_file = tmp_path / "mine.gguf"
+    shutil.copyfile(chat_gguf_path, user_file)
+    store = other_file_system / "ollama"
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    shared = share_gguf(user_file, "linked:latest")
+    assert shared.link == "symlink" and shared.blob.is_symlink()
+    assert not next(f for f in build_index(verify=True).files
+                    if "ollama:linked:latest" in f.names).problem
+    before = user_file.stat()
+    with user_file.open("r+b") as handle:  # the user's file changes, size and mtime kept
+        handle.seek(before.st_size - 100)
+        handle.write(b"\xff" * 8)
+    os.utime(user_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    verified = build_index(verify=True)
+    assert "is corrupt: its content has sha256" in _broken(verified, "ollama:linked:latest")
+    listed = _adam("models", "--verify", env={"OLLAMA_MODELS": str(store)})
+    assert listed.returncode == 1 and "BROKEN: is corrupt" in listed.stdout, listed.stdout
+    running = ServeProcess(session_cache / "linked-server.log",
+                           env={"OLLAMA_MODELS": str(store)})
+    try:
+        response = httpx.post(f"{running.url}/api/chat", timeout=60, json={
+            "model": "linked", "stream": False,
+            "messages": [{"role": "user", "content": "hi"}]})
+        assert response.status_code == 422 and "is corrupt" in error_message(response)
+        assert str(store) not in response.text  # no folder of the server's is named
+    finally:
+        assert running.stop() == 0
+
+
+def test_a_killed_dedupe_leaves_nothing_that_stops_the_next(tmp_path, hf_cache,
+                                                             chat_gguf_path):
+    """A dedupe killed between its link and its rename left a temporary file of a fixed
+    name, and every later --link failed on it. Temporary names are random now, and a
+    killed run's are swept."""
+    content = chat_gguf_path.read_bytes() + b"\0" * 16
+    first = _hf_file(hf_cache, "one-GGUF", "one.gguf", content)
+    second = _hf_file(hf_cache, "two-GGUF", "two.gguf", content)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for blob in (first, second):
+        (blob.parent / f".{blob.name}.adam-link").write_bytes(b"the old fixed name")
+        (blob.parent / f".{blob.name}.partial-{dead}-abcdef").write_bytes(b"killed")
+    index = build_index()
+    assert dedupe(index) == len(content)
+    assert first.stat().st_ino == second.stat().st_ino
+    assert not list(first.parent.glob(".*.partial-*"))
+    assert not list(second.parent.glob(".*.partial-*"))
