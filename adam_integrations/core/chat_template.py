@@ -75,22 +75,16 @@ def template_limits(limits: TemplateLimits) -> Iterator[None]:
         _limits.reset(token)
 
 
-def set_template_limits(limits: TemplateLimits) -> None:
-    """Hold the renders of the current context to ``limits`` until it ends (a server's
-    request task)."""
-    _limits.set(limits)
-
-
 def render_chat_template(template: str, messages: list[dict[str, Any]], *,
                          limits: TemplateLimits | None = None, **variables: Any) -> str:
     """The prompt text ``template`` makes of ``messages`` (with the generation prompt),
     within ``limits`` (else the context's, see ``template_limits``)."""
-    from jinja2.exceptions import TemplateError
+    from jinja2.exceptions import TemplateError, TemplateSyntaxError
 
-    compiled = _compiled(template)
     budget = _Budget(limits or _limits.get())
     token = _active.set(budget)
     try:
+        compiled = _compiled(template)
         parts: list[str] = []
         size = 0
         for part in compiled.generate(messages=_with_reasoning_aliases(messages),
@@ -105,6 +99,8 @@ def render_chat_template(template: str, messages: list[dict[str, Any]], *,
         raise TemplateLimitError(
             "the chat template calls itself without end (a recursive macro); fix the "
             "template") from None
+    except TemplateSyntaxError as error:
+        raise _not_compiling(error) from None
     except TemplateError as error:
         raise InvalidRequestError(f"the chat template refused this conversation: {error}") \
             from error
@@ -142,9 +138,7 @@ def check_chat_template(template: str, *, limits: TemplateLimits | None = None,
     try:
         _compiled(template)
     except TemplateSyntaxError as error:
-        raise InvalidRequestError(f"the chat template does not compile: {error} (line "
-                                  f"{error.lineno}); fix the template", param="template"
-                                  ) from None
+        raise _not_compiling(error) from None
     for messages, extra in SAMPLE_CONVERSATIONS:
         try:
             render_chat_template(template, messages, limits=limits, **{**variables, **extra})
@@ -152,6 +146,11 @@ def check_chat_template(template: str, *, limits: TemplateLimits | None = None,
             raise TemplateLimitError(str(error), param="template") from None
         except InvalidRequestError:
             continue  # the template's own refusal of this sample
+
+
+def _not_compiling(error: Any) -> InvalidRequestError:
+    return InvalidRequestError(f"the chat template does not compile: {error} (line "
+                               f"{error.lineno}); fix the template", param="template")
 
 
 def _with_reasoning_aliases(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

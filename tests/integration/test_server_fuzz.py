@@ -89,6 +89,7 @@ def test_every_phase_and_check_of_schemathesis_finds_nothing(fuzzed_server, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3000)
 def test_every_phase_and_check_of_schemathesis_finds_nothing_at_length(fuzzed_server,
                                                                        tmp_path):
     """Thirty times the fuzzing budget, from another seed (``make test-slow``)."""

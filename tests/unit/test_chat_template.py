@@ -109,7 +109,9 @@ def test_the_context_limits_hold_threads_started_from_it():
     ("{{ messages.__class__.__mro__ }}", "unsafe"),
     ("{{ raise_exception('roles must alternate') }}", "roles must alternate"),
     ("{{ lipsum(100000000) }}", "'lipsum' is undefined"),
-], ids=["type error", "sandbox escape", "the template's own refusal", "lipsum removed"])
+    ("{% for m in messages %}", "does not compile"),
+], ids=["type error", "sandbox escape", "the template's own refusal", "lipsum removed",
+        "does not compile"])
 def test_a_template_failing_on_a_conversation_is_a_clear_400(template, problem):
     with pytest.raises(InvalidRequestError, match=problem) as raised:
         render_chat_template(template, HELLO)

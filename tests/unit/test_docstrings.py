@@ -12,6 +12,8 @@ MODULES = [
     "adam_integrations.decoding.json_schema",
     "adam_integrations.catalog.embedding",
     "adam_integrations.catalog.names",
+    "adam_integrations.core.atomic",
+    "adam_integrations.core.chat_template",
     "adam_integrations.core.hardware",
     "adam_integrations.core.stores.hub",
     "adam_integrations.core.loaded",
@@ -22,7 +24,11 @@ MODULES = [
     "adam_integrations.tools.convert",
     "adam_integrations.tools.evaluate",
     "adam_integrations.tools.quantize",
+    "adam_integrations.wire.fields",
     "adam_integrations.wire.ollama",
+    "adam_integrations.server.connections",
+    "adam_integrations.server.errors",
+    "adam_integrations.server.request_body",
 ]
 
 
