@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +28,8 @@ from adam_integrations.core.chat_template import (
     template_limits,
 )
 from adam_integrations.server.errors import error_response
+
+T = TypeVar("T")
 
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
@@ -54,6 +58,25 @@ class Workload:
     in_flight: int = 0
     closing: threading.Event = field(default_factory=threading.Event)
     waits: set[asyncio.Timeout] = field(default_factory=set)
+
+    async def next_item(self, items: AsyncIterator[T], deadline: float | None,
+                        shutting_down: Callable[[], Exception]) -> T:
+        """The next of ``items`` (StopAsyncIteration at their end), unless the server
+        starts shutting down first (``shutting_down()`` is raised, at once even while
+        waiting) or the loop's clock passes ``deadline`` (TimeoutError)."""
+        if self.closing.is_set():
+            raise shutting_down()
+        try:
+            async with asyncio.timeout_at(deadline) as wait:
+                self.waits.add(wait)
+                try:
+                    return await anext(items)
+                finally:
+                    self.waits.discard(wait)
+        except TimeoutError:
+            if self.closing.is_set():
+                raise shutting_down() from None
+            raise
 
     def close(self) -> None:
         """Start shutting down: new work is refused, and every wait for a chunk ends now

@@ -263,20 +263,12 @@ class ModelService:
         try:
             with loaded_models.in_use(served.backend, keep_alive=keep_alive):
                 while True:
-                    if self.workload.closing.is_set():
-                        raise _shutting_down()
                     try:
-                        async with asyncio.timeout_at(deadline) as wait:
-                            self.workload.waits.add(wait)
-                            try:
-                                chunk = await anext(chunks)
-                            finally:
-                                self.workload.waits.discard(wait)
+                        chunk = await self.workload.next_item(chunks, deadline,
+                                                              _shutting_down)
                     except StopAsyncIteration:
                         break
                     except TimeoutError:
-                        if self.workload.closing.is_set():
-                            raise _shutting_down() from None
                         raise self._timed_out() from None
                     if first_token is None and (chunk.text or chunk.thinking
                                                 or chunk.tool_calls):
@@ -300,19 +292,10 @@ class ModelService:
         pending = bytearray()
         try:
             while True:
-                if self.workload.closing.is_set():
-                    raise _upload_cut()
                 try:
-                    async with asyncio.timeout(None) as wait:
-                        self.workload.waits.add(wait)
-                        try:
-                            chunk = await anext(stream)
-                        finally:
-                            self.workload.waits.discard(wait)
+                    chunk = await self.workload.next_item(stream, None, _upload_cut)
                 except StopAsyncIteration:
                     break
-                except TimeoutError:  # only a shutdown ends this wait
-                    raise _upload_cut() from None
                 pending += chunk
                 if len(pending) >= UPLOAD_PIECE:
                     yield bytes(pending)

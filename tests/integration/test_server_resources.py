@@ -44,8 +44,7 @@ def tight(session_cache, tmp_path_factory) -> Iterator[tuple[ServeProcess, Path]
         "--body-timeout", "1", "--max-connections", str(MAX_CONNECTIONS),
         "--max-upload-gb", str(UPLOAD_LIMIT / 1024**3), "--min-free-gb", "0",
         env={"ADAM_CACHE_DIR": str(home / "cache"), "OLLAMA_MODELS": str(home / "ollama")})
-    warm = httpx.post(f"{running.url}/api/chat", timeout=120, json={
-        "model": CHAT, "stream": False, "messages": [{"role": "user", "content": "hi"}]})
+    warm = _chat(running, CHAT, [{"role": "user", "content": "hi"}])
     assert warm.status_code == 200, warm.text  # loaded: memory is measured from here
     yield running, home / "ollama" / "blobs"
     assert running.stop() == 0
@@ -65,9 +64,17 @@ def _memory_now(process: subprocess.Popen) -> int:
     return _rss(process)
 
 
-def _peak_above(process: subprocess.Popen, before: int) -> int:
-    """How far the server's peak memory rose above ``before`` (``_memory_now``)."""
-    return max(0, _rss(process, "VmHWM") - before)
+def _peak_within(running: ServeProcess, before: int, limit: float, what: str) -> None:
+    """The server's peak memory rose less than ``limit`` bytes above ``before``
+    (``_memory_now``); both are printed, for the record."""
+    peak = max(0, _rss(running.process, "VmHWM") - before)
+    print(f"\n{what}: server memory {before / 1e6:.0f} MB, its peak +{peak / 1e6:.0f} MB")
+    assert peak < limit, f"{what}: the server's peak rose by {peak / 1e6:.0f} MB"
+
+
+def _refused_for_its_template(answer: httpx.Response) -> None:
+    assert answer.status_code == 400, answer.text
+    assert "chat template" in answer.json()["error"]
 
 
 def _alive(running: ServeProcess) -> None:
@@ -176,10 +183,7 @@ def test_millions_of_tiny_values_are_refused_before_they_are_read(tight):
         time.sleep(0.05)
     sender.join()
     assert answers[0].status_code == 400 and "values" in answers[0].json()["error"]
-    peak = _peak_above(running.process, before)
-    print(f"\nan 11-million-value body: server memory {before / 1e6:.0f} MB, its peak "
-          f"+{peak / 1e6:.0f} MB")
-    assert peak < 400e6, f"the server's peak rose by {peak / 1e6:.0f} MB"
+    _peak_within(running, before, 400e6, "an 11-million-value body")
 
 
 TEMPLATE_BOMBS = {
@@ -193,6 +197,16 @@ TEMPLATE_BOMBS = {
 LONG_CONVERSATION = [{"role": "user", "content": f"turn {i}"} for i in range(7)]
 
 
+def _create_with_template(running: ServeProcess, name: str, template: str) -> httpx.Response:
+    return httpx.post(f"{running.url}/api/create", timeout=120, json={
+        "model": name, "from": CHAT, "template": template, "stream": False})
+
+
+def _chat(running: ServeProcess, model: str, messages: list[dict]) -> httpx.Response:
+    return httpx.post(f"{running.url}/api/chat", timeout=120,
+                      json={"model": model, "messages": messages, "stream": False})
+
+
 def test_a_template_that_builds_gigabytes_is_refused_when_created(tight):
     running, _ = tight
     before = _memory_now(running.process)
@@ -202,14 +216,8 @@ def test_a_template_that_builds_gigabytes_is_refused_when_created(tight):
                                          "range(100000) %}{% endfor %}{% endfor %}" + jinja),
                            ("bomb-recursion", "{% macro f(n) %}{{ f(n) }}{% endmacro %}"
                                               "{{ f(1) }}" + jinja)):
-        made = httpx.post(f"{running.url}/api/create", timeout=120, json={
-            "model": name, "from": CHAT, "template": template, "stream": False})
-        assert made.status_code == 400, made.text
-        assert "chat template" in made.json()["error"]
-    peak = _peak_above(running.process, before)
-    print(f"\ntemplate bombs at create: server memory {before / 1e6:.0f} MB, its peak "
-          f"+{peak / 1e6:.0f} MB")
-    assert peak < 200e6
+        _refused_for_its_template(_create_with_template(running, name, template))
+    _peak_within(running, before, 200e6, "template bombs at create")
     _alive(running)
 
 
@@ -219,23 +227,15 @@ def test_a_template_that_explodes_on_some_conversations_is_held_per_request(tigh
     within the request's time limit, the server's memory bounded, other requests served."""
     running, _ = tight
     name = f"bomb-later-{kind}"
-    made = httpx.post(f"{running.url}/api/create", timeout=120, json={
-        "model": name, "from": CHAT, "template": TEMPLATE_BOMBS[kind], "stream": False})
+    made = _create_with_template(running, name, TEMPLATE_BOMBS[kind])
     assert made.status_code == 200, made.text
-    short = httpx.post(f"{running.url}/api/chat", timeout=120, json={
-        "model": name, "messages": LONG_CONVERSATION[:2], "stream": False})
+    short = _chat(running, name, LONG_CONVERSATION[:2])
     assert short.status_code == 200, short.text  # loaded; it works for what it can do
     before = _memory_now(running.process)
     started = time.monotonic()
-    answer = httpx.post(f"{running.url}/api/chat", timeout=120, json={
-        "model": name, "messages": LONG_CONVERSATION, "stream": False})
-    took = time.monotonic() - started
-    assert answer.status_code == 400, answer.text
-    assert "chat template" in answer.json()["error"]
-    peak = _peak_above(running.process, before)
-    print(f"\ntemplate bomb ({kind}) per request: refused in {took:.1f} s, server memory "
-          f"{before / 1e6:.0f} MB, its peak +{peak / 1e6:.0f} MB")
-    assert peak < 200e6
+    _refused_for_its_template(_chat(running, name, LONG_CONVERSATION))
+    _peak_within(running, before, 200e6, f"template bomb ({kind}) per request, refused in "
+                 f"{time.monotonic() - started:.1f} s")
     _alive(running)
 
 
