@@ -54,11 +54,12 @@ def fuzzed_server(session_cache, tmp_path_factory, request) -> Iterator[str]:
     report["methods no route takes"] = dict(sum(
         (statuses for statuses in counts.values() if set(statuses) == {405}), Counter()))
     (session_cache / "fuzz-report.json").write_text(json.dumps(report, indent=2))
-    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:
-        terminal.write_line("\nschemathesis requests per route (status: count):")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # printed in a passing run too
+        print(f"\nschemathesis: {sum(map(sum, (c.values() for c in counts.values())))} "
+              "requests (route: {status: count}):")
         for route, statuses in report.items():
-            terminal.write_line(f"  {route}: {statuses}")
+            print(f"  {route}: {statuses}")
 
 
 def _schemathesis(server: str, examples: int, seed: int, work: Path

@@ -138,13 +138,17 @@ statuses: Counter[int] = Counter()
 
 
 @pytest.fixture(scope="module")
-def hostile(session_cache, tmp_path_factory) -> Iterator[tuple[str, ServeProcess]]:
+def hostile(session_cache, tmp_path_factory, request) -> Iterator[tuple[str, ServeProcess]]:
     own_cache = tmp_path_factory.mktemp("hostile-cache")  # its aliases are its own
     running = ServeProcess(session_cache / "hostile-server.log", "--max-tokens", "4",
                            "--request-timeout", "60",
                            env={"ADAM_CACHE_DIR": str(own_cache)})
     yield running.url, running
     assert running.stop() == 0
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled():  # printed in a passing run too
+        print(f"\nhostile client: {sum(statuses.values())} requests, statuses "
+              f"{dict(sorted(statuses.items()))}")
 
 
 def _check(response: httpx.Response, running: ServeProcess, what: str) -> None:
