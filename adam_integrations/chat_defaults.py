@@ -24,6 +24,27 @@ GENERATION_OPTIONS = frozenset(f.name for f in fields(GenerationConfig))
 """What a call may set (``GenerationConfig``'s fields)."""
 
 
+def refuse_unknown_fields(cls: type[BaseModel], data: dict[str, Any],
+                          also: tuple[str, ...] = ()) -> None:
+    """An UnknownOptionError naming each keyword ``cls`` has no field for (by name or
+    alias), with the closest field names: a misspelt ``temprature=`` fails, as
+    docs/errors.md promises, instead of being dropped. ``also``: keywords the class's
+    ``__init__`` takes itself."""
+    known = set(also)
+    for name, info in cls.model_fields.items():
+        known.add(name)
+        aliases = [info.alias, info.validation_alias,
+                   *getattr(info.validation_alias, "choices", ())]
+        known.update(a for a in aliases if isinstance(a, str))
+    unknown = sorted(set(data) - known)
+    if unknown:
+        public = {name for name in known if not name.startswith("_")}
+        raise UnknownOptionError(
+            f"{cls.__name__} has no field {', '.join(map(repr, unknown))}"
+            f"{did_you_mean(unknown, public)}; backend options (device, n_ctx, ...) go "
+            "in backend_options={...}")
+
+
 class ChatDefaults(BaseModel):
     """The fields both frameworks' chat classes have (mixed into each)."""
 

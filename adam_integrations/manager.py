@@ -12,6 +12,7 @@ calls collect it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -455,11 +456,20 @@ def _server_request(model_type: str, reference: str | None, options: dict[str, A
                                      ollama_name=name), options
     if engine in REMOTE_ENGINES or (engine is None and named_server
                                     and text.partition(":")[0] not in REMOTE_ENGINES):
-        if not text:
-            raise InvalidRequestError(
-                "name the model as the server knows it (model=...): a model on a server is "
-                "not looked up in this package's catalog")
         engine = engine or "openai"
+        if not text:
+            given = [f"{name}=" for name in SERVER_OPTIONS if name in options]
+            by_options = bool(given) and kind == AUTO
+            why = (f"{', '.join(given)} {'names' if len(given) == 1 else 'name'} a model on "
+                   "a server" if by_options else f"model_type={model_type!r} is a server")
+            url = (options.get("base_url") or (os.environ.get("OPENAI_BASE_URL")
+                   if engine == "openai" else None) or REMOTE_ENGINES[engine])
+            local = (f"leave out {', '.join(given)}" if by_options else
+                     "use model_type='auto'")
+            raise InvalidRequestError(
+                f"{why} ({engine} at {url}), and no model was named: pass model=... as "
+                "that server knows it (a server's models are not looked up in this "
+                f"package's catalog), or {local} to run a local model", param="model")
         return engine, remote_source(engine, text, options.get("base_url")), options
     if named_server and engine is not None and engine not in REMOTE_ENGINES:
         raise UnknownOptionError(

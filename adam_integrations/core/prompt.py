@@ -10,10 +10,11 @@ model's own chat template:
 - tools go through the template's own tool support when it has one, else into a clear
   generic system prompt (``core.tools.generic_tool_prompt``);
 - ``think`` reaches templates that know ``enable_thinking``, a level (``reasoning_effort``)
-  those that read ``reasoning_effort`` and name that level, ``preserve_thinking`` those
-  that have the switch (Qwen3.6); asking a model for what its template cannot do (to think,
-  a level it lacks, to keep earlier reasoning) is an error before anything is generated,
-  naming what it can do.
+  those that read ``reasoning_effort`` and name that level (elsewhere a level means
+  thinking on, as Ollama's ``ThinkValue`` and OpenAI's engines take it),
+  ``preserve_thinking`` those that have the switch (Qwen3.6); asking a model for what its
+  template cannot do (to think, a level its level list lacks, to keep earlier reasoning)
+  is an error before anything is generated, naming what it can do.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from adam_integrations.core.errors import InvalidRequestError, UnsupportedOperat
 from adam_integrations.core.output import THINK_OPEN, split_thinking
 from adam_integrations.core.tools import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, generic_tool_prompt
 from adam_integrations.core.types import THINKING_LEVELS, ChatMessage, GenerationConfig
+
+LEVEL_NOT_HONOURED = "a level (think: \"low\", reasoning_effort) turns thinking on, at the " \
+    "model's one level"
+"""What a level does on a model without levels, as Ollama and OpenAI's engines take it."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,8 @@ class TemplateTraits:
         if self.effort_levels:
             return f"reasoning_effort ({', '.join(self.effort_levels)})"
         if self.thinking_switch:
-            return "on/off (enable_thinking)"
-        return "always on" if self.thinking else None
+            return f"on/off (enable_thinking); {LEVEL_NOT_HONOURED}"
+        return f"always on; {LEVEL_NOT_HONOURED}" if self.thinking else None
 
     @classmethod
     def of(cls, template: str | None) -> TemplateTraits:
@@ -109,8 +114,8 @@ def template_inputs(
                                                                  config.tool_choice))
     if config.think is not None and traits.thinking_switch:
         variables["enable_thinking"] = config.think
-    if config.reasoning_effort:
-        variables["reasoning_effort"] = config.reasoning_effort
+    if config.reasoning_effort and traits.effort_levels:
+        variables["reasoning_effort"] = config.reasoning_effort  # else: thinking on, no level
     if config.preserve_thinking is not None:
         variables["preserve_thinking"] = config.preserve_thinking
     return dicts, variables
@@ -120,15 +125,10 @@ def _check_thinking_options(config: GenerationConfig, traits: TemplateTraits,
                             model_name: str) -> None:
     """A thinking level or ``preserve_thinking`` the template cannot take is an error."""
     level = config.reasoning_effort
-    if level and level not in traits.effort_levels:
-        if traits.effort_levels:
-            takes = f"takes the levels {', '.join(traits.effort_levels)}"
-        elif traits.thinking_switch:
-            takes = "has thinking on or off only (enable_thinking); send think=True"
-        else:
-            takes = "always thinks, at one level; leave the level out"
+    if level and traits.effort_levels and level not in traits.effort_levels:
         raise InvalidRequestError(
-            f'"{model_name}" {takes}, not the level {level!r} (reasoning_effort)')
+            f'"{model_name}" takes the levels {", ".join(traits.effort_levels)}, not the '
+            f"level {level!r} (reasoning_effort)")
     if config.preserve_thinking is not None and not traits.preserve_switch:
         raise InvalidRequestError(
             f'"{model_name}" has no preserve_thinking switch in its chat template (Qwen3.6 '

@@ -91,22 +91,92 @@ class ToolSpec:
                                                  "parameters": dict(self.parameters)}}
 
     def call_schema(self) -> dict[str, Any]:
-        """JSON schema of one call of this tool: ``{"name": <this>, "arguments": {...}}``."""
-        return {
-            "type": "object",
-            "properties": {"name": {"const": self.name},
-                           "arguments": dict(self.parameters)},
-            "required": ["name", "arguments"],
-            "additionalProperties": False,
-        }
+        """JSON schema of one call of this tool: ``{"name": <this>, "arguments": {...}}``.
+
+        The parameters' ``$defs`` move to the call schema's root, so the references of a
+        pydantic model with nested models still point at them:
+
+        >>> spec = ToolSpec("save", parameters={"type": "object",
+        ...     "properties": {"to": {"$ref": "#/$defs/Place"}},
+        ...     "$defs": {"Place": {"type": "string"}}})
+        >>> schema = spec.call_schema()
+        >>> schema["properties"]["arguments"]["properties"]["to"], schema["$defs"]
+        ({'$ref': '#/$defs/Place'}, {'Place': {'type': 'string'}})
+        """
+        return any_call_schema([self])
 
 
 def any_call_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
-    """The JSON schema of one call of any of ``tools`` (``ToolSpec.call_schema``: one
-    tool's alone, several as ``anyOf``): what forces a call where there is no
-    ``tool_choice`` (a grammar, Ollama's ``format``, an engine's structured output)."""
-    schemas = [tool.call_schema() for tool in tools]
-    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    """The JSON schema of one call of any of ``tools`` (one tool's alone, several as
+    ``anyOf``): what forces a call where there is no ``tool_choice`` (a grammar, Ollama's
+    ``format``, an engine's structured output).
+
+    Each tool's ``$defs`` (and ``definitions``) are hoisted to the root's ``$defs``, renamed
+    ``<tool>__<name>`` where two tools define one name, and every local ``$ref`` is
+    rewritten to where its target now lives: engines resolve ``#/$defs/...`` from the
+    schema they are given, not from the tool's own root.
+    """
+    defs: dict[str, Any] = {}
+    calls = []
+    for index, tool in enumerate(tools):
+        at = "/properties/arguments" if len(tools) == 1 else f"/anyOf/{index}/properties/arguments"
+        calls.append({
+            "type": "object",
+            "properties": {"name": {"const": tool.name},
+                           "arguments": _hoisted(tool.name, tool.parameters, at, defs)},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        })
+    schema = calls[0] if len(calls) == 1 else {"anyOf": calls}
+    return {**schema, "$defs": defs} if defs else schema
+
+
+_DEFINITION_KEYS = ("$defs", "definitions")
+_DATA_KEYS = frozenset({"const", "enum", "default", "examples", "example"})
+"""Keywords whose values are data, not schemas: a ``$ref`` inside them is not a reference."""
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "dependentSchemas",
+                            *_DEFINITION_KEYS})
+"""Keywords whose values map names (any name, "const" too) to schemas."""
+
+
+def _hoisted(tool: str, parameters: Mapping[str, Any], at: str,
+             defs: dict[str, Any]) -> dict[str, Any]:
+    """``parameters`` without their root definitions (moved into ``defs``) and with their
+    local references rewritten for a schema that embeds them at the pointer ``at``."""
+    renamed: dict[tuple[str, str], str] = {}
+    for key in _DEFINITION_KEYS:
+        for name in parameters.get(key) or {}:
+            new = name if name not in defs and name not in renamed.values() else \
+                f"{tool}__{name}"
+            while new in defs or new in renamed.values():
+                new += "_"
+            renamed[(key, name)] = new
+
+    def pointer(ref: str) -> str:
+        parts = ref[2:].split("/") if ref.startswith("#/") else []
+        if len(parts) >= 2 and parts[0] in _DEFINITION_KEYS:
+            name = parts[1].replace("~1", "/").replace("~0", "~")
+            if (parts[0], name) in renamed:
+                new = renamed[(parts[0], name)].replace("~", "~0").replace("/", "~1")
+                return "/".join(["#/$defs", new, *parts[2:]])
+        return "#" + at + ref[1:] if ref.startswith("#") else ref
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        return {key: (pointer(value) if key == "$ref" and isinstance(value, str) else
+                      value if key in _DATA_KEYS else
+                      {name: rewrite(sub) for name, sub in value.items()}
+                      if key in _NAMED_SCHEMAS and isinstance(value, Mapping) else
+                      rewrite(value))
+                for key, value in node.items()}
+
+    for (key, name), new in renamed.items():
+        defs[new] = rewrite(parameters[key][name])
+    return rewrite({key: value for key, value in parameters.items()
+                    if key not in _DEFINITION_KEYS or not isinstance(value, Mapping)})
 
 
 @dataclass(frozen=True)

@@ -293,8 +293,10 @@ class GenerationConfig:
       it), the same as ``reasoning_effort``: it goes to the model's own effort control
       (a template that reads ``reasoning_effort``, as gpt-oss's and Qwen3.8's) with
       thinking on. A model whose thinking is only on or off (Qwen3, 3.5, 3.6:
-      ``enable_thinking``), or always on, has no levels: asking one for a level is an
-      error saying so (``think=True`` is what it takes), never a level dropped.
+      ``enable_thinking``), or always on, has no levels: a level turns its thinking on
+      (as Ollama's ``ThinkValue`` and OpenAI's engines take it), and ``info()`` /
+      ``/api/show`` say the level itself is not honoured. Only a model that cannot think
+      refuses a level.
     - ``preserve_thinking``: True keeps earlier assistant turns' reasoning in the prompt
       (Qwen3.6's template switch, which drops it by default); a model whose template has
       no such switch refuses it.

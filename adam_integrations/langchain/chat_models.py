@@ -45,10 +45,10 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from adam_integrations.catalog.profile import ModelFacts
-from adam_integrations.chat_defaults import ChatDefaults
+from adam_integrations.chat_defaults import ChatDefaults, refuse_unknown_fields
 from adam_integrations.core.errors import AdamError, InvalidRequestError, UnknownOptionError
 from adam_integrations.core.tools import coerce_tool_choice, coerce_tools
 from adam_integrations.core.types import (
@@ -159,8 +159,15 @@ class ChatAdam(BaseChatModel, ChatDefaults):
     _profile_pending: bool = PrivateAttr(default=False)
     """The profile is ours and was read before the model was loaded."""
 
-    @model_validator(mode="after")
-    def _build_manager(self) -> ChatAdam:
+    def __init__(self, **data: Any) -> None:
+        """Fields are checked first (a misspelt one is an UnknownOptionError), then the
+        manager is built outside pydantic's validation, so its errors reach the caller
+        as this package's own (not wrapped in a pydantic ValidationError)."""
+        refuse_unknown_fields(type(self), data)
+        super().__init__(**data)
+        self._build_manager()
+
+    def _build_manager(self) -> None:
         if self.manager is None:
             self.manager = self.manager_for(self.model)
         elif self.model is None:
@@ -169,7 +176,6 @@ class ChatAdam(BaseChatModel, ChatDefaults):
         if self.profile is None:  # one given by the caller is kept as given
             self._profile_pending = True
             self._read_profile()
-        return self
 
     def _read_profile(self) -> None:
         """``profile`` from the model (``catalog.profile``): its files and the catalog

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from adam_integrations.chat_defaults import refuse_unknown_fields
 from adam_integrations.manager import ModelManager
 
 
@@ -57,13 +58,15 @@ class AdamEmbeddings(BaseModel, Embeddings):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 
-    @model_validator(mode="after")
-    def _build_manager(self) -> AdamEmbeddings:
+    def __init__(self, **data: Any) -> None:
+        """Fields checked first, the manager built after pydantic's validation (its
+        errors reach the caller as this package's own)."""
+        refuse_unknown_fields(type(self), data)
+        super().__init__(**data)
         if self.manager is None:
             self.manager = ModelManager(model_type=self.model_type,
                                         embedding_model=self.model,
                                         keep_alive=self.keep_alive, **self.backend_options)
-        return self
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per document."""

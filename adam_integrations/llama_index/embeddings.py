@@ -7,6 +7,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
+from adam_integrations.chat_defaults import refuse_unknown_fields
 from adam_integrations.manager import ModelManager
 
 # LlamaIndex hands texts over in batches of embed_batch_size; the backend sorts each
@@ -44,6 +45,7 @@ class AdamEmbedding(BaseEmbedding):
     _manager: ModelManager = PrivateAttr()
 
     def __init__(self, manager: ModelManager | None = None, **data: Any) -> None:
+        refuse_unknown_fields(type(self), data)
         data.setdefault("embed_batch_size", DEFAULT_EMBED_BATCH_SIZE)
         data.setdefault("model_name", data.get("model") or "default")
         super().__init__(**data)

@@ -41,7 +41,7 @@ from llama_index.core.llms.utils import parse_partial_json
 from llama_index.core.program.utils import FlexibleModel, create_flexible_model
 from llama_index.core.prompts import PromptTemplate
 
-from adam_integrations.chat_defaults import ChatDefaults
+from adam_integrations.chat_defaults import ChatDefaults, refuse_unknown_fields
 from adam_integrations.core.errors import InvalidRequestError, UnknownOptionError
 from adam_integrations.core.types import (
     ROLES,
@@ -139,6 +139,7 @@ class AdamLLM(FunctionCallingLLM, ChatDefaults):
     _metadata: LLMMetadata | None = PrivateAttr(default=None)
 
     def __init__(self, manager: ModelManager | None = None, **data: Any) -> None:
+        refuse_unknown_fields(type(self), data)
         super().__init__(**data)
         self._manager = manager or self.manager_for(self.model)
         if self.model is None:

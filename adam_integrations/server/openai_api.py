@@ -258,7 +258,7 @@ class _Completion:
         async for chunk in _chain(first, chunks):
             logprobs = chunk.logprobs  # with the chunk's first event
             if chunk.thinking:
-                yield self._delta({"reasoning_content": chunk.thinking}, None, logprobs)
+                yield self._delta(wire.reasoning_fields(chunk.thinking), None, logprobs)
                 logprobs = []
             if chunk.text:
                 yield self._delta({"content": chunk.text}, None, logprobs)
@@ -287,7 +287,7 @@ class _Completion:
                 usage = chunk.usage
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if thinking:
-            message["reasoning_content"] = thinking
+            message.update(wire.reasoning_fields(thinking))
         if calls:
             message["tool_calls"] = [wire.tool_call_to_wire(c, i) for i, c in enumerate(calls)]
             finish = "tool_calls"

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
@@ -37,6 +39,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import loaded_models
+from adam_integrations.core.stores.ollama_store import find_manifest
 from adam_integrations.core.stores.weight_files import WeightsSummary, describe_weights
 from adam_integrations.core.types import (
     ChatMessage,
@@ -49,7 +52,7 @@ from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
 from adam_integrations.server.models import Served, ServedModels
 from adam_integrations.server.settings import ServerSettings
-from adam_integrations.sharing.digest import check_named_digest, file_sha256
+from adam_integrations.sharing.digest import check_named_digest, file_sha256, folder_sha256
 from adam_integrations.wire import ollama as ollama_wire
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
@@ -100,9 +103,12 @@ class ModelService:
         if served.backend.is_loaded:
             return 0.0
         started = time.perf_counter()
-        if served.source.kind == "gguf":
-            await asyncio.to_thread(check_named_digest, served.source.location)
-        await asyncio.to_thread(served.backend.load)
+        try:
+            if served.source.kind == "gguf":
+                await asyncio.to_thread(check_named_digest, served.source.location)
+            await asyncio.to_thread(served.backend.load)
+        except AdamError as error:
+            raise as_asked(error, served) from None
         seconds = time.perf_counter() - started
         self.metrics.load_seconds.labels(str(served.source.name)).observe(seconds)
         return seconds
@@ -228,6 +234,8 @@ class ModelService:
                 vectors = await asyncio.wait_for(served.backend.aembed(texts), timeout)
             except TimeoutError:
                 raise self._timed_out() from None
+            except AdamError as error:
+                raise as_asked(error, served) from None
         if dimensions is not None and vectors and dimensions > len(vectors[0]):
             raise InvalidRequestError(
                 f"dimensions={dimensions}, but this model's vectors have {len(vectors[0])}; "
@@ -270,6 +278,8 @@ class ModelService:
                         break
                     except TimeoutError:
                         raise self._timed_out() from None
+                    except AdamError as error:
+                        raise as_asked(error, served) from None
                     if first_token is None and (chunk.text or chunk.thinking
                                                 or chunk.tool_calls):
                         first_token = loop.time()
@@ -350,6 +360,17 @@ class ModelService:
         return await asyncio.to_thread(collect)
 
 
+def as_asked(error: AdamError, served: Served) -> AdamError:
+    """``error`` naming the model as the client asked for it (``smollm2:135m``), not as
+    its weights name it (``SmolLM2-135M-Instruct``): the backend writes its messages
+    knowing only the latter."""
+    own = served.source.name
+    if own and own != served.name and error.args and isinstance(error.args[0], str):
+        pattern = re.compile(rf"(?<![\w/.-]){re.escape(own)}(?![\w/-])")
+        error.args = (pattern.sub(lambda _: served.name, error.args[0]), *error.args[1:])
+    return error
+
+
 def _shutting_down() -> ServerBusyError:
     return ServerBusyError("the server is shutting down; this answer stops here (retry "
                            "once it is back)")
@@ -364,17 +385,31 @@ def _stored(name: str, source: ModelSource) -> StoredModel:
     """What disk says of a model: size, digest, and its weights' headers (a broken file is
     listed with no details; ``adam models`` says what is wrong with it)."""
     path = Path(source.location)
-    size, digest, weights = 0, "", None
+    size, weights = 0, None
     if path.is_file():
-        size, digest = path.stat().st_size, file_sha256(path)
+        size = path.stat().st_size
     elif path.is_dir():
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    digest = _digest(source, path)
     if path.exists():
         with contextlib.suppress(AdamError, OSError):
             weights = describe_weights(path)
     modified = (datetime.fromtimestamp(os.path.getmtime(path), timezone.utc)
                 if path.exists() else datetime.now(timezone.utc))
     return StoredModel(name, source, size, digest, modified, weights)
+
+
+def _digest(source: ModelSource, path: Path) -> str:
+    """A listed model's sha256, what clients tell models apart by (``llm-ollama`` takes
+    two models with one digest for one): an Ollama store model's is its manifest's, as
+    Ollama's own, so two models made from one weights file differ; a file's is its
+    content's; a folder's that of its files' (``folder_sha256``)."""
+    found = find_manifest(source.ollama_name) if source.ollama_name else None
+    if found is not None:
+        return hashlib.sha256(found[1].read_bytes()).hexdigest()
+    if path.is_file():
+        return file_sha256(path)
+    return folder_sha256(path) if path.is_dir() else ""
 
 
 def _normalized(vector: list[float]) -> list[float]:

@@ -47,6 +47,17 @@ def file_sha256(path: str | os.PathLike[str], *, cache_dir: Path | None = None,
     return value
 
 
+def folder_sha256(path: str | os.PathLike[str]) -> str:
+    """A stable hex sha256 of a model folder (a transformers checkpoint): of its files'
+    relative paths and content digests (``file_sha256``, so cached), in sorted order.
+    Two folders with the same files have the same digest, wherever they are."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(root).as_posix()}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
 _NAMED_DIGEST = re.compile(r"(?:sha256-)?([0-9a-f]{64})")
 
 

@@ -407,16 +407,18 @@ def done_fields(usage: Usage | None, finish_reason: str | None,
                 load_seconds: float = 0.0) -> dict[str, Any]:
     """The ``done`` line's fields; ``load_seconds``: a load before generation started.
 
-    ``prompt_eval_count`` counts the prompt tokens evaluated, as Ollama's does: a prefix
-    reused from the KV cache (prompt caching) is not counted, so the next turn of a
-    conversation reports only its new tokens."""
+    ``prompt_eval_count`` counts the whole prompt, as Ollama's does: a prefix reused
+    from the KV cache (prompt caching) counts too, so clients that read it as the
+    prompt's length (ChatOllama's ``usage_metadata``, Haystack) see the prompt's length.
+    The cached part is in the dialects that have a field for it (OpenAI's
+    ``cached_tokens``, Anthropic's ``cache_read_input_tokens``)."""
     usage = usage or Usage()
     return {
         "done": True,
         "done_reason": finish_reason or "stop",
         "total_duration": nanoseconds(usage.total_seconds + load_seconds),
         "load_duration": nanoseconds(usage.load_seconds + load_seconds),
-        "prompt_eval_count": max(usage.prompt_tokens - usage.cached_tokens, 0),
+        "prompt_eval_count": usage.prompt_tokens,
         "prompt_eval_duration": nanoseconds(usage.prompt_seconds),
         "eval_count": usage.completion_tokens,
         "eval_duration": nanoseconds(usage.completion_seconds),

@@ -3,8 +3,9 @@ serve``'s ``/v1`` routes read and answer (and what an OpenAI-compatible client b
 sends and reads).
 
 Messages accept what clients send: string or text-part content, ``developer`` as
-``system``, assistant ``tool_calls`` with JSON-string (or object) arguments. Reasoning
-goes out as ``reasoning_content`` next to ``content``, never inside it.
+``system``, assistant ``tool_calls`` with JSON-string (or object) arguments, reasoning
+as ``reasoning`` or ``reasoning_content``. Reasoning goes out next to ``content``, never
+inside it, under both names (``reasoning_fields``).
 
 The client side (``backends.remote.openai_compat``): ``message_to_wire`` and ``request_body``
 build a request for a serving engine, ``StreamReader`` turns its streamed chunks into
@@ -77,7 +78,7 @@ CHAT_FIELDS: dict[str, dict[str, Any]] = {
             "json_schema": {"type": "object", "properties": {
                 "name": {"type": "string"}, "schema": {"type": "object"},
                 "strict": {"type": "boolean"}}}}}]},
-    "reasoning_effort": {"enum": ["none", *THINKING_LEVELS]},
+    "reasoning_effort": {"enum": ["none", "minimal", *THINKING_LEVELS]},
     "chat_template_kwargs": {"type": "object", "properties": {
         name: {"type": "boolean"} for name in TEMPLATE_SWITCHES},
         "additionalProperties": False, "description": "vLLM's and SGLang's template "
@@ -265,7 +266,8 @@ def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str
     effort = body.get("reasoning_effort")
     fields.update(_template_switches(body.get("chat_template_kwargs") or {}))
     if effort is not None:
-        fields["think"] = effort != "none" and effort  # a level, kept: see GenerationConfig
+        # a level is kept (see GenerationConfig); "minimal" is off, as on /v1/responses
+        fields["think"] = effort not in ("none", "minimal") and effort
     return GenerationConfig(**fields)
 
 
@@ -387,6 +389,14 @@ def message_to_wire(message: ChatMessage, *, reasoning: bool = True) -> dict[str
     if reasoning and message.role == "assistant" and message.thinking:
         out["reasoning_content"] = message.thinking
     return out
+
+
+def reasoning_fields(thinking: str) -> dict[str, str]:
+    """A message's (or a stream delta's) reasoning under both names clients read:
+    ``reasoning`` (Ollama's ``/v1``, current vLLM, the Agents SDK) and ``reasoning_content``
+    (DeepSeek's name, older vLLM, llama.cpp's server, LangChain's DeepSeek and Qwen
+    classes)."""
+    return {"reasoning": thinking, "reasoning_content": thinking}
 
 
 def call_schema_format(config: GenerationConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ chat tests run on it too: ``test_chat.py``, ``chat_backend``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pytest
@@ -215,8 +216,45 @@ def test_server_options_on_a_local_model_or_an_unreachable_server_are_refused(se
 
     with pytest.raises(UnknownOptionError, match="runs the model in this process"):
         ModelManager(model_type="llamacpp", model="smollm2", base_url=server)
-    with pytest.raises(AdamError, match="name the model as the server knows it"):
+    with pytest.raises(AdamError, match="is a server .*no model was named: pass model="):
         ModelManager(model_type="openai", base_url=f"{server}/v1")
     with pytest.raises(AdamError, match=r"127\.0\.0\.1:9/v1"):
         ModelManager(model_type="openai", model="m", base_url="http://127.0.0.1:9/v1",
                      max_retries=0).generate_response("Hi", max_tokens=2)
+
+
+def test_a_server_named_only_openai_compatible_is_recognised_by_its_model_list(llama_server,
+                                                                              caplog):
+    """llama-cpp-python's server refuses OpenAI's ``json_schema`` with a 500; named as a
+    plain OpenAI-compatible server, its ``/v1/models`` gives it away (issue 39)."""
+    model = OpenAICompatibleModel(f"openai:smollm2@{llama_server}")
+    with caplog.at_level("INFO", logger="adam_integrations.backends.remote.openai_compat"):
+        answer = model.chat([{"role": "user", "content": "Describe a person as JSON."}],
+                            response_format=PERSON, max_tokens=160, temperature=0)
+    assert isinstance(answer.parsed["age"], int)
+    assert model.info().details["engine"] == "llamacpp-server"
+    assert "is llamacpp-server" in caplog.text
+
+
+def test_a_refused_json_schema_goes_again_as_json_object_with_the_schema(llama_server,
+                                                                         caplog):
+    """A server not recognised that refuses ``json_schema`` gets the other dialect, once
+    and from then on, and the log says so."""
+    from adam_integrations.backends.remote.openai_compat import ENGINES
+
+    model = OpenAICompatibleModel(f"openai:smollm2@{llama_server}", max_retries=0)
+    model.load()
+    model.engine = ENGINES["openai"]  # as a server whose /v1/models says nothing
+    ask = [{"role": "user", "content": "Describe a person as JSON."}]
+    with caplog.at_level("WARNING", logger="adam_integrations.backends.remote.openai_compat"):
+        answer = model.chat(ask, response_format=PERSON, max_tokens=160, temperature=0)
+    assert isinstance(answer.parsed["age"], int)
+    assert "refused response_format json_schema" in caplog.text
+    assert model.engine.schema_in_json_object
+    streamed = asyncio.run(_collected(model.astream_chat(ask, response_format=PERSON,
+                                                         max_tokens=160, temperature=0)))
+    assert isinstance(json.loads(streamed)["age"], int)
+
+
+async def _collected(chunks) -> str:
+    return "".join([chunk.text async for chunk in chunks])

@@ -267,8 +267,14 @@ def test_cached_prompt_tokens_are_reported_on_both_wire_formats(server):
             "model": "smollm2", "messages": conversation, "stream": False,
             "options": {"temperature": 0, "num_predict": 8}}).json()
 
-    # Ollama's prompt_eval_count counts the tokens evaluated: a cached prefix is not
-    assert ollama_chat()["prompt_eval_count"] == 1
+    # Ollama's prompt_eval_count counts the whole prompt, cached prefix included, so
+    # ChatOllama's usage_metadata says how long the prompt was, not 1 (issue 39)
+    from langchain_ollama import ChatOllama
+
+    assert ollama_chat()["prompt_eval_count"] == usages[0].prompt_tokens
+    usage = ChatOllama(model="smollm2", base_url=server, temperature=0, num_predict=8).invoke(
+        conversation).usage_metadata
+    assert usage["input_tokens"] == usages[0].prompt_tokens
 
 
 async def test_chat_adam_abatch_and_llama_index_async_calls_run_together(chat_gguf_path):

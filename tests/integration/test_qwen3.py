@@ -248,6 +248,33 @@ def test_adam_serve_answers_for_a_qwen3_model_with_its_template(server, qwen3, w
     assert call.done
 
 
+@pytest.mark.parametrize("which", ["dense_gguf", "thinking_gguf"])
+def test_a_thinking_level_turns_thinking_on_for_an_on_off_or_always_on_model(server, qwen3,
+                                                                           which):
+    """Ollama's ThinkValue and OpenAI's engines: a level on a Qwen3 (on/off) or 2507
+    (always on) model means thinking on; /api/show says the level is not honoured."""
+    import ollama
+    import openai
+
+    name = str(getattr(qwen3, which))
+
+    def ollama_answer(think: object) -> ollama.Message:  # greedy: one prompt, one answer
+        return ollama.Client(host=server).chat(
+            model=name, messages=[{"role": "user", "content": "Hi"}], think=think,
+            options={"num_predict": 6, "temperature": 0}).message
+
+    def openai_answer(**options: object) -> object:
+        return openai.OpenAI(base_url=f"{server}/v1", api_key="unused").chat.completions.create(
+            model=name, messages=[{"role": "user", "content": "Hi"}], max_tokens=6,
+            temperature=0, **options).choices[0].message
+
+    assert ollama_answer("low") == ollama_answer(True)
+    assert openai_answer(reasoning_effort="high") == openai_answer(
+        extra_body={"chat_template_kwargs": {"enable_thinking": True}})
+    control = ollama.Client(host=server).show(name).modelinfo["adam.thinking_control"]
+    assert "a level (think" in control and "turns thinking on" in control
+
+
 def test_openai_clients_get_forced_calls_from_a_qwen3_model(server, qwen3):
     import openai
 

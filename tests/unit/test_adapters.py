@@ -141,3 +141,33 @@ def test_both_frameworks_take_their_settings_from_one_place(backend):
     assert from_langchain == from_llama_index
     assert (from_langchain.temperature, from_langchain.max_tokens, from_langchain.seed,
             from_langchain.top_k) == (0.25, 7, 3, 5)
+
+
+@pytest.mark.parametrize(("cls", "misspelt", "meant"), [
+    ("ChatAdam", "temprature", "temperature"), ("AdamLLM", "max_new_tokens", "max_tokens"),
+    ("AdamEmbeddings", "modle", "model"), ("AdamEmbedding", "modle", "model")])
+def test_a_misspelt_constructor_field_fails_naming_the_field_it_meant(cls, misspelt, meant):
+    """docs/errors.md: a typo fails, with "did you mean" (issue 39), on every framework
+    class, as this package's own error (not pydantic's ValidationError)."""
+    import adam_integrations.langchain as langchain
+    import adam_integrations.llama_index as llama_index
+
+    the_class = getattr(langchain, cls, None) or getattr(llama_index, cls)
+    with pytest.raises(UnknownOptionError, match=rf"no field '{misspelt}' \(did you mean "
+                                                 rf"'{meant}'"):
+        the_class(**{misspelt: 1})
+
+
+def test_server_options_without_a_model_name_the_actual_problem():
+    """LangChain's standard tests build chat models with api_key, timeout and max_retries;
+    with no model, the error says those options name a server (issue 39)."""
+    from adam_integrations import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError, match=r"api_key=, timeout=, max_retries= name "
+                                                  r"a model on a server \(openai at .*no "
+                                                  "model was named"):
+        ChatAdam(api_key="test", timeout=5, max_retries=2)
+    with pytest.raises(InvalidRequestError, match="leave out api_key= to run a local model"):
+        AdamLLM(api_key="test")
+    remote = ChatAdam(model="gpt-4o-mini", api_key="test", timeout=5, max_retries=2)
+    assert remote.manager.backend.base_url.endswith("/v1")  # the same rule, with a model

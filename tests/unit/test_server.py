@@ -103,7 +103,14 @@ async def test_the_openai_client_streams_content_reasoning_and_usage(app):
     whole = await client.chat.completions.create(
         model=NAME, messages=[{"role": "user", "content": "say: ok"}], reasoning_effort="low")
     assert whole.choices[0].message.content == "ok"
-    assert whole.choices[0].message.model_extra["reasoning_content"] == "I think."
+    extra = whole.choices[0].message.model_extra  # both names clients read (issue 39)
+    assert extra["reasoning_content"] == extra["reasoning"] == "I think."
+    stream = await client.chat.completions.create(
+        model=NAME, messages=[{"role": "user", "content": "say: ok"}], stream=True,
+        reasoning_effort="low")
+    deltas = [c.choices[0].delta.model_extra for c in [c async for c in stream] if c.choices]
+    assert "".join(d.get("reasoning") or "" for d in deltas) == "I think."
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == "I think."
 
 
 async def test_embed_returns_normalised_vectors_and_token_counts(http):

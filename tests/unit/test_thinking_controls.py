@@ -1,5 +1,7 @@
-"""Thinking controls: each template's own switch gets the level, or the request is refused
-saying what the model takes (``core.prompt``)."""
+"""Thinking controls: each template's own switch gets the level; a level on an on/off or
+always-on model turns thinking on (Ollama's ``ThinkValue``, OpenAI's engines); a model
+that cannot think, or a level a level list lacks, is refused saying what the model takes
+(``core.prompt``)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ def render(template: str, messages: list[ChatMessage], **options) -> str:
 
 
 def test_each_template_says_how_its_thinking_is_set():
-    assert TemplateTraits.of(QWEN3).thinking_control == "on/off (enable_thinking)"
+    assert TemplateTraits.of(QWEN3).thinking_control.startswith("on/off (enable_thinking); "
+                                                                "a level (think")
+    assert TemplateTraits.of("<think>").thinking_control.startswith("always on; a level")
     assert TemplateTraits.of(LEVELS).thinking_control == "reasoning_effort (low, medium, xhigh)"
     assert TemplateTraits.of(GPT_OSS).effort_levels == ("low", "medium", "high", "xhigh")
     assert TemplateTraits.of(QWEN36).preserve_switch
@@ -54,9 +58,16 @@ def test_a_level_the_model_lacks_is_refused_with_what_it_takes():
     with pytest.raises(InvalidRequestError, match="takes the levels low, medium, xhigh, "
                                                   "not the level 'high'"):
         variables(LEVELS, think="high")
-    with pytest.raises(InvalidRequestError, match=r"on or off only .*send think=True"):
-        variables(QWEN3, reasoning_effort="low")
-    assert variables(QWEN3, think=True) == {"enable_thinking": True}
+    with pytest.raises(InvalidRequestError, match="does not support thinking"):
+        variables("{{ messages[0].content }}", think="low")
+
+
+@pytest.mark.parametrize("options", [{"think": "low"}, {"reasoning_effort": "high"},
+                                     {"think": "xhigh"}])
+def test_a_level_on_an_on_off_or_always_on_model_turns_thinking_on(options):
+    assert variables(QWEN3, **options) == variables(QWEN3, think=True) == {
+        "enable_thinking": True}
+    assert variables("<think>{{ messages[0].content }}", **options) == {}
 
 
 def test_preserve_thinking_reaches_a_template_with_the_switch_and_is_refused_elsewhere():

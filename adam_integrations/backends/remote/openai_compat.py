@@ -28,11 +28,12 @@ backoff (``max_retries``); errors say what to do.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from adam_integrations.catalog.defaults import resolve_model
@@ -60,6 +61,7 @@ from adam_integrations.wire import openai as wire
 
 EMBED_BATCH = 64
 DEFAULT_RETRIES = 3
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ ENGINES: dict[str, Engine] = {
                               schema_in_json_object=True, forced_tools_by_schema=True,
                               tokenize_paths=("/tokenize", "/extras/tokenize")),
 }
+
+
+ENGINE_OWNERS = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llamacpp-server"}
+"""``owned_by`` in ``/v1/models`` as each engine writes it (vLLM's and SGLang's
+``ModelCard`` defaults in their ``entrypoints/openai/protocol.py``, llama-server's
+``{"owned_by", "llamacpp"}``), and the engine it names."""
 
 
 class OpenAICompatibleModel(ModelBackend):
@@ -194,12 +202,46 @@ class OpenAICompatibleModel(ModelBackend):
     def _find_model(self) -> dict[str, Any]:
         with self._errors_mapped():
             served = [m.model_dump() for m in self.client.models.list().data]
+        self._recognise_engine(served)
         for entry in served:
             if entry.get("id") == self.model_id:
                 return entry
         if len(served) == 1 and self.engine.name == "llamacpp-server":
             return served[0]  # one model per llama.cpp server: it answers to any name
         return {}
+
+    def _recognise_engine(self, served: list[dict[str, Any]]) -> None:
+        """A server named only as OpenAI-compatible gets its engine's dialect when its
+        ``/v1/models`` says which engine it is (``owned_by``, as each engine writes it),
+        and a log line says so."""
+        if self.engine.name != "openai" or not served:
+            return
+        owners = {str(entry.get("owned_by")) for entry in served}
+        found = next((ENGINES[engine] for owner, engine in ENGINE_OWNERS.items()
+                      if owners == {owner}), None)
+        if found is None and owners == {"me"} and all("permissions" in e for e in served):
+            found = ENGINES["llamacpp-server"]  # llama-cpp-python's server writes "me"
+        if found is not None:
+            logger.info("the server at %s is %s (its /v1/models says so): requests go in "
+                        "its dialect", self.base_url, found.name)
+            self.engine = found
+
+    def _fall_back_from(self, error: AdamError, body: dict[str, Any]) -> bool:
+        """Whether a request the server refused went again in the other structured-output
+        dialect: a server that fails on ``response_format: json_schema`` (llama-cpp-python's
+        answers 500) is sent ``json_object`` with the schema from then on, and told so."""
+        import openai
+
+        cause = error.__cause__
+        refused = isinstance(cause, openai.APIStatusError) and cause.status_code in (
+            400, 422, 500)
+        if not refused or (body.get("response_format") or {}).get("type") != "json_schema":
+            return False
+        logger.warning("the server at %s refused response_format json_schema (%s); "
+                       "structured output goes to it as json_object with a schema (llama.cpp's "
+                       "dialect) from now on", self.base_url, _message(cause))
+        self.engine = replace(self.engine, schema_in_json_object=True)
+        return True
 
     def info(self) -> ModelInfo:
         self.load()
@@ -256,9 +298,23 @@ class OpenAICompatibleModel(ModelBackend):
     def _stream_chat(self, messages: list[ChatMessage], config: GenerationConfig
                      ) -> Iterator[Chunk]:
         self.load()
-        body, forced = self._chat_body(messages, config)
-        return self._read(lambda: self.client.chat.completions.with_streaming_response.create(
-            **body), config, forced)
+        return self._chat_chunks(messages, config)
+
+    def _chat_chunks(self, messages: list[ChatMessage], config: GenerationConfig
+                     ) -> Iterator[Chunk]:
+        while True:
+            body, forced = self._chat_body(messages, config)
+            started = False
+            try:
+                for chunk in self._read(
+                        lambda: self.client.chat.completions.with_streaming_response.create(
+                            **body), config, forced):  # noqa: B023 (called at once)
+                    started = True
+                    yield chunk
+                return
+            except AdamError as error:
+                if started or not self._fall_back_from(error, body):
+                    raise
 
     def _stream_complete(self, prompt: str, config: GenerationConfig,
                          suffix: str | None = None) -> Iterator[Chunk]:
@@ -289,18 +345,27 @@ class OpenAICompatibleModel(ModelBackend):
 
         checked, cfg = coerce_messages(messages), make_config(config, options)
         await asyncio.to_thread(self.load)
-        body, forced = self._chat_body(checked, cfg)
-        reader = wire.StreamReader(cfg, forced_by_schema=forced)
-        with self._errors_mapped(cfg):
-            async with self._async_client() as client, \
-                    client.chat.completions.with_streaming_response.create(**body) as response:
-                async for line in response.iter_lines():
-                    data = wire.sse_data(line)
-                    if data is not None:
-                        for chunk in reader.feed(data):
+        while True:
+            body, forced = self._chat_body(checked, cfg)
+            reader = wire.StreamReader(cfg, forced_by_schema=forced)
+            started = False
+            try:
+                with self._errors_mapped(cfg):
+                    async with self._async_client() as client, \
+                            client.chat.completions.with_streaming_response.create(
+                                **body) as response:
+                        async for line in response.iter_lines():
+                            data = wire.sse_data(line)
+                            if data is not None:
+                                for chunk in reader.feed(data):
+                                    started = True
+                                    yield chunk
+                        for chunk in reader.finish():
                             yield chunk
-                for chunk in reader.finish():
-                    yield chunk
+                return
+            except AdamError as error:
+                if started or not self._fall_back_from(error, body):
+                    raise
 
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         self.load()

@@ -79,15 +79,22 @@ def ollama_store_roots() -> list[Path]:
     return [Path.home() / ".ollama" / "models", Path("/usr/share/ollama/.ollama/models")]
 
 
-def find_model_blob(name: str, roots: list[Path] | None = None) -> Path | None:
-    """The GGUF blob of the model ``name`` in Ollama's store, or None when no store holds
-    it. A manifest that is not valid JSON raises ``ModelNotFoundError`` naming the file."""
+def find_manifest(name: str, roots: list[Path] | None = None) -> tuple[Path, Path] | None:
+    """The store root and manifest file of the model ``name``, or None when no store
+    holds it (the first root that does, as Ollama looks)."""
     parsed = OllamaName.parse(name)
     for root in roots if roots is not None else ollama_store_roots():
         manifest = root / "manifests" / parsed.host / parsed.namespace / parsed.model / parsed.tag
         if manifest.is_file():
-            return _model_layer(root, manifest)
+            return root, manifest
     return None
+
+
+def find_model_blob(name: str, roots: list[Path] | None = None) -> Path | None:
+    """The GGUF blob of the model ``name`` in Ollama's store, or None when no store holds
+    it. A manifest that is not valid JSON raises ``ModelNotFoundError`` naming the file."""
+    found = find_manifest(name, roots)
+    return _model_layer(*found) if found is not None else None
 
 
 def _model_layer(root: Path, manifest: Path) -> Path:
