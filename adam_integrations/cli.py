@@ -222,13 +222,19 @@ def _parser() -> argparse.ArgumentParser:
 
     conversion = commands.add_parser(
         "convert", help="write a transformers checkpoint (safetensors) as a GGUF, for "
-                        "llama.cpp and Ollama")
+                        "llama.cpp and Ollama; or a GGUF (smollm2 too) dequantized into an "
+                        "f16/bf16/f32 GGUF or a transformers checkpoint (--to transformers)")
     conversion.add_argument("model", help="a checkpoint folder, a downloaded hf:org/repo, "
-                                          "or a catalog name of one")
+                                          "a catalog name, or a GGUF (a path, an Ollama "
+                                          "name, the embedded smollm2)")
     conversion.add_argument("--type", default="auto",
                             choices=["auto", "f16", "bf16", "q8_0", "f32"],
-                            help="the GGUF's type (default auto: the checkpoint's 16-bit "
-                                 "type, f16 for f32); adam quantize makes smaller ones")
+                            help="the type written (default auto: a checkpoint's 16-bit "
+                                 "type, f16 for f32 and for a GGUF); adam quantize makes "
+                                 "smaller ones")
+    conversion.add_argument("--to", default="gguf", choices=["gguf", "transformers"],
+                            help="what a GGUF becomes (default gguf; transformers: a "
+                                 "checkpoint folder, for fine-tuning)")
     _add_destination(conversion)
     conversion.set_defaults(handler=_convert)
 
@@ -467,7 +473,7 @@ def _create(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from adam_integrations.tools import convert
 
-    done = convert(args.model, args.type, output=args.output, name=args.name,
+    done = convert(args.model, args.type, output=args.output, name=args.name, to=args.to,
                    progress=sys.stderr.isatty())
     print(f"{done.file_type}: {done.path} ({done.output_bytes / 1e6:,.1f} MB from "
           f"{done.source}, {done.seconds:.1f} s)"

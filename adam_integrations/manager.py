@@ -272,6 +272,21 @@ class ModelManager:
                     prompt, self._domain_config(config, options), suffix=suffix):
                 yield chunk
 
+    def complete(self, prompt: str, config: GenerationConfig | None = None, *,
+                 suffix: str | None = None, **options: Any) -> Completion:
+        """``stream_complete`` collected: a raw continuation of ``prompt`` (no chat
+        template), or with ``suffix`` what goes between the two (fill-in-the-middle)."""
+        config = make_config(config, options)
+        return collect(self.stream_complete(prompt, config, suffix=suffix),
+                       self.source.name, config.response_format)
+
+    async def acomplete(self, prompt: str, config: GenerationConfig | None = None, *,
+                        suffix: str | None = None, **options: Any) -> Completion:
+        """Async ``complete``."""
+        config = make_config(config, options)
+        return await acollect(self.astream_complete(prompt, config, suffix=suffix),
+                              self.source.name, config.response_format)
+
     def chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Completion:

@@ -162,7 +162,7 @@ def new_output(output: str | os.PathLike[str] | None, source: ModelSource, kind:
                ) -> Path:
     """The file to write: ``output``, or ``<model>-<kind>.gguf`` in the working directory;
     refused when it exists (nothing is overwritten) or its folder does not."""
-    target = Path(output) if output is not None else Path.cwd() / f"{_stem(source)}-{kind}.gguf"
+    target = Path(output) if output is not None else Path.cwd() / f"{stem(source)}-{kind}.gguf"
     if target.exists():
         raise InvalidRequestError(f"{target} already exists; choose another output file "
                                   "(-o) or remove it first")
@@ -172,7 +172,8 @@ def new_output(output: str | os.PathLike[str] | None, source: ModelSource, kind:
     return target
 
 
-def _stem(source: ModelSource) -> str:
+def stem(source: ModelSource) -> str:
+    """A file-name stem for outputs made from ``source``."""
     name = source.ollama_name or Path(source.location).stem or source.name
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-.")
 
@@ -201,8 +202,9 @@ def _quantize_file(source: Path, target: Path, kind: str, *, allow_requantize: b
         raise InvalidRequestError(
             f"{source.name} is already quantized ({current}): quantizing it again adds a "
             "second rounding to the first. Quantize an F16, BF16 or F32 GGUF of the model "
-            "instead, or pass allow_requantize=True (adam quantize --allow-requantize) if "
-            "that is what you want", param="quantize")
+            "instead (its original's; `adam convert MODEL --type f16` dequantizes this "
+            "one, keeping its rounding), or pass allow_requantize=True (adam quantize "
+            "--allow-requantize) if that is what you want", param="quantize")
     if kind in NEEDS_IMATRIX and imatrix is None:
         raise InvalidRequestError(
             f"{kind} needs an importance matrix: compute one over a text like the model's "

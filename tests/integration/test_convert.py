@@ -83,8 +83,11 @@ def test_the_smollm2_checkpoint_converts_to_what_it_computes(smollm2_checkpoint,
 
 def test_what_cannot_be_converted_is_refused_and_nothing_is_overwritten(
         qwen3, embedding_folder, chat_gguf_path, tmp_path):
-    with pytest.raises(InvalidRequestError, match=r"GGUF already.*adam quantize"):
-        convert(chat_gguf_path, "f16")
+    with pytest.raises(InvalidRequestError, match=r"'q4_k_m': a GGUF converts to f16, "
+                                                  r"bf16, f32, q8_0 GGUF.*adam quantize"):
+        convert(chat_gguf_path, "q4_k_m", output=tmp_path / "x.gguf")
+    with pytest.raises(InvalidRequestError, match="transformers checkpoint already"):
+        convert(qwen3.dense_folder, to="transformers")
     with pytest.raises(InvalidRequestError, match="a bert model; convert writes llama"):
         convert(embedding_folder, "f16")
     with pytest.raises(InvalidRequestError, match="'q4_k_m' is not a type convert writes"):
@@ -124,3 +127,27 @@ def test_sharing_a_safetensors_model_with_ollama_converts_it_once(qwen3, tmp_pat
                          share_with_ollama=True)
     assert again.shared_as == first.shared_as
     assert len(list((cache_root() / "checkpoint-ggufs").glob("*.gguf"))) == count
+
+
+def test_the_embedded_gguf_converts_to_a_higher_precision_gguf_and_a_checkpoint(
+        chat_gguf_path, tmp_path, monkeypatch, capsys):
+    """``adam convert smollm2 --type f16`` (issue 39): the shipped Q4_1 model dequantized
+    by llama.cpp into an F16 GGUF that predicts as the original does, and into a
+    transformers checkpoint, so the tools and tuning can start from the shipped model."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "smollm2", "--type", "f16"]) == 0
+    (f16,) = tmp_path.glob("*-F16.gguf")
+    assert read_gguf_header(f16).quantization == "F16"
+    assert "F16: " in capsys.readouterr().out
+    result, = evaluate([f16], TEXT, reference=chat_gguf_path, chunks=1, decode_tokens=4)
+    assert result.kl_divergence < 0.005 and result.top1_agreement > 0.95  # the same model
+    done = convert("smollm2", "bf16", to="transformers", output=tmp_path / "smol-bf16",
+                   progress=False)
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in done.path.iterdir()}
+    on_torch, = evaluate([done.path], TEXT, reference=chat_gguf_path, backend="huggingface",
+                         chunks=1, decode_tokens=4)
+    assert on_torch.kl_divergence < 0.02 and on_torch.top1_agreement > 0.9  # BF16 rounding
+    with pytest.raises(InvalidRequestError, match="already exists"):
+        convert("smollm2", "f16", to="transformers", output=done.path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,9 @@ def test_cookbook_example_runs(script, request):
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip()
+
+
+def test_the_cookbook_readme_lists_every_example():
+    listed = (COOKBOOK / "README.md").read_text(encoding="utf-8")
+    assert {p.name for p in COOKBOOK.glob("*.py")} == set(
+        re.findall(r"^\| `([a-z_0-9]+\.py)` \|", listed, re.MULTILINE))

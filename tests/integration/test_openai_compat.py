@@ -216,7 +216,7 @@ def test_server_options_on_a_local_model_or_an_unreachable_server_are_refused(se
 
     with pytest.raises(UnknownOptionError, match="runs the model in this process"):
         ModelManager(model_type="llamacpp", model="smollm2", base_url=server)
-    with pytest.raises(AdamError, match="is a server .*no model was named: pass model="):
+    with pytest.raises(AdamError, match=r"is a server .*no model was named: pass model="):
         ModelManager(model_type="openai", base_url=f"{server}/v1")
     with pytest.raises(AdamError, match=r"127\.0\.0\.1:9/v1"):
         ModelManager(model_type="openai", model="m", base_url="http://127.0.0.1:9/v1",

@@ -10,17 +10,20 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SNIPPET = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+SNIPPET = re.compile(r"^( *)```python\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
 def snippets(page: Path) -> list[str]:
-    return SNIPPET.findall(page.read_text(encoding="utf-8"))
+    """The page's Python blocks, in order (indented ones, in list items, dedented)."""
+    return [textwrap.dedent(re.sub(f"^{indent}", "", block, flags=re.MULTILINE))
+            for indent, block in SNIPPET.findall(page.read_text(encoding="utf-8"))]
 
 
 def test_the_site_builds_with_every_link_resolving(tmp_path):
