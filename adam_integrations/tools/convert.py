@@ -29,7 +29,13 @@ from adam_integrations.sharing.checkpoint_gguf import (
     resolved_file_type,
     write_gguf,
 )
-from adam_integrations.tools.quantize import gguf_on_disk, new_output, quantize, stem
+from adam_integrations.tools.quantize import (
+    checked_new,
+    gguf_on_disk,
+    new_output,
+    quantize,
+    stem,
+)
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,7 @@ def write_checkpoint(gguf: Path, target: Path, dtype: str) -> None:
     temporary name and renamed into place when whole; an existing ``target`` is never
     written into."""
     require_extra("transformers", "converting a GGUF to a transformers checkpoint")
-    if target.exists():
-        raise InvalidRequestError(f"{target} already exists; choose another output folder "
-                                  "(-o) or remove it first")
-    if not target.parent.is_dir():
-        raise InvalidRequestError(f"the folder {target.parent} does not exist; create it "
-                                  "or choose another output folder")
+    checked_new(target, "folder")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

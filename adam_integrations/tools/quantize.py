@@ -163,12 +163,18 @@ def new_output(output: str | os.PathLike[str] | None, source: ModelSource, kind:
     """The file to write: ``output``, or ``<model>-<kind>.gguf`` in the working directory;
     refused when it exists (nothing is overwritten) or its folder does not."""
     target = Path(output) if output is not None else Path.cwd() / f"{stem(source)}-{kind}.gguf"
+    return checked_new(target)
+
+
+def checked_new(target: Path, what: str = "file") -> Path:
+    """``target``, refused when it exists (nothing is overwritten) or its folder does not;
+    ``what`` it is, for the message (an output "file" or "folder")."""
     if target.exists():
-        raise InvalidRequestError(f"{target} already exists; choose another output file "
+        raise InvalidRequestError(f"{target} already exists; choose another output {what} "
                                   "(-o) or remove it first")
     if not target.parent.is_dir():
         raise InvalidRequestError(f"the folder {target.parent} does not exist; create it "
-                                  "or choose another output file")
+                                  f"or choose another output {what}")
     return target
 
 
