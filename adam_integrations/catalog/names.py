@@ -8,10 +8,13 @@ with ``register_model_names``), so ``resolve_reference("qwen3_small")`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 
-from adam_integrations.catalog.embedded import find_embedded
-from adam_integrations.catalog.qwen3 import find_qwen3
+from adam_integrations.catalog.embedded import EMBEDDED_MODELS, find_embedded
+from adam_integrations.catalog.qwen3 import ALL_QWEN3, find_qwen3
+from adam_integrations.core.errors import AdamError, ModelNotFoundError
+from adam_integrations.core.registry import did_you_mean
 from adam_integrations.core.resolver import (
     NameLookup,
     hub_source,
@@ -20,6 +23,7 @@ from adam_integrations.core.resolver import (
     resolve,
 )
 from adam_integrations.core.stores.hub import cached_snapshot
+from adam_integrations.core.stores.ollama_store import list_store_models
 from adam_integrations.core.types import ModelSource
 
 _registered: list[NameLookup] = []
@@ -66,4 +70,37 @@ def resolve_reference(
         >>> resolve_reference("qwen3_small").kind
         'hub'
     """
-    return resolve(reference, names=(catalog_source, *_registered), local_paths=local_paths)
+    try:
+        return resolve(reference, names=(catalog_source, *_registered, store_source),
+                       local_paths=local_paths)
+    except ModelNotFoundError as error:
+        text = os.fspath(reference).strip() if isinstance(reference, (str, os.PathLike)) \
+            else ""
+        hint = did_you_mean([text.lower()], known_names()) if text else ""
+        if hint and "did you mean" not in str(error):
+            first, dot, rest = error.args[0].partition(". ")
+            error.args = (f"{first}{hint}{dot}{rest}", *error.args[1:])
+        raise
+
+
+def store_source(name: str) -> ModelSource | None:
+    """A bare name of a model in a local Ollama store (``pirate`` for ``pirate:latest``,
+    as ``adam create pirate`` or ``ollama pull`` made it), as Ollama resolves it; None
+    when no store holds it (or it is not an Ollama name)."""
+    try:
+        found = ollama_blob(name)
+    except AdamError:  # not an Ollama name, or a manifest that cannot be read
+        return None
+    return None if found is None else resolve(f"ollama:{name}")
+
+
+def known_names() -> set[str]:
+    """The short names ``resolve_reference`` knows: the embedded models', the Qwen3
+    catalog's aliases and Ollama tags, and the local Ollama stores' models (for "did you
+    mean")."""
+    names = {alias for model in EMBEDDED_MODELS for alias in model.aliases}
+    for model in ALL_QWEN3:
+        names.update(n for n in (model.alias, model.ollama_tag) if n)
+    with contextlib.suppress(AdamError, OSError):  # an unreadable store suggests nothing
+        names.update(list_store_models())
+    return names

@@ -91,5 +91,10 @@ class ServerBusyError(AdamError):
     retrying later may succeed."""
 
 
+class AddressInUseError(AdamError, OSError):
+    """``adam serve``'s address is taken by another server; the message says by what, if
+    it can tell, and how to pick another."""
+
+
 class RequestTimeoutError(AdamError, TimeoutError):
     """A request ran longer than the limit it was given."""

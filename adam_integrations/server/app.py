@@ -25,6 +25,7 @@ the store are removed (``core.atomic.sweep_stale_partials``).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -42,7 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adam_integrations.core.atomic import sweep_stale_partials
-from adam_integrations.core.errors import AdamError
+from adam_integrations.core.errors import AdamError, AddressInUseError
 from adam_integrations.core.stores.ollama_store import ollama_store_roots
 from adam_integrations.server import anthropic_api, ollama_api, openai_api
 from adam_integrations.server.connections import (
@@ -132,6 +133,7 @@ def serve(host: str | None = None, port: int | None = None, *,
     names to model references (``adam serve --model NAME=REFERENCE``);
     ``backend_options`` go to every backend that takes them (``n_threads``)."""
     bind_host, bind_port = host_and_port(host, port)
+    check_address_free(bind_host, bind_port)
     settings = replace(settings or ServerSettings(), bind_host=bind_host)
     if not is_loopback(bind_host) and not settings.api_keys:
         print(f"warning: adam serve listens on {bind_host}, beyond this machine, and no API "
@@ -147,6 +149,42 @@ def serve(host: str | None = None, port: int | None = None, *,
                             http=guarded_protocol(policy),
                             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS))
     GracefulServer(config, service).run()
+
+
+def check_address_free(host: str, port: int) -> None:
+    """An AddressInUseError before anything loads when ``host:port`` is taken, saying
+    what answers there (Ollama itself: 11434 is its port; another adam serve) and how to
+    pick another address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+            return
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                return  # uvicorn reports other bind errors itself
+    raise AddressInUseError(
+        f"{host}:{port} is in use{_what_answers(host, port)}. Pick another port with "
+        f"--port {port + 1} (or OLLAMA_HOST={host}:{port + 1}; clients then need that "
+        "address too), or stop what runs there")
+
+
+def _what_answers(host: str, port: int) -> str:
+    import httpx
+
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    try:
+        answer = httpx.get(f"{url}/api/version", timeout=2)
+        version = answer.json().get("version")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return ""
+    if "uvicorn" in answer.headers.get("server", ""):
+        return f": another adam serve answers at {url}"
+    if version:
+        return (f": Ollama {version} answers at {url} (11434 is Ollama's own port; "
+                "`adam serve` can run beside it on another)")
+    return ""
 
 
 class GracefulServer(uvicorn.Server):

@@ -333,7 +333,7 @@ class ModelService:
             listed = []
             for name, source in self.models.listed():
                 with contextlib.suppress(OSError):  # a file removed meanwhile
-                    listed.append(_stored(name, source))
+                    listed.append(stored_model(name, source))
             return listed
 
         return await asyncio.to_thread(collect)
@@ -347,7 +347,7 @@ class ModelService:
                 expires = loaded_models.expires_in(backend)
                 try:
                     info = backend.info()
-                    stored = _stored(self.models.name_of(backend), backend.source)
+                    stored = stored_model(self.models.name_of(backend), backend.source)
                 except (AdamError, OSError):
                     continue
                 running.append(RunningModel(
@@ -381,7 +381,7 @@ def _upload_cut() -> ServerBusyError:
                            "again once the server is back")
 
 
-def _stored(name: str, source: ModelSource) -> StoredModel:
+def stored_model(name: str, source: ModelSource) -> StoredModel:
     """What disk says of a model: size, digest, and its weights' headers (a broken file is
     listed with no details; ``adam models`` says what is wrong with it)."""
     path = Path(source.location)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -69,13 +69,15 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
              chunks: int | None = None, decode_tokens: int = DECODE_TOKENS,
              threads: int | None = None, backend: Backend = "llamacpp",
              reference_backend: Backend | None = None, text_name: str = "text",
-             keep: bool = True) -> list[Evaluation]:
+             keep: bool = True,
+             report: Callable[[str], None] = lambda line: None) -> list[Evaluation]:
     """Perplexity, divergence from ``reference`` and speed of each model in ``models`` over
     ``text`` on ``backend`` (see the module docstring); ``chunks`` caps the chunks read.
     ``reference_backend`` runs the reference elsewhere (default: ``backend``), e.g. a
     converted GGUF on llama.cpp against its transformers checkpoint on transformers.
     ``keep``: remember each GGUF's figures (``core.measurements``, under ``text_name``)
-    for the model pick.
+    for the model pick. ``report`` gets a line as each model starts and each chunk is
+    scored (``adam eval`` prints them on stderr).
 
     >>> evaluate(["smollm2"], "too short")
     Traceback (most recent call last):
@@ -90,8 +92,11 @@ def evaluate(models: Sequence[str | os.PathLike[str]], text: str, *,
     base = _scorer_class(reference_backend or backend, "reference_backend")(
         reference, context, threads) if reference is not None else None
     try:
-        results = [_evaluate(scorer_class(model, context, threads), text, base, context,
-                             chunks, decode_tokens) for model in models]
+        results = []
+        for number, model in enumerate(models, 1):
+            report(f"[{number}/{len(models)}] {model}: loading")
+            results.append(_evaluate(scorer_class(model, context, threads), text, base,
+                                     context, chunks, decode_tokens, report))
     finally:
         if base is not None:
             base.close()
@@ -114,7 +119,8 @@ def _scorer_class(backend: str, argument: str) -> type[_Scorer]:
 
 
 def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
-              chunks: int | None, decode_tokens: int) -> Evaluation:
+              chunks: int | None, decode_tokens: int,
+              report: Callable[[str], None]) -> Evaluation:
     import numpy as np
 
     path = scorer.path
@@ -127,7 +133,10 @@ def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
         count = chunk_count(len(tokens), context, chunks, "perplexity")
         nll, scored, kl, agree, seconds = 0.0, 0, 0.0, 0, 0.0
         first = context // 2
-        for chunk in _chunks(tokens, count, context, scorer.bos):
+        for number, chunk in enumerate(_chunks(tokens, count, context, scorer.bos), 1):
+            if scored:
+                report(f"  {path.name}: chunk {number}/{count}, perplexity so far "
+                       f"{math.exp(nll / scored):.4f}")
             started = time.perf_counter()
             logits = scorer.logits(chunk)
             seconds += time.perf_counter() - started
@@ -139,6 +148,8 @@ def _evaluate(scorer: _Scorer, text: str, base: _Scorer | None, context: int,
                 reference = _log_softmax(base.logits(chunk)[first:context - 1])
                 kl += float((np.exp(reference) * (reference - logp)).sum())
                 agree += int((reference.argmax(-1) == logp.argmax(-1)).sum())
+        report(f"  {path.name}: {count} chunks scored (perplexity {math.exp(nll / scored):.4f}"
+               "); measuring decode speed")
         decode = scorer.decode_speed(tokens[:16], decode_tokens)
     finally:
         scorer.close()

@@ -144,3 +144,61 @@ def test_run_refuses_an_empty_prompt_before_loading_a_model():
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip() == ("Error: the prompt is empty; pass the text the model "
                                      "should answer")
+
+
+def test_the_cli_speaks_ollama_list_run_cp_rm_by_bare_name(tmp_path):
+    """`adam create pirate` then `adam run pirate`, as Ollama users type them (issue 39)."""
+    env = {"OLLAMA_MODELS": str(tmp_path / "ollama"), "ADAM_CACHE_DIR": str(tmp_path / "c")}
+    (tmp_path / "Modelfile").write_text("FROM smollm2\nSYSTEM You are a pirate.\n")
+    created = adam("create", "pirate", "-f", str(tmp_path / "Modelfile"), env=env)
+    assert created.returncode == 0, created.stderr
+    ran = adam("run", "pirate", "Hi", "--max-tokens", "4", env=env)
+    assert ran.returncode == 0 and ran.stdout.strip(), ran.stderr
+    assert adam("cp", "pirate", "captain", env=env).returncode == 0
+    listed = adam("list", env=env).stdout.splitlines()
+    assert listed[0].split() == ["NAME", "ID", "SIZE", "MODIFIED"]
+    rows = {line.split()[0]: line.split()[1] for line in listed[1:]}
+    assert rows["pirate:latest"] == rows["captain:latest"] and len(rows["pirate:latest"]) == 12
+    assert {"smollm2:135m", "all-minilm:l6-v2"} <= set(rows)
+    removed = adam("rm", "captain", "pirate", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert "pirate" not in adam("ls", env=env).stdout
+
+
+def test_ps_and_stop_ask_the_running_server(server, tmp_path):
+    env = {"OLLAMA_HOST": server}
+    import ollama
+
+    ollama.Client(host=server).generate(model="smollm2:135m", prompt="Hi",
+                                        options={"num_predict": 1})
+    running = adam("ps", env=env)
+    assert running.returncode == 0, running.stderr
+    assert running.stdout.split()[:5] == ["NAME", "ID", "SIZE", "PROCESSOR", "UNTIL"]
+    assert "smollm2:135m" in running.stdout and "100% CPU" in running.stdout
+    assert adam("stop", "smollm2:135m", env=env).returncode == 0
+    assert "smollm2:135m" not in adam("ps", env=env).stdout
+    nobody = adam("ps", env={"OLLAMA_HOST": "127.0.0.1:9"})
+    assert nobody.returncode == 1 and "no server answers at http://127.0.0.1:9" in nobody.stderr
+
+
+def test_misspelt_flags_commands_and_models_get_did_you_mean():
+    flag = adam("run", "smollm2", "Hi", "--max_tokens", "5")
+    assert flag.returncode == 2 and flag.stderr.startswith("usage: adam run")
+    assert "(did you mean '--max-tokens'?)" in flag.stderr
+    command = adam("lsit")
+    assert command.returncode == 2 and "did you mean 'list'" in command.stderr
+    model = adam("run", "smolm2", "Hi")
+    assert model.returncode == 1 and "(did you mean 'smollm2'" in model.stderr
+
+
+def test_run_with_only_a_prompt_asks_the_default_model():
+    result = adam("run", "Say hello.", "--max-tokens", "4")
+    assert result.returncode == 0 and result.stdout.strip(), result.stderr
+
+
+def test_serve_on_a_port_in_use_says_what_answers_there_and_how_to_move(server):
+    port = server.rsplit(":", 1)[1]
+    result = adam("serve", "--port", port, timeout=60)
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is in use: another adam serve answers" in result.stderr
+    assert f"--port {int(port) + 1}" in result.stderr and "OLLAMA_HOST=" in result.stderr
