@@ -9,6 +9,7 @@ server, ``adam serve``). The rest comes with an extra:
 - ``[llamacpp]``: the in-process llama.cpp backend (llama-cpp-python) and constrained
   decoding (xgrammar);
 - ``[server]``: ``adam serve`` (starlette, uvicorn, prometheus-client);
+- ``[anthropic]``: the Anthropic backend (the ``anthropic`` SDK);
 - ``[embedded]``: the offline default models (with llama-cpp-python), ``[onnx]``: int8
   embeddings, ``[all]``: everything.
 
@@ -26,6 +27,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "transformers": ("torch", "transformers", "accelerate", "xgrammar"),
     "llamacpp": ("llama_cpp", "xgrammar"),
     "server": ("starlette", "uvicorn", "prometheus_client"),
+    "anthropic": ("anthropic",),
 }
 """Each extra, by the modules it installs (what is checked)."""
 

@@ -56,6 +56,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "vllm": "adam_integrations.backends.remote.openai_compat:VLLMModel",
     "sglang": "adam_integrations.backends.remote.openai_compat:SGLangModel",
     "llamacpp-server": "adam_integrations.backends.remote.openai_compat:LlamaServerModel",
+    "anthropic": "adam_integrations.backends.remote.anthropic:AnthropicModel",
 }
 
 # Other spellings users reach for; each maps to a registered name.
@@ -183,7 +184,7 @@ class ModelRegistry:
 
 
 AUTOMATIC_BACKENDS = frozenset({"huggingface", "llamacpp", "ollama", "openai", "vllm",
-                                "sglang", "llamacpp-server"})
+                                "sglang", "llamacpp-server", "anthropic"})
 """Every backend ``_automatic_preference`` can name."""
 
 

@@ -129,14 +129,18 @@ REMOTE_ENGINES: dict[str, str] = {
     "vllm": "http://127.0.0.1:8000/v1",
     "sglang": "http://127.0.0.1:30000/v1",
     "llamacpp-server": "http://127.0.0.1:8080/v1",
+    "anthropic": "https://api.anthropic.com",  # unless ANTHROPIC_BASE_URL says otherwise
 }
-"""The serving engines a reference may name, with the base URL each listens on by default."""
+"""The serving engines a reference may name, with the base URL each listens on by default
+(all speak OpenAI's API but ``anthropic``, which speaks Anthropic's Messages API)."""
+BASE_URL_VARIABLES = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}
+"""The environment variable each SDK reads its base URL from."""
 
 
 def remote_source(engine: str, reference: str, base_url: str | None = None) -> ModelSource:
     """``<model>[@<url>]`` on ``engine``: the model's id as the server knows it, and the
-    server's base URL (``@<url>``, else ``base_url``, else ``OPENAI_BASE_URL`` for
-    ``openai``, else the engine's default).
+    server's base URL (``@<url>``, else ``base_url``, else the SDK's variable
+    (``BASE_URL_VARIABLES``), else the engine's default).
 
     Example:
         >>> source = remote_source("vllm", "Qwen/Qwen3-32B@http://gpu-box:8000/v1")
@@ -150,7 +154,7 @@ def remote_source(engine: str, reference: str, base_url: str | None = None) -> M
     if not model:
         raise ModelNotFoundError(f"name the model served by {engine}: '{engine}:<model>"
                                  "[@<base url>]', e.g. 'vllm:Qwen/Qwen3-32B@http://host:8000/v1'")
-    url = (url or base_url or (os.environ.get("OPENAI_BASE_URL") if engine == "openai" else "")
+    url = (url or base_url or os.environ.get(BASE_URL_VARIABLES.get(engine, ""), "")
            or REMOTE_ENGINES[engine]).rstrip("/")
     return ModelSource("remote", model, model, f"{model} served by {engine} at {url}",
                        endpoint=url, engine=engine)

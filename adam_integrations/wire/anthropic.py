@@ -10,7 +10,10 @@ Ollama serves it: what ``adam serve`` reads and answers, so tools built on the
 - answers: ``MessageBuilder`` turns the core's chunks into the stream's events
   (``message_start``, ``content_block_start`` / ``_delta`` / ``_stop``, ``message_delta``,
   ``message_stop``); the non-streamed message is what the same steps build;
-- errors: ``{"type": "error", "error": {"type", "message"}}`` (``error_object``).
+- errors: ``{"type": "error", "error": {"type", "message"}}`` (``error_object``);
+- the client side (``backends.remote.anthropic``): ``request_to_wire`` builds a streamed
+  request from core messages and settings, ``StreamReader`` turns the stream's events
+  back into core chunks.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.errors import AdamError, InvalidRequestError
+from adam_integrations.core.output import tool_call_from_json
 from adam_integrations.core.types import (
     GENERATION_RANGES,
     ChatMessage,
     Chunk,
     GenerationConfig,
+    InvalidToolCall,
     ToolCall,
     Usage,
 )
@@ -298,3 +303,162 @@ class MessageBuilder:
         if block is None:
             return []
         return [{"type": "content_block_stop", "index": self._content.index(block)}]
+
+
+# -- the client side (backends.remote.anthropic) ------------------------------------------
+DEFAULT_MAX_TOKENS = 4096
+"""``max_tokens`` sent when a request leaves it open: the Messages API requires one."""
+THINKING_BUDGET = 1024
+"""``thinking.budget_tokens`` for ``think=True``: the API's smallest budget (a local
+server ignores it; Anthropic's needs ``max_tokens`` above it)."""
+_TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"},
+                 "required": {"type": "any"}}
+
+
+def request_to_wire(model: str, messages: list[ChatMessage], config: GenerationConfig
+                    ) -> dict[str, Any]:
+    """A streamed Messages request for ``config`` (``request_from_wire`` is its inverse on
+    this server): system turns joined into ``system``, tool results as ``tool_result``
+    blocks in one user turn, assistant tool calls as ``tool_use`` blocks; earlier turns'
+    reasoning is left out (Anthropic's API takes it back only signed)."""
+    if config.temperature is not None and config.temperature > 1:
+        raise InvalidRequestError(f"temperature={config.temperature:g}: the Messages API "
+                                  "takes 0 to 1", param="temperature")
+    body: dict[str, Any] = {"model": model, "stream": True,
+                            "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS,
+                            "messages": _turns_to_wire(messages)}
+    system = "\n\n".join(m.content for m in messages if m.role == "system")
+    if system:
+        body["system"] = system
+    for field, key in (("temperature", "temperature"), ("top_p", "top_p"),
+                       ("top_k", "top_k")):
+        if getattr(config, field) is not None:
+            body[key] = getattr(config, field)
+    if config.stop:
+        body["stop_sequences"] = list(config.stop)
+    if config.tools_active:
+        body["tools"] = [{"name": t.name, "description": t.description,
+                          "input_schema": dict(t.parameters)} for t in config.tools]
+        choice = config.tool_choice or "auto"
+        body["tool_choice"] = dict(_TOOL_CHOICES.get(choice) or {"type": "tool",
+                                                                 "name": choice})
+        if config.parallel_tool_calls is False:
+            body["tool_choice"]["disable_parallel_tool_use"] = True
+    if config.think is not None:
+        body["thinking"] = ({"type": "enabled", "budget_tokens": THINKING_BUDGET}
+                            if config.think else {"type": "disabled"})
+    output: dict[str, Any] = {}
+    if config.reasoning_effort:
+        output["effort"] = config.reasoning_effort
+    if config.response_format is not None:
+        schema = config.response_format.schema
+        output["format"] = {"type": "json_schema",
+                            "schema": dict(schema) if schema is not None else
+                            {"type": "object"}}
+    if output:
+        body["output_config"] = output
+    return body
+
+
+def _turns_to_wire(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "system":
+            continue
+        if message.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": message.tool_call_id or "",
+                     "content": message.content}
+            if turns and turns[-1]["role"] == "user" and isinstance(
+                    turns[-1]["content"], list):
+                turns[-1]["content"].append(block)  # the results of one turn's calls
+            else:
+                turns.append({"role": "user", "content": [block]})
+            continue
+        if message.role == "assistant" and message.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": message.content}] \
+                if message.content else []
+            blocks += [{"type": "tool_use", "id": call.id, "name": call.name,
+                        "input": call.arguments} for call in message.tool_calls]
+            turns.append({"role": "assistant", "content": blocks})
+        else:
+            turns.append({"role": message.role, "content": message.content})
+    return turns
+
+
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop",
+                "pause_turn": "stop", "refusal": "stop", "max_tokens": "length",
+                "model_context_window_exceeded": "length"}
+"""The Messages API's ``stop_reason`` as the core's ``finish_reason``."""
+
+
+class StreamReader:
+    """The Messages API's stream events (as dicts) in, core chunks out: text and
+    thinking deltas as they come, each ``tool_use`` block as a whole call when it closes
+    (its ``input_json_delta`` pieces joined, checked as every backend checks calls),
+    usage from ``message_start`` and ``message_delta``, the finish reason last."""
+
+    def __init__(self, config: GenerationConfig) -> None:
+        self._tool_names = config.tool_names
+        self._blocks: dict[int, dict[str, Any]] = {}
+        self._usage = Usage()
+        self._stop: str | None = None
+
+    def feed(self, event: Mapping[str, Any]) -> list[Chunk]:
+        kind = event.get("type")
+        if kind == "message_start":
+            self._read_usage((event.get("message") or {}).get("usage") or {})
+        elif kind == "content_block_start":
+            block = dict(event.get("content_block") or {})
+            self._blocks[int(event.get("index") or 0)] = {**block, "json": ""}
+            text = block.get("text") or block.get("thinking")  # a block may start with text
+            if text:
+                return [Chunk(text=text) if block.get("type") == "text" else
+                        Chunk(thinking=text)]
+        elif kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [Chunk(text=delta["text"])]
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                return [Chunk(thinking=delta["thinking"])]
+            if delta.get("type") == "input_json_delta":
+                self._blocks.setdefault(int(event.get("index") or 0), {"json": ""})[
+                    "json"] += delta.get("partial_json") or ""
+        elif kind == "content_block_stop":
+            block = self._blocks.pop(int(event.get("index") or 0), {})
+            if block.get("type") == "tool_use":
+                return [self._call(block)]
+        elif kind == "message_delta":
+            self._stop = (event.get("delta") or {}).get("stop_reason") or self._stop
+            self._read_usage(event.get("usage") or {})
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise AdamError(f"the server stopped the answer: {error.get('message') or error}")
+        return []
+
+    def finish(self) -> list[Chunk]:
+        if self._stop is None:
+            raise AdamError("the server ended the stream before the answer finished (no "
+                            "stop_reason)")
+        return [Chunk(finish_reason=STOP_REASONS.get(self._stop, "stop"), usage=self._usage)]
+
+    def _read_usage(self, usage: Mapping[str, Any]) -> None:
+        cached = int(usage.get("cache_read_input_tokens") or 0)
+        if usage.get("input_tokens") is not None:
+            self._usage.prompt_tokens = int(usage["input_tokens"]) + cached
+            self._usage.cached_tokens = cached
+        if usage.get("output_tokens") is not None:
+            self._usage.completion_tokens = int(usage["output_tokens"])
+
+    def _call(self, block: Mapping[str, Any]) -> Chunk:
+        text = block.get("json") or json.dumps(block.get("input") or {})
+        try:
+            arguments = json.loads(text) if text.strip() else {}
+        except ValueError as error:
+            return Chunk(invalid_tool_calls=[InvalidToolCall(
+                block.get("name"), text, f"the input is not valid JSON: {error}",
+                id=block.get("id"))])
+        call = tool_call_from_json(json.dumps({"name": block.get("name"),
+                                               "arguments": arguments}), self._tool_names)
+        for found in (*call.tool_calls, *call.invalid_tool_calls):
+            found.id = block.get("id") or found.id
+        return call

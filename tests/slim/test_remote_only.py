@@ -78,9 +78,15 @@ def _convert() -> object:
     return write_gguf(Path("checkpoint"), Path("out.gguf"))
 
 
+def _anthropic() -> object:
+    from adam_integrations import ModelManager
+
+    return ModelManager(model="anthropic:claude-haiku-4-5@http://127.0.0.1:9").backend
+
+
 @pytest.mark.parametrize(("make", "extra"), [
     (_transformers, "transformers"), (_llamacpp, "llamacpp"), (_server, "server"),
-    (_convert, "transformers")])
+    (_convert, "transformers"), (_anthropic, "anthropic")])
 def test_a_part_whose_extra_is_missing_names_it(make, extra):
     with pytest.raises(MissingExtraError, match=rf"pip install 'adam-integrations\[{extra}\]'"):
         make()

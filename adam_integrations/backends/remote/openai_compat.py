@@ -32,19 +32,16 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from adam_integrations.backends.remote.sdk_errors import Server, message_of, sdk_errors_mapped
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.backend import ModelBackend, make_config
 from adam_integrations.core.errors import (
     AdamError,
-    InvalidRequestError,
     ModelLoadError,
     ModelNotFoundError,
-    RequestTimeoutError,
-    ServerBusyError,
     UnsupportedOperationError,
 )
 from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
@@ -152,8 +149,11 @@ class OpenAICompatibleModel(ModelBackend):
 
     @classmethod
     def refuses(cls, source: ModelSource) -> str | None:
-        if source.kind == "remote":
+        if source.kind == "remote" and source.engine != "anthropic":
             return None
+        if source.engine == "anthropic":
+            return (f"{source.name!r} is behind Anthropic's Messages API, not OpenAI's: "
+                    "the anthropic backend runs it")
         return (f"{source.name!r} is not a model on a server; name one as "
                 f"'{cls.engine_name}:<model>@<base url>'")
 
@@ -239,7 +239,7 @@ class OpenAICompatibleModel(ModelBackend):
             return False
         logger.warning("the server at %s refused response_format json_schema (%s); "
                        "structured output goes to it as json_object with a schema (llama.cpp's "
-                       "dialect) from now on", self.base_url, _message(cause))
+                       "dialect) from now on", self.base_url, message_of(cause))
         self.engine = replace(self.engine, schema_in_json_object=True)
         return True
 
@@ -255,37 +255,13 @@ class OpenAICompatibleModel(ModelBackend):
                                   "explanation": self.source.explanation})
 
     # -- errors ----------------------------------------------------------------------
-    @contextmanager
-    def _errors_mapped(self, config: GenerationConfig | None = None) -> Iterator[None]:
+    def _errors_mapped(self, config: GenerationConfig | None = None) -> Any:
         import openai
 
-        try:
-            yield
-        except openai.APITimeoutError as error:
-            raise RequestTimeoutError(f"the server at {self.base_url} did not answer within "
-                                      f"{self._timeout:g} s; pass timeout= to wait longer"
-                                      ) from error
-        except openai.APIConnectionError as error:
-            raise ModelLoadError(f"no server answers at {self.base_url}; start one "
-                                 f"({self.engine.launch}) or point base_url= (or "
-                                 "OPENAI_BASE_URL) at it") from error
-        except openai.AuthenticationError as error:
-            raise ModelLoadError(f"the server at {self.base_url} refused the API key (401); "
-                                 "pass api_key= or set OPENAI_API_KEY") from error
-        except openai.NotFoundError as error:
-            raise ModelNotFoundError(f"the server at {self.base_url} does not serve "
-                                     f"{self.model_id!r} ({_message(error)}); "
-                                     f"{self._served_names()}") from error
-        except openai.RateLimitError as error:
-            raise ServerBusyError(f"the server at {self.base_url} is busy (429) after "
-                                  f"{self._max_retries} retries: {_message(error)}"
-                                  ) from error
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-            raise InvalidRequestError(f"the server refused the request: {_message(error)}"
-                                      f"{_hint(config)}") from error
-        except openai.APIStatusError as error:
-            raise AdamError(f"the server at {self.base_url} failed ({error.status_code}): "
-                            f"{_message(error)}") from error
+        return sdk_errors_mapped(
+            openai, Server(self.base_url, self.model_id, self._timeout, self._max_retries,
+                           self.engine.launch, "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+            served=lambda: f"; {self._served_names()}", refused_hint=_hint(config))
 
     def _served_names(self) -> str:
         try:
@@ -455,17 +431,6 @@ def _split_extra(body: dict[str, Any]) -> dict[str, Any]:
     if extra:
         out["extra_body"] = extra
     return out
-
-
-def _message(error: Any) -> str:
-    """The server's own message (its first line: some servers append tracebacks)."""
-    body = getattr(error, "body", None)  # OpenAI's {"error": {"message"}}, Ollama's string
-    if isinstance(body, dict):
-        body = body.get("error", body)
-    if isinstance(body, dict):
-        body = body.get("message") or body
-    text = str(body or getattr(error, "message", error)).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _hint(config: GenerationConfig | None) -> str:
