@@ -5,6 +5,9 @@ Ollama classes and the ``openai`` client. Plus the bad input Ollama clients send
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import httpx
@@ -284,3 +287,35 @@ def test_the_default_address_is_ollamas_on_loopback(monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0:8080")
     assert host_and_port(None, None) == ("0.0.0.0", 8080)
     assert host_and_port("127.0.0.1", 9000) == ("127.0.0.1", 9000)
+
+
+def test_errors_name_the_model_as_the_client_asked_for_it(server, client):
+    """The backend knows the weight file's name (SmolLM2-135M-Instruct); the client asked
+    for smollm2:135m, and the error says that (issue 39)."""
+    long = [{"role": "user", "content": "hello " * 9000}]
+    answer = httpx.post(f"{server}/api/chat", timeout=60, json={
+        "model": CHAT, "messages": long, "stream": False})
+    assert answer.status_code == 400
+    message = error_message(answer)
+    assert f"context window of {CHAT}" in message and "SmolLM2-135M" not in message
+    client.copy(CHAT, "my-named-smol")
+    try:
+        renamed = httpx.post(f"{server}/v1/chat/completions", timeout=60, json={
+            "model": "my-named-smol", "messages": long}).json()["error"]["message"]
+        assert "context window of my-named-smol" in renamed
+    finally:
+        client.delete("my-named-smol")
+
+
+def test_create_refuses_a_parameter_that_is_not_of_its_type(server, tmp_path):
+    """``PARAMETER temperature hot`` was stored and then ignored (issue 39): the same field
+    table as requests refuses it, over /api/create and on the command line."""
+    answer = httpx.post(f"{server}/api/create", timeout=60, json={
+        "model": "hot-smol", "from": CHAT, "parameters": {"temperature": "hot"}})
+    assert answer.status_code == 400 and "temperature" in error_message(answer)
+    (tmp_path / "Modelfile").write_text(f"FROM {CHAT}\nPARAMETER temperature hot\n")
+    done = subprocess.run([sys.executable, "-m", "adam_integrations.cli", "create", "hot-smol",
+                           "-f", str(tmp_path / "Modelfile")], capture_output=True, text=True,
+                          timeout=120, env={**os.environ,
+                                            "OLLAMA_MODELS": str(tmp_path / "ollama")})
+    assert done.returncode == 1 and "temperature" in done.stderr
