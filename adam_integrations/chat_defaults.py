@@ -64,8 +64,8 @@ class ChatDefaults(BaseModel):
     stop: list[str] | None = Field(default=None, description=(
         "Stop sequences: generation ends there, and they are not part of the answer."))
     reasoning_effort: str | None = Field(default=None, description=(
-        "A reasoning level, as OpenAI names it (models that take levels; others refuse "
-        "it, saying what they take)."))
+        "A reasoning level, as OpenAI names it: the effort of a model that takes levels; "
+        "thinking on for an on/off model; refused by a model that cannot think)."))
     preserve_thinking: bool | None = Field(default=None, description=(
         "Keep earlier turns' reasoning in the prompt (Qwen3.6's template switch)."))
     logprobs: bool | None = Field(default=None, description=(

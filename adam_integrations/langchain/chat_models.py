@@ -147,7 +147,7 @@ class ChatAdam(BaseChatModel, ChatDefaults):
     reasoning: bool | str | None = None
     """True/False switches a thinking model's reasoning on/off; a level ("low", "medium",
     "high", "xhigh", as ChatOllama takes it) sets the effort of a model that has levels
-    (others refuse it, saying what they take); None = model default."""
+    and turns an on/off model's thinking on; None = model default."""
     manager: ModelManager | None = Field(default=None, exclude=True)
     """Wrap an existing ModelManager instead of building one from the fields above."""
     streaming: bool = False

@@ -49,16 +49,19 @@ def test_qwen35s_template_thinks_by_default_and_switches_off(model):
     assert default.endswith("<|im_start|>assistant\n<think>\n")
     off = backend.render_chat(HELLO, GenerationConfig(think=False))
     assert off.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
-    assert backend.thinking_control() == "on/off (enable_thinking)"
+    assert backend.thinking_control().startswith("on/off (enable_thinking); a level")
     # the opened think block: what comes first is reasoning, not answer
     chunks = list(model.stream_chat([{"role": "user", "content": "Why?"}], max_tokens=4,
                                     temperature=0.0))
     assert any(c.thinking for c in chunks) and not any(c.text for c in chunks)
 
 
-def test_a_level_or_preserve_thinking_that_qwen35_lacks_is_refused(model):
-    with pytest.raises(InvalidRequestError, match=r"on or off only.*'high'"):
-        model.chat([{"role": "user", "content": "Hi"}], max_tokens=1, think="high")
+def test_a_level_turns_qwen35s_thinking_on_and_preserve_thinking_is_refused(model):
+    """Qwen3.5's thinking is on or off: a level means on (Ollama's ThinkValue, issue 39);
+    it has no preserve_thinking switch (Qwen3.6 has)."""
+    backend = model.backend
+    assert backend.render_chat(HELLO, GenerationConfig(think="high")) == \
+        backend.render_chat(HELLO, GenerationConfig(think=True))
     with pytest.raises(InvalidRequestError, match="no preserve_thinking switch"):
         model.chat([{"role": "user", "content": "Hi"}], max_tokens=1, preserve_thinking=True)
 
