@@ -1,9 +1,12 @@
-"""The ``adam`` command line: ``adam demo``, ``adam run``, ``adam show``, ``adam embed``,
-``adam serve``, ``adam pull``, ``adam hardware``, ``adam recommend``, ``adam share``,
-``adam models``.
+"""The ``adam`` command line: ``adam demo``, ``run``, ``show``, ``embed``, ``serve``,
+``pull``, ``list``/``ls``, ``ps``, ``stop``, ``cp``, ``rm``, ``create``, ``hardware``,
+``recommend``, ``share``, ``models``, and the tools ``convert``, ``quantize``,
+``imatrix``, ``eval``.
 
 Modelled on ``ollama``: ``adam run MODEL "prompt"`` streams an answer, ``adam run MODEL``
-alone opens a chat (``/bye`` leaves). Errors print one line saying what to do and exit 1.
+alone opens a chat (``/bye`` leaves), ``adam run "a prompt"`` asks the default model; bare
+names from Ollama's store resolve; a misspelt command, flag or model name gets "did you
+mean". Errors print one line saying what to do and exit 1.
 """
 
 from __future__ import annotations
