@@ -4,9 +4,9 @@ First the embedded SmolLM2, which works offline right now: its GGUF goes into Ol
 store as a hardlink (no second copy), and `ollama run smollm2-135m-instruct:q4_1` (or
 `adam serve`) reads that same file. Then a Qwen3 catalog model: shared with Ollama, it
 uses Qwen's official GGUF of that size, the one file in the Hugging Face cache that
-llama.cpp runs (transformers too, with model_type="huggingface") and Ollama gets. With nothing downloaded yet, its
-explanation says which file it would need, how large it is, and the `adam pull` that
-gets it.
+llama.cpp runs (transformers too, with model_type="huggingface") and Ollama gets. With
+nothing downloaded yet, its explanation says which file it would need, how large it is,
+and the `adam pull` that gets it.
 """
 
 from adam_integrations import ModelManager
