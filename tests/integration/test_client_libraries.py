@@ -196,3 +196,12 @@ print(json.dumps({{"chat": chat.model_id, "text": answer.text(),
     assert out["dimensions"] == 384
     assert f"ollama/{EMBEDDER}" in out["embedders"]
     assert f"ollama/{MODEL}" not in out["embedders"]
+
+
+def test_a_nested_pydantic_tool_is_forced_on_both_in_process_backends(backend_manager):
+    """The same hoisted schema drives the grammar on llama.cpp and on transformers."""
+    answer = backend_manager.chat([{"role": "user", "content": "Plan a trip to Oslo."}],
+                                  tools=[openai.pydantic_function_tool(Trip)],
+                                  tool_choice="required", max_tokens=96, temperature=0)
+    (call,) = answer.tool_calls
+    Trip.model_validate(call.arguments)

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from adam_integrations.backends.remote.sdk_errors import Server, sdk_errors_mapped
+from adam_integrations.backends.remote.sdk import Server, sdk_errors_mapped, sdk_request
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     ModelLoadError,
@@ -151,7 +151,10 @@ class AnthropicModel(ModelBackend):
     def _read(self, body: dict[str, Any], config: GenerationConfig) -> Iterator[Chunk]:
         """The stream's events read as dicts; leaving early closes the HTTP stream."""
         reader = wire.StreamReader(config)
-        with self._errors_mapped(), self.client.messages.create(**_sdk_fields(body)) as events:
+        from anthropic.resources.messages import Messages
+
+        with self._errors_mapped(), \
+                self.client.messages.create(**sdk_request(Messages.create, body)) as events:
             for event in events:
                 yield from (c for c in reader.feed(event.model_dump()) if not c.empty)
             yield from reader.finish()
@@ -174,17 +177,3 @@ class AnthropicModel(ModelBackend):
         return sdk_errors_mapped(anthropic, Server(
             self.base_url, self.model_id, self._timeout, self._max_retries,
             "adam serve speaks the Messages API", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"))
-
-
-def _sdk_fields(body: dict[str, Any]) -> dict[str, Any]:
-    """The request as the SDK takes it: the sampling fields its ``create`` no longer names
-    (``temperature``, ``top_p``, ``top_k``, which servers such as adam serve read) go in
-    ``extra_body``."""
-    import inspect
-
-    from anthropic.resources.messages import Messages
-
-    named = set(inspect.signature(Messages.create).parameters)
-    extra = {key: value for key, value in body.items() if key not in named}
-    return {**{k: v for k, v in body.items() if k in named},
-            **({"extra_body": extra} if extra else {})}

@@ -35,7 +35,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from adam_integrations.backends.remote.sdk_errors import Server, message_of, sdk_errors_mapped
+from adam_integrations.backends.remote.sdk import (
+    Server,
+    message_of,
+    sdk_errors_mapped,
+    sdk_request,
+)
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.core.backend import ModelBackend, make_config
 from adam_integrations.core.errors import (
@@ -298,7 +303,7 @@ class OpenAICompatibleModel(ModelBackend):
         body = wire.completion_request_to_wire(self.model_id, prompt, config, self.engine,
                                                suffix)
         return self._read(lambda: self.client.completions.with_streaming_response.create(
-            **_split_extra(body)), config, False)
+            **sdk_request(_completions_create(), body)), config, False)
 
     def _read(self, request: Callable[[], Any], config: GenerationConfig,
               forced: bool) -> Iterator[Chunk]:
@@ -396,7 +401,7 @@ class OpenAICompatibleModel(ModelBackend):
                    ) -> tuple[dict[str, Any], bool]:
         """The request, and whether a forced call goes as structured output."""
         body, forced = wire.chat_request_to_wire(self.model_id, messages, config, self.engine)
-        return _split_extra(body), forced
+        return sdk_request(_chat_create(), body), forced
 
 
 class VLLMModel(OpenAICompatibleModel):
@@ -418,19 +423,16 @@ class LlamaServerModel(OpenAICompatibleModel):
     name = engine_name = "llamacpp-server"
 
 
-_SDK_FIELDS = frozenset({
-    "model", "messages", "prompt", "stream", "stream_options", "max_tokens",
-    "max_completion_tokens", "temperature", "top_p", "seed", "stop", "presence_penalty",
-    "frequency_penalty", "tools", "tool_choice", "parallel_tool_calls", "response_format"})
+def _chat_create() -> Any:
+    from openai.resources.chat.completions import Completions
+
+    return Completions.create
 
 
-def _split_extra(body: dict[str, Any]) -> dict[str, Any]:
-    """Fields the ``openai`` client does not know go in ``extra_body``."""
-    out = {k: v for k, v in body.items() if k in _SDK_FIELDS}
-    extra = {k: v for k, v in body.items() if k not in _SDK_FIELDS}
-    if extra:
-        out["extra_body"] = extra
-    return out
+def _completions_create() -> Any:
+    from openai.resources.completions import Completions
+
+    return Completions.create
 
 
 def _hint(config: GenerationConfig | None) -> str:
