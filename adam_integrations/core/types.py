@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from adam_integrations.core.errors import (
@@ -273,7 +273,7 @@ def coerce_messages(messages: Iterable[ChatMessage | Mapping[str, Any]]) -> list
     return result
 
 
-@dataclass
+@dataclass(frozen=True)
 class GenerationConfig:
     """How to generate: every field ``None`` means "the backend's or model's default".
 
@@ -304,6 +304,9 @@ class GenerationConfig:
       ``Chunk.logprobs`` / ``Completion.logprobs``; ``top_logprobs`` (0-20, implies
       ``logprobs``) adds that many of the most likely tokens at each position.
 
+    A config is frozen and checked once, when it is made: ``merged`` returns the same
+    object when nothing changes and checks only the fields that do.
+
     Example:
         >>> GenerationConfig(max_tokens=64, temperature=0.0, stop=["\\n\\n"]).max_tokens
         64
@@ -330,23 +333,33 @@ class GenerationConfig:
     preserve_thinking: bool | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, str):
-            self.stop = [self.stop]
-        if not isinstance(self.stop or [], (list, tuple)) or not all(
-                isinstance(s, str) for s in self.stop or []):
-            raise InvalidInputTypeError("stop must be a string or a list of strings")
-        self.stop = [s for s in (self.stop or []) if s]
-        if self.parallel_tool_calls is not None and not isinstance(self.parallel_tool_calls,
-                                                                   bool):
+        self._check(_CONFIG_FIELDS)
+
+    def _check(self, changed: frozenset[str] | set[str]) -> None:
+        """Validate and normalise the ``changed`` fields, then every rule between fields
+        (cheap: no tool or schema is read again unless it changed)."""
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
+
+        if "stop" in changed:
+            stop = [self.stop] if isinstance(self.stop, str) else self.stop
+            if not isinstance(stop or [], (list, tuple)) or not all(
+                    isinstance(s, str) for s in stop or []):
+                raise InvalidInputTypeError("stop must be a string or a list of strings")
+            put("stop", [s for s in (stop or []) if s])
+        if "parallel_tool_calls" in changed and self.parallel_tool_calls is not None \
+                and not isinstance(self.parallel_tool_calls, bool):
             raise InvalidInputTypeError("parallel_tool_calls must be true or false")
         for name, limits in GENERATION_RANGES.items():
-            limits.check(name, getattr(self, name))
+            if name in changed:
+                limits.check(name, getattr(self, name))
         if isinstance(self.think, str) and self.think in THINKING_LEVELS:
             # Ollama's effort levels: the model's own effort control where its template
             # has one (``reasoning_effort``), else thinking on
-            self.think, self.reasoning_effort = True, self.think
+            put("reasoning_effort", self.think)
+            put("think", True)
         if self.reasoning_effort is not None and self.think is None:
-            self.think = True  # a level means thinking, at that level
+            put("think", True)  # a level means thinking, at that level
         if self.reasoning_effort is not None and self.reasoning_effort not in THINKING_LEVELS:
             raise InvalidRequestError(
                 f"reasoning_effort must be one of {', '.join(THINKING_LEVELS)}, got "
@@ -357,7 +370,7 @@ class GenerationConfig:
             raise InvalidRequestError("top_logprobs needs logprobs; set logprobs=True or "
                                       "leave top_logprobs out")
         if self.top_logprobs and self.logprobs is None:
-            self.logprobs = True  # as ChatOllama and the OpenAI API take it
+            put("logprobs", True)  # as ChatOllama and the OpenAI API take it
         if self.think is not None and not isinstance(self.think, bool):
             raise InvalidInputTypeError(
                 f"think must be True, False, None or a level ({', '.join(THINKING_LEVELS)}), "
@@ -370,9 +383,12 @@ class GenerationConfig:
                                                                  bool):
             raise InvalidInputTypeError(
                 f"preserve_thinking must be true or false, got {self.preserve_thinking!r}")
-        self.tools = coerce_tools(self.tools)
-        self.tool_choice = coerce_tool_choice(self.tool_choice, self.tools)
-        self.response_format = coerce_response_format(self.response_format)
+        if "tools" in changed:
+            put("tools", coerce_tools(self.tools))
+        if "tools" in changed or "tool_choice" in changed:
+            put("tool_choice", coerce_tool_choice(self.tool_choice, self.tools))
+        if "response_format" in changed:
+            put("response_format", coerce_response_format(self.response_format))
         if self.response_format is not None and self.tool_choice in ("required",
                                                                      *self.tool_names):
             raise InvalidRequestError(
@@ -381,14 +397,32 @@ class GenerationConfig:
             )
 
     def merged(self, **overrides: Any) -> GenerationConfig:
-        """A copy with the given fields replaced; ``None`` values leave a field as it is."""
-        names = {f.name for f in fields(self)}
-        unknown = set(overrides) - names
+        """This config with the given fields replaced (``None`` values leave a field as it
+        is): the same object when nothing changes, else a copy in which only the changed
+        fields are checked again.
+
+        Example:
+            >>> config = GenerationConfig(temperature=0.2)
+            >>> config.merged(temperature=0.2, top_k=None) is config
+            True
+            >>> config.merged(top_k=5).top_k
+            5
+        """
+        unknown = set(overrides) - _CONFIG_FIELDS
         if unknown:
             raise UnknownOptionError(
-                f"unknown generation option(s) {sorted(unknown)}; known: {sorted(names)}"
+                f"unknown generation option(s) {sorted(unknown)}; known: "
+                f"{sorted(_CONFIG_FIELDS)}"
             )
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        changes = {k: v for k, v in overrides.items()
+                   if v is not None and not _same(getattr(self, k), v)}
+        if not changes:
+            return self
+        copy = object.__new__(GenerationConfig)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        copy._check(set(changes))
+        return copy
 
     @classmethod
     def from_options(cls, defaults: Mapping[str, Any], overrides: Mapping[str, Any]
@@ -422,11 +456,28 @@ class GenerationConfig:
         return bool(self.tools) and self.tool_choice != "none"
 
     @property
+    def forced_call(self) -> bool:
+        """Whether the answer must be a call of one of the offered tools."""
+        return self.tools_active and bool(self.forced_tools)
+
+    @property
     def forced_tools(self) -> list[ToolSpec]:
         """The tools one of which must be called (empty when calling is optional)."""
         if self.tool_choice == "required":
             return list(self.tools)
         return [t for t in self.tools if t.name == self.tool_choice]
+
+
+_CONFIG_FIELDS = frozenset(f.name for f in fields(GenerationConfig))
+
+
+def _same(current: Any, new: Any) -> bool:
+    """Whether a merged value changes nothing (same type and value: ``1`` is not ``1.0``
+    nor ``True``, which validation tells apart)."""
+    try:
+        return type(current) is type(new) and bool(current == new)
+    except Exception:  # a value that cannot be compared is taken as a change
+        return False
 
 
 _INT32_MAX = 2**31 - 1

@@ -111,7 +111,7 @@ def request_plan(config: GenerationConfig, thinking: ThinkingMode) -> Plan | Non
     if config.response_format is not None:
         prepared = prepare_schema(config.response_format.schema or {"type": "object"})
         answer = _json(prepared.schema)
-    elif config.tools_active and config.forced_tools:
+    elif config.forced_call:
         prepared, call = _call_tag(config.forced_tools)
         answer = call if config.parallel_tool_calls is not True else {
             "type": "tags_with_separator", "tags": [call], "separator": "\n",

@@ -23,7 +23,7 @@ import os
 import re
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -253,7 +253,7 @@ class ModelService:
         cap = self.settings.max_tokens
         if cap is None or (config.max_tokens is not None and config.max_tokens <= cap):
             return config
-        return replace(config, max_tokens=cap)
+        return config.merged(max_tokens=cap)
 
     def _timed_out(self) -> RequestTimeoutError:
         return RequestTimeoutError(

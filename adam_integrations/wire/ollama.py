@@ -283,7 +283,7 @@ def options_from_config(config: GenerationConfig, num_ctx: int | None = None
 def format_from_config(config: GenerationConfig) -> Any:
     """The ``format`` field: the response schema, or a forced tool call's schema (Ollama has
     no ``tool_choice``; a grammar for the call's JSON forces it instead)."""
-    if config.tools_active and config.forced_tools:
+    if config.forced_call:
         return any_call_schema(config.forced_tools)
     if config.response_format is not None:
         return config.response_format.schema or "json"
@@ -312,7 +312,7 @@ def _logprob(entry: Any) -> TokenLogprob:
 
 def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
     """The ``tools`` field (None when tools are off or forced through ``format``)."""
-    if not config.tools_active or config.forced_tools:
+    if not config.tools_active or config.forced_call:
         return None
     return [{"type": "function", "function": {
         "name": t.name, "description": t.description, "parameters": t.parameters}}

@@ -185,8 +185,7 @@ def chat_request_to_wire(model: str, messages: list[ChatMessage], config: Genera
     body.update(model=model, stream=True, stream_options={"include_usage": True},
                 messages=[message_to_wire(m, reasoning=dialect.reasoning_back)
                           for m in messages])
-    forced = bool(config.tools_active and config.forced_tools
-                  and dialect.forced_tools_by_schema)
+    forced = config.forced_call and dialect.forced_tools_by_schema
     if forced:
         body["response_format"] = response_format_to_wire(
             call_schema_format(config), schema_in_json_object=dialect.schema_in_json_object)

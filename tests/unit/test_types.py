@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from adam_integrations import (
@@ -58,6 +60,37 @@ def test_merged_replaces_given_fields_and_keeps_the_rest():
     assert (merged.max_tokens, merged.temperature, merged.top_k) == (10, 0.0, None)
     with pytest.raises(InvalidRequestError, match="unknown generation option"):
         base.merged(max_new_tokens=3)
+
+
+def test_a_config_is_frozen_and_merging_nothing_new_returns_it():
+    config = GenerationConfig(temperature=0.2, stop="END")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.temperature = 0.9  # type: ignore[misc]
+    assert config.merged() is config
+    assert config.merged(temperature=0.2, stop=["END"], top_k=None) is config
+    assert config.merged(temperature=0.3) is not config
+    with pytest.raises(InvalidInputTypeError):  # True is not 1: a changed type is checked
+        GenerationConfig(top_k=1).merged(top_k=True)
+
+
+def test_merging_checks_only_what_changed_and_the_rules_between_fields(monkeypatch):
+    from adam_integrations.core import types
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    config = GenerationConfig(tools=[tool], tool_choice="f", top_logprobs=2)
+    calls = []
+    monkeypatch.setattr(types, "coerce_tools", lambda t: calls.append(t) or list(t))
+    merged = config.merged(temperature=0.5, max_tokens=9)
+    assert calls == []  # the tools were not read again
+    assert (merged.tools, merged.tool_choice, merged.logprobs) == (config.tools, "f", True)
+    assert merged.forced_call and not config.merged(tool_choice="auto").forced_call
+    with pytest.raises(InvalidRequestError, match="contradict"):
+        GenerationConfig(reasoning_effort="low").merged(think=False)
+    with pytest.raises(InvalidRequestError, match="both constrain"):
+        config.merged(response_format="json")
+    with pytest.raises(InvalidRequestError, match="top_logprobs needs logprobs"):
+        config.merged(logprobs=False)
+    assert GenerationConfig().merged(think="high").reasoning_effort == "high"
 
 
 def test_messages_accept_dicts_and_reject_unknown_roles_and_keys():

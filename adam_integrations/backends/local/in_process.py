@@ -206,12 +206,11 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
         parser = ResponseParser(tool_names=config.tool_names,
                                 parse_tool_calls=config.tools_active,
                                 starts_in_thinking=starts_thinking,
-                                forced_tool_call=bool(config.forced_tools))
+                                forced_tool_call=config.forced_call)
         assembler = ChunkAssembler(config, parser, prompt_tokens=prompt_tokens,
                                    max_new=max_new, load_seconds=load_seconds)
         thinking = thinking_mode(self._traits(loaded), config, starts_thinking)
-        constrained = config.response_format is not None or (
-            config.tools_active and bool(config.forced_tools))
+        constrained = config.response_format is not None or config.forced_call
         budget = (max(1, int(max_new * CONSTRAINED_THINKING_SHARE))
                   if constrained and thinking != "none" else None)
         return Generation(max_new, thinking, assembler, budget)

@@ -286,14 +286,13 @@ def _chunk(part: Any, config: GenerationConfig, text_so_far: list[str]) -> Chunk
     calls = [ToolCall(name=c.function.name, arguments=dict(c.function.arguments or {}),
                       id=wire.new_call_id())
              for c in (getattr(message, "tool_calls", None) or [])]
-    forced = config.tools_active and bool(config.forced_tools)
-    if forced:  # the answer is the call's JSON: collect it, read it at the end
+    if config.forced_call:  # the answer is the call's JSON: collect it, read it at the end
         text_so_far.append(text)
         text = ""
     chunk = Chunk(text=text, thinking=thinking, tool_calls=calls,
                   logprobs=wire.logprobs_from_wire(getattr(part, "logprobs", None)))
     if part.done:
-        if forced:
+        if config.forced_call:
             call = _forced_call("".join(text_so_far))
             if isinstance(call, ToolCall):
                 chunk.tool_calls = [call]
