@@ -11,10 +11,12 @@ on one layer stay apart (``tests/unit/test_layers.py`` keeps it so):
 3. ``sharing/``: one index over the stores, and sharing a GGUF with Ollama.
 4. ``backends/``: ``local/`` (llama.cpp, transformers in process) and ``remote/`` (the
    Ollama and OpenAI-compatible clients), which stay apart.
-5. ``manager.py`` and ``tools/`` (convert, quantize, evaluate).
-6. ``chat_defaults.py``: the settings both framework adapters share.
-7. ``langchain/``, ``llama_index/``, ``server/``: the adapters and ``adam serve``.
-8. ``cli.py`` and this package root.
+5. ``served.py``: one model as both front doors reach it (its stored layers, domain and
+   default sampling).
+6. ``manager.py`` and ``tools/`` (convert, quantize, evaluate).
+7. ``chat_defaults.py``: the settings both framework adapters share.
+8. ``langchain/``, ``llama_index/``, ``server/``: the adapters and ``adam serve``.
+9. ``cli.py`` and this package root.
 
 Example:
     >>> from adam_integrations import ModelManager

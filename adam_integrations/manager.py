@@ -31,7 +31,7 @@ from adam_integrations.core.errors import (
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
 from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
-from adam_integrations.core.stores.ollama_store import ModelLayers, model_layers
+from adam_integrations.core.stores.ollama_store import ModelLayers
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -43,7 +43,7 @@ from adam_integrations.core.types import (
     check_prompt,
     collect,
 )
-from adam_integrations.wire.ollama import config_fields
+from adam_integrations.served import ServedModel, stored_layers
 
 Messages = Iterable[ChatMessage | Mapping[str, Any]]
 
@@ -69,9 +69,10 @@ class ModelManager:
             registered name. It applies to the chat model; the embedding
             model uses it too when that backend can run it, else the automatic choice.
         model_size: a catalog alias such as "qwen3_small"; ``model`` wins when both given.
-        domain: a domain profile ("general", "code", ...) whose system prompt is used when
-            the call gives none, and whose sampling (e.g. temperature 0.2 for code) is
-            used when the call sets no sampling parameter.
+        domain: a domain profile ("general", "code", ...) whose system prompt opens a
+            conversation that does not open with its own, and whose sampling (e.g.
+            temperature 0.2 for code) is used when neither the call nor the model's
+            stored parameters choose any (``served.ServedModel`` has the order).
         model: any model reference (see ``core.resolver``); None = default for this machine,
             resolved on first use (``catalog.defaults``), so a manager used only for
             embeddings never probes the hardware for a chat model.
@@ -157,6 +158,20 @@ class ModelManager:
     def backend(self) -> ModelBackend:
         """The chat model's backend object (shared process-wide; loads on first call)."""
         return self._shared_backend(self.source, self.choice, self._backend_options)
+
+    @cached_property
+    def served(self) -> ServedModel:
+        """The chat model with its stored layers and domain: what every text call goes
+        through, as ``adam serve``'s requests do (``served``)."""
+        return ServedModel(self.source.name, self.backend, self.explanation,
+                           self.store_layers, self.domain)
+
+    @cached_property
+    def store_layers(self) -> ModelLayers:
+        """What Ollama's store keeps beside the chat model (``adam create``'s SYSTEM,
+        MESSAGE and PARAMETER lines), applied as Ollama applies them
+        (``served.ServedModel``)."""
+        return stored_layers(self.source)
 
     @property
     def explanation(self) -> str:
@@ -245,19 +260,16 @@ class ModelManager:
     def stream_chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> Iterator[Chunk]:
-        """Stream the answer to a conversation; the last chunk carries usage."""
-        stream = self.backend.stream_chat(self._with_domain(messages),
-                                          self._domain_config(config, options))
-        return _tracked(self.backend, stream)
+        """Stream the answer to a conversation; the last chunk carries usage. The
+        model's stored layers and domain apply as ``served.ServedModel`` says."""
+        return self.served.stream_chat(messages, make_config(config, options))
 
     async def astream_chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_chat``; cancelling the task stops generation."""
-        with loaded_models.in_use(self.backend):
-            async for chunk in self.backend.astream_chat(self._with_domain(messages),
-                                                         self._domain_config(config, options)):
-                yield chunk
+        async for chunk in self.served.astream_chat(messages, make_config(config, options)):
+            yield chunk
 
     def stream_complete(
         self, prompt: str, config: GenerationConfig | None = None, *,
@@ -271,19 +283,17 @@ class ModelManager:
             >>> code = manager.stream_complete("def add(a, b):\n    ",  # doctest: +SKIP
             ...                                suffix="\n\nprint(add(1, 2))")
         """
-        stream = self.backend.stream_complete(prompt, self._domain_config(config, options),
-                                              suffix=suffix)
-        return _tracked(self.backend, stream)
+        return self.served.stream_complete(prompt, make_config(config, options),
+                                           suffix=suffix)
 
     async def astream_complete(
         self, prompt: str, config: GenerationConfig | None = None, *,
         suffix: str | None = None, **options: Any
     ) -> AsyncIterator[Chunk]:
         """Async ``stream_complete``; cancelling the task stops generation."""
-        with loaded_models.in_use(self.backend):
-            async for chunk in self.backend.astream_complete(
-                    prompt, self._domain_config(config, options), suffix=suffix):
-                yield chunk
+        async for chunk in self.served.astream_complete(prompt, make_config(config, options),
+                                                        suffix=suffix):
+            yield chunk
 
     def complete(self, prompt: str, config: GenerationConfig | None = None, *,
                  suffix: str | None = None, **options: Any) -> Completion:
@@ -407,42 +417,6 @@ class ModelManager:
             **options)
         return messages, config
 
-    def _domain_config(self, config: GenerationConfig | None,
-                       options: Mapping[str, Any]) -> GenerationConfig:
-        """The call's settings, with the domain's sampling when the call chose none."""
-        merged = make_config(config, options)
-        if self.domain is not None and self.domain.sampling and not merged.sampling_given:
-            merged = merged.merged(**self.domain.sampling)
-        own = config_fields(self.store_layers.parameters)  # a created model's PARAMETERs
-        if own and not merged.sampling_given:
-            merged = merged.merged(**{k: v for k, v in own.items()
-                                      if (k == "stop" and not merged.stop)
-                                      or (k != "stop" and getattr(merged, k) is None)})
-        return merged
-
-    @cached_property
-    def store_layers(self) -> ModelLayers:
-        """What Ollama's store keeps beside the chat model (``adam create``'s SYSTEM,
-        MESSAGE and PARAMETER lines), applied as Ollama applies them: the system prompt
-        when a conversation brings none, the messages first, the parameters when a call
-        sets no sampling option."""
-        name = self.source.ollama_name
-        return model_layers(name) if name else ModelLayers()
-
-    def _with_domain(
-        self, messages: Iterable[ChatMessage | Mapping[str, Any]]
-    ) -> list[ChatMessage]:
-        checked = [ChatMessage.coerce(m) for m in messages]
-        layers = self.store_layers
-        if layers.messages:
-            at = 1 if checked and checked[0].role == "system" else 0
-            checked[at:at] = [ChatMessage.coerce(m) for m in layers.messages]
-        has_system = any(m.role == "system" for m in checked)
-        system = layers.system or (self.domain.system_prompt if self.domain else None)
-        if system and not has_system:
-            checked.insert(0, ChatMessage("system", system))
-        return checked
-
 
 SERVER_OPTIONS = ("base_url", "api_key", "timeout", "max_retries")
 """The options that mean "the model is on a server" (ChatOpenAI's and ChatOllama's)."""
@@ -505,11 +479,6 @@ def _server_request(model_type: str, reference: str | None, options: dict[str, A
             "runs the model in this process; these options are for a model on a server "
             "(model_type='openai', 'vllm', 'sglang', 'llamacpp-server' or 'ollama')")
     return model_type, None, options
-
-
-def _tracked(backend: ModelBackend, stream: Iterator[Chunk]) -> Iterator[Chunk]:
-    with loaded_models.in_use(backend):
-        yield from stream
 
 
 def _share_with_ollama(source: ModelSource) -> str | None:

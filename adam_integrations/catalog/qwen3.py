@@ -341,13 +341,21 @@ def is_qwen3_family(family: str | None) -> bool:
     return bool(family) and family.lower().startswith("qwen3")
 
 
-def with_qwen3_sampling(config: Any, family: str | None, thinks_by_default: bool) -> Any:
-    """``config`` with the Qwen team's sampling for its mode, for Qwen3 models when the
-    caller chose no sampling parameter; otherwise ``config`` unchanged."""
-    if config.sampling_given or not is_qwen3_family(family):
-        return config
-    thinking = config.think if config.think is not None else thinks_by_default
-    return config.merged(**sampling_preset(thinking))
+def family_sampling(family: str | None, think: bool | None, thinks_by_default: bool
+                    ) -> dict[str, float | int]:
+    """The Qwen team's sampling for a Qwen3 model in the request's mode (``think``, else
+    the model's default), as GenerationConfig fields; ``{}`` for other families. Applied
+    by ``served.ServedModel`` when nothing else chose a sampling parameter.
+
+    Example:
+        >>> family_sampling("qwen3", False, True)["temperature"]
+        0.7
+        >>> family_sampling("llama", None, False)
+        {}
+    """
+    if not is_qwen3_family(family):
+        return {}
+    return sampling_preset(think if think is not None else thinks_by_default)
 
 
 def sampling_preset(thinking: bool) -> dict[str, float | int]:

@@ -99,6 +99,12 @@ class ModelBackend(ABC):
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Embed a validated, non-empty list of texts (queries or documents)."""
 
+    def sampling_preset(self, config: GenerationConfig) -> dict[str, Any]:
+        """The model family's recommended sampling for this request's mode, as
+        GenerationConfig fields (``{}``: none, the default; a server applies its own).
+        ``served.ServedModel`` applies it when nothing else chose sampling."""
+        return {}
+
     def chat_template(self) -> str | None:
         """The Jinja chat template the model is prompted with (None when it has none or the
         backend does not show it, as a server-side model); may load the model."""

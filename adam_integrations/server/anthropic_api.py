@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError, UnsupportedOperationError
 from adam_integrations.server.errors import status_of
-from adam_integrations.server.ollama_api import keep_alive_of
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import ModelService
 from adam_integrations.server.streams import built_answer
@@ -40,7 +39,7 @@ class AnthropicApi:
         messages, config = wire.request_from_wire(body)
         await self.service.load(served)
         config = await self.service.prepared(served, config)
-        chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
+        chunks = self.service.stream_chat(served, messages, config)
         return await built_answer(chunks, wire.MessageBuilder(body["model"]),
                                   stream=bool(body.get("stream")), error_event=_error_event)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,11 @@ from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.paths import cache_root
 from adam_integrations.core.registry import AUTO, accepted_options, registry
-from adam_integrations.core.stores.ollama_store import ModelLayers, list_store_models, model_layers
-from adam_integrations.core.types import ChatMessage, ModelSource
+from adam_integrations.core.stores.ollama_parameters import DEFAULT_OPTIONS, config_fields
+from adam_integrations.core.stores.ollama_store import list_store_models
+from adam_integrations.core.types import ModelSource
 from adam_integrations.manager import shared_backend
+from adam_integrations.served import ServedModel, stored_layers
 from adam_integrations.server.names import (
     canonical_name,
     check_alias,
@@ -44,33 +45,16 @@ MAX_ALIASES = 1000
 """Names ``/api/copy`` may create on one server (each is kept in the aliases file, which
 every copy rewrites): a client cannot grow it without bound."""
 
+DEFAULT_KEEP_ALIVE = 300.0
+"""Seconds a served model stays loaded after a request that names no ``keep_alive``
+(Ollama's default, on every route)."""
+
+ENGINE_DEFAULTS = config_fields(DEFAULT_OPTIONS)
+"""What ``adam serve`` samples with where neither the request nor the model says
+(Ollama's defaults, on every route; ``served.ServedModel``'s last step)."""
+
 # Readable names for the embedded models, as `ollama list` would show them.
 EMBEDDED_NAMES = {"smollm2:135m": EMBEDDED_CHAT, "all-minilm:l6-v2": EMBEDDED_EMBEDDING}
-
-
-@dataclass
-class Served:
-    """One model being served: the name it was asked by, its backend, why, and what
-    Ollama's store keeps beside it (a created model's system prompt, example messages,
-    parameters, templates)."""
-
-    name: str
-    backend: ModelBackend
-    explanation: str
-    layers: ModelLayers = field(default_factory=ModelLayers)
-
-    @property
-    def source(self) -> ModelSource:
-        return self.backend.source
-
-    def conversation(self, messages: list[ChatMessage]) -> list[ChatMessage]:
-        """``messages`` as the model's own layers say to begin them: its example
-        messages first, its system prompt when the request brings none."""
-        own = bool(messages) and messages[0].role == "system"
-        system = messages[:1] if own else (
-            [ChatMessage("system", self.layers.system)] if self.layers.system else [])
-        examples = [ChatMessage.coerce(m) for m in self.layers.messages]
-        return [*system, *examples, *messages[1 if own else 0:]]
 
 
 def _resolve_served(reference: str) -> ModelSource | None:
@@ -89,8 +73,9 @@ def _resolve_served(reference: str) -> ModelSource | None:
 
 
 class ServedModels:
-    """Served names to backend objects, created on first request and shared afterwards
-    (with every ModelManager in the process naming the same model, ``core.loaded``).
+    """Served names to ``ServedModel`` objects, created on first request (their backends
+    are shared with every ModelManager in the process naming the same model,
+    ``core.loaded``).
 
     ``model_type`` is the backend every model is served on ("auto": the automatic
     choice for each model, ``core.registry``)."""
@@ -107,7 +92,7 @@ class ServedModels:
         self._backend_options = dict(backend_options or {})  # e.g. n_threads, to the
         # backends that take them (adam serve --threads)
         self._aliases: dict[str, str] = self._read_aliases()
-        self._served: dict[str, Served] = {}
+        self._served: dict[str, ServedModel] = {}
         self._last_names: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -127,7 +112,7 @@ class ServedModels:
                     return target
         return key
 
-    def get(self, name: str, *, embedding: bool = False) -> Served:
+    def get(self, name: str, *, embedding: bool = False) -> ServedModel:
         """The served model for ``name``; raises ModelNotFoundError (a 404) when no model
         has that name."""
         key = f"{'embed' if embedding else 'chat'}|{self.normalize(name).lower()}"
@@ -139,17 +124,15 @@ class ServedModels:
                 if source is None:
                     raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
                 choice = registry.choose(self._model_type, source)
-                layers = (model_layers(source.ollama_name) if source.ollama_name
-                          else ModelLayers())
+                layers = stored_layers(source)
                 options = accepted_options(choice.backend_class, {
                     **self._backend_options,
                     **({"chat_template": layers.chat_template} if layers.chat_template
                        else {})})
-                self._served[key] = Served(canonical_name(name),
-                                           shared_backend(source, choice, options),
-                                           f"{source.explanation}; on "
-                                           f"{choice.backend_class.name}: {choice.reason}",
-                                           layers)
+                self._served[key] = ServedModel(
+                    canonical_name(name), shared_backend(source, choice, options),
+                    f"{source.explanation}; on {choice.backend_class.name}: {choice.reason}",
+                    layers, engine_defaults=ENGINE_DEFAULTS, keep_alive=DEFAULT_KEEP_ALIVE)
             served = self._served[key]
             self._last_names[id(served.backend)] = canonical_name(name)
             return served

@@ -26,12 +26,11 @@ from adam_integrations.core.loaded import parse_keep_alive
 from adam_integrations.core.stores.ollama_store import ModelLayers, ollama_store_roots
 from adam_integrations.core.stores.weight_files import WeightsSummary
 from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
+from adam_integrations.served import KeepAlive, ServedModel
 from adam_integrations.server.errors import redact_paths
-from adam_integrations.server.models import Served
 from adam_integrations.server.names import check_alias
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import (
-    DEFAULT_KEEP_ALIVE,
     ModelService,
     RunningModel,
     StoredModel,
@@ -76,10 +75,11 @@ def blob_path(digest: str) -> Path:
     return ollama_store_roots()[0] / "blobs" / f"sha256-{match.group(1)}"
 
 
-def keep_alive_of(body: Mapping[str, Any]) -> float | None:
-    """The request's ``keep_alive`` in seconds (Ollama's 5 minutes when absent)."""
+def keep_alive_of(body: Mapping[str, Any], served: ServedModel) -> KeepAlive:
+    """The request's ``keep_alive`` in seconds (the served model's default, Ollama's 5
+    minutes, when absent)."""
     value = body.get("keep_alive")
-    return DEFAULT_KEEP_ALIVE if value is None else parse_keep_alive(value)
+    return served.keep_alive if value is None else parse_keep_alive(value)
 
 
 class OllamaApi:
@@ -145,7 +145,7 @@ class OllamaApi:
         body = await read_json(request)
         config = wire.config_from_request(body, wire.CHAT_FIELDS)
         served = await self.service.get(body.get("model"))
-        keep_alive = keep_alive_of(body)
+        keep_alive = keep_alive_of(body, served)
         if not body.get("messages"):  # load or unload only, as Ollama does
             return await self._load_or_unload(body, served, keep_alive, chat=True)
         messages = wire.messages_from_wire(body["messages"])
@@ -160,7 +160,7 @@ class OllamaApi:
         body = await read_json(request)
         config = wire.config_from_request(body, wire.GENERATE_FIELDS)
         served = await self.service.get(body.get("model"))
-        keep_alive = keep_alive_of(body)
+        keep_alive = keep_alive_of(body, served)
         prompt = body.get("prompt")
         if not prompt:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
@@ -187,7 +187,7 @@ class OllamaApi:
         texts = [inputs] if isinstance(inputs, str) else inputs  # "" is no text, as Ollama
         load_seconds = await self.service.load(served)
         started = asyncio.get_running_loop().time()
-        vectors = await self.service.embed(served, texts, keep_alive_of(body),
+        vectors = await self.service.embed(served, texts, keep_alive_of(body, served),
                                            dimensions=body.get("dimensions"))
         total = asyncio.get_running_loop().time() - started + load_seconds
         count = await self.service.token_count(served, texts)
@@ -203,7 +203,7 @@ class OllamaApi:
         prompt = body.get("prompt") or ""
         if not prompt:
             return JSONResponse({"embedding": []})
-        vectors = await self.service.embed(served, [prompt], keep_alive_of(body))
+        vectors = await self.service.embed(served, [prompt], keep_alive_of(body, served))
         return JSONResponse({"embedding": vectors[0]})
 
     async def pull(self, request: Request) -> Response:
@@ -323,8 +323,8 @@ class OllamaApi:
                                 body.get("model") or body.get("name"))
         return Response(status_code=200)
 
-    async def _load_or_unload(self, body: Mapping[str, Any], served: Served,
-                              keep_alive: float | None, *, chat: bool) -> Response:
+    async def _load_or_unload(self, body: Mapping[str, Any], served: ServedModel,
+                              keep_alive: KeepAlive, *, chat: bool) -> Response:
         if keep_alive == 0:
             await self.service.unload(served)
             reason = "unload"

@@ -18,10 +18,9 @@ from starlette.routing import Route
 from adam_integrations.core.errors import AdamError, InvalidRequestError, ModelNotFoundError
 from adam_integrations.core.stores.gguf_header import ENCODER_ARCHITECTURES
 from adam_integrations.core.types import Chunk, TokenLogprob
+from adam_integrations.served import ServedModel
 from adam_integrations.server.errors import code_of, status_of
-from adam_integrations.server.models import Served
 from adam_integrations.server.names import canonical_name
-from adam_integrations.server.ollama_api import keep_alive_of
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import ModelService, StoredModel
 from adam_integrations.server.streams import built_answer, sse_data, started_stream
@@ -61,7 +60,7 @@ class OpenAIApi:
         config = await self.service.prepared(served, config)
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
-        chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
+        chunks = self.service.stream_chat(served, messages, config)
         return await completion.respond(body, chunks)
 
     async def completions(self, request: Request) -> Response:
@@ -90,11 +89,10 @@ class OpenAIApi:
         echoed = None
         if echo:  # the prompt first (scored when logprobs are asked for), as OpenAI's
             scored = await self.service.score_prompt(
-                served, prompt, config.top_logprobs or 0, keep_alive_of({})) \
+                served, prompt, config.top_logprobs or 0) \
                 if config.logprobs else []
             echoed = Chunk(text=prompt, logprobs=scored)
-        chunks = self.service.stream_complete(served, prompt, config, keep_alive_of({}),
-                                              suffix)
+        chunks = self.service.stream_complete(served, prompt, config, suffix=suffix)
         return await completion.respond(body, _chain(echoed, chunks))
 
     async def embeddings(self, request: Request) -> Response:
@@ -106,8 +104,7 @@ class OpenAIApi:
             raise InvalidRequestError("input is required: a text or a list of texts",
                                       param="input")
         texts = [inputs] if isinstance(inputs, str) else inputs
-        vectors = await self.service.embed(served, texts, keep_alive_of({}),
-                                           dimensions=body.get("dimensions"))
+        vectors = await self.service.embed(served, texts, dimensions=body.get("dimensions"))
         tokens = await self.service.token_count(served, texts)
         encode = wire.base64_vector if body.get("encoding_format") == "base64" else list
         return JSONResponse({
@@ -124,7 +121,7 @@ class OpenAIApi:
         messages, config = responses_wire.request_from_wire(body)
         await self.service.load(served)
         config = await self.service.prepared(served, config)
-        chunks = self.service.stream_chat(served, messages, config, keep_alive_of({}))
+        chunks = self.service.stream_chat(served, messages, config)
         return await built_answer(
             chunks, responses_wire.ResponseBuilder(body["model"], body),
             stream=bool(body.get("stream")), error_event=_error_event)
@@ -162,7 +159,7 @@ class OpenAIApi:
 
     async def _tokenizer_request(self, request: Request, fields: dict[str, Any],
                                  required: str, kind: type, what: str
-                                 ) -> tuple[dict[str, Any], Served]:
+                                 ) -> tuple[dict[str, Any], ServedModel]:
         """A tokenizer route's checked body (``required`` present, a ``kind``) and its
         model."""
         body = await read_json(request)
@@ -171,7 +168,7 @@ class OpenAIApi:
             raise InvalidRequestError(f"{required} is required: {what}", param=required)
         return body, await self._tokenizer_model(body.get("model"))
 
-    async def _tokenizer_model(self, name: object) -> Served:
+    async def _tokenizer_model(self, name: object) -> ServedModel:
         """The model named (loaded now). Unnamed (lm-eval's remote tokenizer names none,
         as vLLM serves one model): the one chat model in memory, else the one chat model
         served; any other case is refused, never guessed (a guess would score one model's

@@ -26,11 +26,9 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from starlette.requests import Request
 
-from adam_integrations.catalog.qwen3 import is_qwen3_family
 from adam_integrations.core.errors import (
     AdamError,
     InvalidRequestError,
@@ -38,7 +36,7 @@ from adam_integrations.core.errors import (
     ServerBusyError,
     UnsupportedOperationError,
 )
-from adam_integrations.core.loaded import loaded_models
+from adam_integrations.core.loaded import UNSET, loaded_models
 from adam_integrations.core.stores.ollama_store import find_manifest
 from adam_integrations.core.stores.weight_files import WeightsSummary, describe_weights
 from adam_integrations.core.types import (
@@ -48,14 +46,13 @@ from adam_integrations.core.types import (
     ModelSource,
     TokenLogprob,
 )
+from adam_integrations.served import KeepAlive, ServedModel
 from adam_integrations.server.limits import Workload
 from adam_integrations.server.metrics import ServerMetrics
-from adam_integrations.server.models import Served, ServedModels
+from adam_integrations.server.models import ServedModels
 from adam_integrations.server.settings import ServerSettings
 from adam_integrations.sharing.digest import check_named_digest, file_sha256, folder_sha256
-from adam_integrations.wire import ollama as ollama_wire
 
-DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's default
 UPLOAD_PIECE = 4 * 1024 * 1024  # bytes of an upload written (and hashed) at once
 _FOREVER = timedelta(days=3650)
 
@@ -92,11 +89,11 @@ class ModelService:
         self.workload = Workload(self.settings.max_queue)
         self.metrics = ServerMetrics(lambda: self.workload.in_flight)
 
-    async def get(self, name: object, *, embedding: bool = False) -> Served:
+    async def get(self, name: object, *, embedding: bool = False) -> ServedModel:
         """The model served as ``name`` (ModelNotFoundError, a 404, when none is)."""
         return await asyncio.to_thread(self.models.get, name, embedding=embedding)
 
-    async def load(self, served: Served) -> float:
+    async def load(self, served: ServedModel) -> float:
         """Load the model before answering; the seconds it took (0 when loaded). A blob
         whose content does not match the digest it is named after (Ollama's store, the
         Hugging Face cache) is refused first, with a ModelLoadError (a 422)."""
@@ -113,32 +110,17 @@ class ModelService:
         self.metrics.load_seconds.labels(str(served.source.name)).observe(seconds)
         return seconds
 
-    async def prepared(self, served: Served, config: GenerationConfig, *,
+    async def prepared(self, served: ServedModel, config: GenerationConfig, *,
                        insert: bool = False) -> GenerationConfig:
         """A request's config checked against what the model can do
-        (``check_capabilities``) and completed with the model's defaults
-        (``with_model_defaults``), as Ollama runs a request."""
+        (``check_capabilities``) and completed with the model's defaults in their one
+        order (``ServedModel.sampling``: the request, the model's stored parameters, its
+        family's preset, else Ollama's defaults), as Ollama runs a request."""
         await self.check_capabilities(served, config, insert=insert)
-        return await self.with_model_defaults(served, config)
+        return await served.asampling(config)
 
     @staticmethod
-    async def with_model_defaults(served: Served, config: GenerationConfig
-                                  ) -> GenerationConfig:
-        """What Ollama samples with when a request leaves options unset: the model's own
-        parameters (a model in Ollama's store: its params layer), else Ollama's defaults
-        (``wire.ollama.DEFAULT_OPTIONS``: temperature 0.8, so answers vary, as Ollama's).
-        A Qwen3 model asked with no sampling option keeps the Qwen team's preset for its
-        mode, which the backend applies (Ollama's own qwen3 models carry it)."""
-        def parameters() -> dict[str, Any] | None:
-            if is_qwen3_family(served.backend.info().family) and not config.sampling_given:
-                return None
-            return served.layers.parameters
-
-        found = await asyncio.to_thread(parameters)
-        return config if found is None else ollama_wire.with_defaults(config, found)
-
-    @staticmethod
-    async def check_capabilities(served: Served, config: GenerationConfig, *,
+    async def check_capabilities(served: ServedModel, config: GenerationConfig, *,
                                  insert: bool = False) -> None:
         """Refuse, in Ollama's words, what the model cannot do: ``"x" does not support
         thinking`` (``think`` asked of a model that cannot), ``... insert`` (a suffix)."""
@@ -154,27 +136,30 @@ class ModelService:
                 "Qwen3-Coder", param="suffix")
 
     @staticmethod
-    async def unload(served: Served) -> None:
+    async def unload(served: ServedModel) -> None:
         await asyncio.to_thread(served.backend.unload)
 
-    async def keep_loaded(self, served: Served, keep_alive: float | None) -> None:
-        """Load the model and keep it for ``keep_alive`` idle seconds."""
+    async def keep_loaded(self, served: ServedModel, keep_alive: KeepAlive = UNSET) -> None:
+        """Load the model and keep it for ``keep_alive`` idle seconds (else the model's
+        default)."""
         await self.load(served)
-        loaded_models.set_keep_alive(served.backend, keep_alive)
+        with served.in_use(keep_alive):
+            pass
 
-    def stream_chat(self, served: Served, messages: list[ChatMessage],
-                    config: GenerationConfig, keep_alive: float | None
+    def stream_chat(self, served: ServedModel, messages: list[ChatMessage],
+                    config: GenerationConfig, keep_alive: KeepAlive = UNSET
                     ) -> AsyncIterator[Chunk]:
         """The answer's chunks (empty ones left out), the model busy meanwhile; the
-        conversation begins as the model's own layers say (``Served.conversation``)."""
+        conversation begins as the model's own layers say (``ServedModel.conversation``),
+        ``config`` is ``prepared``'s."""
         messages = served.conversation(messages)
         self._check_prompt(m.content for m in messages)
         config = self._capped(config)
         return self._tracked(served, keep_alive,
                              served.backend.astream_chat(messages, config))
 
-    def stream_complete(self, served: Served, prompt: str, config: GenerationConfig,
-                        keep_alive: float | None, suffix: str | None = None
+    def stream_complete(self, served: ServedModel, prompt: str, config: GenerationConfig,
+                        keep_alive: KeepAlive = UNSET, suffix: str | None = None
                         ) -> AsyncIterator[Chunk]:
         """A raw continuation of ``prompt`` (no chat template), or with ``suffix`` what goes
         between the two (fill-in-the-middle), as ``stream_chat``."""
@@ -183,7 +168,7 @@ class ModelService:
         return self._tracked(served, keep_alive,
                              served.backend.astream_complete(prompt, config, suffix=suffix))
 
-    async def prompt_of_tokens(self, served: Served, tokens: list[int]) -> str:
+    async def prompt_of_tokens(self, served: ServedModel, tokens: list[int]) -> str:
         """The text whose tokens, as a completion reads it, are exactly ``tokens``; refused
         when they are not (another split of that text, a BOS token the model does not put
         there or one missing): a prompt given as ids is run as those ids or not at all."""
@@ -209,12 +194,12 @@ class ModelService:
                 "for it (add_special_tokens true)", param="prompt")
         return text
 
-    async def score_prompt(self, served: Served, prompt: str, top_logprobs: int,
-                           keep_alive: float | None) -> list[TokenLogprob]:
+    async def score_prompt(self, served: ServedModel, prompt: str, top_logprobs: int,
+                           keep_alive: KeepAlive = UNSET) -> list[TokenLogprob]:
         """``prompt``'s tokens with their log probabilities (``ModelBackend.score_prompt``),
         within the request time limit."""
         self._check_prompt([prompt])
-        with loaded_models.in_use(served.backend, keep_alive=keep_alive):
+        with served.in_use(keep_alive):
             try:
                 return await asyncio.wait_for(asyncio.to_thread(
                     served.backend.score_prompt, prompt, top_logprobs),
@@ -222,14 +207,15 @@ class ModelService:
             except TimeoutError:
                 raise self._timed_out() from None
 
-    async def embed(self, served: Served, texts: list[str], keep_alive: float | None,
-                    dimensions: int | None = None) -> list[list[float]]:
+    async def embed(self, served: ServedModel, texts: list[str],
+                    keep_alive: KeepAlive = UNSET, dimensions: int | None = None
+                    ) -> list[list[float]]:
         """L2-normalised vectors, one per text (as Ollama's /api/embed returns them);
         ``dimensions``: only the first N of each (Matryoshka truncation, as OpenAI's
         ``dimensions``), normalised again."""
         self._check_prompt(texts)
         timeout = self.settings.request_timeout
-        with loaded_models.in_use(served.backend, keep_alive=keep_alive):
+        with served.in_use(keep_alive):
             try:
                 vectors = await asyncio.wait_for(served.backend.aembed(texts), timeout)
             except TimeoutError:
@@ -260,7 +246,7 @@ class ModelService:
             f"the request ran past the server's limit of {self.settings.request_timeout:g} "
             "seconds (adam serve --request-timeout); ask for fewer tokens or raise it")
 
-    async def _tracked(self, served: Served, keep_alive: float | None,
+    async def _tracked(self, served: ServedModel, keep_alive: KeepAlive,
                        chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         """``chunks`` with the model marked busy, the limits applied, metrics recorded."""
         loop = asyncio.get_running_loop()
@@ -269,7 +255,7 @@ class ModelService:
         deadline = started + timeout if timeout else None
         first_token: float | None = None
         try:
-            with loaded_models.in_use(served.backend, keep_alive=keep_alive):
+            with served.in_use(keep_alive):
                 while True:
                     try:
                         chunk = await self.workload.next_item(chunks, deadline,
@@ -316,7 +302,7 @@ class ModelService:
             await stream.aclose()  # type: ignore[attr-defined]
 
     @staticmethod
-    async def token_count(served: Served, texts: list[str]) -> int:
+    async def token_count(served: ServedModel, texts: list[str]) -> int:
         """Tokens in ``texts`` by the model's tokenizer (0 where it cannot count)."""
         def count() -> int:
             try:
@@ -360,7 +346,7 @@ class ModelService:
         return await asyncio.to_thread(collect)
 
 
-def as_asked(error: AdamError, served: Served) -> AdamError:
+def as_asked(error: AdamError, served: ServedModel) -> AdamError:
     """``error`` naming the model as the client asked for it (``smollm2:135m``), not as
     its weights name it (``SmolLM2-135M-Instruct``): the backend writes its messages
     knowing only the latter."""

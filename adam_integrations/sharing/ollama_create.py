@@ -42,6 +42,11 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.core.registry import did_you_mean
 from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.core.stores.ollama_parameters import (
+    OPTIONS,
+    RUNNER_OPTION_TYPES,
+    option_fields,
+)
 from adam_integrations.core.stores.ollama_store import ModelLayers
 from adam_integrations.core.types import ChatMessage, GenerationConfig
 from adam_integrations.sharing.ollama_share import (
@@ -50,7 +55,6 @@ from adam_integrations.sharing.ollama_share import (
     made_by_adam,
     write_model,
 )
-from adam_integrations.wire.ollama import OPTIONS, RUNNER_OPTION_TYPES, option_fields
 
 CREATE_LIMITS = TemplateLimits(max_chars=1_000_000, seconds=2.0)
 """What a chat template may take on the sample conversations when a model is created

@@ -9,7 +9,6 @@ import pytest
 
 from adam_integrations import ChatMessage, GenerationConfig, InvalidRequestError
 from adam_integrations.backends.local.huggingface import IncrementalDecoder
-from adam_integrations.catalog.qwen3 import sampling_preset, with_qwen3_sampling
 from adam_integrations.core.output import ResponseParser
 from adam_integrations.core.types import collect
 
@@ -121,20 +120,6 @@ def test_streamed_thinking_arrives_in_thinking_chunks(open_think_model):
     chunks = list(open_think_model.stream_chat([{"role": "user", "content": "Why?"}],
                                                temperature=0.0, max_tokens=8))
     assert any(c.thinking for c in chunks) and not any(c.text for c in chunks)
-
-
-def test_qwen3_gets_the_qwen_teams_sampling_for_its_mode_when_none_was_chosen():
-    plain = GenerationConfig()
-    assert with_qwen3_sampling(plain, "qwen3", True).temperature == 0.6
-    no_think = with_qwen3_sampling(GenerationConfig(think=False), "qwen3_moe", True)
-    assert (no_think.temperature, no_think.top_p, no_think.top_k) == (0.7, 0.8, 20)
-    assert sampling_preset(True)["top_p"] == 0.95
-
-
-def test_a_callers_sampling_and_other_families_are_left_alone():
-    chosen = GenerationConfig(temperature=0.1)
-    assert with_qwen3_sampling(chosen, "qwen3", True) is chosen
-    assert with_qwen3_sampling(GenerationConfig(), "llama", True).temperature is None
 
 
 EFFORT_TEMPLATE = (

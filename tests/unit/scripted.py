@@ -129,7 +129,7 @@ def _answer(message: str, prompt_words: int, config: GenerationConfig) -> Iterat
     if thinks:
         produced += 1
         yield Chunk(thinking="I think.")
-    if config.tools_active and config.forced_tools:
+    if config.forced_call:
         try:
             arguments = json.loads(text)
         except ValueError:

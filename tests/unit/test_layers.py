@@ -14,6 +14,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"catalog", "wire", "decoding"}),
     frozenset({"sharing"}),
     frozenset({"backends"}),
+    frozenset({"served"}),
     frozenset({"manager", "tools"}),
     frozenset({"chat_defaults"}),
     frozenset({"langchain", "llama_index", "server"}),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from adam_integrations.catalog.defaults import resolve_model
+from adam_integrations.catalog.qwen3 import family_sampling
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -169,8 +170,19 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
                         variables: dict[str, Any]) -> str:
         """The model's chat template rendered over template-ready message dicts."""
 
+    @abstractmethod
+    def _family(self, loaded: LoadedT) -> str | None:
+        """The model's family (config ``model_type`` / GGUF architecture)."""
+
     def chat_template(self) -> str | None:
         return self._template(self._ensure_loaded())
+
+    def sampling_preset(self, config: GenerationConfig) -> dict[str, Any]:
+        """The family's sampling for the request's mode (Qwen3's, ``catalog.qwen3``);
+        loads the model to read its family."""
+        loaded = self._ensure_loaded()
+        return family_sampling(self._family(loaded), config.think,
+                               self._traits(loaded).thinking_switch)
 
     def thinking_control(self) -> str | None:
         return self._traits(self._ensure_loaded()).thinking_control

@@ -42,7 +42,6 @@ from adam_integrations.backends.local.llamacpp_slots import (
     SlotScheduler,
 )
 from adam_integrations.catalog.embedding import embedding_prompt
-from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     AdamError,
@@ -317,6 +316,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     def _generating(self, loaded: _Loaded) -> bool:
         return loaded.slots.busy()
 
+    def _family(self, loaded: _Loaded) -> str | None:
+        return loaded.header.architecture
+
     def _traits(self, loaded: _Loaded) -> TemplateTraits:
         return loaded.traits
 
@@ -333,8 +335,6 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
     ) -> Iterator[Chunk]:
         loaded, load_seconds = self._ensure_loaded_timed()
         self._check_generates(loaded)
-        config = with_qwen3_sampling(config, loaded.header.architecture,
-                                     loaded.traits.thinking_switch)
         prompt = self._render(loaded, messages, config)
         tokens = loaded.llama.tokenize(prompt.encode(), add_bos=False, special=True)
         return self._generate(loaded, tokens, prompt, config, load_seconds)

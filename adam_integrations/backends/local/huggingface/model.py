@@ -42,7 +42,6 @@ from adam_integrations.backends.local.huggingface.gguf_conversion import convert
 from adam_integrations.backends.local.huggingface.loaded import LoadedModel
 from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
-from adam_integrations.catalog.qwen3 import with_qwen3_sampling
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -319,7 +318,6 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     ) -> Iterator[Chunk]:
         loaded, load_seconds = self._ensure_loaded_timed()
         self._check_kind(loaded, "causal")
-        config = with_qwen3_sampling(config, loaded.family, loaded.traits.thinking_switch)
         prompt = self._render(loaded, messages, config)
         ids = loaded.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         return self._generate(loaded, ids, config, load_seconds, prompt)
@@ -400,6 +398,9 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
 
     def _generating(self, loaded: LoadedModel) -> bool:
         return loaded.batcher is not None and loaded.batcher.busy()
+
+    def _family(self, loaded: LoadedModel) -> str | None:
+        return loaded.family
 
     def _traits(self, loaded: LoadedModel) -> TemplateTraits:
         return loaded.traits
