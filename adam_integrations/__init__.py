@@ -16,7 +16,7 @@ on one layer stay apart (``tests/unit/test_layers.py`` keeps it so):
 6. ``manager.py`` and ``tools/`` (convert, quantize, evaluate).
 7. ``chat_defaults.py``: the settings both framework adapters share.
 8. ``langchain/``, ``llama_index/``, ``server/``: the adapters and ``adam serve``.
-9. ``cli.py`` and this package root.
+9. ``cli/`` (one module per command) and this package root.
 
 Example:
     >>> from adam_integrations import ModelManager

@@ -131,7 +131,8 @@ def serve(host: str | None = None, port: int | None = None, *,
     """Run the server until SIGTERM or SIGINT; ``model_type`` names the backend every
     model is served on ("auto": each model's automatic choice); ``named`` maps served
     names to model references (``adam serve --model NAME=REFERENCE``);
-    ``backend_options`` go to every backend that takes them (``n_threads``)."""
+    ``backend_options`` go to every backend that takes them, with the settings' own
+    (``parallel``, ``threads`` as ``n_threads``)."""
     bind_host, bind_port = host_and_port(host, port)
     check_address_free(bind_host, bind_port)
     settings = replace(settings or ServerSettings(), bind_host=bind_host)
@@ -139,8 +140,9 @@ def serve(host: str | None = None, port: int | None = None, *,
         print(f"warning: adam serve listens on {bind_host}, beyond this machine, and no API "
               "key is set: anyone who can reach the port can use every model. Set one with "
               "--api-key, --api-key-file or ADAM_API_KEY.", file=sys.stderr, flush=True)
+    options = {**settings.backend_options, **(backend_options or {})}
     app = create_app(ServedModels(model_type=model_type, model_dirs=settings.model_dirs,
-                                  named=named, backend_options=backend_options), settings)
+                                  named=named, backend_options=options), settings)
     service: ModelService = app.state.service
     sweep_stale_partials(ollama_store_roots()[0] / "blobs")  # uploads a crash cut off
     policy = ConnectionPolicy(settings.header_timeout,

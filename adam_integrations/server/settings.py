@@ -1,9 +1,10 @@
 """How one ``adam serve`` is configured: who may call it and how much work it takes on.
 
-Every field has a CLI flag (``adam serve --help``) and the Ollama-style environment
-variables are read where Ollama has one (``OLLAMA_MAX_QUEUE``, ``OLLAMA_ORIGINS``); the
-API keys also come from ``ADAM_API_KEY`` (comma-separated) and a key file (one key per
-line, ``#`` comments).
+Every field but the address has a flag of ``adam serve`` (``--help``), made from the
+field's ``Flag``, which also says which values it takes. The Ollama-style environment
+variables are read where Ollama has one (``OLLAMA_MAX_QUEUE``, ``OLLAMA_ORIGINS``,
+``OLLAMA_NUM_PARALLEL``); the API keys also come from ``ADAM_API_KEY`` (comma-separated)
+and a key file (one key per line, ``#`` comments).
 
 Example:
     >>> ServerSettings(api_keys=("k",)).max_queue
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from adam_integrations.core.chat_template import TemplateLimits
 from adam_integrations.core.errors import InvalidRequestError
@@ -55,8 +57,49 @@ TEMPLATE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
+class Flag:
+    """How a ``ServerSettings`` field is given on ``adam serve``'s command line (the
+    flags are made from these, ``cli/serve.py``) and which values it takes (checked by
+    ``ServerSettings`` itself, so a program that builds one gets the same errors).
+
+    The setting is the flag's value times ``scale`` (MiB, GiB: bytes); ``minimum`` is the
+    smallest value allowed, ``positive`` means above 0; ``zero_is_none``: 0 on the
+    command line means "no limit" (None); a ``repeatable`` flag takes several values,
+    repeated or comma-separated, each of ``type``. The default is added to ``help`` (at
+    ``{default}`` when it says where).
+    """
+
+    name: str
+    help: str
+    type: type = int
+    metavar: str | None = None
+    scale: float = 1
+    minimum: float | None = None
+    positive: bool = False
+    zero_is_none: bool = False
+    repeatable: bool = False
+
+    def check(self, value: float) -> None:
+        """An InvalidRequestError naming the flag when ``value`` (the setting's) is out of
+        range."""
+        shown = f"{value / self.scale:g}"
+        if self.positive and not value > 0:
+            none = " (0 for no limit)" if self.zero_is_none else ""
+            raise InvalidRequestError(f"{self.name} must be a positive number{none}, got "
+                                      f"{shown}")
+        if self.minimum is not None and not value >= self.minimum:
+            least = "0 or more" if self.minimum == 0 else f"at least {self.minimum:g}"
+            raise InvalidRequestError(f"{self.name} must be {least}, got {shown}")
+
+
+def _flag(name: str, help: str, **how: Any) -> dict[str, Flag]:
+    return {"flag": Flag(name, help, **how)}
+
+
+@dataclass(frozen=True)
 class ServerSettings:
-    """The settings of one server.
+    """The settings of one server: one table, from which ``adam serve``'s flags are made
+    and by which values are checked (each field's ``Flag``; ``flags()`` lists them).
 
     Attributes:
         bind_host: the address it listens on (the Host check is on for loopback ones).
@@ -74,24 +117,85 @@ class ServerSettings:
         max_connections: connections at once (the longest idle one is closed past it).
         max_upload_bytes: the largest blob ``POST /api/blobs`` takes (413 above).
         min_free_bytes: free space an upload leaves on the store's disk (507 below).
+        parallel: requests decoded together on each model (None: the backend's default,
+            ``OLLAMA_NUM_PARALLEL``, else 4).
+        threads: CPU threads llama.cpp decodes with (None: the usable cores).
     """
 
     bind_host: str = DEFAULT_HOST
-    allowed_hosts: tuple[str, ...] = ()
-    origins: tuple[str, ...] = ()
-    api_keys: tuple[str, ...] = ()
-    model_dirs: tuple[Path, ...] = ()
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    max_queue: int = DEFAULT_MAX_QUEUE
-    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
-    max_tokens: int | None = None
-    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
-    header_timeout: float = DEFAULT_HEADER_TIMEOUT
-    body_timeout: float = DEFAULT_BODY_TIMEOUT
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD
-    min_free_bytes: int = DEFAULT_MIN_FREE
+    allowed_hosts: tuple[str, ...] = field(default=(), metadata=_flag(
+        "--allowed-hosts", "more Host names to answer (repeatable or comma-separated); on a "
+        "non-loopback address, naming any turns the Host check on", type=str,
+        metavar="HOST", repeatable=True))
+    origins: tuple[str, ...] = field(default=(), metadata=_flag(
+        "--origins", "more web origins allowed to call the API, besides Ollama's defaults "
+        "and OLLAMA_ORIGINS (repeatable or comma-separated; '*' as a wildcard)", type=str,
+        metavar="ORIGIN", repeatable=True))
+    api_keys: tuple[str, ...] = field(default=(), metadata=_flag(
+        "--api-key", "require 'Authorization: Bearer KEY' on every route but / (repeatable; "
+        "also ADAM_API_KEY, comma-separated, and --api-key-file)", type=str, metavar="KEY",
+        repeatable=True))
+    model_dirs: tuple[Path, ...] = field(default=(), metadata=_flag(
+        "--models-dir", "let requests name model files and folders under DIR by path "
+        "(repeatable; without it no path is served)", type=Path, metavar="DIR",
+        repeatable=True))
+    max_body_bytes: int = field(default=DEFAULT_MAX_BODY, metadata=_flag(
+        "--max-body-mb", "largest request body accepted, in MiB", type=float, metavar="MIB",
+        scale=1024**2, positive=True))
+    max_queue: int = field(default=DEFAULT_MAX_QUEUE, metadata=_flag(
+        "--max-queue", "requests for models at once, running and waiting; more get 503 "
+        "(default OLLAMA_MAX_QUEUE, else 512)", metavar="N", minimum=1))
+    max_prompt_chars: int = field(default=DEFAULT_MAX_PROMPT_CHARS, metadata=_flag(
+        "--max-prompt-chars", "characters of prompt text one request may send", metavar="N",
+        minimum=1))
+    max_tokens: int | None = field(default=None, metadata=_flag(
+        "--max-tokens", "the most tokens one request may generate (default: as asked)",
+        metavar="N", minimum=1))
+    request_timeout: float | None = field(default=DEFAULT_REQUEST_TIMEOUT, metadata=_flag(
+        "--request-timeout", "seconds a request may spend generating or embedding; 0 for "
+        "no limit", type=float, metavar="SECONDS", positive=True, zero_is_none=True))
+    header_timeout: float = field(default=DEFAULT_HEADER_TIMEOUT, metadata=_flag(
+        "--header-timeout", "seconds a client may take to send a request's headers",
+        type=float, metavar="SECONDS", positive=True))
+    body_timeout: float = field(default=DEFAULT_BODY_TIMEOUT, metadata=_flag(
+        "--body-timeout", "seconds a client may pause while sending a request body",
+        type=float, metavar="SECONDS", positive=True))
+    max_connections: int = field(default=DEFAULT_MAX_CONNECTIONS, metadata=_flag(
+        "--max-connections", "connections at once; past it the one waiting longest for a "
+        "request is closed (default {default}, fewer if the file limit is lower)", metavar="N",
+        minimum=1))
+    max_upload_bytes: int = field(default=DEFAULT_MAX_UPLOAD, metadata=_flag(
+        "--max-upload-gb", "the largest model file /api/blobs takes, in GiB (default "
+        "{default}: the largest model of the catalog at 16 bits)", type=float, metavar="GIB",
+        scale=1024**3, positive=True))
+    min_free_bytes: int = field(default=DEFAULT_MIN_FREE, metadata=_flag(
+        "--min-free-gb", "free space an upload must leave on the model store's disk, in GiB",
+        type=float, metavar="GIB", scale=1024**3, minimum=0))
+    parallel: int | None = field(default=None, metadata=_flag(
+        "--parallel", "requests decoded together on each model (llama.cpp slots, "
+        "transformers batches); more wait their turn (default OLLAMA_NUM_PARALLEL, else 4, "
+        "fewer when RAM is short)", metavar="N", minimum=1))
+    threads: int | None = field(default=None, metadata=_flag(
+        "--threads", "CPU threads llama.cpp decodes with (default: the cores this process "
+        "can use; fewer can be much faster on a busy CPU)", metavar="N", minimum=1))
 
+    def __post_init__(self) -> None:
+        for name, flag in self.flags().items():
+            value = getattr(self, name)
+            if value is not None and not flag.repeatable:
+                flag.check(value)
+
+    @classmethod
+    def flags(cls) -> dict[str, Flag]:
+        """Each field given on the command line, with its flag."""
+        return {f.name: f.metadata["flag"] for f in fields(cls) if "flag" in f.metadata}
+
+    @property
+    def backend_options(self) -> dict[str, Any]:
+        """What the served models' backends are given (those that take it): ``parallel``,
+        and ``threads`` as llama.cpp's ``n_threads``."""
+        options = {"parallel": self.parallel, "n_threads": self.threads}
+        return {name: value for name, value in options.items() if value is not None}
 
     @property
     def template_limits(self) -> TemplateLimits:

@@ -161,7 +161,7 @@ def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkey
     assert "0.8 GiB of RAM available" in reason and "8 slots as asked" in reason
     assert llamacpp._slots_and_window(loaded.header, path, 2048, 2, offloaded=False) == (
         2, 2048, "n_ctx=2048 as asked; 2 slots as asked")
-    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "3")  # what adam serve --parallel 3 sets
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "3")  # Ollama's variable, as users set it
     assert LlamaCppModel("smollm2")._parallel == 3
     assert LlamaCppModel("smollm2", parallel=2)._parallel == 2
     monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "many")

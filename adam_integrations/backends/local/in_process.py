@@ -57,7 +57,8 @@ LoadedT = TypeVar("LoadedT")
 
 def requested_parallel(parallel: object) -> int | None:
     """The requests to decode together that were asked for: ``parallel`` when given, else
-    ``OLLAMA_NUM_PARALLEL`` (which ``adam serve --parallel`` sets), else None."""
+    ``OLLAMA_NUM_PARALLEL`` (Ollama's variable; ``adam serve --parallel`` passes
+    ``parallel`` itself), else None."""
     if parallel is not None:
         return _whole_number(parallel, "parallel")
     raw = os.environ.get("OLLAMA_NUM_PARALLEL", "").strip()
