@@ -133,7 +133,7 @@ def _real_templates() -> dict[str, str]:
     from adam_integrations.catalog.embedded import EMBEDDED_CHAT
     from adam_integrations.core.stores.gguf_header import read_gguf_header
 
-    data = Path(__file__).parents[1] / "integration" / "data"
+    data = Path(__file__).parents[2] / "integration" / "data"
     found = {path.name: path.read_text() for path in sorted(data.glob("*.jinja"))}
     gguf = EMBEDDED_CHAT.path()
     if gguf is not None:

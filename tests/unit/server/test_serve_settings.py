@@ -69,7 +69,7 @@ def test_a_program_building_settings_gets_the_same_checks():
 def test_no_module_writes_the_environment():
     """Settings reach what uses them as arguments: a variable set inside the process
     would reach every backend made afterwards, and tests running after it."""
-    package = Path(__file__).resolve().parents[2] / "adam_integrations"
+    package = Path(__file__).resolve().parents[3] / "adam_integrations"
     writes = []
     for path in package.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
