@@ -48,7 +48,7 @@ def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_g
 def test_the_conversion_cache_is_named_after_the_transformers_that_wrote_it(chat_model):
     import transformers
 
-    folder = chat_model._loaded.folder
+    folder = chat_model.engine(load=False).folder
     assert folder.parent.name == "gguf-conversions"
     assert folder.name.endswith(f"-transformers-{transformers.__version__}")
     marker = json.loads((folder / CONVERSION_MARKER).read_text())
@@ -59,7 +59,7 @@ def test_a_cached_conversion_that_no_longer_loads_is_converted_again_and_replace
         tmp_path, chat_model, chat_gguf_path):
     """As after a transformers downgrade: the cached folder names a model type this
     transformers does not know. The entry is converted again, not reported as broken."""
-    cached = chat_model._loaded.folder
+    cached = chat_model.engine(load=False).folder
     root = tmp_path / "gguf-conversions"
     shutil.copytree(cached, root / cached.name)
     config = root / cached.name / "config.json"

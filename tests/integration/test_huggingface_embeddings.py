@@ -101,9 +101,9 @@ async def test_concurrent_requests_are_embedded_together(embedding_folder, vecto
         release = threading.Event()
         held = compute.submit(release.wait)
         requests = asyncio.gather(*(model.aembed([text]) for text in TEXTS))
-        queue = model._loaded.embeddings
+        queue = model.engine(load=False).embeddings
         for _ in range(500):  # polled here: a worker thread of its own could be the one
-            if len(queue._waiting) == len(TEXTS):  # a request waits for (6 on 2 cores)
+            if queue.waiting == len(TEXTS):  # a request waits for (6 on 2 cores)
                 break
             await asyncio.sleep(0.02)
         release.set()

@@ -50,7 +50,7 @@ def test_a_model_that_is_not_gguf_is_refused_with_the_alternative(embedding_fold
 def test_the_next_phase_grammar_takes_over_at_the_marker(model):
     """The mechanism behind lazy grammars: free text until a marker, then a grammar."""
     plan = Plan((Phase(None, until=" "), Phase({"type": "const_string", "value": "[FORCED]"})))
-    loaded = model._ensure_loaded()
+    loaded = model.engine()
     prompt = model.render_chat([ChatMessage.coerce(m) for m in QUESTION])
     tokens = loaded.llama.tokenize(prompt.encode(), add_bos=False, special=True)
     config = GenerationConfig(temperature=0.0, max_tokens=40)
@@ -93,7 +93,7 @@ def test_a_model_that_ends_its_turn_inside_an_opened_think_block_still_answers(
 
 
 def test_a_grammar_xgrammar_cannot_build_is_an_error_and_prints_nothing(model, capfd):
-    grammars = model._ensure_loaded().grammars
+    grammars = model.engine().grammars
     capfd.readouterr()
     with pytest.raises(InvalidRequestError, match="cannot be turned into a grammar"):
         grammars.compiled({"type": "regex", "pattern": "(("})
@@ -145,7 +145,7 @@ def test_a_gguf_embedding_model_is_chosen_for_embeddings_by_reference(chat_gguf_
 def test_the_context_window_says_why_and_shrinks_to_fit_the_memory(model, monkeypatch):
     import adam_integrations.backends.local.llamacpp as llamacpp
 
-    loaded = model._ensure_loaded()
+    loaded = model.engine()
     assert loaded.context_reason.startswith("the model's full context of 8192 tokens; ")
     path = model._gguf_path()
     monkeypatch.delenv("OLLAMA_NUM_PARALLEL", raising=False)
@@ -183,6 +183,6 @@ def test_the_thread_count_is_the_usable_cores_unless_given(chat_gguf_path):
     try:
         assert one.chat([{"role": "user", "content": "Hi"}], max_tokens=3,
                         temperature=0).usage.completion_tokens >= 1
-        assert one._ensure_loaded().llama.context_params.n_threads == 1
+        assert one.engine().llama.context_params.n_threads == 1
     finally:
         one.unload()

@@ -33,7 +33,7 @@ def test_a_system_prompt_reaches_the_model(manager, chat_model):
     with_system = manager.chat([{"role": "system", "content": pirate},
                                 {"role": "user", "content": "Hi"}], max_tokens=1)
     assert with_system.usage.prompt_tokens == len(
-        chat_model._ensure_loaded().tokenizer(rendered, add_special_tokens=False)["input_ids"])
+        chat_model.engine().tokenizer(rendered, add_special_tokens=False)["input_ids"])
 
 
 def test_chat_returns_a_completion_with_usage(manager):

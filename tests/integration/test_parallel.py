@@ -50,8 +50,8 @@ async def together(model, conversations, **options) -> tuple[list[str], list[tup
     release = threading.Event()
     held = compute.submit(release.wait)  # the batch starts once every request waits
     streams = asyncio.ensure_future(_streamed(model, conversations, options))
-    batcher = model._loaded.batcher
-    await asyncio.to_thread(wait_until, lambda: len(batcher._waiting) >= len(conversations))
+    batcher = model.engine(load=False).batcher
+    await asyncio.to_thread(wait_until, lambda: batcher.waiting >= len(conversations))
     release.set()
     held.result()
     return await streams
@@ -287,7 +287,7 @@ async def test_chat_adam_abatch_and_llama_index_async_calls_run_together(chat_gg
         answers = await chat.abatch([say(w)[0]["content"] for w in WORDS[:4]])
         each_about_its_own_word([a.content for a in answers], WORDS[:4])
         assert manager.backend.info().details["most_at_once"] >= 2
-        manager.backend._loaded.slots.most_at_once = 0
+        manager.backend.engine(load=False).slots.most_at_once = 0
         llm = AdamLLM(manager=manager, temperature=0, max_tokens=12)
         completions = await asyncio.gather(*(llm.acomplete(f"Write a sentence about a {w}.")
                                              for w in WORDS[4:]))

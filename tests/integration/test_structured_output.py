@@ -177,7 +177,7 @@ def test_openai_style_response_formats_are_accepted(backend_manager):
 def test_each_grammar_is_compiled_once(chat_model):
     schema = {"type": "object", "properties": {"once": {"type": "boolean"}},
               "required": ["once"]}
-    cache = chat_model._ensure_loaded().grammars
+    cache = chat_model.engine().grammars
     before = cache.compilations
     for _ in range(3):
         chat_model.chat([{"role": "user", "content": "Yes?"}], response_format=schema,

@@ -64,7 +64,7 @@ def test_thinking_never_leaks_into_streamed_text_chunks():
 
 
 def test_the_split_works_on_real_tokenizer_pieces(chat_model):
-    tokenizer = chat_model._ensure_loaded().tokenizer
+    tokenizer = chat_model.engine().tokenizer
     decoder = IncrementalDecoder(tokenizer)
     ids = tokenizer(OUTPUT, add_special_tokens=False)["input_ids"]
     pieces = [decoder.push(i) for i in ids] + [decoder.flush()]

@@ -137,6 +137,13 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
     def _generating(self, loaded: LoadedT) -> bool:
         return False
 
+    def engine(self, *, load: bool = True) -> LoadedT | None:
+        """The loaded model's engine state, for tests and diagnostics (read it, do not
+        change it): llama.cpp's ``Llama``, its slot scheduler and grammar cache, or
+        transformers' model, tokenizer and batcher. ``load=False`` gives None rather than
+        loading the model."""
+        return self._ensure_loaded() if load else self._loaded
+
     def _ensure_loaded(self) -> LoadedT:
         loaded = self._loaded
         if loaded is not None:

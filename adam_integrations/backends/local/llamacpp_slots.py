@@ -305,22 +305,13 @@ class _SlotEngine:
             self._release(request)
 
     def _admit(self) -> None:
-        """Give waiting requests (first come, first served) the free slot whose cache
-        shares the longest prefix with their prompt; among equals, one next to busy slots
-        (a step computes each run of consecutive busy sequences separately: see
-        ``_step``), then the least recently used."""
+        """Give waiting requests, first come first served, a free slot
+        (``choose_slot``)."""
         while self._waiting:
-            free = [slot for slot in self._slots if slot.request is None]
-            if not free:
+            slot = choose_slot(self._slots, self._waiting[0].prompt)
+            if slot is None:
                 return
-            request = self._waiting.pop(0)
-            slot = max(free, key=lambda s: (common_prefix(s.tokens, request.prompt),
-                                            self._busy_neighbours(s), -s.used_at))
-            self._take(slot, request)
-
-    def _busy_neighbours(self, slot: _Slot) -> int:
-        neighbours = self._slots[max(slot.sequence - 1, 0):slot.sequence + 2]
-        return sum(other.request is not None for other in neighbours)
+            self._take(slot, self._waiting.pop(0))
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
         scoring = request.prompt_top is not None  # every prompt token computed
@@ -393,15 +384,7 @@ class _SlotEngine:
             return
         self.most_at_once = max(self.most_at_once, len(working))
         reading = [r for r in working if r.pending]
-        budget = BATCH - (len(working) - len(reading))
-        if len(reading) < len(working):
-            budget = min(budget, PROMPT_CHUNK)
-        chunks: dict[SlotRequest, list[int]] = {}
-        for request in reading:  # first come, first read
-            if budget > 0:
-                chunks[request] = request.pending[:budget]
-                request.pending = request.pending[budget:]
-                budget -= len(chunks[request])
+        chunks = prompt_chunks(working)
         # in sequence order: llama.cpp splits a batch over separate KV streams into one
         # computation per run of consecutive sequence ids, in the order they come
         for request in sorted(working, key=_sequence):
@@ -523,6 +506,43 @@ class _SlotEngine:
                 if not request.released.is_set():
                     request.events.put(Failure(error))
                 self._release(request)
+
+
+# -- the scheduling rules, apart from llama.cpp (tests/unit/backends/test_slot_rules.py) --
+def choose_slot(slots: list[_Slot], prompt: list[int]) -> _Slot | None:
+    """The free slot a request with ``prompt`` takes (None: all are busy): the one whose
+    cache shares the longest prefix with the prompt; among equals, one next to busy slots
+    (a step computes each run of consecutive busy sequences separately: see ``_step``),
+    then the least recently used."""
+    free = [slot for slot in slots if slot.request is None]
+    if not free:
+        return None
+
+    def busy_neighbours(slot: _Slot) -> int:
+        neighbours = slots[max(slot.sequence - 1, 0):slot.sequence + 2]
+        return sum(other.request is not None for other in neighbours)
+
+    return max(free, key=lambda s: (common_prefix(s.tokens, prompt), busy_neighbours(s),
+                                    -s.used_at))
+
+
+def prompt_chunks(working: list[SlotRequest], batch: int = BATCH,
+                  chunk: int = PROMPT_CHUNK) -> dict[SlotRequest, list[int]]:
+    """The prompt tokens each request still reading reads this step (taken off its
+    ``pending``), first come first read: what the batch holds besides one token per
+    generating request, and at most ``chunk`` while any request generates, so a long new
+    prompt never stalls the running streams for long."""
+    reading = [r for r in working if r.pending]
+    budget = batch - (len(working) - len(reading))
+    if len(reading) < len(working):
+        budget = min(budget, chunk)
+    chunks: dict[SlotRequest, list[int]] = {}
+    for request in reading:
+        if budget > 0:
+            chunks[request] = request.pending[:budget]
+            request.pending = request.pending[budget:]
+            budget -= len(chunks[request])
+    return chunks
 
 
 def _sequence(request: SlotRequest) -> int:

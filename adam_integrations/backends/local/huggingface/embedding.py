@@ -104,6 +104,12 @@ class EmbeddingQueue:
         self.most_at_once = 0
         """The most requests one computation has embedded together so far."""
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued that have not been taken yet."""
+        with self._lock:
+            return len(self._waiting)
+
     def embed(self, encoded: list[list[int]], batch_size: int) -> list[list[float]]:
         """One vector per tokenized text, in order (blocks until computed)."""
         request = _EmbeddingRequest(encoded, batch_size)

@@ -176,6 +176,12 @@ class Batcher:
         if schedule:
             compute.submit(self._run)
 
+    @property
+    def waiting(self) -> int:
+        """Requests queued that have not started yet."""
+        with self._lock:
+            return len(self._waiting)
+
     def busy(self) -> bool:
         """Whether a request is waiting or generating."""
         with self._lock:
