@@ -37,10 +37,8 @@ class AnthropicApi:
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
         messages, config = wire.request_from_wire(body)
-        await self.service.load(served)
-        config = await self.service.prepared(served, config)
-        chunks = self.service.stream_chat(served, messages, config)
-        return await built_answer(chunks, wire.MessageBuilder(body["model"]),
+        answer = await self.service.chat(served, messages, config)
+        return await built_answer(answer.chunks, wire.MessageBuilder(body["model"]),
                                   stream=bool(body.get("stream")), error_event=_error_event)
 
     async def count_tokens(self, request: Request) -> Response:

@@ -25,7 +25,7 @@ from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundErro
 from adam_integrations.core.loaded import parse_keep_alive
 from adam_integrations.core.stores.ollama_store import ModelLayers, ollama_store_roots
 from adam_integrations.core.stores.weight_files import WeightsSummary
-from adam_integrations.core.types import ChatMessage, Chunk, ModelSource
+from adam_integrations.core.types import ChatMessage, ModelSource
 from adam_integrations.served import KeepAlive, ServedModel
 from adam_integrations.server.errors import redact_paths
 from adam_integrations.server.names import check_alias
@@ -149,12 +149,10 @@ class OllamaApi:
         if not body.get("messages"):  # load or unload only, as Ollama does
             return await self._load_or_unload(body, served, keep_alive, chat=True)
         messages = wire.messages_from_wire(body["messages"])
-        load_seconds = await self.service.load(served)  # load errors keep their status
-        config = await self.service.prepared(served, config)
+        answer = await self.service.chat(served, messages, config, keep_alive)
         name = body["model"]  # echoed unchanged, as Ollama does
-        chunks = self.service.stream_chat(served, messages, config, keep_alive)
-        return await _answer(body, (wire.chat_line(name, c, load_seconds) async for c in chunks),
-                             wire.merged_chat)
+        return await _answer(body, (wire.chat_line(name, c, answer.load_seconds)
+                                    async for c in answer.chunks), wire.merged_chat)
 
     async def generate(self, request: Request) -> Response:
         body = await read_json(request)
@@ -164,20 +162,17 @@ class OllamaApi:
         prompt = body.get("prompt")
         if not prompt:
             return await self._load_or_unload(body, served, keep_alive, chat=False)
-        load_seconds = await self.service.load(served)
         suffix = body.get("suffix") or None
-        config = await self.service.prepared(served, config, insert=suffix is not None)
-        chunks: AsyncIterator[Chunk]
         if body.get("raw") or suffix is not None:  # a suffix: the model's own FIM tokens
-            chunks = self.service.stream_complete(served, prompt, config, keep_alive, suffix)
+            answer = await self.service.complete(served, prompt, config, keep_alive, suffix)
         else:
             messages = [ChatMessage("user", prompt)]
             if body.get("system"):
                 messages.insert(0, ChatMessage("system", body["system"]))
-            chunks = self.service.stream_chat(served, messages, config, keep_alive)
+            answer = await self.service.chat(served, messages, config, keep_alive)
         name = body["model"]  # echoed unchanged, as Ollama does
-        return await _answer(body, (wire.generate_line(name, c, load_seconds)
-                                    async for c in chunks), wire.merged_generate)
+        return await _answer(body, (wire.generate_line(name, c, answer.load_seconds)
+                                    async for c in answer.chunks), wire.merged_generate)
 
     async def embed(self, request: Request) -> Response:
         body = await read_json(request)

@@ -56,12 +56,10 @@ class OpenAIApi:
         served = await self.service.get(body.get("model"))
         messages = wire.messages_from_wire(body.get("messages"))
         config = wire.config_from_request(body)
-        await self.service.load(served)
-        config = await self.service.prepared(served, config)
+        answer = await self.service.chat(served, messages, config)
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
-        chunks = self.service.stream_chat(served, messages, config)
-        return await completion.respond(body, chunks)
+        return await completion.respond(body, answer.chunks)
 
     async def completions(self, request: Request) -> Response:
         body = await read_json(request)
@@ -83,7 +81,7 @@ class OpenAIApi:
         if echo and suffix is not None:
             raise InvalidRequestError("echo and suffix do not go together: the prompt is "
                                       "not what comes before an insertion", param="echo")
-        config = await self.service.prepared(served, config, insert=suffix is not None)
+        answer = await self.service.complete(served, prompt, config, suffix=suffix)
         completion = _TextCompletion(f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                      body["model"])
         echoed = None
@@ -92,8 +90,7 @@ class OpenAIApi:
                 served, prompt, config.top_logprobs or 0) \
                 if config.logprobs else []
             echoed = Chunk(text=prompt, logprobs=scored)
-        chunks = self.service.stream_complete(served, prompt, config, suffix=suffix)
-        return await completion.respond(body, _chain(echoed, chunks))
+        return await completion.respond(body, _chain(echoed, answer.chunks))
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
@@ -119,11 +116,9 @@ class OpenAIApi:
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
         messages, config = responses_wire.request_from_wire(body)
-        await self.service.load(served)
-        config = await self.service.prepared(served, config)
-        chunks = self.service.stream_chat(served, messages, config)
+        answer = await self.service.chat(served, messages, config)
         return await built_answer(
-            chunks, responses_wire.ResponseBuilder(body["model"], body),
+            answer.chunks, responses_wire.ResponseBuilder(body["model"], body),
             stream=bool(body.get("stream")), error_event=_error_event)
 
     async def tokenize(self, request: Request) -> Response:

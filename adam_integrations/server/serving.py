@@ -70,6 +70,15 @@ class StoredModel:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A route's answer as it is generated: its chunks (not started until read) and the
+    seconds loading the model took first (Ollama's ``load_duration``)."""
+
+    chunks: AsyncIterator[Chunk]
+    load_seconds: float
+
+
+@dataclass(frozen=True)
 class RunningModel:
     """One model in memory, as ``/api/ps`` lists it."""
 
@@ -145,6 +154,23 @@ class ModelService:
         await self.load(served)
         with served.in_use(keep_alive):
             pass
+
+    async def chat(self, served: ServedModel, messages: list[ChatMessage],
+                   config: GenerationConfig, keep_alive: KeepAlive = UNSET) -> Answer:
+        """The pipeline of every chat route, whatever its wire format: load the model (its
+        errors keep their status), check and complete the config (``prepared``), stream
+        the answer (``stream_chat``)."""
+        load_seconds = await self.load(served)
+        config = await self.prepared(served, config)
+        return Answer(self.stream_chat(served, messages, config, keep_alive), load_seconds)
+
+    async def complete(self, served: ServedModel, prompt: str, config: GenerationConfig,
+                       keep_alive: KeepAlive = UNSET, suffix: str | None = None) -> Answer:
+        """``chat``'s pipeline for a raw prompt (with ``suffix``: fill-in-the-middle)."""
+        load_seconds = await self.load(served)
+        config = await self.prepared(served, config, insert=suffix is not None)
+        return Answer(self.stream_complete(served, prompt, config, keep_alive, suffix),
+                      load_seconds)
 
     def stream_chat(self, served: ServedModel, messages: list[ChatMessage],
                     config: GenerationConfig, keep_alive: KeepAlive = UNSET
