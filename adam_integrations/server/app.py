@@ -45,13 +45,13 @@ from starlette.routing import Route
 from adam_integrations.core.atomic import sweep_stale_partials
 from adam_integrations.core.errors import AdamError, AddressInUseError
 from adam_integrations.core.stores.ollama_store import ollama_store_roots
-from adam_integrations.server import anthropic_api, ollama_api, openai_api
 from adam_integrations.server.connections import (
     ConnectionPolicy,
     connection_limit,
     guarded_protocol,
     raise_file_limit,
 )
+from adam_integrations.server.dialects import DIALECTS
 from adam_integrations.server.errors import adam_error, client_gone, http_error, internal_error
 from adam_integrations.server.guard import RequestGuard, configured_origins, is_loopback
 from adam_integrations.server.limits import BodyLimit, WorkLimit
@@ -76,8 +76,7 @@ def create_app(models: ServedModels | None = None, settings: ServerSettings | No
     (the Host check on while ``settings.bind_host`` is a loopback address)."""
     settings = settings or ServerSettings()
     service = ModelService(models, settings)
-    routes = [*ollama_api.routes(service), *openai_api.routes(service),
-              *anthropic_api.routes(service),
+    routes = [*(route for dialect in reversed(DIALECTS) for route in dialect.routes(service)),
               Route("/metrics", service.metrics.endpoint, methods=["GET"])]
     document = openapi_document([*(route.path for route in routes), "/openapi.json"],
                                 secured=bool(settings.api_keys),

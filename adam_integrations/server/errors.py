@@ -1,6 +1,8 @@
 """How ``adam serve`` answers an error: with the status it deserves, in the client's own
 shape.
 
+Each route answers in its dialect's shape (``server.dialects``):
+
 - ``/v1/messages`` answers Anthropic's, ``{"type": "error", "error": {"type",
   "message"}}``, which the ``anthropic`` client reads;
 - the other ``/v1/*`` routes (and vLLM's ``/tokenize``, ``/detokenize``,
@@ -55,31 +57,18 @@ from adam_integrations.core.errors import (
     UnknownDomainError,
     UnsupportedOperationError,
 )
-from adam_integrations.wire import anthropic as anthropic_wire
-from adam_integrations.wire import openai as openai_wire
+from adam_integrations.server.dialects import dialect_of
 
 logger = logging.getLogger(__name__)
 
 
-TOKENIZER_ROUTES = ("/tokenize", "/detokenize", "/tokenizer_info")
-"""vLLM's tokenizer endpoints, outside ``/v1`` but answering as its ``/v1`` does."""
-
-
-def is_openai_route(path: str) -> bool:
-    return path == "/v1" or path.startswith("/v1/") or path in TOKENIZER_ROUTES
-
-
 def error_body(path: str, status: int, message: str, *, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
-    """The error object for a route: Anthropic's on ``/v1/messages``, OpenAI's on the
-    rest of ``/v1``, Ollama's elsewhere; the message as ``shown`` makes it."""
+    """The error object for a route, in its dialect's shape (``server.dialects``); the
+    message as ``shown`` makes it."""
     message = shown(message)
     param = None if param is None else shown(param)
-    if path.startswith("/v1/messages"):
-        return anthropic_wire.error_object(status, message)
-    if is_openai_route(path):
-        return openai_wire.error_object(status, message, param=param, code=code)
-    return {"error": message}
+    return dialect_of(path).error_object(status, message, param, code)
 
 
 def shown(text: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from adam_integrations.core import __version__
 from adam_integrations.core.tools import TOOL_NAME_PATTERN
 from adam_integrations.core.types import ROLE_ALIASES, ROLES
-from adam_integrations.server.errors import TOKENIZER_ROUTES, is_openai_route
+from adam_integrations.server.dialects import DIALECTS, TOKENIZER_ROUTES, dialect_of
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import (
     ALIAS_PATTERN,
@@ -77,16 +77,7 @@ def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
 
 _ROLES = [*ROLES, *ROLE_ALIASES]  # the names ChatMessage.coerce reads roles by
 _SCHEMAS: dict[str, Any] = {
-    "OllamaError": {"type": "object", "required": ["error"],
-                    "properties": {"error": {"type": "string"}}},
-    "OpenAIError": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["message", "type"], "properties": {
-            "message": {"type": "string"}, "type": {"type": "string"},
-            "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
-    "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
-        "type": {"const": "error"}, "error": {
-            "type": "object", "required": ["type", "message"], "properties": {
-                "type": {"type": "string"}, "message": {"type": "string"}}}}},
+    **{dialect.error_schema_name: dialect.error_schema for dialect in DIALECTS},
     "ToolName": {"type": "string", "pattern": TOOL_NAME_PATTERN,
                  "description": "1-64 letters, digits, '_', '.' or '-'"},
     "ToolParameters": {
@@ -245,8 +236,7 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
         statuses.append("422")
     if path in MODEL_ROUTES:
         statuses.append("503")
-    error = _json(_ref("AnthropicError" if path.startswith("/v1/messages") else
-                       "OpenAIError" if is_openai_route(path) else "OllamaError"))
+    error = _json(_ref(dialect_of(path).error_schema_name))
     responses: dict[str, Any] = {"200": {"description": "the answer", **answer}}
     for status in sorted(statuses):
         responses[status] = {"description": _WHY[status], "content": error}

@@ -106,6 +106,14 @@ ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                422: "invalid_request_error", 500: "api_error", 503: "overloaded_error"}
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "error"], "properties": {
+        "type": {"const": "error"}, "error": {
+            "type": "object", "required": ["type", "message"], "properties": {
+                "type": {"type": "string"}, "message": {"type": "string"}}}}}
+"""What ``error_object`` answers, as a JSON schema."""
+
+
 def error_object(status: int, message: str) -> dict[str, Any]:
     """Anthropic's error body.
 

@@ -260,6 +260,22 @@ def tools_from_config(config: GenerationConfig) -> list[dict[str, Any]] | None:
 
 
 
+# -- errors ------------------------------------------------------------------------------
+ERROR_SCHEMA: dict[str, Any] = {"type": "object", "required": ["error"],
+                                "properties": {"error": {"type": "string"}}}
+"""What ``error_object`` answers, as a JSON schema."""
+
+
+def error_object(message: str) -> dict[str, Any]:
+    """Ollama's error body, which its clients read into ``ResponseError``.
+
+    Example:
+        >>> error_object("model 'x' not found")
+        {'error': "model 'x' not found"}
+    """
+    return {"error": message}
+
+
 # -- messages ----------------------------------------------------------------------------
 def messages_from_wire(raw: Any) -> list[ChatMessage]:
     """Ollama chat messages as core messages (``ChatMessage.coerce`` reads Ollama's

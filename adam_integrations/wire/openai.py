@@ -290,6 +290,14 @@ ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 500: "serve
                503: "server_error"}
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["message", "type"], "properties": {
+            "message": {"type": "string"}, "type": {"type": "string"},
+            "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}}
+"""What ``error_object`` answers, as a JSON schema."""
+
+
 def error_object(status: int, message: str, *, param: str | None = None,
                  code: str | None = None) -> dict[str, Any]:
     """OpenAI's error body: ``{"error": {"message", "type", "param", "code"}}``.

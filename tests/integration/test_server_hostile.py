@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adam_integrations.server.errors import is_openai_route
+from adam_integrations.server.dialects import dialect_of
 from adam_integrations.server.openapi import OPERATIONS
 from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
@@ -158,9 +158,10 @@ def _check(response: httpx.Response, running: ServeProcess, what: str) -> None:
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400 and response.request.method != "HEAD":  # HEAD: no body
         body = response.json()
-        if response.request.url.path.startswith("/v1/messages"):
+        dialect = dialect_of(response.request.url.path).name
+        if dialect == "anthropic":
             assert body["type"] == "error" and body["error"]["message"], body
-        elif is_openai_route(response.request.url.path):
+        elif dialect == "openai":
             assert set(body["error"]) == {"message", "type", "param", "code"}, body
             assert body["error"]["message"], body
         else:

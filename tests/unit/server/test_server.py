@@ -158,3 +158,24 @@ async def test_unset_options_take_ollamas_defaults_and_set_ones_are_kept(http, b
                                     if route == "/api/chat" else {"temperature": 0})})
     config = backend.requests[-1].config
     assert config.temperature == 0 and config.top_k == (3 if route == "/api/chat" else 40)
+
+
+async def test_each_dialect_answers_errors_in_its_shape_wherever_they_arise(http):
+    """One list of dialects (``server.dialects``): a route's error, a missing route and a
+    refused method each come in the shape of the path's dialect."""
+    from adam_integrations.server.dialects import DIALECTS, dialect_of
+
+    assert [d.name for d in DIALECTS] == ["anthropic", "openai", "ollama"]
+    for path, method, name in [("/v1/messages", "POST", "anthropic"),
+                               ("/v1/messages/nowhere", "GET", "anthropic"),
+                               ("/v1/chat/completions", "POST", "openai"),
+                               ("/v1/nowhere", "GET", "openai"), ("/tokenize", "GET", "openai"),
+                               ("/api/chat", "POST", "ollama"), ("/nowhere", "GET", "ollama")]:
+        assert dialect_of(path).name == name
+        response = await http.request(method, path, json={"model": "no-such-model"})
+        assert response.status_code >= 400
+        body = response.json()
+        expected = dialect_of(path).error_object(response.status_code, "x", None, None)
+        assert set(body) == set(expected), (path, body)
+        if isinstance(expected["error"], dict):
+            assert set(body["error"]) == set(expected["error"]), (path, body)
