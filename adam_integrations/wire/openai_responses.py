@@ -273,7 +273,8 @@ class ResponseBuilder:
             "reasoning": request.get("reasoning"), "metadata": request.get("metadata") or {},
             "store": False,
             "usage": {"input_tokens": usage.prompt_tokens,
-                      "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+                      "input_tokens_details": {"cached_tokens": usage.cached_tokens,
+                                               "cache_write_tokens": 0},
                       "output_tokens": usage.completion_tokens,
                       "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
                       "total_tokens": usage.total_tokens} if self._usage else None,
@@ -314,8 +315,9 @@ class ResponseBuilder:
             return []
         item["status"] = "completed"
         index, part = self._output.index(item), item["content"][0]
+        done = {"logprobs": []} if item["type"] == "message" else {}  # as the deltas'
         return [self._event(f"response.{part['type']}.done", item_id=item["id"],
-                            output_index=index, content_index=0, text=part["text"]),
+                            output_index=index, content_index=0, text=part["text"], **done),
                 self._event("response.content_part.done", item_id=item["id"],
                             output_index=index, content_index=0, part=_copy(part)),
                 self._event("response.output_item.done", output_index=index,
