@@ -15,6 +15,12 @@ from starlette.routing import Route
 
 from adam_integrations.core.errors import AdamError, UnsupportedOperationError
 from adam_integrations.server.errors import status_of
+from adam_integrations.server.openapi import (
+    json_content,
+    operation,
+    request_body,
+    streamed,
+)
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import ModelService
 from adam_integrations.server.streams import built_answer
@@ -64,3 +70,22 @@ def _error_event(error: Exception) -> dict[str, Any]:
     """A Messages stream's ``error`` event, as Anthropic's."""
     return wire.error_object(status_of(error) if isinstance(error, AdamError) else 500,
                              str(error))
+
+
+# -- this dialect's part of /openapi.json (server.openapi) ------------------------
+OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "/v1/messages": {"post": operation(
+        "/v1/messages", "an Anthropic Messages API answer (events when stream=true)",
+        streamed({"type": "object", "required": ["id", "type", "content", "stop_reason"],
+                   "properties": {"id": {"type": "string"}, "type": {"const": "message"},
+                                  "content": {"type": "array", "items": {"type": "object"}},
+                                  "stop_reason": {"type": "string"}}},
+                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        request_body(["model", "messages", "max_tokens"], wire.MESSAGES_FIELDS))},
+    "/v1/messages/count_tokens": {"post": operation(
+        "/v1/messages/count_tokens", "the tokens a Messages request's prompt takes", {
+            "content": json_content({"type": "object", "required": ["input_tokens"],
+                              "properties": {"input_tokens": {"type": "integer"}}})},
+        request_body(["model", "messages"], wire.COUNT_FIELDS))},
+}
+"""This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

@@ -1,11 +1,11 @@
 """The wire formats ``adam serve`` speaks, in one list: for each, the paths that speak it,
 the shape of its errors (and that shape's schema in ``/openapi.json``), and the module of
-its routes. A request's path picks its dialect (``dialect_of``), so an error met anywhere
-(a route, the guard, the limits, a malformed request on the connection) answers in the
-shape the client reads.
+its routes and of their part of ``/openapi.json``. A request's path picks its dialect
+(``dialect_of``), so an error met anywhere (a route, the guard, the limits, a malformed
+request on the connection) answers in the shape the client reads.
 
 Adding a wire format: a module in ``wire/`` (parsing and answers, both directions), a
-``server/<name>_api.py`` with ``routes(service)``, and an entry here.
+``server/<name>_api.py`` with ``routes(service)`` and ``OPERATIONS``, and an entry here.
 
 Example:
     >>> dialect_of("/v1/messages").name, dialect_of("/v1/chat/completions").name
@@ -41,7 +41,8 @@ class Dialect:
         error_object: its error body, from the status, message, ``param`` and ``code``.
         error_schema: the JSON schema of that body (``/openapi.json``'s component
             ``<Name>Error``).
-        api: the module whose ``routes(service)`` serves it.
+        api: the module whose ``routes(service)`` serves it and whose ``OPERATIONS``
+            describe those routes.
     """
 
     name: str
@@ -61,6 +62,10 @@ class Dialect:
     def routes(self, service: Any) -> list[Any]:
         """Its routes over the server's ``ModelService``."""
         return importlib.import_module(self.api).routes(service)
+
+    def operations(self) -> dict[str, Any]:
+        """Its routes as ``/openapi.json`` describes them (the module's ``OPERATIONS``)."""
+        return importlib.import_module(self.api).OPERATIONS
 
 
 DIALECTS: tuple[Dialect, ...] = (

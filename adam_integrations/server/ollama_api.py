@@ -28,7 +28,20 @@ from adam_integrations.core.stores.weight_files import WeightsSummary
 from adam_integrations.core.types import ChatMessage, ModelSource
 from adam_integrations.served import KeepAlive, ServedModel
 from adam_integrations.server.errors import redact_paths
-from adam_integrations.server.names import check_alias
+from adam_integrations.server.names import ALIAS_PATTERN, check_alias
+from adam_integrations.server.openapi import (
+    ARRAY_OF_NUMBERS,
+    COUNTS,
+    EMBEDDER,
+    MODEL,
+    WHY,
+    json_content,
+    nullable,
+    operation,
+    ref,
+    request_body,
+    streamed,
+)
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import (
     ModelService,
@@ -38,6 +51,7 @@ from adam_integrations.server.serving import (
 from adam_integrations.server.streams import ndjson
 from adam_integrations.sharing.ollama_create import BlobUpload, create_model
 from adam_integrations.tools import quantize_into_store
+from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
 from adam_integrations.wire import ollama as wire
 from adam_integrations.wire.fields import check_fields
 from adam_integrations.wire.modelfile import render_modelfile
@@ -362,3 +376,137 @@ def _ps_entry(model: RunningModel) -> dict[str, Any]:
                   "size_vram": entry["size"] if model.on_gpu else 0,
                   "context_length": model.context_length})
     return entry
+
+
+# -- this dialect's part of /openapi.json (server.openapi) ------------------------
+_DETAILS = {"type": "object", "properties": {
+    "format": {"type": "string"}, "family": {"type": "string"},
+    "families": {"type": "array", "items": {"type": "string"}},
+    "parameter_size": {"type": "string"}, "quantization_level": {"type": "string"}}}
+
+
+_TAG = {"type": "object", "required": ["name", "model", "size", "digest", "details"],
+        "properties": {"name": {"type": "string"}, "model": {"type": "string"},
+                       "size": {"type": "integer"}, "digest": {"type": "string"},
+                       "modified_at": {"type": "string"}, "details": _DETAILS}}
+
+
+def _made_from(body: dict[str, Any]) -> dict[str, Any]:
+    """``/api/create``'s body: ``from`` or ``files`` is given (not null), and ``quantize``
+    names a type the quantizer writes without an importance matrix (any case)."""
+    schema = body["content"]["application/json"]["schema"]
+    schema["properties"]["from"] = nullable(MODEL)
+    types = [kind for kind in QUANTIZATIONS if kind not in NEEDS_IMATRIX]
+    any_case = "|".join("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c
+                                for c in kind) for kind in types)
+    schema["properties"]["quantize"] = nullable({
+        "type": "string", "pattern": f"^\\s*({any_case})\\s*$",
+        "description": f"a quantization this can write without an importance matrix: "
+                       f"{', '.join(types)} (llama.cpp's quantizer, from an F16, BF16 or "
+                       "F32 GGUF)"})
+    schema["anyOf"] = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+                       for name in ("from", "files")]
+    return body
+
+
+def _blob_operation(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    described = operation("/api/blobs/{digest}", summary, {"content": {}}, body)
+    described["responses"]["201"] = {"description": "the blob was stored"}
+    described["responses"]["400"] = {"description": WHY["400"] + "; the digest or the "
+                                     "body's sha256", "content": json_content(ref("OllamaError"))}
+    if body is None:
+        described["responses"]["404"] = {"description": "no such blob"}
+    described["parameters"] = [{"name": "digest", "in": "path", "required": True,
+                                "schema": {"type": "string",
+                                           "pattern": "^sha256[:-][0-9a-f]{64}$"}}]
+    return described
+
+
+_EMPTY = {"content": {}}
+
+
+_CHAT = request_body(["model"], wire.CHAT_FIELDS)
+
+
+_GENERATE = request_body(["model"], wire.GENERATE_FIELDS)
+
+
+OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "/": {"get": operation("/", "liveness: 'Ollama is running'",
+                            {"content": {"text/plain": {"schema": {"type": "string"}}}})},
+    "/api/version": {"get": operation("/api/version", "the Ollama API version", {
+        "content": json_content({"type": "object", "required": ["version"],
+                          "properties": {"version": {"type": "string"}}})})},
+    "/api/tags": {"get": operation("/api/tags", "the models on disk", {"content": json_content({
+        "type": "object", "required": ["models"],
+        "properties": {"models": {"type": "array", "items": _TAG}}})})},
+    "/api/ps": {"get": operation("/api/ps", "the models in memory", {"content": json_content({
+        "type": "object", "required": ["models"], "properties": {"models": {
+            "type": "array", "items": {**_TAG, "properties": {
+                **_TAG["properties"], "expires_at": {"type": "string"},
+                "size_vram": {"type": "integer"},
+                "context_length": {"type": "integer"}}}}}})})},
+    "/api/show": {"post": operation("/api/show", "a model's details, template and "
+                                     "capabilities", {"content": json_content({
+                                         "type": "object", "properties": {
+                                             "template": {"type": "string"},
+                                             "details": _DETAILS,
+                                             "model_info": {"type": "object"},
+                                             "capabilities": {"type": "array", "items": {
+                                                 "type": "string"}}}})},
+                                     request_body(["model"], {"verbose": {"type": "boolean"}}))},
+    "/api/chat": {"post": operation("/api/chat", "a chat answer (NDJSON lines unless "
+                                     "stream=false)", streamed(
+                                         ref("ChatResponse"), "application/x-ndjson"),
+                                     _CHAT)},
+    "/api/generate": {"post": operation("/api/generate", "a completion (NDJSON lines "
+                                         "unless stream=false)", streamed(
+                                             ref("GenerateResponse"),
+                                             "application/x-ndjson"), _GENERATE)},
+    "/api/embed": {"post": operation("/api/embed", "embeddings, L2-normalised", {
+        "content": json_content({"type": "object", "required": ["model", "embeddings"],
+                          "properties": {"model": {"type": "string"}, "embeddings": {
+                              "type": "array", "items": ARRAY_OF_NUMBERS}, **COUNTS}})},
+        request_body(["model"], wire.EMBED_FIELDS, EMBEDDER))},
+    "/api/embeddings": {"post": operation("/api/embeddings", "one embedding (the older "
+                                           "route)", {"content": json_content({
+                                               "type": "object", "required": ["embedding"],
+                                               "properties": {
+                                                   "embedding": ARRAY_OF_NUMBERS}})},
+                                           request_body(["model"], wire.EMBEDDINGS_FIELDS,
+                                                 EMBEDDER))},
+    "/api/pull": {"post": operation("/api/pull", "make a model ready (download what is "
+                                     "missing)", streamed({
+                                         "type": "object", "properties": {
+                                             "status": {"type": "string"}}},
+                                         "application/x-ndjson"),
+                                     request_body(["model"], wire.PULL_FIELDS))},
+    "/api/copy": {"post": operation("/api/copy", "another name for a model", _EMPTY,
+                                     request_body(["source", "destination"], {
+                                         "source": MODEL,
+                                         "destination": {
+                                             **MODEL, "pattern": ALIAS_PATTERN,
+                                             "examples": ["my-model:latest"]}}))},
+    "/api/create": {"post": operation("/api/create", "create a model in Ollama's store "
+                                       "(from a model, or an uploaded GGUF)", streamed({
+                                           "type": "object", "properties": {
+                                               "status": {"type": "string"}}},
+                                           "application/x-ndjson"),
+                                       _made_from(request_body(
+                                           ["model"], wire.CREATE_FIELDS, {
+                                               **MODEL, "pattern": ALIAS_PATTERN,
+                                               "examples": ["my-assistant:latest"]})))},
+    "/api/blobs/{digest}": {
+        "head": _blob_operation("whether the store has this blob (200, else 404)", None),
+        "post": _blob_operation("upload a blob (the body), checked against its digest: "
+                                "201 created, 200 already there", {
+                                    "required": True, "content": {"application/octet-stream": {
+                                        "schema": {"type": "string", "format": "binary"}}}}),
+    },
+    "/api/delete": {"delete": operation("/api/delete", "remove a name made with "
+                                         "/api/copy or a model made with /api/create",
+                                         _EMPTY, request_body(["model"], {}, {
+                                             **MODEL, "pattern": ALIAS_PATTERN,
+                                             "examples": ["my-model:latest"]}))},
+}
+"""This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

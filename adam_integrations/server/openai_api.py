@@ -21,6 +21,19 @@ from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.served import ServedModel
 from adam_integrations.server.errors import code_of, status_of
 from adam_integrations.server.names import canonical_name
+from adam_integrations.server.openapi import (
+    ARRAY_OF_NUMBERS,
+    EMBEDDER,
+    MODEL,
+    USAGE,
+    WHY,
+    closed,
+    json_content,
+    operation,
+    ref,
+    request_body,
+    streamed,
+)
 from adam_integrations.server.request_body import read_json
 from adam_integrations.server.serving import ModelService, StoredModel
 from adam_integrations.server.streams import built_answer, sse_data, started_stream
@@ -353,3 +366,74 @@ async def _chain(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterat
         yield first
     async for item in rest:
         yield item
+
+
+# -- this dialect's part of /openapi.json (server.openapi) ------------------------
+def _tokenizer_info() -> dict[str, Any]:
+    """``GET /tokenizer_info``: a model named by ``?model=`` (a 400 when it is not a
+    name, or when none is and the model cannot be told)."""
+    described = operation("/tokenizer_info", "vLLM's tokenizer: special tokens, chat "
+                           "template, context window", {"content": json_content({
+                               "type": "object", "properties": {
+                                   name: {"type": ["string", "null"]} for name in (
+                                       "bos_token", "eos_token", "pad_token",
+                                       "chat_template")}})})
+    described["responses"]["400"] = {"description": WHY["400"],
+                                     "content": json_content(ref("OpenAIError"))}
+    described["parameters"] = [{"name": "model", "in": "query", "required": False,
+                                "schema": MODEL}]
+    return described
+
+
+OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "/v1/chat/completions": {"post": operation(
+        "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
+        "stream=true)", streamed(ref("ChatCompletion"), "text/event-stream",
+                                  ref("ChatCompletionChunk")),
+        request_body(["model", "messages"], wire.CHAT_FIELDS))},
+    "/v1/completions": {"post": operation(
+        "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
+        "when stream=true)", streamed(ref("TextCompletion"), "text/event-stream",
+                                       ref("TextCompletionChunk")),
+        request_body(["model", "prompt"], wire.COMPLETION_FIELDS))},
+    "/v1/embeddings": {"post": operation("/v1/embeddings", "OpenAI embeddings", {
+        "content": json_content({"type": "object", "required": ["object", "data"], "properties": {
+            "object": {"const": "list"}, "model": {"type": "string"}, "data": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "index": {"type": "integer"}, "embedding": {"oneOf": [
+                        ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
+            "usage": USAGE}})},
+        request_body(["model", "input"], wire.EMBEDDING_FIELDS, EMBEDDER))},
+    "/v1/responses": {"post": operation(
+        "/v1/responses", "an OpenAI Responses API answer, stateless (events when stream=true)",
+        streamed({"type": "object", "required": ["id", "object", "status", "output"],
+                   "properties": {"id": {"type": "string"}, "object": {"const": "response"},
+                                  "status": {"enum": ["completed", "incomplete"]},
+                                  "output": {"type": "array", "items": {"type": "object"}}}},
+                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        request_body(["model", "input"], responses_wire.RESPONSES_FIELDS))},
+    "/v1/models/{model}": {"get": {
+        **operation("/v1/models/{model}", "one model, as OpenAI describes it", {
+            "content": json_content({"type": "object", "required": ["id", "object"], "properties": {
+                "id": {"type": "string"}, "object": {"const": "model"}}})}),
+        "parameters": [{"name": "model", "in": "path", "required": True,
+                        "schema": {"type": "string"}}]}},
+    "/v1/models": {"get": operation("/v1/models", "the models, as OpenAI lists them", {
+        "content": json_content({"type": "object", "required": ["object", "data"], "properties": {
+            "object": {"const": "list"}, "data": {"type": "array", "items": {
+                "type": "object", "properties": {"id": {"type": "string"},
+                                                 "object": {"const": "model"}}}}}})})},
+    "/tokenize": {"post": operation("/tokenize", "vLLM's tokenizer: the tokens a "
+                                                  "completion reads the prompt as", {
+        "content": json_content({"type": "object", "required": ["tokens", "count"], "properties": {
+            "tokens": {"type": "array", "items": {"type": "integer"}},
+            "count": {"type": "integer"}, "max_model_len": {"type": ["integer", "null"]}}})},
+        closed(request_body(["prompt"], {"model": MODEL, **wire.TOKENIZE_FIELDS})))},
+    "/detokenize": {"post": operation("/detokenize", "vLLM's tokenizer: the text of "
+                                                      "token ids", {
+        "content": json_content({"type": "object", "required": ["prompt"], "properties": {
+            "prompt": {"type": "string"}}})},
+        closed(request_body(["tokens"], {"model": MODEL, **wire.DETOKENIZE_FIELDS})))},
+    "/tokenizer_info": {"get": _tokenizer_info()},
+}
+"""This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

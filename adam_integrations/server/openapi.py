@@ -2,6 +2,11 @@
 the Ollama ones and the OpenAI-compatible ones: request bodies, the non-streamed answers
 and every status each route can return, with its error body.
 
+Each dialect describes its own routes (``OPERATIONS`` in its ``server/<name>_api.py``,
+found through ``server.dialects``) with the helpers here (``operation``,
+``request_body``, ``streamed``...); this module joins them (``operations``) with the
+shared components and the server's own routes.
+
 The request fields are not written here: they are the tables the parsers check requests
 against (``wire.ollama.CHAT_FIELDS``, ``wire.openai.CHAT_FIELDS``, ..., through
 ``wire.fields``), and ``model`` is ``server.names``' own pattern; and every JSON body is
@@ -28,42 +33,28 @@ from adam_integrations.core.types import ROLE_ALIASES, ROLES
 from adam_integrations.server.dialects import DIALECTS, TOKENIZER_ROUTES, dialect_of
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import (
-    ALIAS_PATTERN,
     MAX_NAME_LENGTH,
     NAME_PATTERN,
     PATH_PATTERN,
 )
-from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
-from adam_integrations.wire import anthropic as anthropic_wire
-from adam_integrations.wire import ollama as ollama_wire
-from adam_integrations.wire import openai as openai_wire
-from adam_integrations.wire import openai_responses as responses_wire
 from adam_integrations.wire.fields import BodySchema
 
-_MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
+MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
           "description": "a model name (see /api/tags): model[:tag], namespace/model:tag, "
                          "hf:<org>/<repo>[:<quant>] or ollama:<name>; no '..' anywhere. "
                          "Paths too, when the server was started with --models-dir",
           "examples": ["smollm2:135m"]}
-_EMBEDDER = {**_MODEL, "examples": ["all-minilm:l6-v2"]}
-_ARRAY_OF_NUMBERS = {"type": "array", "items": {"type": "number"}}
-_DETAILS = {"type": "object", "properties": {
-    "format": {"type": "string"}, "family": {"type": "string"},
-    "families": {"type": "array", "items": {"type": "string"}},
-    "parameter_size": {"type": "string"}, "quantization_level": {"type": "string"}}}
-_TAG = {"type": "object", "required": ["name", "model", "size", "digest", "details"],
-        "properties": {"name": {"type": "string"}, "model": {"type": "string"},
-                       "size": {"type": "integer"}, "digest": {"type": "string"},
-                       "modified_at": {"type": "string"}, "details": _DETAILS}}
-_COUNTS = {key: {"type": "integer"} for key in (
+EMBEDDER = {**MODEL, "examples": ["all-minilm:l6-v2"]}
+ARRAY_OF_NUMBERS = {"type": "array", "items": {"type": "number"}}
+COUNTS = {key: {"type": "integer"} for key in (
     "total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
     "eval_count", "eval_duration")}
 _OLLAMA_ANSWER = {"model": {"type": "string"}, "created_at": {"type": "string"},
-                  "done": {"type": "boolean"}, "done_reason": {"type": "string"}, **_COUNTS}
-_USAGE = {"type": "object", "properties": {key: {"type": "integer"} for key in (
+                  "done": {"type": "boolean"}, "done_reason": {"type": "string"}, **COUNTS}
+USAGE = {"type": "object", "properties": {key: {"type": "integer"} for key in (
     "prompt_tokens", "completion_tokens", "total_tokens")}}
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
@@ -71,7 +62,7 @@ def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI completion (or one streamed chunk of one) whose choices hold ``choice``."""
     return {"type": "object", "required": ["id", "object", "choices"], "properties": {
         "id": {"type": "string"}, "object": {"const": kind}, "created": {"type": "integer"},
-        "model": {"type": "string"}, "usage": _USAGE, "choices": {"type": "array", "items": {
+        "model": {"type": "string"}, "usage": USAGE, "choices": {"type": "array", "items": {
             "type": "object", "properties": {"index": {"type": "integer"}, **choice}}}}}
 
 
@@ -89,8 +80,8 @@ _SCHEMAS: dict[str, Any] = {
     "Tool": {"type": "object", "required": ["type", "function"], "properties": {
         "type": {"const": "function"},
         "function": {"type": "object", "required": ["name"], "properties": {
-            "name": _ref("ToolName"), "description": {"type": "string"},
-            "parameters": _ref("ToolParameters")}}}},
+            "name": ref("ToolName"), "description": {"type": "string"},
+            "parameters": ref("ToolParameters")}}}},
     "OllamaMessage": {"type": "object", "required": ["role"], "properties": {
         "role": {"enum": _ROLES}, "content": {"type": "string"},
         "thinking": {"type": "string"}, "tool_name": {"type": "string"},
@@ -126,7 +117,7 @@ _SCHEMAS: dict[str, Any] = {
                          "properties": {**_OLLAMA_ANSWER, "response": {"type": "string"},
                                         "thinking": {"type": "string"}}},
     "ChatCompletion": _completion("chat.completion", {
-        "message": _ref("OpenAIMessage"), "finish_reason": {"type": "string"}}),
+        "message": ref("OpenAIMessage"), "finish_reason": {"type": "string"}}),
     "ChatCompletionChunk": _completion("chat.completion.chunk", {
         "delta": {"type": "object"}, "finish_reason": {"type": ["string", "null"]}}),
     "TextCompletion": _completion("text_completion", {
@@ -135,7 +126,7 @@ _SCHEMAS: dict[str, Any] = {
         "text": {"type": "string"}, "finish_reason": {"type": ["string", "null"]}}),
 }
 
-_WHY = {
+WHY = {
     "400": "a bad request: a field, option, message, name, or a prompt over the limit",
     "401": "no or wrong API key (only when the server has keys)",
     "403": "the Host or Origin is refused",
@@ -147,43 +138,25 @@ _WHY = {
 }
 
 
-def _json(schema: Mapping[str, Any]) -> dict[str, Any]:
+def json_content(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": dict(schema)}}
 
 
-def _body(required: list[str], fields: Mapping[str, Any], model: Mapping[str, Any] = _MODEL
-          ) -> dict[str, Any]:
+def request_body(required: list[str], fields: Mapping[str, Any],
+                 model: Mapping[str, Any] = MODEL) -> dict[str, Any]:
     """A JSON body with ``fields``, the ``required`` ones present and not null; the others
     may be null, which the server reads as absent (as OpenAI's and Ollama's servers do:
     clients send ``"user": null``)."""
     properties = {"model": dict(model), **fields} if "model" in required else dict(fields)
     properties = {name: _nulls_absent(schema) if name in required else
-                  _nullable(_nulls_absent(schema)) for name, schema in properties.items()}
-    return {"required": True, "content": _json({
+                  nullable(_nulls_absent(schema)) for name, schema in properties.items()}
+    return {"required": True, "content": json_content({
         "type": "object", "required": required, "properties": properties})}
 
 
-def _closed(body: dict[str, Any]) -> dict[str, Any]:
+def closed(body: dict[str, Any]) -> dict[str, Any]:
     """A body that takes its listed fields only (vLLM's tokenizer routes refuse others)."""
     body["content"]["application/json"]["schema"]["additionalProperties"] = False
-    return body
-
-
-def _made_from(body: dict[str, Any]) -> dict[str, Any]:
-    """``/api/create``'s body: ``from`` or ``files`` is given (not null), and ``quantize``
-    names a type the quantizer writes without an importance matrix (any case)."""
-    schema = body["content"]["application/json"]["schema"]
-    schema["properties"]["from"] = _nullable(_MODEL)
-    types = [kind for kind in QUANTIZATIONS if kind not in NEEDS_IMATRIX]
-    any_case = "|".join("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c
-                                for c in kind) for kind in types)
-    schema["properties"]["quantize"] = _nullable({
-        "type": "string", "pattern": f"^\\s*({any_case})\\s*$",
-        "description": f"a quantization this can write without an importance matrix: "
-                       f"{', '.join(types)} (llama.cpp's quantizer, from an F16, BF16 or "
-                       "F32 GGUF)"})
-    schema["anyOf"] = [{"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-                       for name in ("from", "files")]
     return body
 
 
@@ -198,7 +171,7 @@ def _nulls_absent(schema: Any) -> Any:
     if isinstance(schema.get("properties"), dict):
         required = set(schema.get("required", ()))
         out["properties"] = {name: _nulls_absent(item) if name in required
-                             else _nullable(_nulls_absent(item))
+                             else nullable(_nulls_absent(item))
                              for name, item in schema["properties"].items()}
     for key in ("items", "additionalProperties"):
         if isinstance(schema.get(key), dict):
@@ -209,7 +182,7 @@ def _nulls_absent(schema: Any) -> Any:
     return out
 
 
-def _nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
+def nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
     """``schema``, or null."""
     return {"anyOf": [dict(schema), {"type": "null"}]}
 
@@ -224,8 +197,8 @@ _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delet
 _LOADS_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", *TOKENIZER_ROUTES})
 
 
-def _operation(path: str, summary: str, answer: dict[str, Any],
-               body: dict[str, Any] | None = None) -> dict[str, Any]:
+def operation(path: str, summary: str, answer: dict[str, Any],
+              body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One operation: its answer (200), and the error statuses this route can return."""
     statuses = ["401", "403", "405"]
     if body is not None:
@@ -236,210 +209,49 @@ def _operation(path: str, summary: str, answer: dict[str, Any],
         statuses.append("422")
     if path in MODEL_ROUTES:
         statuses.append("503")
-    error = _json(_ref(dialect_of(path).error_schema_name))
+    error = json_content(ref(dialect_of(path).error_schema_name))
     responses: dict[str, Any] = {"200": {"description": "the answer", **answer}}
     for status in sorted(statuses):
-        responses[status] = {"description": _WHY[status], "content": error}
-    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+        responses[status] = {"description": WHY[status], "content": error}
+    described: dict[str, Any] = {"summary": summary, "responses": responses}
     if body is not None:
-        operation["requestBody"] = body
-    return operation
+        described["requestBody"] = body
+    return described
 
 
-def _tokenizer_info() -> dict[str, Any]:
-    """``GET /tokenizer_info``: a model named by ``?model=`` (a 400 when it is not a
-    name, or when none is and the model cannot be told)."""
-    operation = _operation("/tokenizer_info", "vLLM's tokenizer: special tokens, chat "
-                           "template, context window", {"content": _json({
-                               "type": "object", "properties": {
-                                   name: {"type": ["string", "null"]} for name in (
-                                       "bos_token", "eos_token", "pad_token",
-                                       "chat_template")}})})
-    operation["responses"]["400"] = {"description": _WHY["400"],
-                                     "content": _json(_ref("OpenAIError"))}
-    operation["parameters"] = [{"name": "model", "in": "query", "required": False,
-                                "schema": _MODEL}]
-    return operation
-
-
-def _blob_operation(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    operation = _operation("/api/blobs/{digest}", summary, {"content": {}}, body)
-    operation["responses"]["201"] = {"description": "the blob was stored"}
-    operation["responses"]["400"] = {"description": _WHY["400"] + "; the digest or the "
-                                     "body's sha256", "content": _json(_ref("OllamaError"))}
-    if body is None:
-        operation["responses"]["404"] = {"description": "no such blob"}
-    operation["parameters"] = [{"name": "digest", "in": "path", "required": True,
-                                "schema": {"type": "string",
-                                           "pattern": "^sha256[:-][0-9a-f]{64}$"}}]
-    return operation
-
-
-def _streamed(whole: Mapping[str, Any], stream_media: str,
-              chunk: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def streamed(whole: Mapping[str, Any], stream_media: str,
+             chunk: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An answer that is one JSON object when not streamed, else a stream: NDJSON lines
     like ``whole``, or server-sent events whose ``data`` is a ``chunk`` as JSON (or
     ``[DONE]``; an error event carries the error object)."""
     if stream_media == "text/event-stream":
-        described = {"oneOf": [dict(chunk or whole), _ref("OpenAIError")]}
+        described = {"oneOf": [dict(chunk or whole), ref("OpenAIError")]}
         stream = {"type": "object", "required": ["data"], "properties": {"data": {
             "oneOf": [{"const": "[DONE]"}, {"type": "string", "pattern": "^\\{",
                                             "contentMediaType": "application/json",
                                             "contentSchema": described}],
             "description": "one chunk as JSON, an error object, or [DONE] at the end"}}}
     else:
-        stream = {"oneOf": [dict(whole), _ref("OllamaError")]}
-    return {"content": {**_json(whole), stream_media: {"schema": stream}}}
+        stream = {"oneOf": [dict(whole), ref("OllamaError")]}
+    return {"content": {**json_content(whole), stream_media: {"schema": stream}}}
 
-
-_EMPTY = {"content": {}}
-_CHAT = _body(["model"], ollama_wire.CHAT_FIELDS)
-_GENERATE = _body(["model"], ollama_wire.GENERATE_FIELDS)
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "/": {"get": _operation("/", "liveness: 'Ollama is running'",
-                            {"content": {"text/plain": {"schema": {"type": "string"}}}})},
-    "/api/version": {"get": _operation("/api/version", "the Ollama API version", {
-        "content": _json({"type": "object", "required": ["version"],
-                          "properties": {"version": {"type": "string"}}})})},
-    "/api/tags": {"get": _operation("/api/tags", "the models on disk", {"content": _json({
-        "type": "object", "required": ["models"],
-        "properties": {"models": {"type": "array", "items": _TAG}}})})},
-    "/api/ps": {"get": _operation("/api/ps", "the models in memory", {"content": _json({
-        "type": "object", "required": ["models"], "properties": {"models": {
-            "type": "array", "items": {**_TAG, "properties": {
-                **_TAG["properties"], "expires_at": {"type": "string"},
-                "size_vram": {"type": "integer"},
-                "context_length": {"type": "integer"}}}}}})})},
-    "/api/show": {"post": _operation("/api/show", "a model's details, template and "
-                                     "capabilities", {"content": _json({
-                                         "type": "object", "properties": {
-                                             "template": {"type": "string"},
-                                             "details": _DETAILS,
-                                             "model_info": {"type": "object"},
-                                             "capabilities": {"type": "array", "items": {
-                                                 "type": "string"}}}})},
-                                     _body(["model"], {"verbose": {"type": "boolean"}}))},
-    "/api/chat": {"post": _operation("/api/chat", "a chat answer (NDJSON lines unless "
-                                     "stream=false)", _streamed(
-                                         _ref("ChatResponse"), "application/x-ndjson"),
-                                     _CHAT)},
-    "/api/generate": {"post": _operation("/api/generate", "a completion (NDJSON lines "
-                                         "unless stream=false)", _streamed(
-                                             _ref("GenerateResponse"),
-                                             "application/x-ndjson"), _GENERATE)},
-    "/api/embed": {"post": _operation("/api/embed", "embeddings, L2-normalised", {
-        "content": _json({"type": "object", "required": ["model", "embeddings"],
-                          "properties": {"model": {"type": "string"}, "embeddings": {
-                              "type": "array", "items": _ARRAY_OF_NUMBERS}, **_COUNTS}})},
-        _body(["model"], ollama_wire.EMBED_FIELDS, _EMBEDDER))},
-    "/api/embeddings": {"post": _operation("/api/embeddings", "one embedding (the older "
-                                           "route)", {"content": _json({
-                                               "type": "object", "required": ["embedding"],
-                                               "properties": {
-                                                   "embedding": _ARRAY_OF_NUMBERS}})},
-                                           _body(["model"], ollama_wire.EMBEDDINGS_FIELDS,
-                                                 _EMBEDDER))},
-    "/api/pull": {"post": _operation("/api/pull", "make a model ready (download what is "
-                                     "missing)", _streamed({
-                                         "type": "object", "properties": {
-                                             "status": {"type": "string"}}},
-                                         "application/x-ndjson"),
-                                     _body(["model"], ollama_wire.PULL_FIELDS))},
-    "/api/copy": {"post": _operation("/api/copy", "another name for a model", _EMPTY,
-                                     _body(["source", "destination"], {
-                                         "source": _MODEL,
-                                         "destination": {
-                                             **_MODEL, "pattern": ALIAS_PATTERN,
-                                             "examples": ["my-model:latest"]}}))},
-    "/api/create": {"post": _operation("/api/create", "create a model in Ollama's store "
-                                       "(from a model, or an uploaded GGUF)", _streamed({
-                                           "type": "object", "properties": {
-                                               "status": {"type": "string"}}},
-                                           "application/x-ndjson"),
-                                       _made_from(_body(
-                                           ["model"], ollama_wire.CREATE_FIELDS, {
-                                               **_MODEL, "pattern": ALIAS_PATTERN,
-                                               "examples": ["my-assistant:latest"]})))},
-    "/api/blobs/{digest}": {
-        "head": _blob_operation("whether the store has this blob (200, else 404)", None),
-        "post": _blob_operation("upload a blob (the body), checked against its digest: "
-                                "201 created, 200 already there", {
-                                    "required": True, "content": {"application/octet-stream": {
-                                        "schema": {"type": "string", "format": "binary"}}}}),
-    },
-    "/api/delete": {"delete": _operation("/api/delete", "remove a name made with "
-                                         "/api/copy or a model made with /api/create",
-                                         _EMPTY, _body(["model"], {}, {
-                                             **_MODEL, "pattern": ALIAS_PATTERN,
-                                             "examples": ["my-model:latest"]}))},
-    "/v1/chat/completions": {"post": _operation(
-        "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
-        "stream=true)", _streamed(_ref("ChatCompletion"), "text/event-stream",
-                                  _ref("ChatCompletionChunk")),
-        _body(["model", "messages"], openai_wire.CHAT_FIELDS))},
-    "/v1/completions": {"post": _operation(
-        "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
-        "when stream=true)", _streamed(_ref("TextCompletion"), "text/event-stream",
-                                       _ref("TextCompletionChunk")),
-        _body(["model", "prompt"], openai_wire.COMPLETION_FIELDS))},
-    "/v1/embeddings": {"post": _operation("/v1/embeddings", "OpenAI embeddings", {
-        "content": _json({"type": "object", "required": ["object", "data"], "properties": {
-            "object": {"const": "list"}, "model": {"type": "string"}, "data": {
-                "type": "array", "items": {"type": "object", "properties": {
-                    "index": {"type": "integer"}, "embedding": {"oneOf": [
-                        _ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
-            "usage": _USAGE}})},
-        _body(["model", "input"], openai_wire.EMBEDDING_FIELDS, _EMBEDDER))},
-    "/v1/responses": {"post": _operation(
-        "/v1/responses", "an OpenAI Responses API answer, stateless (events when stream=true)",
-        _streamed({"type": "object", "required": ["id", "object", "status", "output"],
-                   "properties": {"id": {"type": "string"}, "object": {"const": "response"},
-                                  "status": {"enum": ["completed", "incomplete"]},
-                                  "output": {"type": "array", "items": {"type": "object"}}}},
-                  "text/event-stream", {"type": "object", "required": ["type"]}),
-        _body(["model", "input"], responses_wire.RESPONSES_FIELDS))},
-    "/v1/messages": {"post": _operation(
-        "/v1/messages", "an Anthropic Messages API answer (events when stream=true)",
-        _streamed({"type": "object", "required": ["id", "type", "content", "stop_reason"],
-                   "properties": {"id": {"type": "string"}, "type": {"const": "message"},
-                                  "content": {"type": "array", "items": {"type": "object"}},
-                                  "stop_reason": {"type": "string"}}},
-                  "text/event-stream", {"type": "object", "required": ["type"]}),
-        _body(["model", "messages", "max_tokens"], anthropic_wire.MESSAGES_FIELDS))},
-    "/v1/messages/count_tokens": {"post": _operation(
-        "/v1/messages/count_tokens", "the tokens a Messages request's prompt takes", {
-            "content": _json({"type": "object", "required": ["input_tokens"],
-                              "properties": {"input_tokens": {"type": "integer"}}})},
-        _body(["model", "messages"], anthropic_wire.COUNT_FIELDS))},
-    "/v1/models/{model}": {"get": {
-        **_operation("/v1/models/{model}", "one model, as OpenAI describes it", {
-            "content": _json({"type": "object", "required": ["id", "object"], "properties": {
-                "id": {"type": "string"}, "object": {"const": "model"}}})}),
-        "parameters": [{"name": "model", "in": "path", "required": True,
-                        "schema": {"type": "string"}}]}},
-    "/v1/models": {"get": _operation("/v1/models", "the models, as OpenAI lists them", {
-        "content": _json({"type": "object", "required": ["object", "data"], "properties": {
-            "object": {"const": "list"}, "data": {"type": "array", "items": {
-                "type": "object", "properties": {"id": {"type": "string"},
-                                                 "object": {"const": "model"}}}}}})})},
-    "/tokenize": {"post": _operation("/tokenize", "vLLM's tokenizer: the tokens a "
-                                                  "completion reads the prompt as", {
-        "content": _json({"type": "object", "required": ["tokens", "count"], "properties": {
-            "tokens": {"type": "array", "items": {"type": "integer"}},
-            "count": {"type": "integer"}, "max_model_len": {"type": ["integer", "null"]}}})},
-        _closed(_body(["prompt"], {"model": _MODEL, **openai_wire.TOKENIZE_FIELDS})))},
-    "/detokenize": {"post": _operation("/detokenize", "vLLM's tokenizer: the text of "
-                                                      "token ids", {
-        "content": _json({"type": "object", "required": ["prompt"], "properties": {
-            "prompt": {"type": "string"}}})},
-        _closed(_body(["tokens"], {"model": _MODEL, **openai_wire.DETOKENIZE_FIELDS})))},
-    "/tokenizer_info": {"get": _tokenizer_info()},
-    "/metrics": {"get": _operation("/metrics", "Prometheus metrics", {
+    "/metrics": {"get": operation("/metrics", "Prometheus metrics", {
         "content": {"text/plain": {"schema": {"type": "string"}}}})},
-    "/openapi.json": {"get": _operation("/openapi.json", "this document", {
-        "content": _json({"type": "object"})})},
+    "/openapi.json": {"get": operation("/openapi.json", "this document", {
+        "content": json_content({"type": "object"})})},
 }
+"""The routes of the server itself, in no dialect: ``/metrics`` and this document."""
+
+
+def operations() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every route's description: each dialect's own part (its route module's
+    ``OPERATIONS``, ``server.dialects``) and the server's."""
+    described: dict[str, dict[str, dict[str, Any]]] = {}
+    for dialect in reversed(DIALECTS):
+        described.update(dialect.operations())
+    return {**described, **OPERATIONS}
 
 
 class RequestSchemas:
@@ -469,7 +281,8 @@ def openapi_document(paths: Iterable[str], *, secured: bool = False,
     ``secured``: the server has API keys, so every operation but ``GET /`` needs one;
     ``model_paths``: it serves model files by path (``--models-dir``), so ``model`` may
     be one."""
-    described = {_templated(path): OPERATIONS[_templated(path)] for path in paths}
+    every = operations()
+    described = {_templated(path): every[_templated(path)] for path in paths}
     if model_paths:
         described = _with_paths(described)
     if secured:

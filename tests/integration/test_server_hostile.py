@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from adam_integrations.server.dialects import dialect_of
-from adam_integrations.server.openapi import OPERATIONS
+from adam_integrations.server.openapi import operations
 from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
@@ -121,7 +121,7 @@ def _hostile_body(rng: random.Random, path: str) -> dict[str, Any]:
 
 
 def _methods(path: str) -> list[str]:
-    return [method.upper() for method in OPERATIONS[path]]
+    return [method.upper() for method in operations()[path]]
 
 
 def _send(server: str, method: str, path: str, content: bytes | None = None,
@@ -199,7 +199,7 @@ def test_an_endless_keep_alive_never_breaks_the_model_list(hostile):
         assert listed.status_code == 200 and listed.json()["models"]
 
 
-@pytest.mark.parametrize("path", [path for path, methods in OPERATIONS.items()
+@pytest.mark.parametrize("path", [path for path, methods in operations().items()
                                   if set(methods) & {"post", "delete"} and "{" not in path])
 def test_deep_nesting_and_lone_surrogates_are_400s(hostile, path):
     server, running = hostile
@@ -299,7 +299,7 @@ def test_the_server_still_answers_afterwards(hostile):
 
 
 # -- round two (issue 38): what still got a 500 -------------------------------------------
-JSON_ROUTES = [path for path, methods in OPERATIONS.items()
+JSON_ROUTES = [path for path, methods in operations().items()
                if set(methods) & {"post", "delete"} and "{" not in path]
 
 
