@@ -156,6 +156,20 @@ def test_info_reports_the_qwen3_architecture(qwen3_model):
     assert "thinking" in info.capabilities and "tools" in info.capabilities
 
 
+def test_the_qwen_teams_sampling_for_the_mode_reaches_the_backend(qwen3_model, chat_model):
+    """The family preset, decided in ``served.ServedModel`` from what each backend reads of
+    the loaded model: Qwen3's for thinking or not; none for another family (SmolLM2)."""
+    from adam_integrations.served import ServedModel
+
+    served = ServedModel("qwen3", qwen3_model)
+    thinking, plain = (served.sampling(GenerationConfig(think=t)) for t in (None, False))
+    assert (thinking.temperature, thinking.top_p, thinking.top_k) == (0.6, 0.95, 20)
+    assert (plain.temperature, plain.top_p, plain.top_k) == (0.7, 0.8, 20)
+    chosen = GenerationConfig(temperature=0.0)
+    assert served.sampling(chosen) is chosen  # the caller's sampling is left alone
+    assert ServedModel("smollm2", chat_model).sampling(GenerationConfig()).temperature is None
+
+
 # -- the official template, end to end -------------------------------------------------------
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_the_rendered_prompt_is_the_official_templates(qwen3_dense, qwen3, case):
