@@ -99,6 +99,11 @@ class ServedModel:
         is a ModelLoadError: the model, not the request, is broken)."""
         return config_fields(self.layers.parameters)
 
+    @cached_property
+    def stored_messages(self) -> list[ChatMessage]:
+        """The stored example messages, read once."""
+        return [ChatMessage.coerce(m) for m in self.layers.messages]
+
     # -- the rules -----------------------------------------------------------------------
     def conversation(self, messages: Messages) -> list[ChatMessage]:
         """``messages`` begun as the model's layers say: the conversation's own system
@@ -107,8 +112,7 @@ class ServedModel:
         own = bool(checked) and checked[0].role == "system"
         system = self.layers.system or (self.domain.system_prompt if self.domain else None)
         opening = checked[:1] if own else [ChatMessage("system", system)] if system else []
-        examples = [ChatMessage.coerce(m) for m in self.layers.messages]
-        return [*opening, *examples, *checked[1 if own else 0:]]
+        return [*opening, *self.stored_messages, *checked[1 if own else 0:]]
 
     def sampling(self, config: GenerationConfig) -> GenerationConfig:
         """``config`` completed in the documented order (request, stored parameters,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from adam_integrations.cli.common import BACKEND_HELP, listed
@@ -64,7 +63,7 @@ def settings_of(args: argparse.Namespace) -> ServerSettings:
         elif given is not None:
             values[name] = (None if flag.zero_is_none and given == 0 else
                             given if flag.scale == 1 else int(given * flag.scale))
-    values["model_dirs"] = tuple(Path(d).expanduser() for d in values["model_dirs"])
+    values["model_dirs"] = tuple(folder.expanduser() for folder in values["model_dirs"])
     values["api_keys"] = api_keys_from(args.api_keys, args.api_key_file)
     values.setdefault("max_queue", max_queue_from())
     return ServerSettings(**values)
