@@ -51,13 +51,17 @@ async def test_async_chat_uses_the_async_client_and_cancels(model):
     answer = await model.achat(HI, **GREEDY)
     assert answer.text.strip() and answer.usage.completion_tokens > 0
 
+    started = asyncio.Event()
+
     async def consume() -> None:
         async for _ in model.astream_chat([{"role": "user", "content": "A long story."}],
                                           temperature=0.0, max_tokens=3000):
-            pass
+            started.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(1.0)
+    # cancelled once the answer is under way (not after a fixed time: on a fast machine
+    # the whole answer could be done by then)
+    await asyncio.wait_for(started.wait(), 60)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
