@@ -42,7 +42,8 @@ class AnthropicApi:
     async def messages(self, request: Request) -> Response:
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
-        messages, config = wire.request_from_wire(body)
+        asked = wire.MessagesRequest.parse(body)
+        messages, config = asked.conversation(), asked.to_config()
         answer = await self.service.chat(served, messages, config)
         return await built_answer(answer.chunks, wire.MessageBuilder(body["model"]),
                                   stream=bool(body.get("stream")), error_event=_error_event)
@@ -52,7 +53,8 @@ class AnthropicApi:
         system prompt and tools, counted by its own tokenizer."""
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
-        messages, config = wire.request_from_wire(body, counting=True)
+        asked = wire.CountTokensRequest.parse(body)
+        messages, config = asked.conversation(), asked.to_config()
         await self.service.load(served)
         backend = served.backend
         render = getattr(backend, "render_chat", None)
@@ -81,11 +83,11 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                   "content": {"type": "array", "items": {"type": "object"}},
                                   "stop_reason": {"type": "string"}}},
                   "text/event-stream", {"type": "object", "required": ["type"]}),
-        request_body(["model", "messages", "max_tokens"], wire.MESSAGES_FIELDS))},
+        request_body(wire.MessagesRequest))},
     "/v1/messages/count_tokens": {"post": operation(
         "/v1/messages/count_tokens", "the tokens a Messages request's prompt takes", {
             "content": json_content({"type": "object", "required": ["input_tokens"],
                               "properties": {"input_tokens": {"type": "integer"}}})},
-        request_body(["model", "messages"], wire.COUNT_FIELDS))},
+        request_body(wire.CountTokensRequest))},
 }
 """This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

@@ -53,7 +53,6 @@ from adam_integrations.sharing.ollama_create import BlobUpload, create_model
 from adam_integrations.tools import quantize_into_store
 from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
 from adam_integrations.wire import ollama as wire
-from adam_integrations.wire.fields import check_fields
 from adam_integrations.wire.modelfile import render_modelfile
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API level these routes follow, for clients that check
@@ -115,8 +114,8 @@ class OllamaApi:
         return JSONResponse({"models": [_ps_entry(m) for m in await self.service.running()]})
 
     async def show(self, request: Request) -> Response:
-        body = await read_json(request)
-        served = await self.service.get(body.get("model") or body.get("name"))
+        show = wire.ShowRequest.parse(await read_json(request))
+        served = await self.service.get(show.model)
         await self.service.load(served)  # a broken file: its 422 here
         info = await asyncio.to_thread(served.backend.info)
         template = await asyncio.to_thread(served.backend.chat_template)
@@ -157,20 +156,20 @@ class OllamaApi:
 
     async def chat(self, request: Request) -> Response:
         body = await read_json(request)
-        config = wire.config_from_request(body, wire.CHAT_FIELDS)
+        chat = wire.ChatRequest.parse(body)
+        config = chat.to_config()
         served = await self.service.get(body.get("model"))
         keep_alive = keep_alive_of(body, served)
         if not body.get("messages"):  # load or unload only, as Ollama does
             return await self._load_or_unload(body, served, keep_alive, chat=True)
-        messages = wire.messages_from_wire(body["messages"])
-        answer = await self.service.chat(served, messages, config, keep_alive)
+        answer = await self.service.chat(served, chat.chat_messages(), config, keep_alive)
         name = body["model"]  # echoed unchanged, as Ollama does
         return await _answer(body, (wire.chat_line(name, c, answer.load_seconds)
                                     async for c in answer.chunks), wire.merged_chat)
 
     async def generate(self, request: Request) -> Response:
         body = await read_json(request)
-        config = wire.config_from_request(body, wire.GENERATE_FIELDS)
+        config = wire.GenerateRequest.parse(body).to_config()
         served = await self.service.get(body.get("model"))
         keep_alive = keep_alive_of(body, served)
         prompt = body.get("prompt")
@@ -190,10 +189,8 @@ class OllamaApi:
 
     async def embed(self, request: Request) -> Response:
         body = await read_json(request)
-        check_fields(body, wire.EMBED_FIELDS)
+        texts = wire.EmbedRequest.parse(body).texts()
         served = await self.service.get(body.get("model"), embedding=True)
-        inputs = body.get("input") or []
-        texts = [inputs] if isinstance(inputs, str) else inputs  # "" is no text, as Ollama
         load_seconds = await self.service.load(served)
         started = asyncio.get_running_loop().time()
         vectors = await self.service.embed(served, texts, keep_alive_of(body, served),
@@ -207,7 +204,7 @@ class OllamaApi:
 
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
-        check_fields(body, wire.EMBEDDINGS_FIELDS)
+        wire.EmbeddingsRequest.parse(body)
         served = await self.service.get(body.get("model"), embedding=True)
         prompt = body.get("prompt") or ""
         if not prompt:
@@ -217,7 +214,7 @@ class OllamaApi:
 
     async def pull(self, request: Request) -> Response:
         body = await read_json(request)
-        check_fields(body, wire.PULL_FIELDS)
+        wire.PullRequest.parse(body)
         name = body.get("model") or body.get("name")
         served = await self.service.get(name)
 
@@ -237,7 +234,7 @@ class OllamaApi:
         uploaded GGUF, with system, template, parameters, messages and license
         (``sharing.ollama_create``); status lines as Ollama sends them."""
         body = await read_json(request)
-        check_fields(body, wire.CREATE_FIELDS)
+        wire.CreateRequest.parse(body)
         name = check_alias(body.get("model"))
         if body.get("adapters"):
             raise InvalidRequestError("adapters (LoRA) are not supported; merge the adapter "
@@ -319,17 +316,13 @@ class OllamaApi:
         return Response(status_code=201)
 
     async def copy(self, request: Request) -> Response:
-        body = await read_json(request)
-        source, destination = body.get("source"), body.get("destination")
-        if not source or not destination:
-            raise InvalidRequestError("source and destination are required")
-        await asyncio.to_thread(self.service.models.copy, source, destination)
+        copy = wire.CopyRequest.parse(await read_json(request))
+        await asyncio.to_thread(self.service.models.copy, copy.source, copy.destination)
         return Response(status_code=200)
 
     async def delete(self, request: Request) -> Response:
-        body = await read_json(request)
-        await asyncio.to_thread(self.service.models.delete,
-                                body.get("model") or body.get("name"))
+        delete = wire.DeleteRequest.parse(await read_json(request))
+        await asyncio.to_thread(self.service.models.delete, delete.model)
         return Response(status_code=200)
 
     async def _load_or_unload(self, body: Mapping[str, Any], served: ServedModel,
@@ -423,12 +416,13 @@ def _blob_operation(summary: str, body: dict[str, Any] | None) -> dict[str, Any]
 
 
 _EMPTY = {"content": {}}
+_ALIAS = {**MODEL, "pattern": ALIAS_PATTERN, "examples": ["my-model:latest"]}
 
 
-_CHAT = request_body(["model"], wire.CHAT_FIELDS)
+_CHAT = request_body(wire.ChatRequest)
 
 
-_GENERATE = request_body(["model"], wire.GENERATE_FIELDS)
+_GENERATE = request_body(wire.GenerateRequest)
 
 
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
@@ -454,7 +448,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                              "model_info": {"type": "object"},
                                              "capabilities": {"type": "array", "items": {
                                                  "type": "string"}}}})},
-                                     request_body(["model"], {"verbose": {"type": "boolean"}}))},
+                                     request_body(wire.ShowRequest))},
     "/api/chat": {"post": operation("/api/chat", "a chat answer (NDJSON lines unless "
                                      "stream=false)", streamed(
                                          ref("ChatResponse"), "application/x-ndjson"),
@@ -467,35 +461,30 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "content": json_content({"type": "object", "required": ["model", "embeddings"],
                           "properties": {"model": {"type": "string"}, "embeddings": {
                               "type": "array", "items": ARRAY_OF_NUMBERS}, **COUNTS}})},
-        request_body(["model"], wire.EMBED_FIELDS, EMBEDDER))},
+        request_body(wire.EmbedRequest, EMBEDDER))},
     "/api/embeddings": {"post": operation("/api/embeddings", "one embedding (the older "
                                            "route)", {"content": json_content({
                                                "type": "object", "required": ["embedding"],
                                                "properties": {
                                                    "embedding": ARRAY_OF_NUMBERS}})},
-                                           request_body(["model"], wire.EMBEDDINGS_FIELDS,
-                                                 EMBEDDER))},
+                                           request_body(wire.EmbeddingsRequest,
+                                                        EMBEDDER))},
     "/api/pull": {"post": operation("/api/pull", "make a model ready (download what is "
                                      "missing)", streamed({
                                          "type": "object", "properties": {
                                              "status": {"type": "string"}}},
                                          "application/x-ndjson"),
-                                     request_body(["model"], wire.PULL_FIELDS))},
+                                     request_body(wire.PullRequest))},
     "/api/copy": {"post": operation("/api/copy", "another name for a model", _EMPTY,
-                                     request_body(["source", "destination"], {
-                                         "source": MODEL,
-                                         "destination": {
-                                             **MODEL, "pattern": ALIAS_PATTERN,
-                                             "examples": ["my-model:latest"]}}))},
+                                     request_body(wire.CopyRequest, source=MODEL,
+                                                  destination=_ALIAS))},
     "/api/create": {"post": operation("/api/create", "create a model in Ollama's store "
                                        "(from a model, or an uploaded GGUF)", streamed({
                                            "type": "object", "properties": {
                                                "status": {"type": "string"}}},
                                            "application/x-ndjson"),
-                                       _made_from(request_body(
-                                           ["model"], wire.CREATE_FIELDS, {
-                                               **MODEL, "pattern": ALIAS_PATTERN,
-                                               "examples": ["my-assistant:latest"]})))},
+                                       _made_from(request_body(wire.CreateRequest, {
+                                           **_ALIAS, "examples": ["my-assistant:latest"]})))},
     "/api/blobs/{digest}": {
         "head": _blob_operation("whether the store has this blob (200, else 404)", None),
         "post": _blob_operation("upload a blob (the body), checked against its digest: "
@@ -505,8 +494,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "/api/delete": {"delete": operation("/api/delete", "remove a name made with "
                                          "/api/copy or a model made with /api/create",
-                                         _EMPTY, request_body(["model"], {}, {
-                                             **MODEL, "pattern": ALIAS_PATTERN,
-                                             "examples": ["my-model:latest"]}))},
+                                         _EMPTY, request_body(wire.DeleteRequest,
+                                                              _ALIAS))},
 }
 """This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

@@ -27,7 +27,6 @@ from adam_integrations.server.openapi import (
     MODEL,
     USAGE,
     WHY,
-    closed,
     json_content,
     operation,
     ref,
@@ -39,7 +38,6 @@ from adam_integrations.server.serving import ModelService, StoredModel
 from adam_integrations.server.streams import built_answer, sse_data, started_stream
 from adam_integrations.wire import openai as wire
 from adam_integrations.wire import openai_responses as responses_wire
-from adam_integrations.wire.fields import check_fields
 
 
 def routes(service: ModelService) -> list[Route]:
@@ -66,10 +64,9 @@ class OpenAIApi:
 
     async def chat_completions(self, request: Request) -> Response:
         body = await read_json(request)
-        served = await self.service.get(body.get("model"))
-        messages = wire.messages_from_wire(body.get("messages"))
-        config = wire.config_from_request(body)
-        answer = await self.service.chat(served, messages, config)
+        chat = wire.ChatCompletionRequest.parse(body)
+        served = await self.service.get(chat.model)
+        answer = await self.service.chat(served, chat.chat_messages(), chat.to_config())
         completion = _Completion(f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time()),
                                  body["model"])
         return await completion.respond(body, answer.chunks)
@@ -79,7 +76,7 @@ class OpenAIApi:
         served = await self.service.get(body.get("model"))
         if body.get("tools") or body.get("tool_choice"):
             raise InvalidRequestError("/v1/completions takes no tools; use /v1/chat/completions")
-        config = wire.config_from_request(body, wire.COMPLETION_FIELDS)
+        config = wire.CompletionRequest.parse(body).to_config()
         prompt = body.get("prompt")
         if isinstance(prompt, list) and len(prompt) == 1 and not isinstance(prompt[0], int):
             prompt = prompt[0]
@@ -108,15 +105,11 @@ class OpenAIApi:
     async def embeddings(self, request: Request) -> Response:
         body = await read_json(request)
         served = await self.service.get(body.get("model"), embedding=True)
-        check_fields(body, wire.EMBEDDING_FIELDS)
-        inputs = body.get("input")
-        if inputs is None:
-            raise InvalidRequestError("input is required: a text or a list of texts",
-                                      param="input")
-        texts = [inputs] if isinstance(inputs, str) else inputs
-        vectors = await self.service.embed(served, texts, dimensions=body.get("dimensions"))
+        embedding = wire.EmbeddingRequest.parse(body)
+        texts = [embedding.input] if isinstance(embedding.input, str) else embedding.input
+        vectors = await self.service.embed(served, texts, dimensions=embedding.dimensions)
         tokens = await self.service.token_count(served, texts)
-        encode = wire.base64_vector if body.get("encoding_format") == "base64" else list
+        encode = wire.base64_vector if embedding.encoding_format == "base64" else list
         return JSONResponse({
             "object": "list", "model": body["model"],
             "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
@@ -128,7 +121,8 @@ class OpenAIApi:
         as a chat completion, as Responses events, or the response they build."""
         body = await read_json(request)
         served = await self.service.get(body.get("model"))
-        messages, config = responses_wire.request_from_wire(body)
+        asked = responses_wire.ResponsesRequest.parse(body)
+        messages, config = asked.conversation(), asked.to_config()
         answer = await self.service.chat(served, messages, config)
         return await built_answer(
             answer.chunks, responses_wire.ResponseBuilder(body["model"], body),
@@ -137,20 +131,20 @@ class OpenAIApi:
     async def tokenize(self, request: Request) -> Response:
         """vLLM's ``POST /tokenize``: ``{"tokens", "count", "max_model_len"}``, the tokens
         a completion reads ``prompt`` as (``add_special_tokens``: with the BOS token)."""
-        body, served = await self._tokenizer_request(
-            request, wire.TOKENIZE_FIELDS, "prompt", str, "the text to tokenize")
-        special = body.get("add_special_tokens") is not False
-        tokens = await asyncio.to_thread(served.backend.tokenize, body["prompt"],
-                                         add_special_tokens=special)
+        tokenize = wire.TokenizeRequest.parse(await read_json(request))
+        served = await self._tokenizer_model(tokenize.model)
+        tokens = await asyncio.to_thread(
+            served.backend.tokenize, tokenize.prompt,
+            add_special_tokens=tokenize.add_special_tokens is not False)
         window = (await asyncio.to_thread(served.backend.info)).context_window
         return JSONResponse({"tokens": tokens, "count": len(tokens),
                              "max_model_len": window})
 
     async def detokenize(self, request: Request) -> Response:
         """vLLM's ``POST /detokenize``: ``{"prompt"}``, the text of ``tokens``."""
-        body, served = await self._tokenizer_request(
-            request, wire.DETOKENIZE_FIELDS, "tokens", list, "a list of token ids")
-        text = await asyncio.to_thread(served.backend.detokenize, body["tokens"])
+        detokenize = wire.DetokenizeRequest.parse(await read_json(request))
+        served = await self._tokenizer_model(detokenize.model)
+        text = await asyncio.to_thread(served.backend.detokenize, detokenize.tokens)
         return JSONResponse({"prompt": text})
 
     async def tokenizer_info(self, request: Request) -> Response:
@@ -164,17 +158,6 @@ class OpenAIApi:
         return JSONResponse({"tokenizer_class": backend.name, "model": served.name,
                              "model_max_length": info.context_window,
                              "chat_template": template, **special})
-
-    async def _tokenizer_request(self, request: Request, fields: dict[str, Any],
-                                 required: str, kind: type, what: str
-                                 ) -> tuple[dict[str, Any], ServedModel]:
-        """A tokenizer route's checked body (``required`` present, a ``kind``) and its
-        model."""
-        body = await read_json(request)
-        _only(body, fields)
-        if not isinstance(body.get(required), kind):
-            raise InvalidRequestError(f"{required} is required: {what}", param=required)
-        return body, await self._tokenizer_model(body.get("model"))
 
     async def _tokenizer_model(self, name: object) -> ServedModel:
         """The model named (loaded now). Unnamed (lm-eval's remote tokenizer names none,
@@ -340,16 +323,6 @@ def _chat(model: StoredModel) -> bool:
     return model.weights is None or model.weights.architecture not in ENCODER_ARCHITECTURES
 
 
-def _only(body: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Check ``body`` against ``fields``, refusing any field it does not describe (besides
-    ``model``) rather than ignoring it."""
-    unknown = sorted(set(body) - set(fields) - {"model"})
-    if unknown:
-        raise InvalidRequestError(f"unknown field {unknown[0]!r}; this endpoint takes "
-                                  f"{', '.join(['model', *fields])}", param=unknown[0])
-    check_fields(body, fields)
-
-
 def _error_event(error: Exception) -> dict[str, Any]:
     """A Responses stream's ``error`` event."""
     status = status_of(error) if isinstance(error, AdamError) else 500
@@ -390,12 +363,12 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
         "stream=true)", streamed(ref("ChatCompletion"), "text/event-stream",
                                   ref("ChatCompletionChunk")),
-        request_body(["model", "messages"], wire.CHAT_FIELDS))},
+        request_body(wire.ChatCompletionRequest))},
     "/v1/completions": {"post": operation(
         "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
         "when stream=true)", streamed(ref("TextCompletion"), "text/event-stream",
                                        ref("TextCompletionChunk")),
-        request_body(["model", "prompt"], wire.COMPLETION_FIELDS))},
+        request_body(wire.CompletionRequest))},
     "/v1/embeddings": {"post": operation("/v1/embeddings", "OpenAI embeddings", {
         "content": json_content({"type": "object", "required": ["object", "data"], "properties": {
             "object": {"const": "list"}, "model": {"type": "string"}, "data": {
@@ -403,7 +376,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                     "index": {"type": "integer"}, "embedding": {"oneOf": [
                         ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
             "usage": USAGE}})},
-        request_body(["model", "input"], wire.EMBEDDING_FIELDS, EMBEDDER))},
+        request_body(wire.EmbeddingRequest, EMBEDDER))},
     "/v1/responses": {"post": operation(
         "/v1/responses", "an OpenAI Responses API answer, stateless (events when stream=true)",
         streamed({"type": "object", "required": ["id", "object", "status", "output"],
@@ -411,7 +384,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                   "status": {"enum": ["completed", "incomplete"]},
                                   "output": {"type": "array", "items": {"type": "object"}}}},
                   "text/event-stream", {"type": "object", "required": ["type"]}),
-        request_body(["model", "input"], responses_wire.RESPONSES_FIELDS))},
+        request_body(responses_wire.ResponsesRequest))},
     "/v1/models/{model}": {"get": {
         **operation("/v1/models/{model}", "one model, as OpenAI describes it", {
             "content": json_content({"type": "object", "required": ["id", "object"], "properties": {
@@ -428,12 +401,12 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
         "content": json_content({"type": "object", "required": ["tokens", "count"], "properties": {
             "tokens": {"type": "array", "items": {"type": "integer"}},
             "count": {"type": "integer"}, "max_model_len": {"type": ["integer", "null"]}}})},
-        closed(request_body(["prompt"], {"model": MODEL, **wire.TOKENIZE_FIELDS})))},
+        request_body(wire.TokenizeRequest))},
     "/detokenize": {"post": operation("/detokenize", "vLLM's tokenizer: the text of "
                                                       "token ids", {
         "content": json_content({"type": "object", "required": ["prompt"], "properties": {
             "prompt": {"type": "string"}}})},
-        closed(request_body(["tokens"], {"model": MODEL, **wire.DETOKENIZE_FIELDS})))},
+        request_body(wire.DetokenizeRequest))},
     "/tokenizer_info": {"get": _tokenizer_info()},
 }
 """This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

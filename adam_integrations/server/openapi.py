@@ -7,12 +7,13 @@ found through ``server.dialects``) with the helpers here (``operation``,
 ``request_body``, ``streamed``...); this module joins them (``operations``) with the
 shared components and the server's own routes.
 
-The request fields are not written here: they are the tables the parsers check requests
-against (``wire.ollama.CHAT_FIELDS``, ``wire.openai.CHAT_FIELDS``, ..., through
-``wire.fields``), and ``model`` is ``server.names``' own pattern; and every JSON body is
-held to the whole schema described here before its route reads it (``RequestSchemas``,
-nested fields included), so the description says exactly what the server accepts.
-Bodies allow more fields than are listed, as Ollama ignores fields it does not know.
+The request bodies are not written here: each is the JSON schema of the pydantic model
+its route reads (``wire.ollama.ChatRequest``, ``wire.openai.ChatCompletionRequest``, ...,
+``wire.request``), with ``model`` held to ``server.names``' own pattern; and every JSON
+body is held to the whole schema described here before its route reads it
+(``RequestSchemas``, nested fields included), so the description says exactly what the
+server accepts. Bodies allow more fields than are listed, as Ollama ignores fields it
+does not know.
 The tests check it against the route list (every route described, every described route
 served) and fuzz a live server from it with every check schemathesis has.
 
@@ -28,8 +29,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adam_integrations.core import __version__
-from adam_integrations.core.tools import TOOL_NAME_PATTERN
-from adam_integrations.core.types import ROLE_ALIASES, ROLES
 from adam_integrations.server.dialects import DIALECTS, TOKENIZER_ROUTES, dialect_of
 from adam_integrations.server.limits import MODEL_ROUTES
 from adam_integrations.server.names import (
@@ -37,7 +36,7 @@ from adam_integrations.server.names import (
     NAME_PATTERN,
     PATH_PATTERN,
 )
-from adam_integrations.wire.fields import BodySchema
+from adam_integrations.wire.request import BodySchema, WireRequest, request_schemas
 
 MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH,
           "description": "a model name (see /api/tags): model[:tag], namespace/model:tag, "
@@ -66,50 +65,8 @@ def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
             "type": "object", "properties": {"index": {"type": "integer"}, **choice}}}}}
 
 
-_ROLES = [*ROLES, *ROLE_ALIASES]  # the names ChatMessage.coerce reads roles by
 _SCHEMAS: dict[str, Any] = {
     **{dialect.error_schema_name: dialect.error_schema for dialect in DIALECTS},
-    "ToolName": {"type": "string", "pattern": TOOL_NAME_PATTERN,
-                 "description": "1-64 letters, digits, '_', '.' or '-'"},
-    "ToolParameters": {
-        "type": "object", "required": ["type"], "description": "a JSON schema of type "
-        "object: the tool's arguments", "properties": {
-            "type": {"const": "object"}, "description": {"type": "string"},
-            "properties": {"type": "object", "additionalProperties": {"type": "object"}},
-            "required": {"type": "array", "items": {"type": "string"}}}},
-    "Tool": {"type": "object", "required": ["type", "function"], "properties": {
-        "type": {"const": "function"},
-        "function": {"type": "object", "required": ["name"], "properties": {
-            "name": ref("ToolName"), "description": {"type": "string"},
-            "parameters": ref("ToolParameters")}}}},
-    "OllamaMessage": {"type": "object", "required": ["role"], "properties": {
-        "role": {"enum": _ROLES}, "content": {"type": "string"},
-        "thinking": {"type": "string"}, "tool_name": {"type": "string"},
-        "images": {"type": "array", "maxItems": 0,
-                   "description": "no vision model is served"},
-        "tool_calls": {"type": "array", "items": {
-            "type": "object", "required": ["function"], "properties": {
-                "function": {"type": "object", "required": ["name"], "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "arguments": {"type": ["string", "object", "null"]}}}}}}},
-        "additionalProperties": {"type": "null"}},
-    "OpenAIMessage": {"type": "object", "required": ["role"], "properties": {
-        "role": {"enum": _ROLES},
-        "content": {"oneOf": [{"type": "string"}, {"type": "null"}, {
-            "type": "array", "items": {"oneOf": [{"type": "string"}, {
-                "type": "object", "required": ["text"], "properties": {
-                    "type": {"const": "text"}, "text": {"type": "string"}}}]}}]},
-        "name": {"type": "string"}, "tool_call_id": {"type": "string"},
-        **{key: {"type": "string"} for key in ("reasoning_content", "reasoning",
-                                                "thinking", "tool_name")},
-        "tool_calls": {"type": "array", "items": {
-            "type": "object", "required": ["function"], "properties": {
-                "id": {"type": "string"}, "type": {"const": "function"},
-                "function": {"type": "object", "required": ["name"], "properties": {
-                    "name": {"type": "string", "minLength": 1},
-                    "arguments": {"type": ["string", "object", "null"], "description":
-                                  "a JSON object, or its text"}}}}}}},
-        "additionalProperties": {"type": "null"}},
     "ChatResponse": {"type": "object", "required": ["model", "message", "done"],
                      "properties": {**_OLLAMA_ANSWER, "message": {
                          "$ref": "#/components/schemas/OllamaMessage"}}},
@@ -142,53 +99,30 @@ def json_content(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": dict(schema)}}
 
 
-def request_body(required: list[str], fields: Mapping[str, Any],
-                 model: Mapping[str, Any] = MODEL) -> dict[str, Any]:
-    """A JSON body with ``fields``, the ``required`` ones present and not null; the others
-    may be null, which the server reads as absent (as OpenAI's and Ollama's servers do:
-    clients send ``"user": null``)."""
-    properties = {"model": dict(model), **fields} if "model" in required else dict(fields)
-    properties = {name: _nulls_absent(schema) if name in required else
-                  nullable(_nulls_absent(schema)) for name, schema in properties.items()}
-    return {"required": True, "content": json_content({
-        "type": "object", "required": required, "properties": properties})}
+_REQUEST_PARTS: dict[str, Any] = {}
+"""The objects request bodies share (a message, a tool), as components: made from the
+wire modules' request models by ``request_body``."""
 
 
-def closed(body: dict[str, Any]) -> dict[str, Any]:
-    """A body that takes its listed fields only (vLLM's tokenizer routes refuse others)."""
-    body["content"]["application/json"]["schema"]["additionalProperties"] = False
-    return body
-
-
-def _nulls_absent(schema: Any) -> Any:
-    """``schema`` with every optional field of every object in it nullable: the parsers
-    read a null as the field left out (the ``openai`` SDK dumps unset fields as null).
-    Referenced schemas are made so where they are defined; a JSON schema carried as a
-    value (a tool's parameters) is not touched."""
-    if not isinstance(schema, dict) or "$ref" in schema:
-        return schema
-    out = dict(schema)
-    if isinstance(schema.get("properties"), dict):
-        required = set(schema.get("required", ()))
-        out["properties"] = {name: _nulls_absent(item) if name in required
-                             else nullable(_nulls_absent(item))
-                             for name, item in schema["properties"].items()}
-    for key in ("items", "additionalProperties"):
-        if isinstance(schema.get(key), dict):
-            out[key] = _nulls_absent(schema[key])
-    for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            out[key] = [_nulls_absent(branch) for branch in schema[key]]
-    return out
+def request_body(request: type[WireRequest], model: Mapping[str, Any] = MODEL,
+                 **names: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body ``request`` reads (its schema made from the pydantic model), its
+    ``model`` field (and the fields in ``names``) held to this server's model names."""
+    bodies, parts = request_schemas([request])
+    for name, part in parts.items():
+        if _REQUEST_PARTS.setdefault(name, part) != part:
+            raise ValueError(f"two request parts are named {name}: rename one")
+    schema = bodies[request]
+    for field, named in {"model": model, **names}.items():
+        if field in schema["properties"]:
+            required = field in schema.get("required", ())
+            schema["properties"][field] = dict(named) if required else nullable(named)
+    return {"required": True, "content": json_content(schema)}
 
 
 def nullable(schema: Mapping[str, Any]) -> dict[str, Any]:
     """``schema``, or null."""
     return {"anyOf": [dict(schema), {"type": "null"}]}
-
-
-for _name in ("Tool", "OllamaMessage", "OpenAIMessage"):  # read by the same parsers
-    _SCHEMAS[_name] = _nulls_absent(_SCHEMAS[_name])
 
 
 _NAMES_A_MODEL = frozenset({*MODEL_ROUTES, "/api/show", "/api/copy", "/api/delete",
@@ -297,7 +231,7 @@ def openapi_document(paths: Iterable[str], *, secured: bool = False,
                                 "adam-integrations' models. Errors: OpenAI's error object "
                                 "on /v1, Ollama's {\"error\": ...} elsewhere."},
         "paths": described,
-        "components": {"schemas": _SCHEMAS, "securitySchemes": {
+        "components": {"schemas": {**_REQUEST_PARTS, **_SCHEMAS}, "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "Authorization: Bearer <key> (the anthropic SDK's "
                                       "x-api-key too), when adam serve has API keys"}}},

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.requests import Request
 
 from adam_integrations.core.errors import InvalidRequestError
-from adam_integrations.wire.fields import BodySchema
+from adam_integrations.wire.request import BodySchema
 
 MAX_DEPTH = 64
 """Objects and arrays within each other; JSON schemas in ``format`` and tool parameters

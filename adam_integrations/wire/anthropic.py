@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import tool_call_from_json
 from adam_integrations.core.types import (
-    GENERATION_RANGES,
     ChatMessage,
     Chunk,
     GenerationConfig,
@@ -34,73 +35,181 @@ from adam_integrations.core.types import (
     ToolCall,
     Usage,
 )
-from adam_integrations.wire.fields import check_fields
+from adam_integrations.wire.request import (
+    RequestPart,
+    ToolName,
+    ToolParameters,
+    WireRequest,
+    ranged,
+)
 
 _BLOCKS_ARE = ("content blocks here: text, tool_use, tool_result or thinking (no images: "
                "no vision model is served)")
 
 
-def _block(kind: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": ["type"], "properties": {
-        "type": {"const": kind, "description": _BLOCKS_ARE}, **properties}}
+def _kind(*kinds: str) -> Any:
+    return Annotated[Literal[kinds], Field(description=_BLOCKS_ARE)]  # type: ignore[valid-type]
 
 
-_TEXT_BLOCK = _block("text", text={"type": "string"})
-_TEXT_BLOCKS = {"type": "array", "items": _TEXT_BLOCK}
-_REDACTED = _block("redacted_thinking", data={"type": "string"})
-_USER_BLOCKS = {"type": "array", "items": {"anyOf": [
-    _TEXT_BLOCK, _REDACTED,
-    _block("tool_result", tool_use_id={"type": "string"}, is_error={"type": "boolean"},
-           content={"anyOf": [{"type": "string"}, _TEXT_BLOCKS, {"type": "null"}]})]}}
-_ASSISTANT_BLOCKS = {"type": "array", "items": {"anyOf": [
-    _TEXT_BLOCK, _REDACTED,
-    _block("thinking", thinking={"type": "string"}, signature={"type": "string"}),
-    {**_block("tool_use", id={"type": ["string", "null"]},
-              name={"type": "string", "minLength": 1}, input={"type": ["object", "null"]}),
-     "required": ["type", "name"]}]}}
-_MESSAGES = {"type": "array", "minItems": 1, "items": {"oneOf": [
-    {"type": "object", "required": ["role", "content"], "properties": {
-        "role": {"const": role}, "content": {"oneOf": [{"type": "string"}, blocks]}}}
-    for role, blocks in (("user", _USER_BLOCKS), ("assistant", _ASSISTANT_BLOCKS))]},
-    "description": "user and assistant turns: text, or content blocks (text, tool_use, "
-                   "tool_result, thinking; no images)"}
-_SYSTEM = {"oneOf": [{"type": "string"}, _TEXT_BLOCKS]}
-_TOOL = {"type": "object", "required": ["name"], "properties": {
-    "name": {"$ref": "#/components/schemas/ToolName"}, "description": {"type": "string"},
-    "input_schema": {"$ref": "#/components/schemas/ToolParameters"}},
-    "description": "a client tool (server tools such as web search run on Anthropic's)"}
-_TOOL_CHOICE = {"oneOf": [
-    {"type": "object", "required": ["type"], "properties": {
-        "type": {"enum": ["auto", "any", "none"]},
-        "disable_parallel_tool_use": {"type": "boolean"}}},
-    {"type": "object", "required": ["type", "name"], "properties": {
-        "type": {"const": "tool"}, "name": {"$ref": "#/components/schemas/ToolName"},
-        "disable_parallel_tool_use": {"type": "boolean"}}}]}
-COUNT_FIELDS: dict[str, dict[str, Any]] = {
-    "messages": _MESSAGES, "system": _SYSTEM,
-    "tools": {"type": "array", "items": _TOOL},
-    "tool_choice": _TOOL_CHOICE,
-    "thinking": {"type": "object", "required": ["type"], "properties": {
-        "type": {"enum": ["enabled", "disabled", "adaptive", "between_tools"]},
-        "budget_tokens": {"type": "integer", "minimum": 0}}},
-    "output_config": {"type": "object", "properties": {
-        "format": {"type": "object", "required": ["type", "schema"], "properties": {
-            "type": {"const": "json_schema"}, "schema": {"type": "object"}}},
-        "effort": {"type": "string"}},
-        "description": "format: a json_schema the answer follows; effort: thinking on"},
-}
-"""``/v1/messages/count_tokens``' fields, besides ``model``."""
-MESSAGES_FIELDS: dict[str, dict[str, Any]] = {
-    **COUNT_FIELDS,
-    "max_tokens": GENERATION_RANGES["max_tokens"].schema(),
-    "stop_sequences": {"type": "array", "items": {"type": "string"}},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 1},  # Anthropic's own range
-    "top_p": GENERATION_RANGES["top_p"].schema(),
-    "top_k": GENERATION_RANGES["top_k"].schema(),
-    "stream": {"type": "boolean"},
-    "metadata": {"type": "object"},
-}
-"""``/v1/messages``' fields, besides ``model``."""
+class TextBlock(RequestPart):
+    """A text block."""
+
+    type: _kind("text")  # type: ignore[valid-type]
+    text: str | None = None
+
+
+class RedactedThinkingBlock(RequestPart):
+    """Thinking the model's provider hid (kept out of the prompt)."""
+
+    type: _kind("redacted_thinking")  # type: ignore[valid-type]
+    data: str | None = None
+
+
+class ToolResultBlock(RequestPart):
+    """A tool's result, in a user turn."""
+
+    type: _kind("tool_result")  # type: ignore[valid-type]
+    tool_use_id: str | None = None
+    is_error: bool | None = None
+    content: str | list[TextBlock] | None = None
+
+
+class ThinkingBlock(RequestPart):
+    """The model's thinking in an earlier answer."""
+
+    type: _kind("thinking")  # type: ignore[valid-type]
+    thinking: str | None = None
+    signature: str | None = None
+
+
+class ToolUseBlock(RequestPart):
+    """A tool call in an earlier answer."""
+
+    type: _kind("tool_use")  # type: ignore[valid-type]
+    id: str | None = None
+    name: str = Field(min_length=1)
+    input: dict[str, Any] | None = None
+
+
+class UserTurn(RequestPart):
+    """A user turn: a text, or blocks."""
+
+    role: Literal["user"]
+    content: str | list[TextBlock | RedactedThinkingBlock | ToolResultBlock]
+
+
+class AssistantTurn(RequestPart):
+    """An assistant turn: a text, or blocks."""
+
+    role: Literal["assistant"]
+    content: str | list[TextBlock | RedactedThinkingBlock | ThinkingBlock | ToolUseBlock]
+
+
+class AnthropicTool(RequestPart):
+    """A client tool."""
+
+    described = "a client tool (server tools such as web search run on Anthropic's)"
+    name: ToolName
+    description: str | None = None
+    input_schema: ToolParameters | None = None
+
+
+class ToolChoiceAny(RequestPart):
+    """``tool_choice``: auto, any or none."""
+
+    type: Literal["auto", "any", "none"]
+    disable_parallel_tool_use: bool | None = None
+
+
+class ToolChoiceTool(RequestPart):
+    """``tool_choice``: this tool."""
+
+    type: Literal["tool"]
+    name: ToolName
+    disable_parallel_tool_use: bool | None = None
+
+
+class ThinkingSetting(RequestPart):
+    """``thinking``."""
+
+    type: Literal["enabled", "disabled", "adaptive", "between_tools"]
+    budget_tokens: int | None = Field(None, ge=0)
+
+
+class OutputFormat(RequestPart):
+    """``output_config.format``."""
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(RequestPart):
+    """``output_config``."""
+
+    described = "format: a json_schema the answer follows; effort: thinking on"
+    format: OutputFormat | None = None
+    effort: str | None = None
+
+
+class CountTokensRequest(WireRequest):
+    """``POST /v1/messages/count_tokens``."""
+
+    model: str
+    messages: list[UserTurn | AssistantTurn] = Field(
+        min_length=1, description="user and assistant turns: text, or content blocks "
+                                  "(text, tool_use, tool_result, thinking; no images)")
+    system: str | list[TextBlock] | None = None
+    tools: list[AnthropicTool] | None = None
+    tool_choice: ToolChoiceAny | ToolChoiceTool | None = None
+    thinking: ThinkingSetting | None = None
+    output_config: OutputConfig | None = None
+
+    def conversation(self) -> list[ChatMessage]:
+        """The system prompt and the turns as the core's messages."""
+        messages = [ChatMessage("system", _text(self.system if isinstance(self.system, str)
+                                                else [b.plain() for b in self.system]))
+                    ] if self.system else []
+        for message in self.messages:
+            messages.extend(_messages(message.plain()))
+        return messages
+
+    def to_config(self) -> GenerationConfig:
+        """The request's settings as a GenerationConfig."""
+        fields: dict[str, Any] = {}
+        for key, name in (("max_tokens", "max_tokens"), ("temperature", "temperature"),
+                          ("top_p", "top_p"), ("top_k", "top_k"),
+                          ("stop_sequences", "stop")):
+            if getattr(self, key, None) is not None:
+                fields[name] = getattr(self, key)
+        if self.tools:
+            fields["tools"] = [_tool(tool.plain()) for tool in self.tools]
+        choice = self.tool_choice
+        if choice:  # read by core.tools.coerce_tool_choice; only Anthropic's extra here
+            fields["tool_choice"] = choice.plain()
+            if choice.disable_parallel_tool_use:
+                fields["parallel_tool_calls"] = False
+        if self.thinking:
+            fields["think"] = self.thinking.type != "disabled"
+        output = self.output_config
+        if output and output.effort is not None and "think" not in fields:
+            fields["think"] = True  # a local model has one effort: thinking on
+        if output and output.format:
+            fields["response_format"] = output.format.schema_
+        return GenerationConfig(**fields)
+
+
+class MessagesRequest(CountTokensRequest):
+    """``POST /v1/messages``."""
+
+    max_tokens: ranged("max_tokens", nullable=False)  # type: ignore[valid-type]
+    stop_sequences: list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=1)  # Anthropic's own range
+    top_p: ranged("top_p") = None  # type: ignore[valid-type]
+    top_k: ranged("top_k") = None  # type: ignore[valid-type]
+    stream: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                403: "permission_error", 404: "not_found_error", 413: "request_too_large",
                422: "invalid_request_error", 500: "api_error", 503: "overloaded_error"}
@@ -123,48 +232,6 @@ def error_object(status: int, message: str) -> dict[str, Any]:
     """
     return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"),
                                        "message": message}}
-
-
-def request_from_wire(body: Mapping[str, Any], *, counting: bool = False
-                      ) -> tuple[list[ChatMessage], GenerationConfig]:
-    """A Messages request as the core's messages and settings (``counting``: a
-    ``count_tokens`` request, which has no ``max_tokens``)."""
-    check_fields(body, COUNT_FIELDS if counting else MESSAGES_FIELDS)
-    if not counting and body.get("max_tokens") is None:
-        raise InvalidRequestError("max_tokens is required: the most tokens to generate",
-                                  param="max_tokens")
-    messages = [ChatMessage("system", _text(body["system"]))] if body.get("system") else []
-    for message in body.get("messages") or []:
-        messages.extend(_messages(message))
-    fields: dict[str, Any] = {}
-    for key, name in (("max_tokens", "max_tokens"), ("temperature", "temperature"),
-                      ("top_p", "top_p"), ("top_k", "top_k"), ("stop_sequences", "stop")):
-        if body.get(key) is not None:
-            fields[name] = body[key]
-    tools = body.get("tools") or []
-    if tools:
-        fields["tools"] = [_tool(tool) for tool in tools]
-    choice = body.get("tool_choice")
-    if choice:  # read by core.tools.coerce_tool_choice; only Anthropic's extra is read here
-        fields["tool_choice"] = choice
-        if choice.get("disable_parallel_tool_use"):
-            fields["parallel_tool_calls"] = False
-    thinking = body.get("thinking")
-    if thinking:
-        if thinking.get("type") not in ("enabled", "disabled", "adaptive", "between_tools"):
-            raise InvalidRequestError("thinking type must be enabled, adaptive or disabled",
-                                      param="thinking")
-        fields["think"] = thinking.get("type") != "disabled"
-    output = body.get("output_config") or {}
-    if output.get("effort") is not None and "think" not in fields:
-        fields["think"] = True  # a local model has one effort: thinking on
-    fmt = output.get("format")
-    if fmt:
-        if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
-            raise InvalidRequestError('output_config.format must be {"type": "json_schema", '
-                                      '"schema": {...}}', param="output_config")
-        fields["response_format"] = fmt.get("schema")
-    return messages, GenerationConfig(**fields)
 
 
 def _messages(message: Any) -> list[ChatMessage]:
@@ -325,7 +392,7 @@ _TOOL_CHOICES = {"auto": {"type": "auto"}, "none": {"type": "none"},
 
 def request_to_wire(model: str, messages: list[ChatMessage], config: GenerationConfig
                     ) -> dict[str, Any]:
-    """A streamed Messages request for ``config`` (``request_from_wire`` is its inverse on
+    """A streamed Messages request for ``config`` (``MessagesRequest`` reads it back on
     this server): system turns joined into ``system``, tool results as ``tool_result``
     blocks in one user turn, assistant tool calls as ``tool_use`` blocks; earlier turns'
     reasoning is left out (Anthropic's API takes it back only signed)."""

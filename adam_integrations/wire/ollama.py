@@ -1,7 +1,7 @@
 """The Ollama wire format, in one place: what the Ollama client backend sends and reads,
 and what ``adam serve`` reads and answers, so the two sides can never drift apart.
 
-- options: Ollama's ``options`` object <-> ``GenerationConfig`` (``config_from_request``,
+- options: Ollama's ``options`` object <-> ``GenerationConfig`` (``ChatRequest.to_config``,
   ``options_from_config``), and ``format`` for structured output and forced tool calls;
 - messages: Ollama chat messages <-> ``ChatMessage`` (tool calls with object arguments,
   ``tool_name`` on tool results);
@@ -15,9 +15,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import ollama
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.loaded import KEEP_ALIVE_PATTERN
@@ -28,7 +29,6 @@ from adam_integrations.core.stores.ollama_parameters import (
 )
 from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
-    GENERATION_RANGES,
     THINKING_LEVELS,
     ChatMessage,
     Chunk,
@@ -37,105 +37,222 @@ from adam_integrations.core.types import (
     ToolCall,
     Usage,
 )
-from adam_integrations.wire.fields import check_fields
+from adam_integrations.wire.request import (
+    CalledFunction,
+    NullExtras,
+    RequestPart,
+    Role,
+    Tool,
+    WireRequest,
+    exactly,
+    ranged,
+)
+
+# -- the requests (checked and published as pydantic models: ``wire.request``) ----------
+_SCHEMA_TYPES: dict[Any, Any] = {int: int, bool: bool}
 
 
-# -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
-def options_schema() -> dict[str, Any]:
-    """The ``options`` object as a JSON schema, from ``OPTIONS`` and the config's ranges
-    (``GENERATION_RANGES``): what ``option_fields`` and ``GenerationConfig`` accept."""
-    properties: dict[str, Any] = {}
-    for key, (name, _) in OPTIONS.items():
-        if key == "num_predict":
-            properties[key] = {"type": "integer", "not": {"const": 0},
-                               "description": "tokens to generate at most; -1: until the "
-                                              "model stops"}
-        elif key == "stop":
-            properties[key] = {"oneOf": [{"type": "array", "items": {"type": "string"}},
-                                         {"type": "string"}]}
-        else:
-            properties[key] = GENERATION_RANGES[name].schema()
-    properties.update({key: {"type": _SCHEMA_TYPES[kinds if isinstance(kinds, type)
-                                                   else float]}
-                       for key, kinds in RUNNER_OPTION_TYPES.items()})
-    return {"type": "object", "properties": properties,
-            "description": "sampling options (and Ollama's runner options, kept for it); "
-                           "options not listed are ignored, as Ollama ignores them"}
+def _option_type(key: str, kinds: Any) -> Any:
+    if key == "num_predict":
+        return Annotated[int | None, Field(
+            description="tokens to generate at most; -1: until the model stops",
+            json_schema_extra={"not": {"const": 0}}), AfterValidator(_not_zero)]
+    if key == "stop":
+        return list[str] | str | None
+    if key in OPTIONS:
+        return ranged(OPTIONS[key][0])
+    return _SCHEMA_TYPES.get(kinds, float) | None
 
 
-_SCHEMA_TYPES = {int: "integer", float: "number", bool: "boolean"}
-_KEEP_ALIVE = {"oneOf": [{"type": "string", "pattern": KEEP_ALIVE_PATTERN},
-                         {"type": "number"}],
-               "description": "how long the model stays loaded afterwards: seconds or a "
-                              "duration such as \"5m\"; 0 unloads, negative keeps it"}
-_STREAM = {"type": "boolean", "description": "stream the answer (default true)"}
-_FORMAT = {"oneOf": [{"enum": ["json", ""]}, {"type": "object"}],
-           "description": "\"json\", or a JSON schema the answer must follow"}
-_THINK = {"oneOf": [{"type": "boolean"}, {"enum": list(THINKING_LEVELS)}]}
-_GENERATION = {"stream": _STREAM, "format": _FORMAT, "options": options_schema(),
-               "think": _THINK, "keep_alive": _KEEP_ALIVE,
-               "logprobs": {"type": "boolean", "description": "each generated token's log "
-                                                              "probability, on its line"},
-               "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
-                                "description": "the most likely tokens at each position"}}
-CHAT_FIELDS: dict[str, dict[str, Any]] = {
-    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
-    "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
-    **_GENERATION,
-}
-"""``/api/chat``'s fields, besides ``model``."""
-GENERATE_FIELDS: dict[str, dict[str, Any]] = {
-    "prompt": {"type": "string"}, "system": {"type": "string"}, "raw": {"type": "boolean"},
-    **_GENERATION,
-    "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
-                                                "insertion (models with FIM tokens)"},
-    "images": {"type": "array", "maxItems": 0, "description": "no vision model is served"},
-}
-"""``/api/generate``'s fields, besides ``model``."""
-EMBED_FIELDS: dict[str, dict[str, Any]] = {
-    "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "truncate": {"enum": [True], "description": "texts longer than the model's context "
-                                                "are always cut (false is not available)"},
-    "dimensions": {"type": "integer", "minimum": 1,
-                   "description": "keep the first N dimensions (renormalised)"},
-    "keep_alive": _KEEP_ALIVE, "options": {"type": "object"},
-}
-"""``/api/embed``'s fields, besides ``model``."""
-EMBEDDINGS_FIELDS: dict[str, dict[str, Any]] = {
-    "prompt": {"type": "string"}, "keep_alive": _KEEP_ALIVE, "options": {"type": "object"},
-}
-"""``/api/embeddings``' fields (the older route), besides ``model``."""
-CREATE_FIELDS: dict[str, dict[str, Any]] = {
-    "from": {"type": "string", "minLength": 1,
-             "description": "the model to start from (see /api/tags)"},
-    "files": {"type": "object", "minProperties": 1, "maxProperties": 1,
+def _not_zero(value: int | None) -> int | None:
+    if value == 0:
+        raise ValueError("num_predict 0 generates nothing")
+    return value
+
+
+_OPTION_FIELDS: dict[str, Any] = {
+    key: (_option_type(key, kinds), None)
+    for key, kinds in {**{k: t for k, (_, t) in OPTIONS.items()}, **RUNNER_OPTION_TYPES}.items()}
+Options = create_model("OllamaOptions", __base__=RequestPart, **_OPTION_FIELDS)
+"""Ollama's ``options`` object: the sampling options (``OPTIONS``, in the config's ranges,
+``GENERATION_RANGES``) and Ollama's runner options, kept for it; options not listed are
+ignored, as Ollama ignores them."""
+Options.described = ("sampling options (and Ollama's runner options, kept for it); "
+                     "options not listed are ignored, as Ollama ignores them")
+
+
+class OllamaParameters(Options):  # type: ignore[misc,valid-type]
+    """A created model's parameters: Ollama's options as PARAMETER lines (none unknown)."""
+
+    model_config = ConfigDict(extra="forbid")
+    described = "Ollama options, as PARAMETER lines"
+
+
+_KEEP_ALIVE = Field(None, description="how long the model stays loaded afterwards: seconds "
+                                      "or a duration such as \"5m\"; 0 unloads, negative "
+                                      "keeps it")
+KeepAlive = Annotated[str, Field(pattern=KEEP_ALIVE_PATTERN)] | float | None
+_STREAM = Field(None, description="stream the answer (default true)")
+_NO_IMAGES = Field(None, max_length=0, description="no vision model is served")
+
+
+class OllamaToolCall(RequestPart):
+    """A tool call in an earlier answer."""
+
+    function: CalledFunction
+
+
+class OllamaMessage(NullExtras):
+    """An Ollama chat message (``ChatMessage.coerce`` reads it)."""
+
+    role: Role
+    content: str | None = None
+    thinking: str | None = None
+    tool_name: str | None = None
+    images: list[Any] | None = _NO_IMAGES
+    tool_calls: list[OllamaToolCall] | None = None
+
+
+class _Generating(WireRequest):
+    """The fields ``/api/chat`` and ``/api/generate`` share."""
+
+    model: str
+    stream: bool | None = _STREAM
+    format: Literal["json", ""] | dict[str, Any] | None = Field(
+        None, description="\"json\", or a JSON schema the answer must follow")
+    options: Options | None = None  # type: ignore[valid-type]
+    think: bool | Literal[THINKING_LEVELS] | None = None  # type: ignore[valid-type]
+    keep_alive: KeepAlive = _KEEP_ALIVE
+    logprobs: bool | None = Field(None, description="each generated token's log "
+                                                    "probability, on its line")
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="the most likely "
+                                                                   "tokens at each position")
+
+    def to_config(self) -> GenerationConfig:
+        """The request's ``options``, ``format``, ``think``, log probabilities and tools
+        as a GenerationConfig (unknown options are ignored, as Ollama ignores them)."""
+        fields = option_fields(self.options.plain() if self.options else {})
+        if self.format not in (None, ""):
+            fields["response_format"] = self.format
+        for key in ("logprobs", "top_logprobs", "think"):  # a think level is kept
+            if getattr(self, key) is not None:
+                fields[key] = getattr(self, key)
+        tools = getattr(self, "tools", None)
+        if tools:
+            fields["tools"] = [tool.plain() for tool in tools]
+        return GenerationConfig(**fields)
+
+
+class ChatRequest(_Generating):
+    """``POST /api/chat``."""
+
+    messages: list[OllamaMessage] | None = None
+    tools: list[Tool] | None = None
+
+    def chat_messages(self) -> list[ChatMessage]:
+        return [ChatMessage.coerce(message.plain()) for message in self.messages or []]
+
+
+class GenerateRequest(_Generating):
+    """``POST /api/generate``."""
+
+    prompt: str | None = None
+    system: str | None = None
+    raw: bool | None = None
+    suffix: str | None = Field(None, description="fill-in-the-middle: the text after the "
+                                                 "insertion (models with FIM tokens)")
+    images: list[Any] | None = _NO_IMAGES
+
+
+class EmbedRequest(WireRequest):
+    """``POST /api/embed``."""
+
+    model: str
+    input: str | list[str] | None = None
+    truncate: exactly(True) = Field(  # type: ignore[valid-type]
+        None, description="texts longer than the model's context are always cut (false "
+                          "is not available)")
+    dimensions: int | None = Field(None, ge=1, description="keep the first N dimensions "
+                                                          "(renormalised)")
+    keep_alive: KeepAlive = _KEEP_ALIVE
+    options: dict[str, Any] | None = None
+
+    def texts(self) -> list[str]:
+        """The texts to embed (``""`` is no text, as Ollama reads it)."""
+        if not self.input:
+            return []
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class EmbeddingsRequest(WireRequest):
+    """``POST /api/embeddings`` (the older route)."""
+
+    model: str
+    prompt: str | None = None
+    keep_alive: KeepAlive = _KEEP_ALIVE
+    options: dict[str, Any] | None = None
+
+
+_GGUF_FILE = {"type": "object", "minProperties": 1, "maxProperties": 1,
               "propertyNames": {"pattern": "\\.[Gg][Gg][Uu][Ff]$"},
-              "additionalProperties": {"type": "string",
-                                       "pattern": "^sha256[:-][0-9a-f]{64}$"},
-              "description": "{\"model.gguf\": \"sha256:<hex>\"}: a GGUF "
-                             "uploaded with POST /api/blobs/sha256:<hex>"},
-    "template": {"type": "string", "description": "a Jinja chat template (run here and "
-                                                  "turned into Ollama's), or an Ollama Go "
-                                                  "template (kept for Ollama)"},
-    "system": {"type": "string"},
-    "parameters": {**options_schema(), "additionalProperties": False,
-                   "description": "Ollama options, as PARAMETER lines"},
-    "messages": {"type": "array", "items": {"$ref": "#/components/schemas/OllamaMessage"}},
-    "license": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "quantize": {"type": "string", "description": "quantize the model (an F16/BF16/F32 "
-                                                  "GGUF) with llama.cpp's quantizer, e.g. "
-                                                  "q4_K_M (adam quantize)"},
-    "adapters": {"type": "null", "description": "LoRA adapters are not supported"},
-    "overwrite": {"type": "boolean", "description": "adam's own: replace a model of this "
-                                                   "name that adam did not make (one from "
-                                                   "ollama pull); without it, a 409"},
-    "stream": _STREAM,
-}
-"""``/api/create``'s fields, besides ``model`` (the name to create)."""
-PULL_FIELDS: dict[str, dict[str, Any]] = {
-    "stream": _STREAM, "insecure": {"type": "boolean"},
-}
-"""``/api/pull``'s fields, besides ``model``."""
+              "additionalProperties": {"type": "string", "pattern": "^sha256[:-][0-9a-f]{64}$"},
+              "description": "{\"model.gguf\": \"sha256:<hex>\"}: a GGUF uploaded with POST "
+                             "/api/blobs/sha256:<hex>"}
+
+
+class CreateRequest(WireRequest):
+    """``POST /api/create``: a model in Ollama's store."""
+
+    model: str
+    from_: str | None = Field(None, alias="from", min_length=1,
+                              description="the model to start from (see /api/tags)")
+    files: Annotated[dict[Annotated[str, Field(pattern=r"\.[Gg][Gg][Uu][Ff]$")],
+                          Annotated[str, Field(pattern="^sha256[:-][0-9a-f]{64}$")]],
+                     Field(min_length=1, max_length=1), WithJsonSchema(_GGUF_FILE)
+                     ] | None = None
+    template: str | None = Field(None, description="a Jinja chat template (run here and "
+                                                   "turned into Ollama's), or an Ollama Go "
+                                                   "template (kept for Ollama)")
+    system: str | None = None
+    parameters: OllamaParameters | None = None
+    messages: list[OllamaMessage] | None = None
+    license: str | list[str] | None = None
+    quantize: str | None = Field(None, description="quantize the model (an F16/BF16/F32 "
+                                                   "GGUF) with llama.cpp's quantizer, e.g. "
+                                                   "q4_K_M (adam quantize)")
+    adapters: None = Field(None, description="LoRA adapters are not supported")
+    overwrite: bool | None = Field(None, description="adam's own: replace a model of this "
+                                                     "name that adam did not make (one "
+                                                     "from ollama pull); without it, a 409")
+    stream: bool | None = _STREAM
+
+
+class PullRequest(WireRequest):
+    """``POST /api/pull``."""
+
+    model: str
+    stream: bool | None = _STREAM
+    insecure: bool | None = None
+
+
+class ShowRequest(WireRequest):
+    """``POST /api/show``."""
+
+    model: str
+    verbose: bool | None = None
+
+
+class CopyRequest(WireRequest):
+    """``POST /api/copy``: another name for a model."""
+
+    source: str
+    destination: str
+
+
+class DeleteRequest(WireRequest):
+    """``DELETE /api/delete``."""
+
+    model: str
 
 
 def nanoseconds(seconds: float) -> int:
@@ -153,44 +270,17 @@ def rfc3339(moment: datetime) -> str:
 
 
 # -- options -----------------------------------------------------------------------------
-def config_from_request(body: Mapping[str, Any],
-                        request_fields: Mapping[str, dict[str, Any]] = CHAT_FIELDS
-                        ) -> GenerationConfig:
-    """A request's ``options``, ``format``, ``think`` and ``tools`` as a GenerationConfig,
-    the fields checked first against ``request_fields`` (``CHAT_FIELDS`` or
-    ``GENERATE_FIELDS``, which has no tools). Unknown options and null values are
-    ignored, as Ollama ignores them.
-
-    Example:
-        >>> config_from_request({"options": {"num_predict": 8, "temperature": 0}}).max_tokens
-        8
-    """
-    check_fields(body, request_fields)
-    fields = option_fields(body.get("options") or {})
-    fmt = body.get("format")
-    if fmt not in (None, ""):
-        fields["response_format"] = fmt
-    for key in ("logprobs", "top_logprobs"):
-        if body.get(key) is not None:
-            fields[key] = body[key]
-    if body.get("think") is not None:  # a level is kept: GenerationConfig maps it
-        fields["think"] = body["think"]
-    if "tools" in request_fields and body.get("tools"):
-        fields["tools"] = body["tools"]
-    return GenerationConfig(**fields)
-
-
 def chat_request_to_wire(
     model: str, messages: list[ChatMessage], config: GenerationConfig, *,
     num_ctx: int | None = None, keep_alive: Any = None,
 ) -> dict[str, Any]:
-    """The ``/api/chat`` request (streamed) for ``config``: what ``config_from_request``
+    """The ``/api/chat`` request (streamed) for ``config``: what ``ChatRequest.to_config``
     reads back as the same config (the Ollama backend sends it).
 
     Example:
         >>> body = chat_request_to_wire("qwen3", [ChatMessage("user", "Hi")],
         ...                             GenerationConfig(max_tokens=8, think=False))
-        >>> body["options"], body["think"], config_from_request(body).max_tokens
+        >>> body["options"], body["think"], ChatRequest.parse(body).to_config().max_tokens
         ({'num_predict': 8}, False, 8)
     """
     if config.preserve_thinking is not None:
@@ -277,15 +367,6 @@ def error_object(message: str) -> dict[str, Any]:
 
 
 # -- messages ----------------------------------------------------------------------------
-def messages_from_wire(raw: Any) -> list[ChatMessage]:
-    """Ollama chat messages as core messages (``ChatMessage.coerce`` reads Ollama's
-    shapes: ``thinking``, ``tool_name``, tool-call arguments as objects; images are refused,
-    as no vision model is served)."""
-    if not isinstance(raw, list):
-        raise InvalidRequestError("messages must be a list")
-    return [ChatMessage.coerce(item) for item in raw]
-
-
 def message_to_wire(message: ChatMessage) -> dict[str, Any]:
     """A core message as an Ollama chat message."""
     out: dict[str, Any] = {"role": message.role, "content": message.content}

@@ -20,14 +20,14 @@ import base64
 import json
 import struct
 import uuid
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import Field
 
 from adam_integrations.core.errors import AdamError, InvalidRequestError
 from adam_integrations.core.output import ResponseParser, tool_call_from_json
 from adam_integrations.core.tools import any_call_schema
 from adam_integrations.core.types import (
-    GENERATION_RANGES,
-    THINKING_LEVELS,
     ChatMessage,
     Chunk,
     GenerationConfig,
@@ -36,112 +36,241 @@ from adam_integrations.core.types import (
     ToolCall,
     Usage,
 )
-from adam_integrations.wire.fields import check_fields
+from adam_integrations.wire.request import (
+    CalledFunction,
+    ClosedPart,
+    NullExtras,
+    ReasoningEffort,
+    RequestPart,
+    Role,
+    Tool,
+    WireRequest,
+    ranged,
+)
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
-# -- the request fields (checked by ``wire.fields``, published by ``server.openapi``) -----
-_STRINGS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
-_STREAMING = {
-    "stream": {"type": "boolean", "description": "stream the answer as server-sent events"},
-    "stream_options": {"type": "object", "properties": {
-        "include_usage": {"type": "boolean"}},
-        "description": "include_usage: a last event with the token counts"},
-}
-_SAMPLING = {
-    **{name: GENERATION_RANGES[name].schema() for name in (
-        "max_tokens", "temperature", "top_p", "seed", "presence_penalty",
-        "frequency_penalty")},
-    "stop": _STRINGS,
-    "n": {"type": "integer", "minimum": 1, "maximum": 1,
-          "description": "answers per request: 1 (send several requests for more)"},
-    "user": {"type": "string"},
-}
+# -- the requests (checked and published as pydantic models: ``wire.request``) ----------
 TEMPLATE_SWITCHES = {"enable_thinking": "think", "preserve_thinking": "preserve_thinking"}
-CHAT_FIELDS: dict[str, dict[str, Any]] = {
-    "messages": {"type": "array", "minItems": 1,
-                 "items": {"$ref": "#/components/schemas/OpenAIMessage"}},
-    **_STREAMING, **_SAMPLING,
-    "max_completion_tokens": GENERATION_RANGES["max_tokens"].schema(),
-    "tools": {"type": "array", "items": {"$ref": "#/components/schemas/Tool"}},
-    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
-        "type": "object", "required": ["type", "function"], "properties": {
-            "type": {"const": "function"}, "function": {
-                "type": "object", "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1}}}}}]},
-    "parallel_tool_calls": {"type": "boolean"},
-    "response_format": {"oneOf": [
-        {"type": "object", "required": ["type"], "properties": {
-            "type": {"enum": ["text", "json_object"]}}},
-        {"type": "object", "required": ["type", "json_schema"], "properties": {
-            "type": {"const": "json_schema"},
-            "json_schema": {"type": "object", "properties": {
-                "name": {"type": "string"}, "schema": {"type": "object"},
-                "strict": {"type": "boolean"}}}}}]},
-    "reasoning_effort": {"enum": ["none", "minimal", *THINKING_LEVELS]},
-    "chat_template_kwargs": {"type": "object", "properties": {
-        name: {"type": "boolean"} for name in TEMPLATE_SWITCHES},
-        "additionalProperties": False, "description": "vLLM's and SGLang's template "
-                                                      "switches: enable_thinking, "
-                                                      "preserve_thinking"},
-    "logprobs": {"type": "boolean", "description": "each generated token's log probability"},
-    "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20,
-                     "description": "the most likely tokens at each position (with logprobs)"},
-}
-"""``/v1/chat/completions``' fields, besides ``model``."""
-_TOKEN_IDS = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1}
-COMPLETION_FIELDS: dict[str, dict[str, Any]] = {
-    "prompt": {"oneOf": [{"type": "string", "minLength": 1},
-                         {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                          "maxItems": 1},
-                         _TOKEN_IDS,
-                         {"type": "array", "items": _TOKEN_IDS, "minItems": 1,
-                          "maxItems": 1}],
-               "description": "the text to continue, or its token ids as the model reads "
-                              "the text (one prompt per request)"},
-    **_STREAMING, **_SAMPLING,
-    "echo": {"type": "boolean", "description": "the prompt before the completion; with "
-                                              "logprobs, the prompt's tokens scored too "
-                                              "(the first has none)"},
-    "suffix": {"type": "string", "description": "fill-in-the-middle: the text after the "
-                                                "insertion (models with FIM tokens)"},
-    "logprobs": {"type": "integer", "minimum": 0, "maximum": 5,
-                 "description": "each token's log probability, with this many of the most "
-                                "likely tokens at each position"},
-    "best_of": {"type": "integer", "minimum": 1, "maximum": 1},
-}
-"""``/v1/completions``' fields, besides ``model``."""
-TOKENIZE_FIELDS: dict[str, dict[str, Any]] = {
-    "prompt": {"type": "string", "description": "the text to split into tokens"},
-    "add_special_tokens": {"type": "boolean", "description": "with the BOS token the model "
-                                                             "puts first (default true)"},
-}
-"""``/tokenize``'s fields besides ``model`` (vLLM's tokenizer endpoint, which lm-eval's
-remote tokenizer uses)."""
-DETOKENIZE_FIELDS: dict[str, dict[str, Any]] = {
-    "tokens": {"type": "array", "items": {"type": "integer", "minimum": 0},
-               "description": "token ids to spell out"},
-}
-"""``/detokenize``'s fields besides ``model``."""
-EMBEDDING_FIELDS: dict[str, dict[str, Any]] = {
-    "input": {"oneOf": [{"type": "string"},
-                        {"type": "array", "items": {"type": "string"}, "minItems": 1}],
-              "description": "a text, or a list of texts (token arrays are not taken)"},
-    "encoding_format": {"enum": ["float", "base64"],
-                        "description": "base64: little-endian float32 vectors"},
-    "dimensions": {"type": "integer", "minimum": 1,
-                   "description": "keep the first N dimensions (renormalised)"},
-    "user": {"type": "string"},
-}
-"""``/v1/embeddings``' fields, besides ``model``."""
+"""The ``chat_template_kwargs`` read (as vLLM and SGLang take them), and their options."""
 
 
-def messages_from_wire(raw: Any) -> list[ChatMessage]:
-    """OpenAI chat messages as core messages (``ChatMessage.coerce`` reads OpenAI's
-    shapes: text parts, ``developer``, JSON-string tool arguments, reasoning)."""
-    if not isinstance(raw, list) or not raw:
-        raise InvalidRequestError("messages must be a non-empty list")
-    return [ChatMessage.coerce(item) for item in raw]
+class TextPart(RequestPart):
+    """A text part of a message's content."""
+
+    type: Literal["text"] | None = None
+    text: str
+
+
+class OpenAIToolCall(RequestPart):
+    """A tool call in an earlier answer."""
+
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: CalledFunction
+
+
+class OpenAIMessage(NullExtras):
+    """An OpenAI chat message (``ChatMessage.coerce`` reads it)."""
+
+    role: Role
+    content: str | list[str | TextPart] | None = None
+    name: str | None = None
+    tool_call_id: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    thinking: str | None = None
+    tool_name: str | None = None
+    tool_calls: list[OpenAIToolCall] | None = None
+
+
+class StreamOptions(RequestPart):
+    """``stream_options``."""
+
+    described = "include_usage: a last event with the token counts"
+    include_usage: bool | None = None
+
+
+class _Sampled(WireRequest):
+    """The fields chat and text completions share."""
+
+    model: str
+    stream: bool | None = Field(None, description="stream the answer as server-sent events")
+    stream_options: StreamOptions | None = None
+    max_tokens: ranged("max_tokens") = None  # type: ignore[valid-type]
+    temperature: ranged("temperature") = None  # type: ignore[valid-type]
+    top_p: ranged("top_p") = None  # type: ignore[valid-type]
+    seed: ranged("seed") = None  # type: ignore[valid-type]
+    presence_penalty: ranged("presence_penalty") = None  # type: ignore[valid-type]
+    frequency_penalty: ranged("frequency_penalty") = None  # type: ignore[valid-type]
+    stop: str | list[str] | None = None
+    n: int | None = Field(None, ge=1, le=1, description="answers per request: 1 (send "
+                                                       "several requests for more)")
+    user: str | None = None
+
+    def to_config(self) -> GenerationConfig:
+        """The sampling, tools, ``response_format`` and reasoning fields as a
+        GenerationConfig."""
+        fields: dict[str, Any] = {}
+        logprobs = getattr(self, "logprobs", None)
+        if isinstance(logprobs, int) and not isinstance(logprobs, bool):  # /v1/completions
+            fields.update(logprobs=True, top_logprobs=logprobs)
+        elif logprobs is not None:
+            fields.update(logprobs=logprobs, top_logprobs=getattr(self, "top_logprobs", None))
+        limit = getattr(self, "max_completion_tokens", None)
+        if (limit if limit is not None else self.max_tokens) is not None:
+            fields["max_tokens"] = limit if limit is not None else self.max_tokens
+        for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
+                    "stop", "parallel_tool_calls"):
+            if getattr(self, key, None) is not None:
+                fields[key] = getattr(self, key)
+        fields.update(self._chat_fields())
+        return GenerationConfig(**fields)
+
+    def _chat_fields(self) -> dict[str, Any]:
+        return {}
+
+
+class ToolChoiceFunction(RequestPart):
+    """The tool a forced call calls."""
+
+    name: str = Field(min_length=1)
+
+
+class ToolChoice(RequestPart):
+    """A forced call of one tool."""
+
+    type: Literal["function"]
+    function: ToolChoiceFunction
+
+
+class TextFormat(RequestPart):
+    """``response_format``: text, or any JSON object."""
+
+    type: Literal["text", "json_object"]
+
+
+class JsonSchemaSpec(RequestPart):
+    """A response format's JSON schema."""
+
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class JsonSchemaFormat(RequestPart):
+    """``response_format``: JSON following a schema."""
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+class TemplateSwitches(ClosedPart):
+    """``chat_template_kwargs``."""
+
+    described = ("vLLM's and SGLang's template switches: enable_thinking, "
+                 "preserve_thinking")
+    enable_thinking: bool | None = None
+    preserve_thinking: bool | None = None
+
+
+class ChatCompletionRequest(_Sampled):
+    """``POST /v1/chat/completions``."""
+
+    messages: list[OpenAIMessage] = Field(min_length=1)
+    max_completion_tokens: ranged("max_tokens") = None  # type: ignore[valid-type]
+    tools: list[Tool] | None = None
+    tool_choice: Literal["auto", "none", "required"] | ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: TextFormat | JsonSchemaFormat | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    chat_template_kwargs: TemplateSwitches | None = None
+    logprobs: bool | None = Field(None, description="each generated token's log "
+                                                    "probability")
+    top_logprobs: int | None = Field(None, ge=0, le=20, description="the most likely "
+                                     "tokens at each position (with logprobs)")
+
+    def chat_messages(self) -> list[ChatMessage]:
+        return [ChatMessage.coerce(message.plain()) for message in self.messages]
+
+    def _chat_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if self.tools:
+            fields["tools"] = [tool.plain() for tool in self.tools]
+        if self.tool_choice is not None:  # read by core.tools.coerce_tool_choice
+            fields["tool_choice"] = (self.tool_choice if isinstance(self.tool_choice, str)
+                                     else self.tool_choice.plain())
+        fmt = self.response_format
+        if isinstance(fmt, TextFormat):
+            if fmt.type == "json_object":
+                fields["response_format"] = "json"
+        elif fmt is not None:
+            fields["response_format"] = fmt.plain()
+        switches = self.chat_template_kwargs
+        for name, value in (switches.plain() if switches else {}).items():
+            fields[TEMPLATE_SWITCHES[name]] = value
+        if self.reasoning_effort is not None:
+            # a level is kept (see GenerationConfig); "minimal" is off, as on /v1/responses
+            effort = self.reasoning_effort
+            fields["think"] = effort not in ("none", "minimal") and effort
+        return fields
+
+
+_TOKEN_IDS = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+
+
+class CompletionRequest(_Sampled):
+    """``POST /v1/completions``."""
+
+    prompt: (Annotated[str, Field(min_length=1)]
+             | Annotated[list[str], Field(min_length=1, max_length=1)]
+             | _TOKEN_IDS
+             | Annotated[list[_TOKEN_IDS], Field(min_length=1, max_length=1)]) = Field(
+        description="the text to continue, or its token ids as the model reads the text "
+                    "(one prompt per request)")
+    echo: bool | None = Field(None, description="the prompt before the completion; with "
+                                                "logprobs, the prompt's tokens scored too "
+                                                "(the first has none)")
+    suffix: str | None = Field(None, description="fill-in-the-middle: the text after the "
+                                                 "insertion (models with FIM tokens)")
+    logprobs: int | None = Field(None, ge=0, le=5, description="each token's log "
+                                 "probability, with this many of the most likely tokens "
+                                 "at each position")
+    best_of: int | None = Field(None, ge=1, le=1)
+
+
+class EmbeddingRequest(WireRequest):
+    """``POST /v1/embeddings``."""
+
+    model: str
+    input: str | Annotated[list[str], Field(min_length=1)] = Field(
+        description="a text, or a list of texts (token arrays are not taken)")
+    encoding_format: Literal["float", "base64"] | None = Field(
+        None, description="base64: little-endian float32 vectors")
+    dimensions: int | None = Field(None, ge=1, description="keep the first N dimensions "
+                                                          "(renormalised)")
+    user: str | None = None
+
+
+class TokenizeRequest(WireRequest):
+    """vLLM's ``POST /tokenize`` (which lm-eval's remote tokenizer uses); vLLM refuses
+    fields it does not list, and so does this."""
+
+    model_config = ClosedPart.model_config
+
+    model: str | None = None
+    prompt: str = Field(description="the text to split into tokens")
+    add_special_tokens: bool | None = Field(None, description="with the BOS token the "
+                                            "model puts first (default true)")
+
+
+class DetokenizeRequest(WireRequest):
+    """vLLM's ``POST /detokenize`` (fields not listed are refused)."""
+
+    model_config = ClosedPart.model_config
+
+    model: str | None = None
+    tokens: list[Annotated[int, Field(ge=0)]] = Field(description="token ids to spell out")
 
 
 class Dialect(Protocol):
@@ -157,7 +286,8 @@ class Dialect(Protocol):
 
 
 def sampling_to_wire(config: GenerationConfig, dialect: Dialect) -> dict[str, Any]:
-    """The sampling and length fields of a request (``config_from_request`` reads them)."""
+    """The sampling and length fields of a request (``ChatCompletionRequest.to_config``
+    reads them)."""
     body: dict[str, Any] = {}
     if config.max_tokens is not None:
         key = "max_completion_tokens" if dialect.name == "openai" else "max_tokens"
@@ -178,7 +308,8 @@ def chat_request_to_wire(model: str, messages: list[ChatMessage], config: Genera
                          dialect: Dialect) -> tuple[dict[str, Any], bool]:
     """A streamed ``/v1/chat/completions`` request for ``config`` in ``dialect``, and
     whether a forced tool call goes as structured output (the reader then reads the
-    answer as the call). ``config_from_request`` is its inverse on this server."""
+    answer as the call). ``ChatCompletionRequest.to_config`` is its inverse on
+    this server."""
     body = sampling_to_wire(config, dialect)
     if config.logprobs:
         body.update(logprobs=True, top_logprobs=config.top_logprobs or 0)
@@ -232,58 +363,6 @@ def completion_request_to_wire(model: str, prompt: str, config: GenerationConfig
     if suffix is not None:
         body["suffix"] = suffix
     return body
-
-
-def config_from_request(body: dict[str, Any], request_fields: dict[str, dict[str, Any]]
-                        = CHAT_FIELDS) -> GenerationConfig:
-    """The sampling, tools, ``response_format`` and reasoning fields as a GenerationConfig,
-    the fields checked first against ``request_fields`` (``CHAT_FIELDS`` or
-    ``COMPLETION_FIELDS``)."""
-    check_fields(body, request_fields)
-    fields: dict[str, Any] = {}
-    logprobs = body.get("logprobs")
-    if isinstance(logprobs, int) and not isinstance(logprobs, bool):  # /v1/completions
-        fields.update(logprobs=True, top_logprobs=logprobs)
-    elif logprobs is not None:
-        fields.update(logprobs=logprobs, top_logprobs=body.get("top_logprobs"))
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if limit is not None:
-        fields["max_tokens"] = limit
-    for key in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty",
-                "stop", "parallel_tool_calls"):
-        if body.get(key) is not None:
-            fields[key] = body[key]
-    if body.get("tools"):
-        fields["tools"] = body["tools"]
-    if body.get("tool_choice") is not None:  # read by core.tools.coerce_tool_choice
-        fields["tool_choice"] = body["tool_choice"]
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "text":
-        fmt = None
-    if fmt is not None:
-        fields["response_format"] = "json" if fmt == {"type": "json_object"} else fmt
-    effort = body.get("reasoning_effort")
-    fields.update(_template_switches(body.get("chat_template_kwargs") or {}))
-    if effort is not None:
-        # a level is kept (see GenerationConfig); "minimal" is off, as on /v1/responses
-        fields["think"] = effort not in ("none", "minimal") and effort
-    return GenerationConfig(**fields)
-
-
-"""The ``chat_template_kwargs`` read (as vLLM and SGLang take them), and their options."""
-
-
-def _template_switches(switches: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(switches) - set(TEMPLATE_SWITCHES))
-    if unknown:
-        raise InvalidRequestError(
-            f"chat_template_kwargs {', '.join(map(repr, unknown))} cannot be passed on: this "
-            f"server reads only {', '.join(TEMPLATE_SWITCHES)}", param="chat_template_kwargs")
-    for name, value in switches.items():
-        if not isinstance(value, bool):
-            raise InvalidRequestError(f"chat_template_kwargs.{name} must be true or false, "
-                                      f"got {value!r}", param="chat_template_kwargs")
-    return {TEMPLATE_SWITCHES[name]: value for name, value in switches.items()}
 
 
 ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 500: "server_error",

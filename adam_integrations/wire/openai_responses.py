@@ -19,110 +19,183 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
 
 from adam_integrations.core.errors import InvalidRequestError
 from adam_integrations.core.types import (
-    GENERATION_RANGES,
-    ROLE_ALIASES,
-    ROLES,
-    THINKING_LEVELS,
     ChatMessage,
     Chunk,
     GenerationConfig,
     ToolCall,
     Usage,
 )
-from adam_integrations.wire.fields import check_fields
+from adam_integrations.wire.request import (
+    ReasoningEffort,
+    RequestPart,
+    Role,
+    ToolFunction,
+    ToolName,
+    WireRequest,
+    exactly,
+    ranged,
+)
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
-_PARTS = {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
-    "type": {"enum": [*_TEXT_PARTS, "reasoning_text", "summary_text"],
-             "description": "text parts only (no images or files: no vision model is "
-                            "served)"},
-    "text": {"type": "string"}}}}
-_CONTENT = {"anyOf": [{"type": "string"}, {"type": "null"}, _PARTS]}
-_ITEM = {"anyOf": [
-    {"type": "object", "required": ["role"], "properties": {
-        "type": {"const": "message"}, "role": {"enum": [*ROLES, *ROLE_ALIASES]},
-        "content": _CONTENT}},
-    {"type": "object", "required": ["type", "name"], "properties": {
-        "type": {"const": "function_call"}, "call_id": {"type": ["string", "null"]},
-        "name": {"type": "string", "minLength": 1},
-        "arguments": {"type": ["string", "object", "null"]}}},
-    {"type": "object", "required": ["type"], "properties": {
-        "type": {"const": "function_call_output"}, "call_id": {"type": ["string", "null"]},
-        "output": _CONTENT}},
-    {"type": "object", "required": ["type"], "properties": {
-        "type": {"const": "reasoning"}, "content": _CONTENT,
-        "summary": _CONTENT}}]}
-RESPONSES_FIELDS: dict[str, dict[str, Any]] = {
-    "input": {"oneOf": [{"type": "string"}, {
-        "type": "array", "items": _ITEM, "minItems": 1, "contains": {"not": {
-            "type": "object", "required": ["type"],
-            "properties": {"type": {"const": "reasoning"}}}}}],
-              "description": "a text, or input items (messages, function_call, "
-                             "function_call_output, reasoning)"},
-    "instructions": {"type": "string"},
-    "tools": {"type": "array", "items": {
-        "type": "object", "required": ["type", "name"], "properties": {
-            "type": {"const": "function"}, "name": {"$ref": "#/components/schemas/ToolName"},
-            "description": {"type": "string"},
-            "parameters": {"$ref": "#/components/schemas/ToolParameters"}}},
-        "description": "function tools (built-in tools such as web search run on OpenAI's "
-                       "servers)"},
-    "tool_choice": {"oneOf": [{"enum": ["auto", "none", "required"]}, {
-        "type": "object", "required": ["type", "name"], "properties": {
-            "type": {"const": "function"}, "name": {"$ref": "#/components/schemas/ToolName"}}}]},
-    "parallel_tool_calls": {"type": "boolean"},
-    "text": {"type": "object", "properties": {"format": {
-        "type": "object", "required": ["type"], "properties": {
-            "type": {"enum": ["text", "json_object", "json_schema"]},
-            "schema": {"type": "object"}, "name": {"type": "string"},
-            "strict": {"type": "boolean"}}}},
-        "description": "format: json_schema, json_object or text"},
-    "reasoning": {"type": "object", "properties": {
-        "effort": {"enum": ["none", "minimal", *THINKING_LEVELS]},
-        "summary": {"type": ["string", "null"]}},
-        "description": "effort: none, minimal, low, medium, high"},
-    "max_output_tokens": GENERATION_RANGES["max_tokens"].schema(),
-    "temperature": GENERATION_RANGES["temperature"].schema(),
-    "top_p": GENERATION_RANGES["top_p"].schema(),
-    "stream": {"type": "boolean"},
-    "store": {"enum": [False], "description": "nothing is stored: false or left out"},
-    "previous_response_id": {"type": "null", "description": "stateless: send the whole "
-                                                            "conversation in input"},
-    "metadata": {"type": "object"},
-    "user": {"type": "string"},
-}
-"""``/v1/responses``' fields, besides ``model``."""
 
 
-def request_from_wire(body: Mapping[str, Any]) -> tuple[list[ChatMessage], GenerationConfig]:
-    """A Responses request as the core's messages and settings."""
-    check_fields(body, RESPONSES_FIELDS)
-    messages = _messages(body.get("input"), body.get("instructions"))
-    fields: dict[str, Any] = {}
-    for key, name in (("max_output_tokens", "max_tokens"), ("temperature", "temperature"),
-                      ("top_p", "top_p"), ("parallel_tool_calls", "parallel_tool_calls")):
-        if body.get(key) is not None:
-            fields[name] = body[key]
-    tools = [_tool(tool) for tool in body.get("tools") or []]
-    if tools:
-        fields["tools"] = tools
-    if body.get("tool_choice") is not None:  # read by core.tools.coerce_tool_choice
-        fields["tool_choice"] = body["tool_choice"]
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), Mapping) \
-        else None
-    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
-        fields["response_format"] = fmt.get("schema")
-    elif isinstance(fmt, Mapping) and fmt.get("type") == "json_object":
-        fields["response_format"] = "json"
-    effort = (body.get("reasoning") or {}).get("effort") if isinstance(
-        body.get("reasoning"), Mapping) else None
-    if effort is not None:  # a level is kept (GenerationConfig); minimal is off here
-        fields["think"] = effort not in ("none", "minimal") and effort
-    return messages, GenerationConfig(**fields)
+class ContentPart(RequestPart):
+    """A part of an item's content."""
+
+    type: Annotated[Literal[(*_TEXT_PARTS, "reasoning_text", "summary_text")],
+                    Field(description="text parts only (no images or files: no vision "
+                                      "model is served)")]
+    text: str | None = None
+
+
+_Content = str | list[ContentPart] | None
+
+
+class MessageItem(RequestPart):
+    """A message."""
+
+    type: Literal["message"] | None = None
+    role: Role
+    content: _Content = None
+
+
+class FunctionCallItem(RequestPart):
+    """A function call of an earlier answer."""
+
+    type: Literal["function_call"]
+    call_id: str | None = None
+    name: str = Field(min_length=1)
+    arguments: str | dict[str, Any] | None = None
+
+
+class FunctionCallOutputItem(RequestPart):
+    """A function call's result."""
+
+    type: Literal["function_call_output"]
+    call_id: str | None = None
+    output: _Content = None
+
+
+class ReasoningItem(RequestPart):
+    """The model's reasoning in an earlier answer."""
+
+    type: Literal["reasoning"]
+    content: _Content = None
+    summary: _Content = None
+
+
+def _not_only_reasoning(items: list[Any]) -> list[Any]:
+    if all(isinstance(item, ReasoningItem) for item in items):
+        raise ValueError("input needs an item that is not reasoning")
+    return items
+
+
+_Items = Annotated[
+    list[MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem],
+    Field(min_length=1, json_schema_extra={"contains": {"not": {
+        "type": "object", "required": ["type"],
+        "properties": {"type": {"const": "reasoning"}}}}}),
+    AfterValidator(_not_only_reasoning)]
+
+
+class FunctionTool(ToolFunction):
+    """A function tool, flat as the Responses API takes it: the function's fields next to
+    its type."""
+
+    type: Literal["function"]
+
+
+class FunctionChoice(RequestPart):
+    """``tool_choice``: this function."""
+
+    type: Literal["function"]
+    name: ToolName
+
+
+class TextFormatSetting(RequestPart):
+    """``text.format``."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    name: str | None = None
+    strict: bool | None = None
+
+
+class TextSetting(RequestPart):
+    """``text``."""
+
+    described = "format: json_schema, json_object or text"
+    format: TextFormatSetting | None = None
+
+
+class ReasoningSetting(RequestPart):
+    """``reasoning``."""
+
+    described = "effort: none, minimal, low, medium, high"
+    effort: ReasoningEffort | None = None
+    summary: str | None = None
+
+
+class ResponsesRequest(WireRequest):
+    """``POST /v1/responses`` (stateless)."""
+
+    model: str
+    input: str | _Items = Field(description="a text, or input items (messages, "
+                                            "function_call, function_call_output, "
+                                            "reasoning)")
+    instructions: str | None = None
+    tools: list[FunctionTool] | None = Field(
+        None, description="function tools (built-in tools such as web search run on "
+                          "OpenAI's servers)")
+    tool_choice: Literal["auto", "none", "required"] | FunctionChoice | None = None
+    parallel_tool_calls: bool | None = None
+    text: TextSetting | None = None
+    reasoning: ReasoningSetting | None = None
+    max_output_tokens: ranged("max_tokens") = None  # type: ignore[valid-type]
+    temperature: ranged("temperature") = None  # type: ignore[valid-type]
+    top_p: ranged("top_p") = None  # type: ignore[valid-type]
+    stream: bool | None = None
+    store: exactly(False) = Field(  # type: ignore[valid-type]
+        None, description="nothing is stored: false or left out")
+    previous_response_id: None = Field(None, description="stateless: send the whole "
+                                                          "conversation in input")
+    metadata: dict[str, Any] | None = None
+    user: str | None = None
+
+    def conversation(self) -> list[ChatMessage]:
+        """The instructions and the input as the core's messages."""
+        items = self.input if isinstance(self.input, str) else [
+            item.plain() for item in self.input]
+        return _messages(items, self.instructions)
+
+    def to_config(self) -> GenerationConfig:
+        """The request's settings as a GenerationConfig."""
+        fields: dict[str, Any] = {}
+        for key, name in (("max_output_tokens", "max_tokens"), ("temperature", "temperature"),
+                          ("top_p", "top_p"), ("parallel_tool_calls", "parallel_tool_calls")):
+            if getattr(self, key) is not None:
+                fields[name] = getattr(self, key)
+        tools = [_tool(tool.plain()) for tool in self.tools or []]
+        if tools:
+            fields["tools"] = tools
+        if self.tool_choice is not None:  # read by core.tools.coerce_tool_choice
+            fields["tool_choice"] = (self.tool_choice if isinstance(self.tool_choice, str)
+                                     else self.tool_choice.plain())
+        fmt = self.text.format if self.text else None
+        if fmt is not None and fmt.type == "json_schema":
+            fields["response_format"] = fmt.schema_
+        elif fmt is not None and fmt.type == "json_object":
+            fields["response_format"] = "json"
+        effort = self.reasoning.effort if self.reasoning else None
+        if effort is not None:  # a level is kept (GenerationConfig); minimal is off here
+            fields["think"] = effort not in ("none", "minimal") and effort
+        return GenerationConfig(**fields)
 
 
 def _messages(items: Any, instructions: Any) -> list[ChatMessage]:

@@ -30,6 +30,7 @@ from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
 from adam_integrations.wire import openai_responses as responses_wire
+from adam_integrations.wire.request import WireRequest
 from tests.integration.conftest import ServeProcess
 
 SEED = 20261206
@@ -58,25 +59,22 @@ VALID: dict[str, dict[str, Any]] = {
     "/tokenize": {"model": CHAT, "prompt": "Say hi."},
     "/detokenize": {"model": CHAT, "tokens": [1, 2]},
 }
-FIELDS: dict[str, list[str]] = {
-    "/api/chat": [*ollama_wire.CHAT_FIELDS, "model"],
-    "/api/generate": [*ollama_wire.GENERATE_FIELDS, "model"],
-    "/api/embed": [*ollama_wire.EMBED_FIELDS, "model"],
-    "/api/embeddings": [*ollama_wire.EMBEDDINGS_FIELDS, "model"],
-    "/api/show": ["model", "name", "verbose"],
-    "/api/pull": [*ollama_wire.PULL_FIELDS, "model"],
-    "/api/copy": ["source", "destination"],
-    "/api/delete": ["model", "name"],
-    "/api/create": [*ollama_wire.CREATE_FIELDS, "model"],
-    "/v1/chat/completions": [*openai_wire.CHAT_FIELDS, "model"],
-    "/v1/completions": [*openai_wire.COMPLETION_FIELDS, "model"],
-    "/v1/embeddings": [*openai_wire.EMBEDDING_FIELDS, "model"],
-    "/v1/responses": [*responses_wire.RESPONSES_FIELDS, "model"],
-    "/v1/messages": [*anthropic_wire.MESSAGES_FIELDS, "model"],
-    "/v1/messages/count_tokens": [*anthropic_wire.COUNT_FIELDS, "model"],
-    "/tokenize": [*openai_wire.TOKENIZE_FIELDS, "model"],
-    "/detokenize": [*openai_wire.DETOKENIZE_FIELDS, "model"],
+REQUESTS: dict[str, type[WireRequest]] = {
+    "/api/chat": ollama_wire.ChatRequest, "/api/generate": ollama_wire.GenerateRequest,
+    "/api/embed": ollama_wire.EmbedRequest, "/api/embeddings": ollama_wire.EmbeddingsRequest,
+    "/api/show": ollama_wire.ShowRequest, "/api/pull": ollama_wire.PullRequest,
+    "/api/copy": ollama_wire.CopyRequest, "/api/delete": ollama_wire.DeleteRequest,
+    "/api/create": ollama_wire.CreateRequest,
+    "/v1/chat/completions": openai_wire.ChatCompletionRequest,
+    "/v1/completions": openai_wire.CompletionRequest,
+    "/v1/embeddings": openai_wire.EmbeddingRequest,
+    "/v1/responses": responses_wire.ResponsesRequest,
+    "/v1/messages": anthropic_wire.MessagesRequest,
+    "/v1/messages/count_tokens": anthropic_wire.CountTokensRequest,
+    "/tokenize": openai_wire.TokenizeRequest, "/detokenize": openai_wire.DetokenizeRequest,
 }
+FIELDS: dict[str, list[str]] = {path: [*request.json_schema()["properties"], "name"]
+                                for path, request in REQUESTS.items()}
 UNKNOWN_FIELDS = ["options", "num_ctx", "context", "template", "logit_bias", "x"]
 
 

@@ -89,9 +89,7 @@ def test_the_request_format_is_read_back_as_it_was_written():
         logprobs=True, top_logprobs=2, tools=[WEATHER], think=False)
     body = wire.chat_request_to_wire("m", [], config, num_ctx=4096, keep_alive="5m")
     assert body["options"]["num_ctx"] == 4096 and body["keep_alive"] == "5m"
-    read = wire.config_from_request({k: v for k, v in body.items()
-                                     if k not in ("model", "messages", "stream",
-                                                  "keep_alive")})
+    read = wire.ChatRequest.parse(body).to_config()
     for field in ("temperature", "top_p", "top_k", "min_p", "seed", "max_tokens", "stop",
                   "repetition_penalty", "presence_penalty", "frequency_penalty", "logprobs",
                   "top_logprobs", "think", "tool_choice"):
@@ -99,6 +97,7 @@ def test_the_request_format_is_read_back_as_it_was_written():
     assert read.tool_names == config.tool_names
     structured = GenerationConfig(response_format=ResponseFormat({"type": "object"}))
     body = wire.chat_request_to_wire("m", [], structured)
-    assert wire.config_from_request(body).response_format == structured.response_format
+    assert wire.ChatRequest.parse(body).to_config().response_format == \
+        structured.response_format
     with pytest.raises(AdamError, match="preserve_thinking"):
         wire.chat_request_to_wire("m", [], GenerationConfig(preserve_thinking=True))

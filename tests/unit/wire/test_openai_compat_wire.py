@@ -207,6 +207,7 @@ def test_the_request_format_is_read_back_as_it_was_written():
     from adam_integrations.core.types import GenerationConfig
     from adam_integrations.wire import openai as wire
 
+    hello = [{"role": "user", "content": "hi"}]
     config = GenerationConfig(
         temperature=0.3, top_p=0.9, seed=7, max_tokens=40, stop=["END"],
         presence_penalty=0.5, frequency_penalty=0.25, logprobs=True, top_logprobs=2,
@@ -215,9 +216,7 @@ def test_the_request_format_is_read_back_as_it_was_written():
         tool_choice="f", parallel_tool_calls=False, think=False, reasoning_effort=None)
     body, forced = wire.chat_request_to_wire("m", [], config, ENGINES["vllm"])
     assert not forced and body["chat_template_kwargs"] == {"enable_thinking": False}
-    read = wire.config_from_request({k: v for k, v in body.items()
-                                     if k not in ("model", "messages", "stream",
-                                                  "stream_options")})
+    read = wire.ChatCompletionRequest.parse({**body, "messages": hello}).to_config()
     for field in ("temperature", "top_p", "seed", "max_tokens", "stop", "presence_penalty",
                   "frequency_penalty", "logprobs", "top_logprobs", "tool_choice",
                   "parallel_tool_calls", "think"):
@@ -225,5 +224,6 @@ def test_the_request_format_is_read_back_as_it_was_written():
     assert read.tool_names == config.tool_names
     structured = GenerationConfig(response_format=ResponseFormat({"type": "object"}))
     body, _ = wire.chat_request_to_wire("m", [], structured, ENGINES["openai"])
-    assert wire.config_from_request({"response_format": body["response_format"]}
-                                    ).response_format == structured.response_format
+    assert wire.ChatCompletionRequest.parse(
+        {"model": "m", "messages": hello, "response_format": body["response_format"]}
+    ).to_config().response_format == structured.response_format

@@ -56,6 +56,19 @@ request_body = st.fixed_dictionaries({}, optional={
     "presence_penalty": json_values, "frequency_penalty": json_values})
 
 
+MESSAGE_PARSERS = (
+    lambda raw: ollama_wire.ChatRequest.parse({"model": "m", "messages": raw}).chat_messages(),
+    lambda raw: openai_wire.ChatCompletionRequest.parse(
+        {"model": "m", "messages": raw}).chat_messages())
+"""Each dialect's chat messages as the core's messages."""
+HELLO = [{"role": "user", "content": "hi"}]
+CONFIG_PARSERS = (
+    lambda body: ollama_wire.ChatRequest.parse({**body, "model": "m"}).to_config(),
+    lambda body: openai_wire.ChatCompletionRequest.parse(
+        {**body, "model": "m", "messages": HELLO}).to_config())
+"""Each dialect's chat settings as a GenerationConfig."""
+
+
 def _returns_or_refuses(parse: Any, *args: Any) -> Any:
     try:
         return parse(*args)
@@ -67,17 +80,17 @@ def _returns_or_refuses(parse: Any, *args: Any) -> Any:
 @SETTINGS
 @given(raw=messages)
 def test_message_parsers_return_messages_or_refuse(raw):
-    for parse in (ollama_wire.messages_from_wire, openai_wire.messages_from_wire):
+    for parse in MESSAGE_PARSERS:
         parsed = _returns_or_refuses(parse, raw)
         if parsed is not None:
             assert all(isinstance(m, ChatMessage) for m in parsed)
-            assert len(parsed) == len(raw)
+            assert len(parsed) == len(raw or [])  # null: no messages (Ollama: a load)
 
 
 @SETTINGS
 @given(role=st.sampled_from(["user", "system", "assistant"]), content=st.text())
 def test_text_content_is_kept_exactly(role, content):
-    for parse in (ollama_wire.messages_from_wire, openai_wire.messages_from_wire):
+    for parse in MESSAGE_PARSERS:
         [parsed] = parse([{"role": role, "content": content}])
         assert (parsed.role, parsed.content) == (role, content)
 
@@ -85,7 +98,7 @@ def test_text_content_is_kept_exactly(role, content):
 @SETTINGS
 @given(body=request_body)
 def test_option_parsers_return_a_config_or_refuse(body):
-    for parse in (ollama_wire.config_from_request, openai_wire.config_from_request):
+    for parse in CONFIG_PARSERS:
         config = _returns_or_refuses(parse, body)
         assert config is None or isinstance(config, GenerationConfig)
 
@@ -94,7 +107,7 @@ def test_option_parsers_return_a_config_or_refuse(body):
 @given(num_predict=st.integers(1, 10**6), temperature=st.floats(0, 2),
        seed=st.integers(-(2**63), 2**64 - 1))
 def test_valid_options_arrive_as_sent(num_predict, temperature, seed):
-    config = ollama_wire.config_from_request({"options": {
+    config = CONFIG_PARSERS[0]({"options": {
         "num_predict": num_predict, "temperature": temperature, "seed": seed}})
     assert (config.max_tokens, config.temperature, config.seed) == (num_predict, temperature,
                                                                     seed)
