@@ -8,7 +8,8 @@ server, ``adam serve``). The rest comes with an extra:
   constrained decoding (xgrammar);
 - ``[llamacpp]``: the in-process llama.cpp backend (llama-cpp-python) and constrained
   decoding (xgrammar);
-- ``[server]``: ``adam serve`` (starlette, uvicorn, prometheus-client);
+- ``[server]``: ``adam serve`` (starlette, uvicorn, prometheus-client, and the
+  ``anthropic`` SDK, whose types describe the Messages route's answers);
 - ``[anthropic]``: the Anthropic backend (the ``anthropic`` SDK);
 - ``[embedded]``: the offline default models (with llama-cpp-python), ``[onnx]``: int8
   embeddings, ``[all]``: everything.
@@ -26,7 +27,7 @@ from adam_integrations.core.errors import AdamError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "transformers": ("torch", "transformers", "accelerate", "xgrammar"),
     "llamacpp": ("llama_cpp", "xgrammar"),
-    "server": ("starlette", "uvicorn", "prometheus_client"),
+    "server": ("starlette", "uvicorn", "prometheus_client", "anthropic"),
     "anthropic": ("anthropic",),
 }
 """Each extra, by the modules it installs (what is checked)."""

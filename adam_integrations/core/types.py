@@ -168,8 +168,8 @@ class ChatMessage:
         Why this reader is in the core and not in ``wire/``: every Python entry point
         (``ModelBackend.chat``, ``ModelManager``, both frameworks' classes) takes the dicts
         users already have, in any of these shapes, and the core imports nothing above
-        it. The wire modules hand their messages here (``messages_from_wire``) and own
-        the rest of their formats (fields, tool choices' extras, answers).
+        it. The wire modules hand their messages here (``ChatRequest.chat_messages``...)
+        and own the rest of their formats (fields, tool choices' extras, answers).
 
         Example:
             >>> ChatMessage.coerce({"role": "assistant", "content": None,

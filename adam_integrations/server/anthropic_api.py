@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from anthropic.types import Message, MessageTokensCount
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,6 +17,7 @@ from starlette.routing import Route
 from adam_integrations.core.errors import AdamError, UnsupportedOperationError
 from adam_integrations.server.errors import status_of
 from adam_integrations.server.openapi import (
+    answer,
     json_content,
     operation,
     request_body,
@@ -78,16 +80,12 @@ def _error_event(error: Exception) -> dict[str, Any]:
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/v1/messages": {"post": operation(
         "/v1/messages", "an Anthropic Messages API answer (events when stream=true)",
-        streamed({"type": "object", "required": ["id", "type", "content", "stop_reason"],
-                   "properties": {"id": {"type": "string"}, "type": {"const": "message"},
-                                  "content": {"type": "array", "items": {"type": "object"}},
-                                  "stop_reason": {"type": "string"}}},
-                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        streamed(answer(Message), "text/event-stream",
+                 {"type": "object", "required": ["type"]}),
         request_body(wire.MessagesRequest))},
     "/v1/messages/count_tokens": {"post": operation(
         "/v1/messages/count_tokens", "the tokens a Messages request's prompt takes", {
-            "content": json_content({"type": "object", "required": ["input_tokens"],
-                              "properties": {"input_tokens": {"type": "integer"}}})},
+            "content": json_content(answer(MessageTokensCount))},
         request_body(wire.CountTokensRequest))},
 }
 """This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import ollama
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,11 +31,10 @@ from adam_integrations.served import KeepAlive, ServedModel
 from adam_integrations.server.errors import redact_paths
 from adam_integrations.server.names import ALIAS_PATTERN, check_alias
 from adam_integrations.server.openapi import (
-    ARRAY_OF_NUMBERS,
-    COUNTS,
     EMBEDDER,
     MODEL,
     WHY,
+    answer,
     json_content,
     nullable,
     operation,
@@ -372,16 +372,9 @@ def _ps_entry(model: RunningModel) -> dict[str, Any]:
 
 
 # -- this dialect's part of /openapi.json (server.openapi) ------------------------
-_DETAILS = {"type": "object", "properties": {
-    "format": {"type": "string"}, "family": {"type": "string"},
-    "families": {"type": "array", "items": {"type": "string"}},
-    "parameter_size": {"type": "string"}, "quantization_level": {"type": "string"}}}
-
-
-_TAG = {"type": "object", "required": ["name", "model", "size", "digest", "details"],
-        "properties": {"name": {"type": "string"}, "model": {"type": "string"},
-                       "size": {"type": "integer"}, "digest": {"type": "string"},
-                       "modified_at": {"type": "string"}, "details": _DETAILS}}
+_ALWAYS = ("model", "created_at", "done")
+"""The fields every /api/chat and /api/generate line has (the ollama SDK's types make
+them optional)."""
 
 
 def _made_from(body: dict[str, Any]) -> dict[str, Any]:
@@ -431,57 +424,41 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/api/version": {"get": operation("/api/version", "the Ollama API version", {
         "content": json_content({"type": "object", "required": ["version"],
                           "properties": {"version": {"type": "string"}}})})},
-    "/api/tags": {"get": operation("/api/tags", "the models on disk", {"content": json_content({
-        "type": "object", "required": ["models"],
-        "properties": {"models": {"type": "array", "items": _TAG}}})})},
-    "/api/ps": {"get": operation("/api/ps", "the models in memory", {"content": json_content({
-        "type": "object", "required": ["models"], "properties": {"models": {
-            "type": "array", "items": {**_TAG, "properties": {
-                **_TAG["properties"], "expires_at": {"type": "string"},
-                "size_vram": {"type": "integer"},
-                "context_length": {"type": "integer"}}}}}})})},
+    "/api/tags": {"get": operation("/api/tags", "the models on disk", {"content": json_content(
+        answer(ollama.ListResponse))})},
+    "/api/ps": {"get": operation("/api/ps", "the models in memory", {"content": json_content(
+        answer(ollama.ProcessResponse))})},
     "/api/show": {"post": operation("/api/show", "a model's details, template and "
-                                     "capabilities", {"content": json_content({
-                                         "type": "object", "properties": {
-                                             "template": {"type": "string"},
-                                             "details": _DETAILS,
-                                             "model_info": {"type": "object"},
-                                             "capabilities": {"type": "array", "items": {
-                                                 "type": "string"}}}})},
+                                     "capabilities", {"content": json_content(answer(
+                                         ollama.ShowResponse, "details", "capabilities"))},
                                      request_body(wire.ShowRequest))},
     "/api/chat": {"post": operation("/api/chat", "a chat answer (NDJSON lines unless "
-                                     "stream=false)", streamed(
-                                         ref("ChatResponse"), "application/x-ndjson"),
-                                     _CHAT)},
+                                     "stream=false)", streamed(answer(
+                                         ollama.ChatResponse, *_ALWAYS),
+                                         "application/x-ndjson"), _CHAT)},
     "/api/generate": {"post": operation("/api/generate", "a completion (NDJSON lines "
-                                         "unless stream=false)", streamed(
-                                             ref("GenerateResponse"),
+                                         "unless stream=false)", streamed(answer(
+                                             ollama.GenerateResponse, *_ALWAYS, "response"),
                                              "application/x-ndjson"), _GENERATE)},
     "/api/embed": {"post": operation("/api/embed", "embeddings, L2-normalised", {
-        "content": json_content({"type": "object", "required": ["model", "embeddings"],
-                          "properties": {"model": {"type": "string"}, "embeddings": {
-                              "type": "array", "items": ARRAY_OF_NUMBERS}, **COUNTS}})},
+        "content": json_content(answer(ollama.EmbedResponse, "model"))},
         request_body(wire.EmbedRequest, EMBEDDER))},
     "/api/embeddings": {"post": operation("/api/embeddings", "one embedding (the older "
-                                           "route)", {"content": json_content({
-                                               "type": "object", "required": ["embedding"],
-                                               "properties": {
-                                                   "embedding": ARRAY_OF_NUMBERS}})},
+                                           "route)", {"content": json_content(answer(
+                                               ollama.EmbeddingsResponse))},
                                            request_body(wire.EmbeddingsRequest,
                                                         EMBEDDER))},
     "/api/pull": {"post": operation("/api/pull", "make a model ready (download what is "
-                                     "missing)", streamed({
-                                         "type": "object", "properties": {
-                                             "status": {"type": "string"}}},
+                                     "missing)", streamed(answer(
+                                         ollama.ProgressResponse, "status"),
                                          "application/x-ndjson"),
                                      request_body(wire.PullRequest))},
     "/api/copy": {"post": operation("/api/copy", "another name for a model", _EMPTY,
                                      request_body(wire.CopyRequest, source=MODEL,
                                                   destination=_ALIAS))},
     "/api/create": {"post": operation("/api/create", "create a model in Ollama's store "
-                                       "(from a model, or an uploaded GGUF)", streamed({
-                                           "type": "object", "properties": {
-                                               "status": {"type": "string"}}},
+                                       "(from a model, or an uploaded GGUF)", streamed(
+                                           answer(ollama.ProgressResponse, "status"),
                                            "application/x-ndjson"),
                                        _made_from(request_body(wire.CreateRequest, {
                                            **_ALIAS, "examples": ["my-assistant:latest"]})))},

@@ -11,6 +11,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from openai.types import CreateEmbeddingResponse
+from openai.types import Model as OpenAIModel
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response as OpenAIResponse
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,11 +27,10 @@ from adam_integrations.served import ServedModel
 from adam_integrations.server.errors import code_of, status_of
 from adam_integrations.server.names import canonical_name
 from adam_integrations.server.openapi import (
-    ARRAY_OF_NUMBERS,
     EMBEDDER,
     MODEL,
-    USAGE,
     WHY,
+    answer,
     json_content,
     operation,
     ref,
@@ -110,11 +114,13 @@ class OpenAIApi:
         vectors = await self.service.embed(served, texts, dimensions=embedding.dimensions)
         tokens = await self.service.token_count(served, texts)
         encode = wire.base64_vector if embedding.encoding_format == "base64" else list
-        return JSONResponse({
-            "object": "list", "model": body["model"],
-            "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
-                     for i, v in enumerate(vectors)],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+        answer = {"object": "list", "model": body["model"],
+                  "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
+                           for i, v in enumerate(vectors)],
+                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        if embedding.encoding_format == "base64":  # the SDK's type holds decoded floats
+            return JSONResponse(answer)
+        return JSONResponse(_as(CreateEmbeddingResponse, answer))
 
     async def responses(self, request: Request) -> Response:
         """OpenAI's Responses API, stateless (``wire.openai_responses``): the same stream
@@ -279,11 +285,12 @@ class _Completion:
         if calls:
             message["tool_calls"] = [wire.tool_call_to_wire(c, i) for i, c in enumerate(calls)]
             finish = "tool_calls"
-        return {"id": self.id, "object": "chat.completion", "created": self.created,
-                "model": self.model, "system_fingerprint": "adam",
-                "choices": [{"index": 0, "message": message, "finish_reason": finish,
-                             "logprobs": self._logprobs(logprobs)}],
-                "usage": wire.usage_to_wire(usage)}
+        return _as(ChatCompletion, {
+            "id": self.id, "object": "chat.completion", "created": self.created,
+            "model": self.model, "system_fingerprint": "adam",
+            "choices": [{"index": 0, "message": message, "finish_reason": finish,
+                         "logprobs": self._logprobs(logprobs)}],
+            "usage": wire.usage_to_wire(usage)})
 
 
 class _TextCompletion(_Completion):
@@ -315,7 +322,7 @@ class _TextCompletion(_Completion):
         answer.update(object="text_completion", choices=[{
             "index": 0, "text": choice["message"]["content"],
             "finish_reason": choice["finish_reason"], "logprobs": choice["logprobs"]}])
-        return answer
+        return answer  # not openai.Completion: echo's first logprob is null
 
 
 def _chat(model: StoredModel) -> bool:
@@ -330,8 +337,18 @@ def _error_event(error: Exception) -> dict[str, Any]:
 
 
 def _model_entry(model: StoredModel) -> dict[str, Any]:
-    return {"id": model.name, "object": "model", "created": int(model.modified_at.timestamp()),
-            "owned_by": "adam"}
+    return _as(OpenAIModel, {"id": model.name, "object": "model", "owned_by": "adam",
+                             "created": int(model.modified_at.timestamp())})
+
+
+def _as(sdk_type: type[BaseModel], answer: dict[str, Any]) -> dict[str, Any]:
+    """A whole answer as the ``openai`` SDK's own type (``ChatCompletion``...): read into
+    it strictly, so an answer its client could not read fails here, in the tests, not in
+    a user's program; written back as sent (fields left unset stay out). Streamed chunks
+    are the same shapes (tests/unit/server/test_sdk_types.py), written directly: they
+    are the hot path."""
+    return sdk_type.model_validate(answer, strict=True).model_dump(
+        mode="json", exclude_unset=True)
 
 
 async def _chain(first: Chunk | None, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
@@ -358,32 +375,37 @@ def _tokenizer_info() -> dict[str, Any]:
     return described
 
 
+_BASE64_EMBEDDINGS = {
+    "type": "object", "required": ["object", "data", "model", "usage"],
+    "description": "encoding_format base64: as openai.CreateEmbeddingResponse, each vector "
+                   "as base64 (the SDK's type holds the floats its client decodes)",
+    "properties": {"object": {"const": "list"}, "model": {"type": "string"},
+                   "usage": ref("openai.Usage"), "data": {"type": "array", "items": {
+                       "type": "object", "required": ["object", "index", "embedding"],
+                       "properties": {"object": {"const": "embedding"},
+                                      "index": {"type": "integer"},
+                                      "embedding": {"type": "string",
+                                                    "contentEncoding": "base64"}}}}}}
+
+
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "/v1/chat/completions": {"post": operation(
         "/v1/chat/completions", "an OpenAI chat completion (server-sent events when "
-        "stream=true)", streamed(ref("ChatCompletion"), "text/event-stream",
-                                  ref("ChatCompletionChunk")),
+        "stream=true)", streamed(answer(ChatCompletion), "text/event-stream",
+                                  answer(ChatCompletionChunk)),
         request_body(wire.ChatCompletionRequest))},
     "/v1/completions": {"post": operation(
         "/v1/completions", "an OpenAI text completion of a raw prompt (server-sent events "
-        "when stream=true)", streamed(ref("TextCompletion"), "text/event-stream",
-                                       ref("TextCompletionChunk")),
+        "when stream=true)", streamed(ref("TextCompletion"), "text/event-stream"),
         request_body(wire.CompletionRequest))},
     "/v1/embeddings": {"post": operation("/v1/embeddings", "OpenAI embeddings", {
-        "content": json_content({"type": "object", "required": ["object", "data"], "properties": {
-            "object": {"const": "list"}, "model": {"type": "string"}, "data": {
-                "type": "array", "items": {"type": "object", "properties": {
-                    "index": {"type": "integer"}, "embedding": {"oneOf": [
-                        ARRAY_OF_NUMBERS, {"type": "string"}]}}}},
-            "usage": USAGE}})},
+        "content": json_content({"anyOf": [answer(CreateEmbeddingResponse),
+                                           _BASE64_EMBEDDINGS]})},
         request_body(wire.EmbeddingRequest, EMBEDDER))},
     "/v1/responses": {"post": operation(
         "/v1/responses", "an OpenAI Responses API answer, stateless (events when stream=true)",
-        streamed({"type": "object", "required": ["id", "object", "status", "output"],
-                   "properties": {"id": {"type": "string"}, "object": {"const": "response"},
-                                  "status": {"enum": ["completed", "incomplete"]},
-                                  "output": {"type": "array", "items": {"type": "object"}}}},
-                  "text/event-stream", {"type": "object", "required": ["type"]}),
+        streamed(answer(OpenAIResponse), "text/event-stream",
+                 {"type": "object", "required": ["type"]}),
         request_body(responses_wire.ResponsesRequest))},
     "/v1/models/{model}": {"get": {
         **operation("/v1/models/{model}", "one model, as OpenAI describes it", {

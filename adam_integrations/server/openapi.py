@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from adam_integrations.core import __version__
 from adam_integrations.server.dialects import DIALECTS, TOKENIZER_ROUTES, dialect_of
@@ -45,43 +49,72 @@ MODEL = {"type": "string", "pattern": NAME_PATTERN, "maxLength": MAX_NAME_LENGTH
           "examples": ["smollm2:135m"]}
 EMBEDDER = {**MODEL, "examples": ["all-minilm:l6-v2"]}
 ARRAY_OF_NUMBERS = {"type": "array", "items": {"type": "number"}}
-COUNTS = {key: {"type": "integer"} for key in (
-    "total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-    "eval_count", "eval_duration")}
-_OLLAMA_ANSWER = {"model": {"type": "string"}, "created_at": {"type": "string"},
-                  "done": {"type": "boolean"}, "done_reason": {"type": "string"}, **COUNTS}
-USAGE = {"type": "object", "properties": {key: {"type": "integer"} for key in (
-    "prompt_tokens", "completion_tokens", "total_tokens")}}
+
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _completion(kind: str, choice: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI completion (or one streamed chunk of one) whose choices hold ``choice``."""
-    return {"type": "object", "required": ["id", "object", "choices"], "properties": {
-        "id": {"type": "string"}, "object": {"const": kind}, "created": {"type": "integer"},
-        "model": {"type": "string"}, "usage": USAGE, "choices": {"type": "array", "items": {
-            "type": "object", "properties": {"index": {"type": "integer"}, **choice}}}}}
+_SDK_ANSWERS: dict[str, type[BaseModel]] = {}
+"""The SDK types answers are described by (``answer``), by component name."""
 
 
+def answer(sdk_type: type[BaseModel], *always: str) -> dict[str, Any]:
+    """An answer described by the client SDK's own type (``ollama.ChatResponse``,
+    ``openai.types.chat.ChatCompletion``...): what its client reads the answer into, as
+    the SDK's JSON schema (component ``<package>.<Type>``), with the fields this server
+    always sends (``always``) required too."""
+    name = f"{sdk_type.__module__.split('.')[0]}.{sdk_type.__name__}"
+    _SDK_ANSWERS[name] = sdk_type
+    return {"allOf": [ref(name), {"required": list(always)}]} if always else ref(name)
+
+
+@cache
+def _sdk_components() -> dict[str, Any]:
+    """The SDK types' schemas, one namespace per package (``openai.ChatCompletion``,
+    ``openai.Choice``...; a name two of its types use is qualified by pydantic)."""
+    by_package: dict[str, dict[str, type[BaseModel]]] = {}
+    for name, sdk_type in _SDK_ANSWERS.items():
+        by_package.setdefault(name.split(".")[0], {})[name] = sdk_type
+    components: dict[str, Any] = {}
+    for package, named in by_package.items():
+        keys, shared = models_json_schema(
+            [(sdk_type, "validation") for sdk_type in named.values()],
+            ref_template=f"#/components/schemas/{package}.{{model}}")
+        components.update((f"{package}.{key}", schema)
+                          for key, schema in shared.get("$defs", {}).items())
+        for name, sdk_type in named.items():  # each type under its own name too
+            components.setdefault(name, keys[(sdk_type, "validation")])
+    return components
+
+
+_TEXT_COMPLETION = {
+    "type": "object", "required": ["id", "object", "created", "model", "choices"],
+    "description": "a /v1/completions answer, or one streamed chunk of it: as "
+                   "openai.Completion, but finish_reason is null until the last chunk, and "
+                   "with echo and logprobs the prompt's first token has a null logprob "
+                   "(both as OpenAI's API and vLLM send them; the SDK's type allows "
+                   "neither)",
+    "properties": {
+        "id": {"type": "string"}, "object": {"const": "text_completion"},
+        "created": {"type": "integer"}, "model": {"type": "string"},
+        "usage": {"anyOf": [ref("openai.CompletionUsage"), {"type": "null"}]},
+        "choices": {"type": "array", "items": {
+            "type": "object", "required": ["index", "text", "finish_reason"], "properties": {
+                "index": {"type": "integer"}, "text": {"type": "string"},
+                "finish_reason": {"enum": ["stop", "length", None]},
+                "logprobs": {"type": ["object", "null"], "properties": {
+                    "tokens": {"type": "array", "items": {"type": "string"}},
+                    "token_logprobs": {"type": "array",
+                                       "items": {"type": ["number", "null"]}},
+                    "top_logprobs": {"type": "array", "items": {"type": ["object", "null"]}},
+                    "text_offset": {"type": "array", "items": {"type": "integer"}}}}}}}}}
 _SCHEMAS: dict[str, Any] = {
     **{dialect.error_schema_name: dialect.error_schema for dialect in DIALECTS},
-    "ChatResponse": {"type": "object", "required": ["model", "message", "done"],
-                     "properties": {**_OLLAMA_ANSWER, "message": {
-                         "$ref": "#/components/schemas/OllamaMessage"}}},
-    "GenerateResponse": {"type": "object", "required": ["model", "response", "done"],
-                         "properties": {**_OLLAMA_ANSWER, "response": {"type": "string"},
-                                        "thinking": {"type": "string"}}},
-    "ChatCompletion": _completion("chat.completion", {
-        "message": ref("OpenAIMessage"), "finish_reason": {"type": "string"}}),
-    "ChatCompletionChunk": _completion("chat.completion.chunk", {
-        "delta": {"type": "object"}, "finish_reason": {"type": ["string", "null"]}}),
-    "TextCompletion": _completion("text_completion", {
-        "text": {"type": "string"}, "finish_reason": {"type": "string"}}),
-    "TextCompletionChunk": _completion("text_completion", {
-        "text": {"type": "string"}, "finish_reason": {"type": ["string", "null"]}}),
+    "TextCompletion": _TEXT_COMPLETION,
 }
+"""The components not made from a model: each dialect's error object, and the one answer
+no SDK type describes."""
 
 WHY = {
     "400": "a bad request: a field, option, message, name, or a prompt over the limit",
@@ -231,7 +264,8 @@ def openapi_document(paths: Iterable[str], *, secured: bool = False,
                                 "adam-integrations' models. Errors: OpenAI's error object "
                                 "on /v1, Ollama's {\"error\": ...} elsewhere."},
         "paths": described,
-        "components": {"schemas": {**_REQUEST_PARTS, **_SCHEMAS}, "securitySchemes": {
+        "components": {"schemas": {**_REQUEST_PARTS, **_sdk_components(), **_SCHEMAS},
+                       "securitySchemes": {
             "apiKey": {"type": "http", "scheme": "bearer",
                        "description": "Authorization: Bearer <key> (the anthropic SDK's "
                                       "x-api-key too), when adam serve has API keys"}}},

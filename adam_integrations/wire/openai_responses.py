@@ -118,11 +118,17 @@ class FunctionChoice(RequestPart):
     name: ToolName
 
 
-class TextFormatSetting(RequestPart):
-    """``text.format``."""
+class PlainFormat(RequestPart):
+    """``text.format``: text, or any JSON object."""
 
-    type: Literal["text", "json_object", "json_schema"]
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    type: Literal["text", "json_object"]
+
+
+class SchemaFormat(RequestPart):
+    """``text.format``: JSON following a schema."""
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
     name: str | None = None
     strict: bool | None = None
 
@@ -131,7 +137,7 @@ class TextSetting(RequestPart):
     """``text``."""
 
     described = "format: json_schema, json_object or text"
-    format: TextFormatSetting | None = None
+    format: PlainFormat | SchemaFormat | None = None
 
 
 class ReasoningSetting(RequestPart):
@@ -139,7 +145,7 @@ class ReasoningSetting(RequestPart):
 
     described = "effort: none, minimal, low, medium, high"
     effort: ReasoningEffort | None = None
-    summary: str | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
 
 
 class ResponsesRequest(WireRequest):
@@ -165,7 +171,7 @@ class ResponsesRequest(WireRequest):
         None, description="nothing is stored: false or left out")
     previous_response_id: None = Field(None, description="stateless: send the whole "
                                                           "conversation in input")
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = Field(None, description="string values, echoed")
     user: str | None = None
 
     def conversation(self) -> list[ChatMessage]:
@@ -332,17 +338,21 @@ class ResponseBuilder:
         """The response as it stands (after ``finish``: the whole answer)."""
         request = self._request
         usage = self._usage or Usage()
+
+        def given(key: str, default: Any) -> Any:  # a null sent is the field left out
+            value = request.get(key)
+            return default if value is None else value
+
         return {
             "id": self.id, "object": "response", "created_at": self._created,
             "status": self._status, "model": self.model, "output": list(self._output),
             "error": None, "incomplete_details": self._incomplete,
             "instructions": request.get("instructions"),
             "max_output_tokens": request.get("max_output_tokens"),
-            "parallel_tool_calls": request.get("parallel_tool_calls", True),
+            "parallel_tool_calls": given("parallel_tool_calls", True),
             "temperature": request.get("temperature"), "top_p": request.get("top_p"),
-            "tool_choice": request.get("tool_choice", "auto"),
-            "tools": request.get("tools") or [], "text": request.get("text") or {
-                "format": {"type": "text"}},
+            "tool_choice": given("tool_choice", "auto"),
+            "tools": request.get("tools") or [], "text": _echoed_text(request.get("text")),
             "reasoning": request.get("reasoning"), "metadata": request.get("metadata") or {},
             "store": False,
             "usage": {"input_tokens": usage.prompt_tokens,
@@ -399,6 +409,15 @@ class ResponseBuilder:
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         self._sequence += 1
         return {"type": kind, "sequence_number": self._sequence, **fields}
+
+
+def _echoed_text(text: dict[str, Any] | None) -> dict[str, Any]:
+    """The request's ``text`` as a response echoes it: the format named (the SDK's type
+    requires a json_schema format's ``name``, which a request may leave out)."""
+    fmt = (text or {}).get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema" and not fmt.get("name"):
+        fmt = {**fmt, "name": "response"}
+    return {**(text or {}), "format": fmt}
 
 
 def _copy(value: Any) -> Any:

@@ -42,6 +42,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     WithJsonSchema,
     model_validator,
@@ -80,10 +81,21 @@ class RequestPart(BaseModel):
     described: ClassVar[str | None] = None
     """What the part is, in the published schema and in the errors about it."""
 
+    _sent: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_sent(cls, data: Any, read: Any) -> Any:
+        part = read(data)
+        if isinstance(data, dict):
+            part._sent = data
+        return part
+
     def plain(self) -> dict[str, Any]:
-        """The part as the JSON it was sent as, nulls left out (for the core's readers
-        of messages and tools, which take OpenAI's, LangChain's and LlamaIndex's shapes)."""
-        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
+        """The part exactly as it was sent, once checked (for the core's readers of
+        messages, tools and schemas, which take OpenAI's, LangChain's and LlamaIndex's
+        shapes: a user's JSON schema reaches the model's prompt key for key, in order)."""
+        return self._sent
 
 
 class ClosedPart(RequestPart):
@@ -127,15 +139,9 @@ class WireRequest(RequestPart):
 
 def _refusal(request: type[WireRequest], body: Mapping[str, Any],
              error: ValidationError) -> InvalidRequestError:
-    import jsonschema
-    from jsonschema.exceptions import best_match
-
-    schema = request.json_schema()
-    found = best_match(jsonschema.Draft202012Validator(schema).iter_errors(body))
-    if found is not None:
-        path = list(found.absolute_path)
-        return InvalidRequestError(_said(found, schema),
-                                   param=str(path[0]) if path else None)
+    said = BodySchema(request.json_schema()).problem(body)
+    if said is not None:
+        return said
     # a check the schema cannot say (a value pydantic cannot convert): pydantic's words
     first = error.errors(include_url=False)[0]
     where = _where(part for part in first["loc"] if isinstance(part, (int, str)))
@@ -355,7 +361,7 @@ def _said(error: Any, root: Mapping[str, Any]) -> str:
                 f"{' or '.join(dict.fromkeys(expected))}{_why(error, root)}, got "
                 f"{_shown(error.instance)}")
     if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        missing = _missing(error)
         return f"{where}.{missing} is required" if where else f"{missing} is required"
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         return _unknown_fields(error, where)
@@ -370,6 +376,11 @@ def _said(error: Any, root: Mapping[str, Any]) -> str:
         return f"{where or 'the request body'}: {error.message}"
     return (f"{where or 'the request body'} must be {expected}{_why(error, root)}, got "
             f"{_shown(error.instance)}")
+
+
+def _missing(error: Any) -> str:
+    """The field a ``required`` error is about."""
+    return error.message.split("'")[1] if "'" in error.message else error.message
 
 
 def _unknown_fields(error: Any, where: str) -> str:
@@ -470,12 +481,22 @@ class BodySchema:
 
     def check(self, body: Mapping[str, Any]) -> None:
         """InvalidRequestError (with ``param``: the top-level field) for the first problem."""
+        problem = self.problem(body)
+        if problem is not None:
+            raise problem
+
+    def problem(self, body: Mapping[str, Any]) -> InvalidRequestError | None:
+        """The first problem with ``body`` (None when it follows the schema)."""
         from jsonschema.exceptions import best_match
 
         # best_match takes the error of the branch whose type the value has (an object
         # given to an optional object field: its problem, not "must be null")
         error = best_match(self._validator.iter_errors(body))
-        if error is not None:
-            path = list(error.absolute_path)
-            raise InvalidRequestError(_said(error, self._validator.schema),
-                                      param=str(path[0]) if path else None)
+        if error is None:
+            return None
+        path = list(error.absolute_path)
+        if path:
+            param: str | None = str(path[0])
+        else:  # a field missing from the body itself is the one to name
+            param = _missing(error) if error.validator == "required" else None
+        return InvalidRequestError(_said(error, self._validator.schema), param=param)

@@ -86,6 +86,10 @@ async def test_openai_responses_whole_and_every_streamed_event(http):
     answer = await http.post("/v1/responses", json={"model": NAME,
                                                     "input": "think: say: yo"})
     _valid(responses_types.Response, answer.text)
+    nulls = await http.post("/v1/responses", json={  # unset fields sent as null
+        "model": NAME, "input": "say: yo", "tool_choice": None, "parallel_tool_calls": None,
+        "text": None, "reasoning": None, "metadata": None, "temperature": None})
+    _valid(responses_types.Response, nulls.text)
     every_event = TypeAdapter(responses_types.ResponseStreamEvent)
     tools = [{"type": "function", "name": "get_weather", "parameters": TOOLS[0][
         "function"]["parameters"]}]
