@@ -24,6 +24,7 @@ MODULES = [
     "adam_integrations.tools.convert",
     "adam_integrations.tools.evaluate",
     "adam_integrations.tools.quantize",
+    "adam_integrations.tools.tune_data",
     "adam_integrations.wire.request",
     "adam_integrations.wire.ollama",
     "adam_integrations.server.connections",
