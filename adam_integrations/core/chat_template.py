@@ -76,9 +76,11 @@ def template_limits(limits: TemplateLimits) -> Iterator[None]:
 
 
 def render_chat_template(template: str, messages: list[dict[str, Any]], *,
-                         limits: TemplateLimits | None = None, **variables: Any) -> str:
-    """The prompt text ``template`` makes of ``messages`` (with the generation prompt),
-    within ``limits`` (else the context's, see ``template_limits``)."""
+                         limits: TemplateLimits | None = None,
+                         add_generation_prompt: bool = True, **variables: Any) -> str:
+    """The prompt text ``template`` makes of ``messages`` (with the generation prompt,
+    unless ``add_generation_prompt`` is false: a conversation as trained on), within
+    ``limits`` (else the context's, see ``template_limits``)."""
     from jinja2.exceptions import TemplateError, TemplateSyntaxError
 
     budget = _Budget(limits or _limits.get())
@@ -88,7 +90,8 @@ def render_chat_template(template: str, messages: list[dict[str, Any]], *,
         parts: list[str] = []
         size = 0
         for part in compiled.generate(messages=_with_reasoning_aliases(messages),
-                                      add_generation_prompt=True, **variables):
+                                      add_generation_prompt=add_generation_prompt,
+                                      **variables):
             size += len(part)
             budget.sized(size, "a prompt", budget.limits.max_chars)
             parts.append(part)

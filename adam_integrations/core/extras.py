@@ -11,6 +11,8 @@ server, ``adam serve``). The rest comes with an extra:
 - ``[server]``: ``adam serve`` (starlette, uvicorn, prometheus-client, and the
   ``anthropic`` SDK, whose types describe the Messages route's answers);
 - ``[anthropic]``: the Anthropic backend (the ``anthropic`` SDK);
+- ``[tune]``: ``adam tune``, ``adam distill``, ``adam merge`` (PEFT, TRL, datasets, and
+  the transformers backend's parts);
 - ``[embedded]``: the offline default models (with llama-cpp-python), ``[onnx]``: int8
   embeddings, ``[all]``: everything.
 
@@ -29,6 +31,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "llamacpp": ("llama_cpp", "xgrammar"),
     "server": ("starlette", "uvicorn", "prometheus_client", "anthropic"),
     "anthropic": ("anthropic",),
+    "tune": ("torch", "transformers", "accelerate", "peft", "trl", "datasets"),
 }
 """Each extra, by the modules it installs (what is checked)."""
 

@@ -2,7 +2,8 @@
 GGUF), ``importance_matrix`` (what a text uses of each weight), ``quantize`` (llama.cpp's
 quantizer, into a file or Ollama's store) and ``evaluate`` (perplexity, divergence from
 the unquantized model, speed). The same as ``adam convert``, ``adam imatrix``,
-``adam quantize`` and ``adam eval`` on the command line."""
+``adam quantize`` and ``adam eval`` on the command line; and ``tune`` (a LoRA adapter or
+a fine-tuned model, ``adam tune``)."""
 
 from adam_integrations.tools.convert import Converted, convert
 from adam_integrations.tools.evaluate import Evaluation, evaluate
@@ -13,6 +14,8 @@ from adam_integrations.tools.quantize import (
     quantize,
     quantize_into_store,
 )
+from adam_integrations.tools.tune import Tuned, TuneSettings, tune
 
 __all__ = ["QUANTIZATIONS", "Converted", "Evaluation", "ImportanceMatrix", "Quantized",
-           "convert", "evaluate", "importance_matrix", "quantize", "quantize_into_store"]
+           "TuneSettings", "Tuned", "convert", "evaluate", "importance_matrix", "quantize",
+           "quantize_into_store", "tune"]

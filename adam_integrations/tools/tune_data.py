@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -35,8 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import AdamError, InvalidRequestError
-from adam_integrations.core.types import ChatMessage
+from adam_integrations.core.prompt import TemplateTraits, template_inputs
+from adam_integrations.core.tools import ToolSpec, coerce_tools
+from adam_integrations.core.types import ChatMessage, GenerationConfig
 
 Kind = Literal["conversational", "prompt-completion", "text"]
 _SHAPES: dict[Kind, str] = {
@@ -53,7 +57,7 @@ class TrainingExample:
     ``prompt`` and its ``completion`` (each a text or messages), or a ``text``."""
 
     messages: tuple[ChatMessage, ...] = ()
-    tools: tuple[Mapping[str, Any], ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
     prompt: str | tuple[ChatMessage, ...] | None = None
     completion: str | tuple[ChatMessage, ...] | None = None
     text: str | None = None
@@ -134,7 +138,8 @@ def _example(record: Any) -> tuple[Kind, TrainingExample]:
         tools = record.get("tools") or []
         if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
             raise InvalidRequestError("tools must be a list of tool objects")
-        return "conversational", TrainingExample(messages=messages, tools=tuple(tools))
+        return "conversational", TrainingExample(messages=messages,
+                                                 tools=tuple(coerce_tools(tools)))
     if "prompt" in record or "completion" in record:
         if "prompt" not in record or "completion" not in record:
             missing = "prompt" if "prompt" not in record else "completion"
@@ -170,3 +175,137 @@ def _messages(raw: Any, field: str, *, answered: bool = True) -> tuple[ChatMessa
             f"{field} has no assistant turn: the model learns from the assistant's "
             "answers, so each example needs at least one")
     return messages
+
+
+# -- tokens ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TokenizedData:
+    """A data file as the trainer takes it: each sequence's ``input_ids`` and
+    ``assistant_masks`` (1 where the loss applies: the assistant's turns with their
+    end-of-turn token, a completion, or every token of a text), at most ``max_length``
+    tokens each."""
+
+    sequences: tuple[dict[str, list[int]], ...]
+    tokens: int
+    trained_tokens: int
+    truncated: int
+    """Conversations or completions cut at ``max_length`` (their tail is not learnt)."""
+
+
+def tokenize_training_data(data: TrainingData, tokenizer: Any, *, max_length: int,
+                           model_name: str) -> TokenizedData:
+    """``data`` tokenized by ``tokenizer`` (a transformers fast tokenizer), conversations
+    rendered by its chat template exactly as the backends render a request (the same
+    ``template_inputs``: tools, thinking, tool turns for templates without tools), so the
+    model learns the prompt it will be given. Texts longer than ``max_length`` are cut
+    into consecutive sequences (continued pre-training); a conversation or completion is
+    truncated. InvalidRequestError when nothing is left to learn."""
+    renderer = _Renderer(tokenizer, model_name, data)
+    sequences: list[dict[str, list[int]]] = []
+    truncated = 0
+    for number, example in enumerate(data.examples, 1):
+        try:
+            text, spans = renderer.spans(example)
+        except AdamError as error:
+            raise InvalidRequestError(f"{data.path}: example {number}: {error}") from None
+        encoded = tokenizer(text, add_special_tokens=data.kind == "text" or
+                            renderer.template is None, return_offsets_mapping=True)
+        ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
+        mask = [int(any(start < end_ and end > start_ for start_, end_ in spans))
+                for start, end in offsets]
+        if data.kind == "text":
+            for begin in range(0, len(ids), max_length):
+                sequences.append({"input_ids": ids[begin:begin + max_length],
+                                  "assistant_masks": mask[begin:begin + max_length]})
+            continue
+        if len(ids) > max_length:
+            truncated += 1
+        sequences.append({"input_ids": ids[:max_length],
+                          "assistant_masks": mask[:max_length]})
+    sequences = [s for s in sequences if any(s["assistant_masks"])]
+    if not sequences:
+        raise InvalidRequestError(
+            f"{data.path}: no example has a token to learn within max_length={max_length} "
+            "(each answer starts after that many tokens); raise max_length")
+    return TokenizedData(tuple(sequences), sum(len(s["input_ids"]) for s in sequences),
+                         sum(sum(s["assistant_masks"]) for s in sequences), truncated)
+
+
+class _Renderer:
+    """An example as one text and the character spans the loss is on."""
+
+    def __init__(self, tokenizer: Any, model_name: str, data: TrainingData) -> None:
+        template = getattr(tokenizer, "chat_template", None)
+        self.template = template if isinstance(template, str) else None
+        self.eos = tokenizer.eos_token or ""
+        self.model_name = model_name
+        self.special = {key: value for key, value in tokenizer.special_tokens_map.items()
+                        if isinstance(value, (str, list))}
+        chat = data.kind == "conversational" or any(
+            not isinstance(e.prompt, str) for e in data.examples if e.prompt is not None)
+        if chat and self.template is None:
+            raise InvalidRequestError(
+                f"{model_name} has no chat template, so it cannot learn conversations; "
+                "train it on texts or prompt-completion texts, or tune its instruct model")
+
+    def spans(self, example: TrainingExample) -> tuple[str, list[tuple[int, int]]]:
+        if example.text is not None:
+            text = example.text + self.eos
+            return text, [(0, len(text))]
+        if isinstance(example.prompt, str) and isinstance(example.completion, str):
+            text = example.prompt + example.completion + self.eos
+            return text, [(len(example.prompt), len(text))]
+        if example.prompt is not None:
+            prompt, completion = tuple(example.prompt), tuple(example.completion or ())
+            return self._conversation((*prompt, *completion), (), first=len(prompt))
+        return self._conversation(example.messages, example.tools, first=0)
+
+    def _render(self, messages: tuple[ChatMessage, ...], tools: tuple[ToolSpec, ...],
+                generation_prompt: bool) -> str:
+        config = GenerationConfig(tools=list(tools))
+        dicts, variables = template_inputs(list(messages), config,
+                                           TemplateTraits.of(self.template), self.model_name)
+        return render_chat_template(str(self.template), dicts,
+                                    add_generation_prompt=generation_prompt,
+                                    **{**self.special, **variables})
+
+    def _conversation(self, messages: tuple[ChatMessage, ...], tools: tuple[ToolSpec, ...],
+                      *, first: int) -> tuple[str, list[tuple[int, int]]]:
+        """The conversation rendered, and each assistant turn's span from ``first`` on:
+        from the end of its generation prompt through the template's end-of-turn text (so
+        the model learns to stop). Found by position, not by content: templates render
+        a turn differently once later turns follow (Qwen3 drops earlier reasoning)."""
+        full = self._render(messages, tools, False)
+        spans = []
+        for index in range(first, len(messages)):
+            if messages[index].role != "assistant":
+                continue
+            # the turn starts where the generation prompt stops matching: where it ends,
+            # or, for templates whose prompt opens a think block that history turns no
+            # longer show (Qwen3 2507 Thinking), after the role header
+            before = self._render(messages[:index], tools, True)
+            start = _common_prefix(before, full)
+            if start < len(self._render(messages[:index], tools, False)):
+                raise InvalidRequestError(
+                    f"the chat template renders the turns before assistant turn {index + 1} "
+                    "differently once it follows, so its tokens cannot be found; train on "
+                    "prompt-completion examples instead")
+            end = full.find(self._end_of_turn, start) if self._end_of_turn else -1
+            end = len(full) if end < 0 else end + len(self._end_of_turn)
+            spans.append((start, end))
+        return full, spans
+
+    @functools.cached_property
+    def _end_of_turn(self) -> str:
+        """What the template writes after an assistant's text (``<|im_end|>\n``,
+        ``<|eot_id|>``...), seen by rendering a probe; "" when it writes nothing."""
+        probe = "PROBE-ANSWER"
+        text = self._render((ChatMessage(role="user", content="x"),
+                             ChatMessage(role="assistant", content=probe)), (), False)
+        return text[text.rfind(probe) + len(probe):] if probe in text else ""
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
+    size = min(len(a), len(b))
+    return next((i for i in range(size) if a[i] != b[i]), size)

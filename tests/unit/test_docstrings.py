@@ -25,6 +25,7 @@ MODULES = [
     "adam_integrations.tools.evaluate",
     "adam_integrations.tools.quantize",
     "adam_integrations.tools.tune_data",
+    "adam_integrations.tools.tune",
     "adam_integrations.wire.request",
     "adam_integrations.wire.ollama",
     "adam_integrations.server.connections",

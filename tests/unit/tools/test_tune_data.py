@@ -35,7 +35,7 @@ def test_conversations_with_tools_are_read_as_messages(tmp_path):
     assert read.kind == "conversational" and len(read.examples) == 2
     called = read.examples[1]
     assert called.messages[1].tool_calls[0].arguments == {"city": "Oslo"}
-    assert called.tools[0]["function"]["name"] == "weather"
+    assert called.tools[0].name == "weather"
 
 
 def test_prompt_completion_texts_and_messages_and_plain_text(tmp_path):
