@@ -80,6 +80,9 @@ class ChatDefaults(BaseModel):
         "used by default."))
     backend_options: dict[str, Any] = Field(default_factory=dict, description=(
         "Passed to the backend (device, dtype, n_ctx, chat_template, ...)."))
+    adapters: list[Any] | None = Field(default=None, description=(
+        "LoRA adapters applied to the model unmerged: PEFT folders (adam tune's output) or "
+        "GGUF LoRA files, each a path or (path, scale); see core.adapters."))
     # A model on a server, as ChatOpenAI and ChatOllama name one: with model_type "openai",
     # "vllm", "sglang" or "llamacpp-server" (or "auto"), ``model`` is the engine's own id at
     # ``base_url``; with "ollama" (or an ``ollama:<name>`` model), the Ollama server there.
@@ -99,7 +102,8 @@ class ChatDefaults(BaseModel):
         if model not in self._managers:
             self._managers[model] = ModelManager(
                 model_type=self.model_type, model=model, domain=self.domain,
-                keep_alive=self.keep_alive, **self.backend_options, **server_options(self))
+                keep_alive=self.keep_alive, **self.backend_options, **server_options(self),
+                **({"adapters": self.adapters} if self.adapters else {}))
         return self._managers[model]
 
     def generation_config(self, think: bool | str | None, per_call: dict[str, Any],

@@ -21,6 +21,7 @@ from adam_integrations.catalog.defaults import resolve_model, shareable_gguf
 from adam_integrations.catalog.domains import DomainProfile, get_domain
 from adam_integrations.catalog.profile import ModelFacts, model_facts
 from adam_integrations.catalog.selection import MIN_SPEED
+from adam_integrations.core.adapters import coerce_adapters
 from adam_integrations.core.backend import ModelBackend, acollect, make_config
 from adam_integrations.core.errors import (
     AdamError,
@@ -87,11 +88,14 @@ class ModelManager:
             after each request); None or negative keeps them loaded until ``unload()``.
         **backend_options: passed to the backend class (e.g. ``device``, ``dtype`` for
             transformers, ``n_ctx`` for llama.cpp); the embedding model gets those its
-            backend takes. ``base_url`` (with ``api_key``, ``timeout``, ``max_retries``)
-            names a server, as ChatOpenAI's and ChatOllama's do: with ``model_type``
-            "openai", "vllm", "sglang" or "llamacpp-server" (or "auto") the model is the
-            engine's own id there, never looked up in the catalog; with "ollama" (or an
-            ``ollama:<name>`` model) it is the Ollama server's address.
+            backend takes. ``adapters`` (both in-process backends): LoRA adapters applied
+            unmerged, PEFT folders (``adam tune``'s) or GGUF LoRA files, each a path or
+            ``(path, scale)`` (``core.adapters``). ``base_url`` (with ``api_key``,
+            ``timeout``, ``max_retries``) names a server, as ChatOpenAI's and ChatOllama's
+            do: with ``model_type`` "openai", "vllm", "sglang" or "llamacpp-server" (or
+            "auto") the model is the engine's own id there, never looked up in the
+            catalog; with "ollama" (or an ``ollama:<name>`` model) it is the Ollama
+            server's address.
     """
 
     def __init__(
@@ -118,6 +122,8 @@ class ModelManager:
             registry.check_options(model_type, backend_options)
         else:
             registry.check_known_options(backend_options)
+        if backend_options.get("adapters"):  # a missing adapter fails here, not at first use
+            coerce_adapters(backend_options["adapters"], must_exist=True)
         self.shared_as: str | None = None
         """The Ollama name the model was shared under (``share_with_ollama=True``)."""
         if share_with_ollama:  # one GGUF for every backend and Ollama (catalog.defaults)
@@ -225,6 +231,7 @@ class ModelManager:
                 requested = AUTO  # e.g. llama.cpp chat, safetensors embedder
             choice = registry.choose(requested, source)
             options = accepted_options(choice.backend_class, self._backend_options)
+            options.pop("adapters", None)  # the chat model's, not the embedder's
             self._embedder = self._shared_backend(source, choice, options)
             self.embedding_explanation = (f"{source.explanation}; on {choice.backend_class.name}"
                                           f": {choice.reason}")

@@ -381,7 +381,7 @@ def _reader(handle: Any, key: str, config: dict[str, Any], architecture: Any
     if architecture == gguf.MODEL_ARCH.LLAMA and key.endswith(("q_proj.weight",
                                                                "k_proj.weight")):
         count = heads if key.endswith("q_proj.weight") else kv_heads
-        return lambda: _interleave_rope_rows(_float32(handle, key), count)
+        return lambda: interleave_rope_rows(_float32(handle, key), count)
     return lambda: _float32(handle, key)
 
 
@@ -389,7 +389,7 @@ def _float32(handle: Any, key: str) -> Any:
     return handle.get_tensor(key).float().numpy()
 
 
-def _interleave_rope_rows(weight: Any, heads: int) -> Any:
+def interleave_rope_rows(weight: Any, heads: int) -> Any:
     """transformers' llama keeps each head's rotary pairs as (first half, second half) of
     its rows; llama.cpp's ``llama`` RoPE rotates adjacent rows (0,1), (2,3)...: put the
     rows of each pair next to each other."""

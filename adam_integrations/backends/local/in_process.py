@@ -15,12 +15,13 @@ import threading
 import time
 import warnings
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from adam_integrations.catalog.defaults import resolve_model
 from adam_integrations.catalog.qwen3 import family_sampling
+from adam_integrations.core.adapters import AdapterLike, coerce_adapters
 from adam_integrations.core.backend import ModelBackend
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -105,9 +106,13 @@ class InProcessBackend(ModelBackend, Generic[LoadedT]):
     """The pip extra that installs this backend's engine (``core.extras``)."""
 
     def __init__(self, model: str | os.PathLike[str] | ModelSource | None, *,
-                 purpose: Purpose = "chat", chat_template: str | None = None) -> None:
+                 purpose: Purpose = "chat", chat_template: str | None = None,
+                 adapters: Sequence[AdapterLike] | AdapterLike | None = None) -> None:
         if self.extra:
             require_extra(self.extra, f"the {self.name} backend")
+        self.adapters = coerce_adapters(adapters, must_exist=True)
+        """The LoRA adapters applied to the model (``core.adapters``), checked to fit it
+        when it loads."""
         self.source = resolve_model(model, purpose=purpose)
         refusal = self.refuses(self.source)
         if refusal is not None:

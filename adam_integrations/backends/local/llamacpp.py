@@ -23,7 +23,7 @@ import codecs
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from adam_integrations.backends.local.llamacpp_slots import (
     SlotScheduler,
 )
 from adam_integrations.catalog.embedding import embedding_prompt
+from adam_integrations.core.adapters import AdapterLike
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     AdamError,
@@ -150,8 +151,10 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
         allow_download: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
         revision: str | None = None,
+        adapters: Sequence[AdapterLike] | AdapterLike | None = None,
     ) -> None:
-        super().__init__(model, purpose=purpose, chat_template=chat_template)
+        super().__init__(model, purpose=purpose, chat_template=chat_template,
+                         adapters=adapters)
         self._n_ctx = n_ctx
         self._parallel = requested_parallel(parallel)
         if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(
@@ -216,8 +219,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 f"{header.architecture!r}): {error}. A newer llama-cpp-python may support it."
             ) from error
         try:
-            scheduler = SlotScheduler(llama, slots=slots, window=context)
-        except ModelLoadError:
+            scheduler = SlotScheduler(llama, slots=slots, window=context,
+                                      adapters=self._lora(llama, header, path))
+        except (ModelLoadError, InvalidRequestError):
             llama.close()
             raise
         template = self._chat_template or header.metadata.get("tokenizer.chat_template")
@@ -233,6 +237,23 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                        context_reason=context_reason,
                        grammars=Grammars(lambda: _tokenizer_info(llama), _end_ids(llama)),
                        slots=scheduler)
+
+    def _lora(self, llama: Any, header: GGUFHeader, path: str) -> list[tuple[Any, float]]:
+        """The adapters loaded into llama.cpp (a PEFT folder converted once to a GGUF
+        adapter), each checked to fit this model first; freed with the model."""
+        import llama_cpp
+
+        from adam_integrations.sharing.adapter_gguf import adapter_for_gguf
+
+        loaded = []
+        for adapter in self.adapters:
+            gguf = adapter_for_gguf(adapter.path, header, path)
+            pointer = llama_cpp.llama_adapter_lora_init(llama.model, str(gguf).encode())
+            if not pointer:
+                raise ModelLoadError(f"llama.cpp could not load the adapter {adapter.path} "
+                                     f"({gguf}) on {path}")
+            loaded.append((pointer, adapter.scale))
+        return loaded
 
     def info(self) -> ModelInfo:
         import llama_cpp

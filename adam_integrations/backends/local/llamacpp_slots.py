@@ -143,8 +143,9 @@ class SlotScheduler:
         window: tokens of context each slot has (prompt and answer).
     """
 
-    def __init__(self, llama: Any, *, slots: int, window: int) -> None:
-        self._engine = _SlotEngine(llama, slots=slots, window=window)
+    def __init__(self, llama: Any, *, slots: int, window: int,
+                 adapters: list[tuple[Any, float]] | None = None) -> None:
+        self._engine = _SlotEngine(llama, slots=slots, window=window, adapters=adapters)
         self._finalizer = weakref.finalize(self, self._engine.close)
         self._finalizer.atexit = False  # at exit, _stop_at_exit stops every engine
         self.slots, self.window = slots, window
@@ -195,7 +196,8 @@ class _SlotEngine:
     the ``Llama`` alive until its own context is freed (a context must go before its
     model)."""
 
-    def __init__(self, llama: Any, *, slots: int, window: int) -> None:
+    def __init__(self, llama: Any, *, slots: int, window: int,
+                 adapters: list[tuple[Any, float]] | None = None) -> None:
         import llama_cpp
 
         check_internals(llama)  # the memory API and the context the slots need
@@ -213,6 +215,8 @@ class _SlotEngine:
                 f"llama.cpp could not open a context of {slots} slots x {window} tokens: "
                 f"{error}. Pass a smaller parallel= or n_ctx=.") from error
         self._memory = llama_cpp.llama_get_memory(self._context.ctx)
+        if adapters:
+            self._set_adapters(adapters)
         self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._n_vocab = llama.n_vocab()
@@ -231,6 +235,22 @@ class _SlotEngine:
                                         daemon=True)
         self._thread.start()
         _open.add(self)
+
+    def _set_adapters(self, adapters: list[tuple[Any, float]]) -> None:
+        """LoRA adapters (``llama_adapter_lora_init``'s, with their scales) applied to
+        every sequence of the context."""
+        import ctypes
+
+        import llama_cpp
+
+        pointers = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
+            *(pointer for pointer, _ in adapters))
+        scales = (ctypes.c_float * len(adapters))(*(scale for _, scale in adapters))
+        if llama_cpp.llama_set_adapters_lora(self._context.ctx, pointers, len(adapters),
+                                             scales):
+            self._context.close()
+            raise ModelLoadError("llama.cpp refused to apply the LoRA adapters to the "
+                                 "context")
 
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,

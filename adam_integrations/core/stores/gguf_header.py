@@ -12,8 +12,9 @@ type and the value; arrays are (uint32 item type, uint64 count, items).
 
 from __future__ import annotations
 
+import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,6 +41,9 @@ class GGUFHeader:
     tensor_count: int
     metadata: dict[str, Any]
     parameter_count: int = 0  # elements of every tensor
+    tensor_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    """Each tensor's dimensions in ggml's order (the fastest-varying first: a weight of
+    ``out x in`` rows is ``(in, out)``)."""
 
     @property
     def architecture(self) -> str | None:
@@ -98,8 +102,8 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             for _ in range(count):
                 key = reader.string()
                 metadata[key] = reader.value(reader.unpack("<I"))
-            needed, parameters = _tensor_extent(reader, tensors,
-                                                metadata.get("general.alignment"))
+            needed, parameters, shapes = _tensor_extent(reader, tensors,
+                                                        metadata.get("general.alignment"))
     except (struct.error, UnicodeDecodeError, EOFError, ValueError, OverflowError,
             MemoryError) as error:
         raise ModelLoadError(
@@ -112,7 +116,7 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             f"{path} is truncated: its tensors need {needed:,} bytes and the file has "
             f"{size:,}; download the file again")
     return GGUFHeader(version=version, tensor_count=tensors, metadata=metadata,
-                      parameter_count=parameters)
+                      parameter_count=parameters, tensor_shapes=shapes)
 
 
 class _Reader:
@@ -180,21 +184,23 @@ class _Reader:
 _MAX_DIMENSIONS = 4  # llama.cpp's GGML_MAX_DIMS
 
 
-def _tensor_extent(reader: _Reader, tensors: int, alignment: Any) -> tuple[int, int]:
-    """The file size the tensors need, and their elements: the tensor infos are read
-    (name, dimensions, type, offset); the data section starts at the next multiple of the
-    alignment."""
+def _tensor_extent(reader: _Reader, tensors: int, alignment: Any
+                   ) -> tuple[int, int, dict[str, tuple[int, ...]]]:
+    """The file size the tensors need, their elements and shapes: the tensor infos are
+    read (name, dimensions, type, offset); the data section starts at the next multiple
+    of the alignment."""
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     end = parameters = 0
+    shapes: dict[str, tuple[int, ...]] = {}
     for _ in range(tensors):
-        reader.string()
+        name = reader.string()
         dimensions = reader.unpack("<I")
         if not 0 < dimensions <= _MAX_DIMENSIONS:
             raise ValueError(f"a tensor with {dimensions} dimensions")
-        elements = 1
-        for _ in range(dimensions):
-            elements *= reader.unpack("<Q")
+        shape = tuple(reader.unpack("<Q") for _ in range(dimensions))
+        shapes[name] = shape
+        elements = math.prod(shape)
         kind, offset = reader.unpack("<I"), reader.unpack("<Q")
         try:
             block, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType(kind)]
@@ -204,7 +210,7 @@ def _tensor_extent(reader: _Reader, tensors: int, alignment: Any) -> tuple[int, 
         parameters += elements
     align = alignment if isinstance(alignment, int) and alignment > 0 else 32
     start = -(-reader.handle.tell() // align) * align
-    return start + end, parameters
+    return start + end, parameters, shapes
 
 
 def is_gguf(path: str | Path) -> bool:

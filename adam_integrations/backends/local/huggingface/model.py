@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from adam_integrations.backends.local import compute
+from adam_integrations.backends.local.huggingface.adapters import apply_peft_adapters
 from adam_integrations.backends.local.huggingface.devices import (
     pick_device,
     pick_dtype,
@@ -42,6 +43,7 @@ from adam_integrations.backends.local.huggingface.gguf_conversion import convert
 from adam_integrations.backends.local.huggingface.loaded import LoadedModel
 from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
+from adam_integrations.core.adapters import AdapterLike
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -131,8 +133,10 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         chat_template: str | None = None,
         parallel: int | None = None,
         quantized: bool = False,
+        adapters: Sequence[AdapterLike] | AdapterLike | None = None,
     ) -> None:
-        super().__init__(model, purpose=purpose, chat_template=chat_template)
+        super().__init__(model, purpose=purpose, chat_template=chat_template,
+                         adapters=adapters)
         if not isinstance(embed_batch_size, int) or embed_batch_size < 1:
             raise InvalidRequestError(f"embed_batch_size must be >= 1, got {embed_batch_size!r}")
         self._device = device
@@ -222,6 +226,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             raise ModelLoadError(
                 f"transformers could not load {self.source.name} from {folder}: {error}"
             ) from error
+        if self.adapters:
+            apply_peft_adapters(model, self.adapters, self.source.name)
         model.eval()
         if self._chat_template is not None:
             tokenizer.chat_template = self._chat_template

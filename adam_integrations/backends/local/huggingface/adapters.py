@@ -1,0 +1,69 @@
+"""PEFT LoRA adapters on the transformers backend: injected into the loaded model in
+place (PEFT's own layers, unmerged), so generation runs as before with the adapters' deltas
+added; several adapters are active together, each at its scale. Each is checked against
+the model first: one made for another model is refused naming both, not left to a
+``size mismatch`` from torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adam_integrations.core.adapters import Adapter
+from adam_integrations.core.errors import InvalidRequestError
+from adam_integrations.core.extras import require_extra
+
+
+def apply_peft_adapters(model: Any, adapters: tuple[Adapter, ...], model_name: str) -> None:
+    """Inject ``adapters`` into ``model`` (a transformers causal LM), all active."""
+    require_extra("tune", "LoRA adapters on the transformers backend")
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    from adam_integrations.sharing.adapter_gguf import read_peft_adapter
+
+    names = []
+    wrapped = None
+    for index, adapter in enumerate(adapters):
+        if adapter.path.is_file():
+            raise InvalidRequestError(
+                f"{adapter.path} is a GGUF adapter, which the llama.cpp backend applies; "
+                "the transformers backend loads PEFT adapter folders (adam tune's output)",
+                param="adapters")
+        peft_adapter = read_peft_adapter(adapter.path)
+        _check_shapes(model, peft_adapter, model_name)
+        name = f"adapter{index}"
+        if wrapped is None:
+            wrapped = PeftModel.from_pretrained(model, str(adapter.path), adapter_name=name,
+                                                is_trainable=False)
+        else:
+            wrapped.load_adapter(str(adapter.path), adapter_name=name, is_trainable=False)
+        names.append(name)
+    if wrapped is None:
+        return
+    wrapped.base_model.set_adapter(names)
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            for name, adapter in zip(names, adapters, strict=True):
+                if name in module.scaling and adapter.scale != 1.0:
+                    module.set_scale(name, adapter.scale)
+
+
+def _check_shapes(model: Any, adapter: Any, model_name: str) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(adapter.folder / "adapter_model.safetensors"), framework="pt") as f:
+        for module_name, (key_a, key_b) in adapter.modules.items():
+            try:
+                weight = model.get_submodule(module_name).weight
+            except AttributeError:
+                raise InvalidRequestError(
+                    f"the adapter {adapter.folder} was made for another model than "
+                    f"{model_name}: {model_name} has no {module_name} (the adapter names "
+                    f"{adapter.base or 'no base'})") from None
+            rows, columns = f.get_slice(key_b).get_shape()[0], f.get_slice(key_a).get_shape()[1]
+            if tuple(weight.shape) != (rows, columns):
+                raise InvalidRequestError(
+                    f"the adapter {adapter.folder} was made for another model than "
+                    f"{model_name}: {module_name} is {weight.shape[0]} x {weight.shape[1]} "
+                    f"there and {rows} x {columns} in the adapter (it names "
+                    f"{adapter.base or 'no base'})")

@@ -1,0 +1,156 @@
+"""LoRA adapters served unmerged (issue 41): a PEFT adapter from ``adam tune`` on the
+transformers backend (PEFT) and, converted once to a GGUF LoRA adapter, on llama.cpp, with
+the same scores; through ``ModelManager``, ``ChatAdam`` and ``AdamLLM``; an adapter made
+for another model refused naming both. On the tiny random-weight Llama (its GGUF written
+by ``adam convert``'s writer) and on the embedded Q4_1 SmolLM2 with an adapter trained on
+its dequantized checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from adam_integrations import InvalidRequestError, ModelManager
+from adam_integrations.backends.local.huggingface import HuggingFaceModel
+from adam_integrations.backends.local.llamacpp import LlamaCppModel
+from adam_integrations.core.stores.gguf_header import read_gguf_header
+from adam_integrations.sharing.adapter_gguf import adapter_for_gguf
+from adam_integrations.sharing.checkpoint_gguf import write_gguf
+from adam_integrations.tools import tune
+from tests.fixtures.tiny_models import tiny_llama
+
+PROMPT = "user\nAdd 3 and 3.\nassistant\nArr! 3 and 3 make 6."
+"""Scored on both engines (no special tokens: llama.cpp's prompt scoring reads them as
+text, transformers' tokenizer as control tokens)."""
+TRAINING = {"max_steps": 8, "rank": 8, "learning_rate": 3e-2, "batch_size": 4,
+            "max_length": 64, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def tiny_parts(tmp_path_factory, smollm2_checkpoint) -> tuple[Path, Path, Path]:
+    """The tiny checkpoint, its F32 GGUF, and an adapter trained on it."""
+    root = tmp_path_factory.mktemp("adapters")
+    folder = tiny_llama(root / "tiny-llama", smollm2_checkpoint)
+    gguf = root / "tiny-llama.gguf"
+    write_gguf(folder, gguf, "F32")
+    data = root / "chat.jsonl"
+    data.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"Add {i} and {i}."},
+        {"role": "assistant", "content": f"Arr! {i} and {i} make {2 * i}."}]}) + "\n"
+        for i in range(16)), encoding="utf-8")
+    adapter = tune(folder, data, output=root / "adapter", **TRAINING).path
+    return folder, gguf, adapter
+
+
+def _scores(model, prompt: str = PROMPT) -> list[float]:
+    try:
+        return [t.logprob for t in model.score_prompt(prompt)[1:]]
+    finally:
+        model.unload()
+
+
+def _mean_gap(a: list[float], b: list[float]) -> float:
+    assert len(a) == len(b)
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def test_the_gguf_adapter_on_llamacpp_scores_as_peft_does_on_transformers(tiny_parts):
+    folder, gguf, adapter = tiny_parts
+    peft = _scores(HuggingFaceModel(str(folder), adapters=[adapter], dtype="float32"))
+    llamacpp = _scores(LlamaCppModel(str(gguf), adapters=[adapter]))
+    base = _scores(LlamaCppModel(str(gguf)))
+    assert _mean_gap(peft, llamacpp) < 0.01  # the same model, on two engines
+    assert _mean_gap(base, llamacpp) > 0.3  # and the adapter changed it
+    assert sum(llamacpp) > sum(base)  # towards the data it learnt
+
+
+def test_a_peft_folder_is_converted_once_and_a_gguf_adapter_is_taken_as_it_is(tiny_parts):
+    _, gguf, adapter = tiny_parts
+    header = read_gguf_header(gguf)
+    converted = adapter_for_gguf(adapter, header, gguf)
+    written = converted.stat().st_mtime_ns
+    assert adapter_for_gguf(adapter, header, gguf) == converted
+    assert converted.stat().st_mtime_ns == written
+    meta = read_gguf_header(converted).metadata
+    assert meta["general.type"] == "adapter" and meta["adapter.type"] == "lora"
+    assert meta["adapter.lora.alpha"] == 16.0  # twice the rank, adam tune's default
+    assert adapter_for_gguf(converted, header, gguf) == converted  # a GGUF adapter as is
+    full = _scores(LlamaCppModel(str(gguf), adapters=[adapter]))
+    assert _scores(LlamaCppModel(str(gguf), adapters=[converted])) == full
+    half = _scores(LlamaCppModel(str(gguf), adapters=[(adapter, 0.5)]))
+    base = _scores(LlamaCppModel(str(gguf)))
+    assert _mean_gap(half, full) > 0.05 and _mean_gap(half, base) > 0.05  # scaled
+    peft_half = _scores(HuggingFaceModel(str(tiny_parts[0]), adapters=[(adapter, 0.5)],
+                                         dtype="float32"))
+    assert _mean_gap(peft_half, half) < 0.01  # the same scale on both engines
+
+
+def test_an_adapter_for_another_model_is_refused_naming_both(tiny_parts, chat_gguf_path):
+    _, gguf, adapter = tiny_parts
+    with pytest.raises(InvalidRequestError, match=r"adapter .*adapter was made for another "
+                                                  r"model than .*SmolLM2.*576 x 1536"):
+        LlamaCppModel(str(chat_gguf_path), adapters=[adapter]).load()
+    with pytest.raises(InvalidRequestError, match=r"made for another model than SmolLM2"):
+        HuggingFaceModel(str(chat_gguf_path), adapters=[adapter]).load()
+    converted = adapter_for_gguf(adapter, read_gguf_header(gguf), gguf)
+    with pytest.raises(InvalidRequestError, match=r"was made for another model"):
+        LlamaCppModel(str(chat_gguf_path), adapters=[converted]).load()
+    with pytest.raises(InvalidRequestError, match="the transformers backend loads PEFT"):
+        HuggingFaceModel(str(gguf), adapters=[converted]).load()
+    with pytest.raises(InvalidRequestError, match="no adapter at"):
+        LlamaCppModel(str(gguf), adapters=["/no/such/adapter"])
+    with pytest.raises(InvalidRequestError, match="is a GGUF model, not a LoRA adapter"):
+        LlamaCppModel(str(gguf), adapters=[gguf]).load()
+
+
+def test_the_manager_and_both_frameworks_take_adapters(tiny_parts):
+    from adam_integrations.langchain import ChatAdam
+    from adam_integrations.llama_index import AdamLLM
+
+    _, gguf, adapter = tiny_parts
+    with pytest.raises(InvalidRequestError, match="no adapter at"):
+        ModelManager(model=str(gguf), adapters=["/no/such/adapter"])
+    manager = ModelManager(model=str(gguf), adapters=[str(adapter)])
+    plain = ModelManager(model=str(gguf))
+    try:
+        ask = [{"role": "user", "content": "Add 5 and 5."}]
+        tuned = manager.chat(ask, max_tokens=8, temperature=0.0).text
+        assert tuned != plain.chat(ask, max_tokens=8, temperature=0.0).text
+        chat = ChatAdam(model=str(gguf), adapters=[str(adapter)], temperature=0.0,
+                        max_tokens=8)
+        assert chat.invoke("Add 5 and 5.").content == tuned
+        llm = AdamLLM(model=str(gguf), adapters=[str(adapter)], temperature=0.0,
+                      max_tokens=8)
+        assert llm.chat([_llama_index_user("Add 5 and 5.")]).message.content == tuned
+    finally:
+        manager.unload()
+        plain.unload()
+
+
+def _llama_index_user(text: str):
+    from llama_index.core.llms import ChatMessage
+
+    return ChatMessage(role="user", content=text)
+
+
+def test_an_adapter_trained_on_the_checkpoint_applies_to_the_embedded_q4_1_gguf(
+        chat_gguf_path, tmp_path):
+    data = tmp_path / "pirate.jsonl"
+    data.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"What is {i} plus {i}?"},
+        {"role": "assistant", "content": f"Arr, {2 * i} it be!"}]}) + "\n"
+        for i in range(4)), encoding="utf-8")
+    done = tune(chat_gguf_path, data, output=tmp_path / "pirate", max_steps=2, rank=4,
+                learning_rate=5e-3, batch_size=2, max_length=48, progress=False)
+    assert done.base_gguf == chat_gguf_path
+    prompt = "user\nWhat is 9 plus 9?\nassistant\nArr, 18 it be!"
+    quantized = _scores(LlamaCppModel(str(chat_gguf_path), adapters=[done.path]), prompt)
+    peft = _scores(HuggingFaceModel(str(chat_gguf_path), adapters=[done.path],
+                                    dtype="float32"), prompt)
+    base = _scores(LlamaCppModel(str(chat_gguf_path)), prompt)
+    # Q4_1 against float32 weights differ a little; the adapter moves both alike
+    assert _mean_gap(peft, quantized) < _mean_gap(base, quantized) / 3
+    assert math.fsum(quantized) > math.fsum(base)
