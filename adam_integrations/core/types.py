@@ -303,6 +303,9 @@ class GenerationConfig:
     - ``logprobs``: True puts each generated token's log probability in
       ``Chunk.logprobs`` / ``Completion.logprobs``; ``top_logprobs`` (0-20, implies
       ``logprobs``) adds that many of the most likely tokens at each position.
+    - ``lora``: which of the model's LoRA adapters (``adapters=``) this request uses, as
+      ``(index, scale)`` pairs or llama-server's ``{"id": ..., "scale": ...}``; the
+      others are off (``[]``: the base model alone). None: every adapter at its scale.
 
     A config is frozen and checked once, when it is made: ``merged`` returns the same
     object when nothing changes and checks only the fields that do.
@@ -331,6 +334,7 @@ class GenerationConfig:
     top_logprobs: int | None = None
     reasoning_effort: str | None = None
     preserve_thinking: bool | None = None
+    lora: tuple[tuple[int, float], ...] | None = None
 
     def __post_init__(self) -> None:
         self._check(_CONFIG_FIELDS)
@@ -383,6 +387,8 @@ class GenerationConfig:
                                                                  bool):
             raise InvalidInputTypeError(
                 f"preserve_thinking must be true or false, got {self.preserve_thinking!r}")
+        if "lora" in changed and self.lora is not None:
+            put("lora", _lora_choice(self.lora))
         if "tools" in changed:
             put("tools", coerce_tools(self.tools))
         if "tools" in changed or "tool_choice" in changed:
@@ -469,6 +475,32 @@ class GenerationConfig:
 
 
 _CONFIG_FIELDS = frozenset(f.name for f in fields(GenerationConfig))
+
+
+def _lora_choice(value: Any) -> tuple[tuple[int, float], ...]:
+    """``lora`` as ``((index, scale), ...)``, each index once."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidInputTypeError(f"lora must be a list of adapters ({{\"id\": 0, "
+                                    f"\"scale\": 1.0}}), got {value!r}")
+    chosen: dict[int, float] = {}
+    for item in value:
+        if isinstance(item, Mapping):
+            index, scale = item.get("id"), item.get("scale", 1.0)
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            index, scale = item
+        else:
+            index, scale = item, 1.0
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InvalidRequestError(f"a lora entry's id must be an adapter's index (0, "
+                                      f"1, ...), got {index!r}", param="lora")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or \
+                not math.isfinite(scale):
+            raise InvalidRequestError(f"lora adapter {index}'s scale must be a number, got "
+                                      f"{scale!r}", param="lora")
+        if index in chosen:
+            raise InvalidRequestError(f"lora adapter {index} is listed twice", param="lora")
+        chosen[index] = float(scale)
+    return tuple(chosen.items())
 
 
 def _same(current: Any, new: Any) -> bool:

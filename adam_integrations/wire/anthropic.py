@@ -399,6 +399,10 @@ def request_to_wire(model: str, messages: list[ChatMessage], config: GenerationC
     if config.temperature is not None and config.temperature > 1:
         raise InvalidRequestError(f"temperature={config.temperature:g}: the Messages API "
                                   "takes 0 to 1", param="temperature")
+    if config.lora is not None:
+        raise InvalidRequestError("the Messages API has no per-request adapters; name a "
+                                  "model served with its adapter (adam serve --lora)",
+                                  param="lora")
     body: dict[str, Any] = {"model": model, "stream": True,
                             "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS,
                             "messages": _turns_to_wire(messages)}

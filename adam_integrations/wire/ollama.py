@@ -287,6 +287,10 @@ def chat_request_to_wire(
         raise InvalidRequestError(
             "Ollama's API has no way to pass preserve_thinking to a model's template; "
             "leave it out, or serve the model with adam serve, vLLM or llama-server")
+    if config.lora is not None:
+        raise InvalidRequestError(
+            "Ollama's API has no per-request adapters; create a model with the adapter "
+            "(a Modelfile's ADAPTER line) and ask for it by name", param="lora")
     request: dict[str, Any] = {
         "model": model, "messages": [message_to_wire(m) for m in messages], "stream": True,
         "options": options_from_config(config, num_ctx), "keep_alive": keep_alive,

@@ -91,6 +91,14 @@ class StreamOptions(RequestPart):
     include_usage: bool | None = None
 
 
+class LoraChoice(ClosedPart):
+    """One entry of llama-server's per-request ``lora``."""
+
+    described = "id: the adapter's index on this model; scale: its weight (0: off)"
+    id: int = Field(ge=0)
+    scale: float = Field(1.0, allow_inf_nan=False)
+
+
 class _Sampled(WireRequest):
     """The fields chat and text completions share."""
 
@@ -107,6 +115,9 @@ class _Sampled(WireRequest):
     n: int | None = Field(None, ge=1, le=1, description="answers per request: 1 (send "
                                                        "several requests for more)")
     user: str | None = None
+    lora: list[LoraChoice] | None = Field(None, description=(
+        "llama-server's per-request adapters: the model's LoRA adapters this request "
+        "uses (the others are off); adam serve --lora loads them"))
 
     def to_config(self) -> GenerationConfig:
         """The sampling, tools, ``response_format`` and reasoning fields as a
@@ -124,6 +135,8 @@ class _Sampled(WireRequest):
                     "stop", "parallel_tool_calls"):
             if getattr(self, key, None) is not None:
                 fields[key] = getattr(self, key)
+        if self.lora is not None:
+            fields["lora"] = [(choice.id, choice.scale) for choice in self.lora]
         fields.update(self._chat_fields())
         return GenerationConfig(**fields)
 
@@ -297,6 +310,8 @@ def sampling_to_wire(config: GenerationConfig, dialect: Dialect) -> dict[str, An
             body[field] = getattr(config, field)
     if config.stop:
         body["stop"] = list(config.stop)
+    if config.lora is not None:  # llama-server's (and adam serve's) per-request adapters
+        body["lora"] = [{"id": index, "scale": scale} for index, scale in config.lora]
     if dialect.sampling_extras:
         for field in ("top_k", "min_p", "repetition_penalty"):
             if getattr(config, field) is not None:

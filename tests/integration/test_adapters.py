@@ -154,3 +154,38 @@ def test_an_adapter_trained_on_the_checkpoint_applies_to_the_embedded_q4_1_gguf(
     # Q4_1 against float32 weights differ a little; the adapter moves both alike
     assert _mean_gap(peft, quantized) < _mean_gap(base, quantized) / 3
     assert math.fsum(quantized) > math.fsum(base)
+
+
+def test_each_request_chooses_its_adapters_and_concurrent_ones_do_not_mix(tiny_parts):
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder, gguf, adapter = tiny_parts
+    both = LlamaCppModel(str(gguf), adapters=[adapter], parallel=4)
+    alone = LlamaCppModel(str(gguf), adapters=[adapter])
+    plain = LlamaCppModel(str(gguf))
+    ask = [{"role": "user", "content": "Add 7 and 7."}]
+    try:
+        tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
+        base = plain.chat(ask, max_tokens=12, temperature=0.0).text
+        assert tuned != base
+        assert both.chat(ask, max_tokens=12, temperature=0.0, lora=[]).text == base
+        assert both.chat(ask, max_tokens=12, temperature=0.0,
+                         lora=[{"id": 0, "scale": 1.0}]).text == tuned
+        choices = [[], [(0, 1.0)]] * 4
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda lora: both.chat(
+                ask, max_tokens=12, temperature=0.0, lora=lora).text, choices))
+        assert answers == [base, tuned] * 4  # each with its own adapters, in one engine
+        assert both.info().details["most_at_once"] >= 2
+        with pytest.raises(InvalidRequestError, match=r"lora adapter 3 does not exist: "
+                                                      r"this model has 1 adapters"):
+            both.chat(ask, max_tokens=2, lora=[{"id": 3}])
+        hf = HuggingFaceModel(str(folder), adapters=[adapter], dtype="float32")
+        from adam_integrations import UnsupportedOperationError
+
+        with pytest.raises(UnsupportedOperationError, match="runs on llama.cpp"):
+            hf.chat(ask, max_tokens=2, lora=[])
+        hf.unload()
+    finally:
+        for model in (both, alone, plain):
+            model.unload()

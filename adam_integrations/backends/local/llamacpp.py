@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from adam_integrations.backends.local.in_process import (
@@ -96,6 +96,22 @@ class _Loaded:
     context_reason: str
     grammars: Grammars
     slots: SlotScheduler
+    lora: list[tuple[Any, float]] = field(default_factory=list)
+    """The adapters loaded (``adapters=``), llama.cpp's pointers with their scales."""
+
+    def adapters_for(self, config: GenerationConfig) -> tuple[tuple[int, float], ...]:
+        """The adapters a request decodes with (indices into ``lora``, with scales):
+        ``config.lora``'s choice, else all at their scales."""
+        if config.lora is None:
+            return tuple((index, scale) for index, (_, scale) in enumerate(self.lora))
+        for index, _ in config.lora:
+            if index >= len(self.lora):
+                raise InvalidRequestError(
+                    f"lora adapter {index} does not exist: this model has "
+                    + (f"{len(self.lora)} adapters (ids 0-{len(self.lora) - 1})"
+                       if self.lora else "no adapters (load them with adapters=, or adam "
+                       "serve --lora)"), param="lora")
+        return tuple((index, scale) for index, scale in config.lora if scale)
 
     def piece(self, token: int) -> str:
         """One token's text, special tokens written out (for markers such as </think>)."""
@@ -219,8 +235,9 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 f"{header.architecture!r}): {error}. A newer llama-cpp-python may support it."
             ) from error
         try:
+            lora = self._lora(llama, header, path)
             scheduler = SlotScheduler(llama, slots=slots, window=context,
-                                      adapters=self._lora(llama, header, path))
+                                      adapters=[pointer for pointer, _ in lora])
         except (ModelLoadError, InvalidRequestError):
             llama.close()
             raise
@@ -236,7 +253,7 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                        load_seconds=time.perf_counter() - started,
                        context_reason=context_reason,
                        grammars=Grammars(lambda: _tokenizer_info(llama), _end_ids(llama)),
-                       slots=scheduler)
+                       slots=scheduler, lora=lora)
 
     def _lora(self, llama: Any, header: GGUFHeader, path: str) -> list[tuple[Any, float]]:
         """The adapters loaded into llama.cpp (a PEFT folder converted once to a GGUF
@@ -324,7 +341,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 f"the prompt has {len(tokens)} tokens and fills the {loaded.slots.window}-"
                 f"token context window of {self.source.name}; shorten it")
         request = loaded.slots.submit(tokens, 0, None, None, None, None,
-                                      prompt_top=top_logprobs)
+                                      prompt_top=top_logprobs,
+                                      adapters=loaded.adapters_for(GenerationConfig()))
         scores: list[ScoredToken] = []
         while (event := request.events.get()) is not FINISHED:
             if isinstance(event, Failure):
@@ -402,7 +420,8 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                                else config.seed)
                 sampler = sampler_chain(llama, settings)
         request = loaded.slots.submit(tokens, generation.max_new, sampler, decoder,
-                                      Penalties.of(config), top_logprobs(config))
+                                      Penalties.of(config), top_logprobs(config),
+                                      adapters=loaded.adapters_for(config))
         scores = LogprobCollector(lambda t: llama.detokenize([t], special=True))
         stop = current_stop_signal()
         if stop is not None:  # a reader that leaves mid-prompt frees the slot at once

@@ -111,6 +111,10 @@ class SlotRequest:
     scoring: list[tuple[int, int]] = field(default_factory=list)
     """This step's (batch row, the prompt token it predicts), while scoring the prompt."""
     prompt_scores: list[Any] = field(default_factory=list)
+    adapters: tuple[tuple[int, float], ...] = ()
+    """The LoRA adapters this request is decoded with (indices into the scheduler's
+    ``adapters``, with scales): a step decodes only requests of one set
+    (``_SlotEngine._one_adapter_set``)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,9 @@ class _Slot:
     """The tokens whose keys and values this sequence holds, in order."""
     request: SlotRequest | None = None
     used_at: float = 0.0
+    adapters: tuple[tuple[int, float], ...] = ()
+    """The adapters ``tokens``' keys and values were computed with (reused only by
+    requests with the same ones)."""
 
 
 class SlotScheduler:
@@ -144,7 +151,7 @@ class SlotScheduler:
     """
 
     def __init__(self, llama: Any, *, slots: int, window: int,
-                 adapters: list[tuple[Any, float]] | None = None) -> None:
+                 adapters: list[Any] | None = None) -> None:
         self._engine = _SlotEngine(llama, slots=slots, window=window, adapters=adapters)
         self._finalizer = weakref.finalize(self, self._engine.close)
         self._finalizer.atexit = False  # at exit, _stop_at_exit stops every engine
@@ -163,13 +170,15 @@ class SlotScheduler:
                decoder: ConstrainedDecoder | None,
                penalties: Penalties | None = None,
                top_logprobs: int | None = None,
-               prompt_top: int | None = None) -> SlotRequest:
-        """Queue a generation of at most ``max_new`` tokens (0: only read the prompt); its
-        tokens arrive on ``request.events`` (scored, with ``top_logprobs`` alternatives,
-        unless it is None), after the prompt's scores when ``prompt_top`` is given (see
+               prompt_top: int | None = None,
+               adapters: tuple[tuple[int, float], ...] = ()) -> SlotRequest:
+        """Queue a generation of at most ``max_new`` tokens (0: only read the prompt) with
+        the LoRA ``adapters`` (indices into this scheduler's, with scales); its tokens arrive on
+        ``request.events`` (scored, with ``top_logprobs`` alternatives, unless it is
+        None), after the prompt's scores when ``prompt_top`` is given (see
         ``SlotRequest.prompt_top``)."""
         return self._engine.submit(prompt, max_new, sampler, decoder, penalties,
-                                   top_logprobs, prompt_top)
+                                   top_logprobs, prompt_top, adapters)
 
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
@@ -197,10 +206,11 @@ class _SlotEngine:
     model)."""
 
     def __init__(self, llama: Any, *, slots: int, window: int,
-                 adapters: list[tuple[Any, float]] | None = None) -> None:
+                 adapters: list[Any] | None = None) -> None:
         import llama_cpp
 
         check_internals(llama)  # the memory API and the context the slots need
+        self._lora = list(adapters or [])  # llama_adapter_lora_init's pointers
         self._llama = llama
         params = type(llama.context_params).from_buffer_copy(llama.context_params)
         params.n_ctx = window * slots
@@ -215,8 +225,8 @@ class _SlotEngine:
                 f"llama.cpp could not open a context of {slots} slots x {window} tokens: "
                 f"{error}. Pass a smaller parallel= or n_ctx=.") from error
         self._memory = llama_cpp.llama_get_memory(self._context.ctx)
-        if adapters:
-            self._set_adapters(adapters)
+        self._adapters: tuple[tuple[int, float], ...] = ()  # the context's, now
+        self._turn = 0
         self._batch = llama_cpp.llama_batch_init(BATCH, 0, 1)
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._n_vocab = llama.n_vocab()
@@ -236,32 +246,39 @@ class _SlotEngine:
         self._thread.start()
         _open.add(self)
 
-    def _set_adapters(self, adapters: list[tuple[Any, float]]) -> None:
-        """LoRA adapters (``llama_adapter_lora_init``'s, with their scales) applied to
-        every sequence of the context."""
+    def _one_adapter_set(self, working: list[SlotRequest]) -> list[SlotRequest]:
+        """The requests of one adapter set, the sets taking turns step by step, with
+        that set applied to the context (a pointer swap: llama.cpp builds the next graph
+        with it)."""
         import ctypes
 
         import llama_cpp
 
-        pointers = (llama_cpp.llama_adapter_lora_p_ctypes * len(adapters))(
-            *(pointer for pointer, _ in adapters))
-        scales = (ctypes.c_float * len(adapters))(*(scale for _, scale in adapters))
-        if llama_cpp.llama_set_adapters_lora(self._context.ctx, pointers, len(adapters),
-                                             scales):
-            self._context.close()
-            raise ModelLoadError("llama.cpp refused to apply the LoRA adapters to the "
-                                 "context")
+        sets = list(dict.fromkeys(request.adapters for request in working))
+        chosen = sets[self._turn % len(sets)]
+        self._turn += 1
+        if chosen != self._adapters:
+            pointers = (llama_cpp.llama_adapter_lora_p_ctypes * len(chosen))(
+                *(self._lora[index] for index, _ in chosen))
+            scales = (ctypes.c_float * len(chosen))(*(scale for _, scale in chosen))
+            if llama_cpp.llama_set_adapters_lora(self._context.ctx, pointers, len(chosen),
+                                                 scales):
+                raise AdamError("llama.cpp refused to apply this request's LoRA adapters")
+            self._adapters = chosen
+        return [request for request in working if request.adapters == chosen]
 
     # -- the readers' side ---------------------------------------------------------
     def submit(self, prompt: list[int], max_new: int, sampler: Any,
                decoder: ConstrainedDecoder | None,
                penalties: Penalties | None, top_logprobs: int | None,
-               prompt_top: int | None = None) -> SlotRequest:
+               prompt_top: int | None = None,
+               adapters: tuple[tuple[int, float], ...] = ()) -> SlotRequest:
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
                               decoder=decoder, penalties=penalties,
-                              top_logprobs=top_logprobs, prompt_top=prompt_top)
+                              top_logprobs=top_logprobs, prompt_top=prompt_top,
+                              adapters=adapters)
         with self._state:
             if self._closing:
                 raise AdamError("the model was unloaded while this request started; "
@@ -334,13 +351,14 @@ class _SlotEngine:
             self._take(slot, self._waiting.pop(0))
 
     def _take(self, slot: _Slot, request: SlotRequest) -> None:
-        scoring = request.prompt_top is not None  # every prompt token computed
+        # every prompt token computed when scoring; none reused from other adapters
+        fresh = request.prompt_top is not None or slot.adapters != request.adapters
         keep = self._keep(slot, request.prompt,
-                          0 if scoring else common_prefix(slot.tokens, request.prompt))
-        slot.request, request.slot = request, slot
+                          0 if fresh else common_prefix(slot.tokens, request.prompt))
+        slot.request, request.slot, slot.adapters = request, slot, request.adapters
         request.cached, request.pending = keep, request.prompt[keep:]
-        source, shared = self._best_source(slot, request.prompt)
-        if shared - keep >= self._min_shared and not scoring:
+        source, shared = self._best_source(slot, request)
+        if shared - keep >= self._min_shared and request.prompt_top is None:
             request.source, request.shared = source, shared
         self._active.append(request)
 
@@ -357,12 +375,12 @@ class _SlotEngine:
         del slot.tokens[keep:]
         return keep
 
-    def _best_source(self, slot: _Slot, prompt: list[int]) -> tuple[_Slot | None, int]:
-        """The other slot whose cache, with the prompt it is still reading, starts with
-        the longest part of ``prompt``, and that length."""
-        best, longest = None, 0
+    def _best_source(self, slot: _Slot, request: SlotRequest) -> tuple[_Slot | None, int]:
+        """The other slot (of the same adapters) whose cache, with the prompt it is still
+        reading, starts with the longest part of the request's prompt, and that length."""
+        best, longest, prompt = None, 0, request.prompt
         for other in self._slots:
-            if other is slot:
+            if other is slot or other.adapters != request.adapters:
                 continue
             planned = _planned(other)
             if planned[:1] != prompt[:1]:
@@ -402,6 +420,7 @@ class _SlotEngine:
         working = [r for r in working if r.source is None or self._copy_shared(r)]
         if not working:  # every request waits for a prefix another one reads: none left
             return
+        working = self._one_adapter_set(working)
         self.most_at_once = max(self.most_at_once, len(working))
         reading = [r for r in working if r.pending]
         chunks = prompt_chunks(working)

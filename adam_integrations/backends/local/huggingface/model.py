@@ -444,6 +444,12 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     ) -> Iterator[Chunk]:
         """Check limits and build everything up front, so bad requests fail before the
         stream starts; the returned iterator then only generates."""
+        if config.lora is not None and config.lora != tuple(
+                (index, adapter.scale) for index, adapter in enumerate(self.adapters)):
+            raise UnsupportedOperationError(
+                "the transformers backend applies its adapters (adapters=) to every "
+                "request; choosing adapters per request (lora) runs on llama.cpp",
+                param="lora")
         generation = self._generation(loaded, prompt, int(input_ids.shape[-1]),
                                       _context_window(loaded.model.config), config,
                                       load_seconds)
