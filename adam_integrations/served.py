@@ -88,6 +88,9 @@ class ServedModel:
     domain: DomainProfile | None = None
     engine_defaults: Mapping[str, Any] = field(default_factory=dict)
     keep_alive: KeepAlive = UNSET
+    lora: tuple[tuple[int, float], ...] | None = None
+    """The backend's adapters this name answers with when the request chooses none
+    (``adam serve --lora``: an adapter's name uses it alone, its base none); None: all."""
 
     @property
     def source(self) -> ModelSource:
@@ -119,6 +122,8 @@ class ServedModel:
         domain, family preset, engine defaults). The family preset asks the backend,
         which loads an in-process model to read its family."""
         config = config.merged(**_unset_in(config, self.stored_sampling))
+        if self.lora is not None and config.lora is None:
+            config = config.merged(lora=self.lora)
         if not config.sampling_given and self.domain is not None and self.domain.sampling:
             config = config.merged(**self.domain.sampling)
         if not config.sampling_given:

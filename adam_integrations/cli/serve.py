@@ -39,6 +39,11 @@ def add(commands: Any) -> None:
                        help="serve REFERENCE under NAME (repeatable), e.g. qwen3-32b=vllm:"
                             "Qwen/Qwen3-32B@http://gpu-box:8000/v1: the way to serve a "
                             "model that runs on another server")
+    serve.add_argument("--lora", action="append", default=[], metavar="NAME=PATH",
+                       help="serve a LoRA adapter (a PEFT folder from adam tune, or a GGUF "
+                            "adapter) as the model NAME (repeatable), on the one --model or "
+                            "the base it was trained on; requests may also pick adapters "
+                            "with llama-server's per-request lora field")
     serve.add_argument("--backend", default="auto", help=f"the backend for every model: "
                        f"{BACKEND_HELP}")
     serve.set_defaults(handler=run)
@@ -48,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from adam_integrations.server import serve
 
     serve(args.host, args.port, settings=settings_of(args), log_level=args.log_level,
-          model_type=args.backend, named=named_models(args.model))
+          model_type=args.backend, named=named_models(args.model),
+          loras=named_models(args.lora, "--lora"))
     return 0
 
 
@@ -69,14 +75,18 @@ def settings_of(args: argparse.Namespace) -> ServerSettings:
     return ServerSettings(**values)
 
 
-def named_models(pairs: list[str]) -> dict[str, str]:
-    """``--model NAME=REFERENCE`` values as served names to references."""
+def named_models(pairs: list[str], flag: str = "--model") -> dict[str, str]:
+    """``--model NAME=REFERENCE`` (or ``--lora NAME=PATH``) values as served names to
+    references."""
     named = {}
     for pair in pairs:
         name, equals, reference = pair.partition("=")
         if not equals or not name.strip() or not reference.strip():
-            raise InvalidRequestError(f"--model {pair!r}: write NAME=REFERENCE, e.g. "
-                                      "qwen3=vllm:Qwen/Qwen3-8B@http://gpu-box:8000/v1")
+            example = ("pirate=./pirate-adapter" if flag == "--lora" else
+                       "qwen3=vllm:Qwen/Qwen3-8B@http://gpu-box:8000/v1")
+            raise InvalidRequestError(f"{flag} {pair!r}: write NAME="
+                                      f"{'PATH' if flag == '--lora' else 'REFERENCE'}, e.g. "
+                                      f"{example}")
         named[name.strip()] = reference.strip()
     return named
 

@@ -126,10 +126,12 @@ def host_and_port(host: str | None, port: int | None) -> tuple[str, int]:
 def serve(host: str | None = None, port: int | None = None, *,
           settings: ServerSettings | None = None, log_level: str = "info",
           model_type: str = "auto", named: dict[str, str] | None = None,
-          backend_options: dict[str, Any] | None = None) -> None:
+          backend_options: dict[str, Any] | None = None,
+          loras: dict[str, str] | None = None) -> None:
     """Run the server until SIGTERM or SIGINT; ``model_type`` names the backend every
     model is served on ("auto": each model's automatic choice); ``named`` maps served
-    names to model references (``adam serve --model NAME=REFERENCE``);
+    names to model references (``adam serve --model NAME=REFERENCE``), ``loras`` served
+    names to LoRA adapters (``--lora NAME=PATH``);
     ``backend_options`` go to every backend that takes them, with the settings' own
     (``parallel``, ``threads`` as ``n_threads``)."""
     bind_host, bind_port = host_and_port(host, port)
@@ -141,7 +143,8 @@ def serve(host: str | None = None, port: int | None = None, *,
               "--api-key, --api-key-file or ADAM_API_KEY.", file=sys.stderr, flush=True)
     options = {**settings.backend_options, **(backend_options or {})}
     app = create_app(ServedModels(model_type=model_type, model_dirs=settings.model_dirs,
-                                  named=named, backend_options=options), settings)
+                                  named=named, backend_options=options, loras=loras),
+                     settings)
     service: ModelService = app.state.service
     sweep_stale_partials(ollama_store_roots()[0] / "blobs")  # uploads a crash cut off
     policy = ConnectionPolicy(settings.header_timeout,

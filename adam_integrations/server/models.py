@@ -6,7 +6,11 @@ Ollama-style name (``smollm2:135m``; ``name:latest`` is the same as ``name``), o
 made with ``/api/copy``, or a name the operator gave a model with ``adam serve --model
 NAME=REFERENCE`` (the one way to serve a model on another server, e.g.
 ``--model qwen3-32b=vllm:Qwen/Qwen3-32B@http://gpu-box:8000/v1``: requests can never name
-a URL themselves); every name is checked first (``server.names``: Ollama's name
+a URL themselves), or a LoRA adapter's name (``adam serve --lora NAME=PATH``, vLLM's
+convention: the adapter is served as a model of its own, on every route; its base is the
+one ``--model``, else the base the adapter names; several adapters share the base's one
+copy in memory, and a request naming the base gets it without them); every name is
+checked first (``server.names``: Ollama's name
 rules, no traversal, paths only under ``--models-dir``). The embedded models are listed
 under readable names.
 Aliases live in ``<ADAM_CACHE_DIR>/server-aliases.json`` (written atomically; at most
@@ -82,9 +86,14 @@ class ServedModels:
 
     def __init__(self, aliases_file: Path | None = None, model_type: str = AUTO,
                  model_dirs: Sequence[Path] = (), named: Mapping[str, str] | None = None,
-                 backend_options: Mapping[str, Any] | None = None) -> None:
+                 backend_options: Mapping[str, Any] | None = None,
+                 loras: Mapping[str, str] | None = None) -> None:
         self._model_dirs = tuple(Path(d) for d in model_dirs)
         self._named = {self.normalize(check_alias(k)): v for k, v in (named or {}).items()}
+        self._loras: dict[str, tuple[str, int]] = {}
+        """An adapter's served name: its base's reference and its index there."""
+        self._base_adapters: dict[tuple[str, str], list[Path]] = {}
+        """A base model (source kind and location): the adapters it is loaded with."""
         self._aliases_file = aliases_file or cache_root() / "server-aliases.json"
         if model_type.lower() != AUTO:
             registry.get(model_type)  # an unknown backend fails at start, not per request
@@ -95,6 +104,8 @@ class ServedModels:
         self._served: dict[str, ServedModel] = {}
         self._last_names: dict[int, str] = {}
         self._lock = threading.Lock()
+        for name, path in (loras or {}).items():
+            self._add_lora(name, path)
 
     # -- names -----------------------------------------------------------------------
     def normalize(self, name: object) -> str:
@@ -118,24 +129,79 @@ class ServedModels:
         key = f"{'embed' if embedding else 'chat'}|{self.normalize(name).lower()}"
         with self._lock:
             if key not in self._served:
-                reference = self.reference(name)
-                source = (resolve_reference(reference) if self._operator_named(name)
-                          else _resolve_served(reference))
-                if source is None:
-                    raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
+                lora = self._loras.get(self.normalize(name).lower())
+                base = lora[0] if lora else name
+                source = self._source(base)
                 choice = registry.choose(self._model_type, source)
                 layers = stored_layers(source)
+                adapters = self._base_adapters.get((source.kind, source.location))
                 options = accepted_options(choice.backend_class, {
                     **self._backend_options,
                     **({"chat_template": layers.chat_template} if layers.chat_template
-                       else {})})
+                       else {}), **({"adapters": adapters} if adapters else {})})
+                explanation = f"{source.explanation}; on {choice.backend_class.name}: " \
+                              f"{choice.reason}"
+                if lora:
+                    explanation = f"the LoRA adapter {adapters[lora[1]]} on " \
+                                  f"{base} ({explanation})"
                 self._served[key] = ServedModel(
                     canonical_name(name), shared_backend(source, choice, options),
-                    f"{source.explanation}; on {choice.backend_class.name}: {choice.reason}",
-                    layers, engine_defaults=ENGINE_DEFAULTS, keep_alive=DEFAULT_KEEP_ALIVE)
+                    explanation, layers, engine_defaults=ENGINE_DEFAULTS,
+                    keep_alive=DEFAULT_KEEP_ALIVE,
+                    lora=((lora[1], 1.0),) if lora else (() if adapters else None))
             served = self._served[key]
             self._last_names[id(served.backend)] = canonical_name(name)
             return served
+
+    def _source(self, name: str) -> ModelSource:
+        reference = self.reference(name)
+        source = (resolve_reference(reference) if self._operator_named(name)
+                  else _resolve_served(reference))
+        if source is None:
+            raise ModelNotFoundError(f'model "{name}" not found, try pulling it first')
+        return source
+
+    def _add_lora(self, name: str, path: str) -> None:
+        """Serve the adapter at ``path`` as ``name``, checked now (it exists, and fits its
+        base when that is a GGUF): a wrong adapter fails at start, naming it."""
+        from adam_integrations.core.adapters import coerce_adapters
+
+        key = self.normalize(check_alias(name)).lower()
+        (adapter,) = coerce_adapters([path], must_exist=True)
+        base = self._lora_base(name, adapter.path)
+        try:
+            source = self._source(base)
+        except ModelNotFoundError:
+            raise InvalidRequestError(f"--lora {name}: its base model {base!r} is not on "
+                                      "this machine; serve it with --model NAME=REFERENCE")\
+                from None
+        if source.kind == "gguf":
+            from adam_integrations.core.stores.gguf_header import read_gguf_header
+            from adam_integrations.sharing.adapter_gguf import adapter_for_gguf
+
+            adapter_for_gguf(adapter.path, read_gguf_header(source.location), source.location)
+        listed = self._base_adapters.setdefault((source.kind, source.location), [])
+        self._loras[key] = (base, len(listed))
+        listed.append(adapter.path)
+
+    def _lora_base(self, name: str, path: Path) -> str:
+        """The model an adapter is served on: the one ``--model``, else the base it was
+        trained on (``adam tune``'s record: the GGUF it came from, or the checkpoint;
+        else PEFT's ``base_model_name_or_path``)."""
+        if len(self._named) == 1:
+            return next(iter(self._named))
+        for record, keys in (("adam-tune.json", ("base_gguf", "base")),
+                             ("adapter_config.json", ("base_model_name_or_path",))):
+            try:
+                data = json.loads((path / record).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            for field_name in keys:
+                if isinstance(data.get(field_name), str) and data[field_name]:
+                    return data[field_name]
+        raise InvalidRequestError(
+            f"--lora {name}: {path} does not say which model it adapts; serve its base "
+            "with one --model NAME=REFERENCE (the adapters then apply to it)")
 
     def name_of(self, backend: ModelBackend) -> str:
         """The name ``backend`` was last asked for, as Ollama writes names (``name:tag``)."""
@@ -158,6 +224,8 @@ class ServedModels:
                 entries.append((name, resolve_reference(target)))
             except (ModelNotFoundError, InvalidRequestError):
                 continue  # a reference that names nothing here is not listed
+        for name, (base, _) in sorted(self._loras.items()):
+            entries.append((name, self._source(base)))
         for name, model in EMBEDDED_NAMES.items():
             if model.path() is not None:
                 entries.append((f"{name}", resolve_reference(model.name)))

@@ -183,9 +183,63 @@ def test_each_request_chooses_its_adapters_and_concurrent_ones_do_not_mix(tiny_p
         hf = HuggingFaceModel(str(folder), adapters=[adapter], dtype="float32")
         from adam_integrations import UnsupportedOperationError
 
-        with pytest.raises(UnsupportedOperationError, match="runs on llama.cpp"):
+        with pytest.raises(UnsupportedOperationError, match=r"runs on llama\.cpp"):
             hf.chat(ask, max_tokens=2, lora=[])
         hf.unload()
     finally:
         for model in (both, alone, plain):
             model.unload()
+
+
+def test_adam_serve_serves_each_lora_as_a_model_and_takes_per_request_lora(tiny_parts,
+                                                                         tmp_path):
+    import subprocess
+    import sys
+
+    import openai
+
+    from tests.integration.conftest import ServeProcess
+
+    _, gguf, adapter = tiny_parts
+    ask = [{"role": "user", "content": "Add 7 and 7."}]
+    alone, plain = LlamaCppModel(str(gguf), adapters=[adapter]), LlamaCppModel(str(gguf))
+    try:
+        tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
+        base = plain.chat(ask, max_tokens=12, temperature=0.0).text
+    finally:
+        alone.unload()
+        plain.unload()
+    running = ServeProcess(tmp_path / "serve.log", "--model", f"tiny={gguf}", "--lora",
+                           f"pirate={adapter}", "--lora", f"pirate2={adapter}")
+    try:
+        client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="none")
+        listed = {m.id for m in client.models.list()}
+        assert {"tiny:latest", "pirate:latest", "pirate2:latest"} <= listed, listed
+
+        def answer(model: str, **extra) -> str:
+            reply = client.chat.completions.create(model=model, messages=ask, max_tokens=12,
+                                                   temperature=0.0, extra_body=extra)
+            return reply.choices[0].message.content
+
+        assert answer("pirate") == tuned and answer("pirate2") == tuned
+        assert answer("tiny") == base  # the base without its adapters
+        assert answer("tiny", lora=[{"id": 0, "scale": 1.0}]) == tuned  # llama-server's
+        assert answer("pirate", lora=[]) == base
+        completions = [client.completions.create(
+            model="tiny", prompt="Add 7 and 7.", max_tokens=6, temperature=0.0,
+            extra_body={"lora": lora}).choices[0].text for lora in ([], [{"id": 1}])]
+        assert completions[0] != completions[1]  # /v1/completions takes it too
+        with pytest.raises(openai.BadRequestError, match="lora adapter 5 does not exist"):
+            client.completions.create(model="tiny", prompt="Add", max_tokens=2,
+                                      extra_body={"lora": [{"id": 5}]})
+        with pytest.raises(openai.BadRequestError, match="lora"):
+            answer("tiny", lora=[{"id": -1}])
+    finally:
+        running.stop()
+    for bad, message in ((f"x={tmp_path / 'missing'}", "no adapter at"),
+                         ("x=" + str(adapter), "made for another model")):
+        failed = subprocess.run(
+            [sys.executable, "-m", "adam_integrations.cli", "serve", "--port", "1",
+             "--model", "base=smollm2", "--lora", bad], capture_output=True, text=True,
+            timeout=120)
+        assert failed.returncode != 0 and message in failed.stderr, failed.stderr[-2000:]
