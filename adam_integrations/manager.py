@@ -162,8 +162,14 @@ class ModelManager:
 
     @cached_property
     def backend(self) -> ModelBackend:
-        """The chat model's backend object (shared process-wide; loads on first call)."""
-        return self._shared_backend(self.source, self.choice, self._backend_options)
+        """The chat model's backend object (shared process-wide; loads on first call); a
+        model created with ADAPTER lines gets its adapters on an in-process backend (the
+        Ollama server applies them itself)."""
+        options = dict(self._backend_options)
+        stored = self.store_layers.adapters if self._remote is None else []
+        if stored and "adapters" in accepted_options(self.backend_class, {"adapters": 1}):
+            options["adapters"] = [*stored, *coerce_adapters(options.get("adapters"))]
+        return self._shared_backend(self.source, self.choice, options)
 
     @cached_property
     def served(self) -> ServedModel:

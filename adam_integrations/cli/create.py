@@ -12,8 +12,9 @@ from adam_integrations.core.errors import InvalidRequestError
 
 def add(commands: Any) -> None:
     create = commands.add_parser(
-        "create", help="create a model in Ollama's store from a Modelfile (FROM, SYSTEM, "
-                       "TEMPLATE, PARAMETER, MESSAGE, LICENSE), as ollama create does")
+        "create", help="create a model in Ollama's store from a Modelfile (FROM, ADAPTER, "
+                       "SYSTEM, TEMPLATE, PARAMETER, MESSAGE, LICENSE), as ollama create "
+                       "does")
     create.add_argument("model", help="the name to create, e.g. my-assistant")
     create.add_argument("-f", "--file", default="Modelfile", help="the Modelfile "
                         "(default: ./Modelfile)")
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
                  inherited=model_layers(source.ollama_name) if source.ollama_name else None,
                  system=recipe.system, template=recipe.template,
                  parameters=recipe.parameters, messages=recipe.messages or None,
-                 license=recipe.licenses or None, overwrite=args.overwrite, report=print)
+                 license=recipe.licenses or None,
+                 adapters=[(modelfile.parent / a).expanduser() for a in recipe.adapters],
+                 overwrite=args.overwrite, report=print)
     print("success")
     return 0

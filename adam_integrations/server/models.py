@@ -134,21 +134,25 @@ class ServedModels:
                 source = self._source(base)
                 choice = registry.choose(self._model_type, source)
                 layers = stored_layers(source)
-                adapters = self._base_adapters.get((source.kind, source.location))
+                stored = list(layers.adapters)  # a created model's ADAPTER lines
+                served_loras = self._base_adapters.get((source.kind, source.location), [])
+                adapters = [*stored, *served_loras]
                 options = accepted_options(choice.backend_class, {
                     **self._backend_options,
                     **({"chat_template": layers.chat_template} if layers.chat_template
                        else {}), **({"adapters": adapters} if adapters else {})})
                 explanation = f"{source.explanation}; on {choice.backend_class.name}: " \
                               f"{choice.reason}"
+                own = tuple((index, 1.0) for index in range(len(stored)))
                 if lora:
-                    explanation = f"the LoRA adapter {adapters[lora[1]]} on " \
+                    explanation = f"the LoRA adapter {served_loras[lora[1]]} on " \
                                   f"{base} ({explanation})"
                 self._served[key] = ServedModel(
                     canonical_name(name), shared_backend(source, choice, options),
                     explanation, layers, engine_defaults=ENGINE_DEFAULTS,
                     keep_alive=DEFAULT_KEEP_ALIVE,
-                    lora=((lora[1], 1.0),) if lora else (() if adapters else None))
+                    lora=(*own, (len(stored) + lora[1], 1.0)) if lora else
+                    (own if served_loras else None))
             served = self._served[key]
             self._last_names[id(served.backend)] = canonical_name(name)
             return served

@@ -11,8 +11,11 @@ line after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
-from collections.abc import AsyncIterator, Mapping
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +91,43 @@ def blob_path(digest: str) -> Path:
     return ollama_store_roots()[0] / "blobs" / f"sha256-{match.group(1)}"
 
 
+@contextlib.contextmanager
+def uploaded_adapter(files: Mapping[str, str]) -> Iterator[list[Path]]:
+    """``/api/create``'s ``adapters`` (file names to uploaded blobs) as the adapter to
+    read: one GGUF adapter blob as it is, or a PEFT adapter's files linked under their
+    names in a temporary folder (removed after; the blobs stay)."""
+    if not files:
+        yield []
+        return
+    blobs = {str(name): blob_path(str(digest)) for name, digest in files.items()}
+    for name, blob in blobs.items():
+        if not blob.is_file():
+            raise ModelNotFoundError(f"no blob {files[name]} for the adapter file {name}: "
+                                     "upload it first with POST /api/blobs/<digest>",
+                                     param="adapters")
+    ggufs = [blob for name, blob in blobs.items() if name.lower().endswith(".gguf")]
+    peft = {"adapter_config.json", "adapter_model.safetensors"}
+    if len(ggufs) == 1 and len(blobs) == 1:
+        yield ggufs
+        return
+    if set(blobs) != peft:
+        raise InvalidRequestError(
+            "adapters must be one GGUF adapter ({\"adapter.gguf\": \"sha256:<hex>\"}) or a "
+            "PEFT adapter's adapter_config.json and adapter_model.safetensors",
+            param="adapters")
+    with tempfile.TemporaryDirectory(prefix="adam-adapter-") as folder:
+        for name, blob in blobs.items():
+            os.symlink(blob, Path(folder) / name)
+        yield [Path(folder)]
+
+
+def _active_adapters(served: ServedModel) -> list[str]:
+    """The file names of the LoRA adapters the served name answers with."""
+    loaded = list(getattr(served.backend, "adapters", ()))
+    chosen = range(len(loaded)) if served.lora is None else [i for i, _ in served.lora]
+    return [loaded[index].path.name for index in chosen if index < len(loaded)]
+
+
 def keep_alive_of(body: Mapping[str, Any], served: ServedModel) -> KeepAlive:
     """The request's ``keep_alive`` in seconds (the served model's default, Ollama's 5
     minutes, when absent)."""
@@ -130,6 +170,10 @@ class OllamaApi:
         control = await asyncio.to_thread(served.backend.thinking_control)
         if control:  # how think (true/false or "low"/"medium"/"high") reaches the model
             model_info["adam.thinking_control"] = control
+        adapters = _active_adapters(served)
+        if adapters:  # what it was made of: the base's weights and these LoRA adapters
+            model_info["adam.base"] = served.source.name
+            model_info["adam.adapters"] = adapters
         capabilities = [c for c in info.capabilities if c in
                         ("completion", "tools", "thinking", "embedding", "vision", "insert")]
         layers = served.layers
@@ -236,19 +280,18 @@ class OllamaApi:
         body = await read_json(request)
         wire.CreateRequest.parse(body)
         name = check_alias(body.get("model"))
-        if body.get("adapters"):
-            raise InvalidRequestError("adapters (LoRA) are not supported; merge the adapter "
-                                      "into the weights first", param="adapters")
         gguf, inherited = await self._create_base(body)
         statuses: list[str] = []
         if body.get("quantize"):  # llama.cpp's quantizer, into the store
             gguf = await asyncio.to_thread(
                 quantize_into_store, gguf, str(body["quantize"]), report=statuses.append)
-        await asyncio.to_thread(lambda: create_model(
-            name, gguf, inherited=inherited, system=body.get("system"),
-            template=body.get("template"), parameters=body.get("parameters"),
-            messages=body.get("messages"), license=body.get("license"),
-            overwrite=body.get("overwrite") is True, report=statuses.append))
+        with uploaded_adapter(body.get("adapters") or {}) as adapters:
+            await asyncio.to_thread(lambda: create_model(
+                name, gguf, inherited=inherited, system=body.get("system"),
+                template=body.get("template"), parameters=body.get("parameters"),
+                messages=body.get("messages"), license=body.get("license"),
+                adapters=adapters, overwrite=body.get("overwrite") is True,
+                report=statuses.append))
         self.service.models.forget(name)
         lines = [{"status": status} for status in [*statuses, "success"]]
 

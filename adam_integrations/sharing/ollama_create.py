@@ -49,6 +49,7 @@ from adam_integrations.core.stores.ollama_parameters import (
 )
 from adam_integrations.core.stores.ollama_store import ModelLayers
 from adam_integrations.core.types import ChatMessage, GenerationConfig
+from adam_integrations.sharing.adapter_gguf import adapter_for_gguf
 from adam_integrations.sharing.ollama_share import (
     ModelSpec,
     ShareResult,
@@ -70,12 +71,18 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
                  system: str | None = None, template: str | None = None,
                  parameters: Mapping[str, Any] | None = None,
                  messages: Sequence[Any] | None = None, license: str | Sequence[str] | None
-                 = None, overwrite: bool = False,
+                 = None, adapters: Sequence[str | Path] = (), overwrite: bool = False,
                  report: Callable[[str], None] = lambda status: None) -> ShareResult:
     """Create (or replace) the model ``name`` from the GGUF ``gguf``; ``inherited``: the
-    layers of the model it is made from, which the other arguments override. A model of
-    that name that adam did not make is refused (AlreadyExistsError) unless ``overwrite``."""
+    layers of the model it is made from, which the other arguments override, and whose
+    adapters ``adapters`` (LoRA: GGUF adapter files or PEFT folders, converted and checked
+    against ``gguf`` first) add to. A model of that name that adam did not make is refused
+    (AlreadyExistsError) unless ``overwrite``."""
     base = inherited or ModelLayers()
+    header = read_gguf_header(gguf)
+    added = [adapter_for_gguf(adapter, header, gguf) for adapter in adapters]
+    for adapter in added:
+        report(f"adapter {adapter.name}: a LoRA adapter for this {header.architecture} model")
     merged = {**base.parameters, **_checked_parameters(parameters or {}, report)}
     chat_template = base.chat_template
     go_template = base.template
@@ -86,7 +93,7 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
             go_template = template
             report("template: kept for Ollama; adam serve answers with the model's Jinja "
                    "chat template (give TEMPLATE as a Jinja template to change it)")
-    own_template = read_gguf_header(gguf).metadata.get("tokenizer.chat_template")
+    own_template = header.metadata.get("tokenizer.chat_template")
     if chat_template or isinstance(own_template, str):  # run by every later request
         check_chat_template(chat_template or str(own_template), limits=CREATE_LIMITS)
     spec = ModelSpec(
@@ -95,7 +102,7 @@ def create_model(name: str, gguf: str | Path, *, inherited: ModelLayers | None =
         parameters=merged or None,
         messages=_checked_messages(messages) if messages is not None else base.messages,
         license=_license(license) if license is not None else base.license,
-        created=True)
+        adapters=[*base.adapters, *added] or None, created=True)
     report("gathering model components")
     return write_model(gguf, name, spec, replace=True, overwrite=overwrite, report=report)
 

@@ -36,6 +36,7 @@ from adam_integrations.core.atomic import partial_file, sweep_stale_partials, wr
 from adam_integrations.core.errors import AdamError, AlreadyExistsError, InvalidRequestError
 from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.core.stores.ollama_store import (
+    ADAPTER_MEDIA_TYPE,
     MODEL_MEDIA_TYPE,
     OllamaName,
     ollama_store_roots,
@@ -151,6 +152,8 @@ class ModelSpec:
     """Over the parameters derived from the GGUF (its stop tokens, Qwen3's sampling)."""
     messages: list[dict[str, Any]] | None = None
     license: str | None = None
+    adapters: list[Path] | None = None
+    """GGUF LoRA adapters (a Modelfile's ADAPTER lines), stored as adapter layers."""
     created: bool = False
     """Made by ``adam create`` / ``/api/create``: such a model may be deleted again."""
 
@@ -199,6 +202,9 @@ def write_model(gguf: str | os.PathLike[str], name: str, spec: ModelSpec, *,
     parameters = {**ollama_parameters(header.architecture, stops), **(spec.parameters or {})}
     license_text = spec.license or str(header.metadata.get("general.license") or "")
     layers = [_layer(MODEL_MEDIA_TYPE, digest, source.stat().st_size)]
+    for adapter in spec.adapters or []:  # small files: stored as blobs of their own
+        layers.append(_write_blob(blobs, ADAPTER_MEDIA_TYPE, Path(adapter).read_bytes()))
+        report(f"using layer {layers[-1]['digest']} (adapter)")
     for media_type, value in (
             ("application/vnd.ollama.image.template", spec.template or derived_template),
             ("application/vnd.adam.image.chat_template", spec.chat_template),

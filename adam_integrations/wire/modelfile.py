@@ -5,8 +5,10 @@
 Directives (case-insensitive): ``FROM`` a model name or a GGUF path (relative to the
 Modelfile), ``SYSTEM``, ``TEMPLATE``, ``PARAMETER name value`` (repeated ``stop`` lines
 make a list; numbers are read as numbers), ``MESSAGE role content``, ``LICENSE`` (may
-repeat). A value may be quoted, and ``\"\"\"`` quotes span lines. ``#`` starts a comment
-line. ``ADAPTER`` and directives Ollama does not have are refused with their line number.
+repeat), ``ADAPTER`` a LoRA adapter (a GGUF adapter or a PEFT folder, relative to the
+Modelfile; may repeat). A value may be quoted, and ``\"\"\"`` quotes span lines. ``#``
+starts a comment line. Directives Ollama does not have are refused with their line
+number.
 
 Example:
     >>> recipe = parse_modelfile('FROM smollm2:135m\\nSYSTEM \"\"\"You are terse.\"\"\"\\n'
@@ -25,7 +27,7 @@ from typing import Any
 
 from adam_integrations.core.errors import InvalidRequestError
 
-DIRECTIVES = ("FROM", "SYSTEM", "TEMPLATE", "PARAMETER", "MESSAGE", "LICENSE")
+DIRECTIVES = ("FROM", "ADAPTER", "SYSTEM", "TEMPLATE", "PARAMETER", "MESSAGE", "LICENSE")
 _LINE = re.compile(r"([A-Za-z]+)(?:\s+|$)(.*)", re.DOTALL)
 
 
@@ -39,6 +41,7 @@ class ModelRecipe:
     parameters: dict[str, Any] = field(default_factory=dict)
     messages: list[dict[str, str]] = field(default_factory=list)
     licenses: list[str] = field(default_factory=list)
+    adapters: list[str] = field(default_factory=list)
 
 
 def parse_modelfile(text: str) -> ModelRecipe:
@@ -53,6 +56,11 @@ def parse_modelfile(text: str) -> ModelRecipe:
             recipe.template = value
         elif directive == "LICENSE":
             recipe.licenses.append(value)
+        elif directive == "ADAPTER":
+            if not value:
+                raise _error(number, "ADAPTER needs a path: a GGUF LoRA adapter or a PEFT "
+                                     "adapter folder")
+            recipe.adapters.append(value)
         elif directive == "PARAMETER":
             name, _, raw = value.partition(" ")
             if not name or not raw.strip():
@@ -78,9 +86,9 @@ def parse_modelfile(text: str) -> ModelRecipe:
 def render_modelfile(base: str, *, system: str | None = None, template: str | None = None,
                      parameters: Mapping[str, Any] | None = None,
                      messages: Sequence[Mapping[str, Any]] = (),
-                     license: str | None = None) -> str:
+                     license: str | None = None, adapters: Sequence[str] = ()) -> str:
     """A Modelfile that ``parse_modelfile`` (and Ollama) read back as the same model."""
-    lines = [f"FROM {base}"]
+    lines = [f"FROM {base}", *(f"ADAPTER {adapter}" for adapter in adapters)]
     if template:
         lines.append(f'TEMPLATE """{template}"""')
     if system:
@@ -107,9 +115,6 @@ def _directives(text: str) -> list[tuple[int, str, str]]:
             continue
         match = _LINE.fullmatch(line)
         directive = match.group(1).upper() if match else ""
-        if directive == "ADAPTER":
-            raise _error(number, "ADAPTER (LoRA) is not supported; merge the adapter into "
-                                 "the weights first")
         if directive not in DIRECTIVES:
             raise _error(number, f"{line.split()[0]!r} is not a Modelfile directive; use "
                                  f"{', '.join(DIRECTIVES)}")

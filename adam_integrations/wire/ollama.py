@@ -220,7 +220,10 @@ class CreateRequest(WireRequest):
     quantize: str | None = Field(None, description="quantize the model (an F16/BF16/F32 "
                                                    "GGUF) with llama.cpp's quantizer, e.g. "
                                                    "q4_K_M (adam quantize)")
-    adapters: None = Field(None, description="LoRA adapters are not supported")
+    adapters: dict[str, str] | None = Field(None, description=(
+        "LoRA adapters as uploaded blobs, by file name: one GGUF adapter "
+        "({\"adapter.gguf\": \"sha256:<hex>\"}) or a PEFT adapter's two files "
+        "(adapter_config.json and adapter_model.safetensors)"))
     overwrite: bool | None = Field(None, description="adam's own: replace a model of this "
                                                      "name that adam did not make (one "
                                                      "from ollama pull); without it, a 409")

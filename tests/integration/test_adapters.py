@@ -243,3 +243,73 @@ def test_adam_serve_serves_each_lora_as_a_model_and_takes_per_request_lora(tiny_
              "--model", "base=smollm2", "--lora", bad], capture_output=True, text=True,
             timeout=120)
         assert failed.returncode != 0 and message in failed.stderr, failed.stderr[-2000:]
+
+
+def test_adapter_in_a_modelfile_and_on_api_create_through_the_ollama_client(tiny_parts,
+                                                                             tmp_path):
+    import ollama
+
+    from adam_integrations.cli import main
+    from adam_integrations.core.stores.ollama_store import model_layers
+    from tests.integration.conftest import ServeProcess
+
+    _, gguf, adapter = tiny_parts
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    store.mkdir()
+    ask = [{"role": "user", "content": "Add 7 and 7."}]
+    alone, plain = LlamaCppModel(str(gguf), adapters=[adapter]), LlamaCppModel(str(gguf))
+    try:
+        tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
+        base = plain.chat(ask, max_tokens=12, temperature=0.0).text
+    finally:
+        alone.unload()
+        plain.unload()
+    running = ServeProcess(tmp_path / "serve.log", env={"OLLAMA_MODELS": str(store),
+                                                         "ADAM_CACHE_DIR": str(cache)})
+    try:
+        client = ollama.Client(host=running.url)
+        model_blob = client.create_blob(gguf)
+        # a PEFT adapter's two files, uploaded as ollama create uploads an adapter folder
+        peft = {name: client.create_blob(adapter / name)
+                for name in ("adapter_config.json", "adapter_model.safetensors")}
+        statuses = [p.status for p in client.create(
+            model="pirate", files={"tiny.gguf": model_blob}, adapters=peft, stream=True)]
+        assert statuses[-1] == "success"
+        assert len(model_layers("pirate", roots=[store]).adapters) == 1
+        options = {"temperature": 0, "num_predict": 12}
+        assert client.chat(model="pirate", messages=ask,
+                           options=options).message.content == tuned
+        shown = client.show("pirate")
+        assert shown.modelinfo["adam.adapters"] and shown.modelinfo["adam.base"]
+        # a model made from it keeps its adapter; a GGUF adapter uploaded as one file
+        converted = adapter_for_gguf(adapter, read_gguf_header(gguf), gguf)
+        client.create(model="pirate2", files={"tiny.gguf": model_blob},
+                      adapters={"pirate.gguf": client.create_blob(converted)})
+        client.create(model="pirate3", from_="pirate", system="Be brief.")
+        assert client.chat(model="pirate2", messages=ask,
+                           options=options).message.content == tuned
+        assert len(model_layers("pirate3", roots=[store]).adapters) == 1
+        client.create(model="plain", files={"tiny.gguf": model_blob})
+        assert client.chat(model="plain", messages=ask,
+                           options=options).message.content == base
+        with pytest.raises(ollama.ResponseError, match="adapters must be one GGUF"):
+            client.create(model="bad", files={"tiny.gguf": model_blob},
+                          adapters={"notes.txt": model_blob})
+    finally:
+        running.stop()
+    # adam create -f Modelfile with ADAPTER (a PEFT folder, relative to the Modelfile),
+    # answered by a ModelManager
+    import os
+    from unittest import mock
+
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {gguf}\nADAPTER {os.path.relpath(adapter, tmp_path)}\n",
+                         encoding="utf-8")
+    with mock.patch.dict(os.environ, {"OLLAMA_MODELS": str(store),
+                                      "ADAM_CACHE_DIR": str(cache)}):
+        assert main(["create", "cli-pirate", "-f", str(modelfile)]) == 0
+        manager = ModelManager(model="ollama:cli-pirate", model_type="llamacpp")
+        try:
+            assert manager.chat(ask, max_tokens=12, temperature=0.0).text == tuned
+        finally:
+            manager.unload()

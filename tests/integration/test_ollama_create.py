@@ -125,9 +125,10 @@ def test_adam_create_reads_a_modelfile(tmp_path, chat_gguf_path):
         [sys.executable, "-m", "adam_integrations.cli", "create", "x", "-f",
          str(tmp_path / "Bad")], capture_output=True, text=True, timeout=120,
         env={**os.environ, "OLLAMA_MODELS": str(store)})
-    assert refused.returncode == 1
-    assert refused.stderr.strip() == ("Error: Modelfile line 2: ADAPTER (LoRA) is not "
-                                      "supported; merge the adapter into the weights first")
+    assert refused.returncode == 1  # an ADAPTER that is not there: said, nothing made
+    assert refused.stderr.strip() == (f"Error: no adapter at {tmp_path / 'lora.gguf'}: give "
+                                      "a PEFT adapter folder or a GGUF LoRA adapter file")
+    assert not (store / "manifests" / "registry.ollama.ai" / "library" / "x").exists()
 
 
 def test_adam_create_replaces_a_model_it_did_not_make_only_when_told(tmp_path,

@@ -23,6 +23,7 @@ from adam_integrations.core.errors import InvalidRequestError, ModelNotFoundErro
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
+ADAPTER_MEDIA_TYPE = "application/vnd.ollama.image.adapter"
 # Ollama's name rules (one grammar for the store and the server's name check): the host
 # letters, digits, "_ - ." and a ":port"; the namespace 1-80 of letters, digits, "_ -";
 # the model and the tag letters, digits, "_ - ." (at most 40 besides the dots); every part
@@ -132,6 +133,7 @@ LAYER_MEDIA_TYPES = {
     "application/vnd.ollama.image.messages": "messages",
     "application/vnd.ollama.image.template": "template",
     "application/vnd.ollama.image.license": "license",
+    ADAPTER_MEDIA_TYPE: "adapters",
     "application/vnd.adam.image.chat_template": "chat_template",
 }
 """The small layers that say how a model answers, by the field of ``ModelLayers`` they
@@ -149,6 +151,8 @@ class ModelLayers:
     template: str | None = None  # Ollama's Go template
     license: str | None = None
     chat_template: str | None = None  # the Jinja template this package runs, when given
+    adapters: list[Path] = field(default_factory=list)
+    """The LoRA adapters (GGUF blobs) a Modelfile's ADAPTER lines added."""
 
 
 def model_layers(name: str, roots: list[Path] | None = None) -> ModelLayers:
@@ -167,6 +171,11 @@ def model_layers(name: str, roots: list[Path] | None = None) -> ModelLayers:
                 layer, dict) else None
             match = _DIGEST.match(str(layer.get("digest", ""))) if kind else None
             if kind is None or match is None:
+                continue
+            if kind == "adapters":  # a GGUF, used where it lies
+                blob = root / "blobs" / f"sha256-{match.group(1)}"
+                if blob.is_file():
+                    found.setdefault("adapters", []).append(blob)
                 continue
             try:
                 text = (root / "blobs" / f"sha256-{match.group(1)}").read_text(encoding="utf-8")
