@@ -130,6 +130,17 @@ def test_the_manager_and_both_frameworks_take_adapters(tiny_parts):
         plain.unload()
 
 
+def _greedy_answers(gguf: Path, adapter: Path, ask: list[dict]) -> tuple[str, str]:
+    """The greedy answers with the adapter and without it, on llama.cpp in-process."""
+    alone, plain = LlamaCppModel(str(gguf), adapters=[adapter]), LlamaCppModel(str(gguf))
+    try:
+        return (alone.chat(ask, max_tokens=12, temperature=0.0).text,
+                plain.chat(ask, max_tokens=12, temperature=0.0).text)
+    finally:
+        alone.unload()
+        plain.unload()
+
+
 def _llama_index_user(text: str):
     from llama_index.core.llms import ChatMessage
 
@@ -202,13 +213,7 @@ def test_adam_serve_serves_each_lora_as_a_model_and_takes_per_request_lora(tiny_
 
     _, gguf, adapter = tiny_parts
     ask = [{"role": "user", "content": "Add 7 and 7."}]
-    alone, plain = LlamaCppModel(str(gguf), adapters=[adapter]), LlamaCppModel(str(gguf))
-    try:
-        tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
-        base = plain.chat(ask, max_tokens=12, temperature=0.0).text
-    finally:
-        alone.unload()
-        plain.unload()
+    tuned, base = _greedy_answers(gguf, adapter, ask)
     running = ServeProcess(tmp_path / "serve.log", "--model", f"tiny={gguf}", "--lora",
                            f"pirate={adapter}", "--lora", f"pirate2={adapter}")
     try:
@@ -257,13 +262,7 @@ def test_adapter_in_a_modelfile_and_on_api_create_through_the_ollama_client(tiny
     store, cache = tmp_path / "store", tmp_path / "cache"
     store.mkdir()
     ask = [{"role": "user", "content": "Add 7 and 7."}]
-    alone, plain = LlamaCppModel(str(gguf), adapters=[adapter]), LlamaCppModel(str(gguf))
-    try:
-        tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
-        base = plain.chat(ask, max_tokens=12, temperature=0.0).text
-    finally:
-        alone.unload()
-        plain.unload()
+    tuned, base = _greedy_answers(gguf, adapter, ask)
     running = ServeProcess(tmp_path / "serve.log", env={"OLLAMA_MODELS": str(store),
                                                          "ADAM_CACHE_DIR": str(cache)})
     try:
