@@ -16,6 +16,7 @@ from adam_integrations.cli import (
     hardware,
     imatrix,
     listing,
+    merge,
     models,
     ps,
     pull,
@@ -32,7 +33,7 @@ from adam_integrations.cli import (
 from adam_integrations.core import __version__
 
 COMMANDS = (demo, run, show, serve, hardware, recommend, pull, share, create, convert,
-            quantize, imatrix, evaluate, tune, listing, ps, stop, rm, cp, models, embed)
+            quantize, imatrix, evaluate, tune, merge, listing, ps, stop, rm, cp, models, embed)
 """The command modules, in the order ``adam --help`` lists them; each has ``add(commands)``
 (its parser, with ``handler`` set to its ``run``)."""
 

@@ -176,7 +176,7 @@ def tune(base: str | os.PathLike[str] | ModelSource, data: str | os.PathLike[str
     source = base if isinstance(base, ModelSource) else resolve_model(base)
     target = _output(output, source, resume)
     require_extra("tune", "adam tune")
-    folder, gguf = _base_checkpoint(source)
+    folder, gguf = base_checkpoint(source)
     device = _device(device)
     shapes = _checkpoint_shapes(folder)
     targets = _target_modules(settings, shapes, folder)
@@ -210,8 +210,9 @@ def _output(output: str | os.PathLike[str] | None, source: ModelSource, resume: 
     return target
 
 
-def _base_checkpoint(source: ModelSource) -> tuple[Path, Path | None]:
-    """The transformers checkpoint to train, and the GGUF it was dequantized from."""
+def base_checkpoint(source: ModelSource) -> tuple[Path, Path | None]:
+    """The transformers checkpoint to train (or merge into), and the GGUF it was
+    dequantized from."""
     if source.is_gguf:
         from adam_integrations.backends.local.huggingface.gguf_conversion import (
             converted_gguf,

@@ -312,3 +312,33 @@ def test_adapter_in_a_modelfile_and_on_api_create_through_the_ollama_client(tiny
             assert manager.chat(ask, max_tokens=12, temperature=0.0).text == tuned
         finally:
             manager.unload()
+
+
+def test_merge_writes_a_checkpoint_that_scores_as_the_adapter_and_goes_into_ollama(
+        tiny_parts, tmp_path):
+    from unittest import mock
+
+    from adam_integrations.cli import main
+    from adam_integrations.tools import merge
+
+    folder, _, adapter = tiny_parts
+    done = merge(folder, adapter, output=tmp_path / "merged", progress=False)
+    assert (done.path / "model.safetensors").is_file() and done.path == tmp_path / "merged"
+    merged = _scores(HuggingFaceModel(str(done.path), dtype="float32"))
+    peft = _scores(HuggingFaceModel(str(folder), adapters=[adapter], dtype="float32"))
+    assert _mean_gap(merged, peft) < 1e-3
+    # converted, it runs on llama.cpp as the adapter does there
+    gguf = tmp_path / "merged.gguf"
+    write_gguf(done.path, gguf, "F32")
+    assert _mean_gap(_scores(LlamaCppModel(str(gguf))), peft) < 0.01
+    store = tmp_path / "store"
+    with mock.patch.dict("os.environ", {"OLLAMA_MODELS": str(store)}):
+        assert main(["merge", str(folder), str(adapter), "--name", "merged-pirate"]) == 0
+        assert (store / "manifests" / "registry.ollama.ai" / "library" / "merged-pirate"
+                / "latest").is_file()
+    with pytest.raises(InvalidRequestError, match="already exists"):
+        merge(folder, adapter, output=tmp_path / "merged", progress=False)
+    with pytest.raises(InvalidRequestError, match="made for another model"):
+        merge("smollm2", adapter, output=tmp_path / "wrong", progress=False)
+    assert not (tmp_path / "wrong").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".merge")]

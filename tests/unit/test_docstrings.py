@@ -26,6 +26,8 @@ MODULES = [
     "adam_integrations.tools.quantize",
     "adam_integrations.tools.tune_data",
     "adam_integrations.tools.tune",
+    "adam_integrations.tools.merge",
+    "adam_integrations.core.adapters",
     "adam_integrations.wire.request",
     "adam_integrations.wire.ollama",
     "adam_integrations.server.connections",

@@ -30,7 +30,7 @@ def apply_peft_adapters(model: Any, adapters: tuple[Adapter, ...], model_name: s
                 "the transformers backend loads PEFT adapter folders (adam tune's output)",
                 param="adapters")
         peft_adapter = read_peft_adapter(adapter.path)
-        _check_shapes(model, peft_adapter, model_name)
+        check_adapter_fits(model, peft_adapter, model_name)
         name = f"adapter{index}"
         if wrapped is None:
             wrapped = PeftModel.from_pretrained(model, str(adapter.path), adapter_name=name,
@@ -48,7 +48,9 @@ def apply_peft_adapters(model: Any, adapters: tuple[Adapter, ...], model_name: s
                     module.set_scale(name, adapter.scale)
 
 
-def _check_shapes(model: Any, adapter: Any, model_name: str) -> None:
+def check_adapter_fits(model: Any, adapter: Any, model_name: str) -> None:
+    """Refuse, naming both, a PEFT adapter (``sharing.adapter_gguf.PeftAdapter``) whose
+    weights do not fit ``model``'s layers (made for another model)."""
     from safetensors import safe_open
 
     with safe_open(str(adapter.folder / "adapter_model.safetensors"), framework="pt") as f:
