@@ -55,13 +55,15 @@ def think_level(value: str) -> str:
     return value
 
 
-def add_destination(command: argparse.ArgumentParser) -> None:
-    """A GGUF-writing command's -o FILE or --name NAME (Ollama's store), not both."""
-    where = command.add_mutually_exclusive_group()
-    where.add_argument("-o", "--output", default=None,
-                       help="the GGUF file to write (default: ./<model>-<type>.gguf)")
-    where.add_argument("--name", default=None,
-                       help="create this model in Ollama's store instead of a file")
+def add_destination(command: argparse.ArgumentParser, *,
+                    output: str = "the GGUF file to write (default: ./<model>-<type>.gguf)",
+                    name: str = "create this model in Ollama's store instead of a file",
+                    either: bool = True) -> None:
+    """A model-writing command's -o FILE and --name NAME (Ollama's store): one of them
+    (``either``), or both."""
+    where = command.add_mutually_exclusive_group() if either else command
+    where.add_argument("-o", "--output", default=None, help=output)
+    where.add_argument("--name", default=None, help=name)
 
 
 def listed(values: Sequence[str]) -> list[str]:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from adam_integrations.cli.common import add_destination
+
 
 def add(commands: Any) -> None:
     merge = commands.add_parser(
@@ -14,10 +16,10 @@ def add(commands: Any) -> None:
     merge.add_argument("base", help="the model the adapter was trained on (a checkpoint "
                                     "folder, an hf: repository, a catalog name or a GGUF)")
     merge.add_argument("adapter", help="the PEFT adapter folder (adam tune's output)")
-    merge.add_argument("-o", "--output", default=None,
-                       help="the checkpoint folder to write (new; default <base>-merged)")
-    merge.add_argument("--name", default=None,
-                       help="also convert it to a GGUF as this model in Ollama's store")
+    add_destination(merge, output="the checkpoint folder to write (new; default "
+                                  "<base>-merged)",
+                    name="also convert it to a GGUF as this model in Ollama's store",
+                    either=False)
     merge.set_defaults(handler=run)
 
 
