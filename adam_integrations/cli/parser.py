@@ -11,6 +11,7 @@ from adam_integrations.cli import (
     cp,
     create,
     demo,
+    distill,
     embed,
     evaluate,
     hardware,
@@ -18,6 +19,7 @@ from adam_integrations.cli import (
     listing,
     merge,
     models,
+    prune,
     ps,
     pull,
     quantize,
@@ -33,7 +35,8 @@ from adam_integrations.cli import (
 from adam_integrations.core import __version__
 
 COMMANDS = (demo, run, show, serve, hardware, recommend, pull, share, create, convert,
-            quantize, imatrix, evaluate, tune, merge, listing, ps, stop, rm, cp, models, embed)
+            quantize, imatrix, evaluate, tune, merge, distill, prune,
+            listing, ps, stop, rm, cp, models, embed)
 """The command modules, in the order ``adam --help`` lists them; each has ``add(commands)``
 (its parser, with ``handler`` set to its ``run``)."""
 

@@ -176,10 +176,12 @@ LOGIT_COPIES = 8
 def training_estimate(*, parameters: int, trainable: int, weight_bytes: float,
                       full: bool, layers: int, hidden: int, intermediate: int,
                       vocab: int, batch: int, length: int, checkpointing: bool = False,
-                      activation_bytes: float = 4.0) -> TrainingEstimate:
+                      activation_bytes: float = 4.0, teacher_bytes: float = 0.0
+                      ) -> TrainingEstimate:
     """The memory a fine-tuning run needs: ``parameters`` weights of ``weight_bytes``
     each, ``trainable`` of them trained (all with ``full``, else a LoRA adapter's, kept
-    in float32), AdamW, and ``batch`` sequences of ``length`` tokens.
+    in float32), AdamW, and ``batch`` sequences of ``length`` tokens; a distillation
+    teacher's weights (``teacher_bytes``) are counted with the weights.
 
     Example (SmolLM2-135M in float32, a rank-16 adapter on every linear layer, 4 x 512):
         >>> e = training_estimate(parameters=134_515_008, trainable=4_884_480,
@@ -193,7 +195,8 @@ def training_estimate(*, parameters: int, trainable: int, weight_bytes: float,
     layer_values = 10 * hidden + 4 * intermediate
     kept = (layers * hidden + layer_values) if checkpointing else layers * layer_values
     activations = batch * length * (kept * activation_bytes + LOGIT_COPIES * vocab * 4.0)
-    return TrainingEstimate(weights=parameters * weight_bytes, adapter=adapter,
+    return TrainingEstimate(weights=parameters * weight_bytes + teacher_bytes,
+                            adapter=adapter,
                             gradients=trainable * gradient_bytes,
                             optimizer=trainable * 4.0 * ADAMW_STATES,
                             activations=activations)

@@ -3,13 +3,16 @@ GGUF), ``importance_matrix`` (what a text uses of each weight), ``quantize`` (ll
 quantizer, into a file or Ollama's store) and ``evaluate`` (perplexity, divergence from
 the unquantized model, speed). The same as ``adam convert``, ``adam imatrix``,
 ``adam quantize`` and ``adam eval`` on the command line; and ``tune`` (a LoRA adapter or
-a fine-tuned model, ``adam tune``) and ``merge`` (an adapter into its base, ``adam
-merge``)."""
+a fine-tuned model, ``adam tune``), ``merge`` (an adapter into its base, ``adam
+merge``), ``prune`` (a smaller model by measured importance, ``adam prune``) and
+``distill`` (a student taught by a teacher, ``adam distill``)."""
 
 from adam_integrations.tools.convert import Converted, convert
+from adam_integrations.tools.distill import distill
 from adam_integrations.tools.evaluate import Evaluation, evaluate
 from adam_integrations.tools.imatrix import ImportanceMatrix, importance_matrix
 from adam_integrations.tools.merge import Merged, merge
+from adam_integrations.tools.prune import Pruned, prune
 from adam_integrations.tools.quantize import (
     QUANTIZATIONS,
     Quantized,
@@ -19,5 +22,5 @@ from adam_integrations.tools.quantize import (
 from adam_integrations.tools.tune import Tuned, TuneSettings, tune
 
 __all__ = ["QUANTIZATIONS", "Converted", "Evaluation", "ImportanceMatrix", "Merged",
-           "Quantized", "TuneSettings", "Tuned", "convert", "evaluate",
-           "importance_matrix", "merge", "quantize", "quantize_into_store", "tune"]
+           "Pruned", "Quantized", "TuneSettings", "Tuned", "convert", "distill", "evaluate",
+           "importance_matrix", "merge", "prune", "quantize", "quantize_into_store", "tune"]

@@ -170,17 +170,30 @@ def tune(base: str | os.PathLike[str] | ModelSource, data: str | os.PathLike[str
     Everything is checked first (settings, output, every data line, the target modules,
     the memory) and nothing is written when something is wrong.
     """
-    settings = settings or TuneSettings(**options)
+    return train(base, data, output=output, eval_data=eval_data, resume=resume,
+                 device=device, progress=progress,
+                 settings=settings or TuneSettings(**options))
+
+
+def train(base: str | os.PathLike[str] | ModelSource, data: str | os.PathLike[str], *,
+          output: str | os.PathLike[str] | None, eval_data: str | os.PathLike[str] | None,
+          resume: bool, device: str | None, progress: bool, settings: TuneSettings,
+          teacher: Any = None, suffix: str = "tuned") -> Tuned:
+    """``tune``'s run, with a ``teacher`` (``tools.distill``'s) whose distribution the
+    model learns when one is given; ``suffix`` names the default output folder."""
     data_read = read_training_data(data)
     eval_read = read_training_data(eval_data) if eval_data is not None else None
     source = base if isinstance(base, ModelSource) else resolve_model(base)
-    target = _output(output, source, resume)
+    target = _output(output, source, resume, suffix)
     require_extra("tune", "adam tune")
     folder, gguf = base_checkpoint(source)
     device = _device(device)
     shapes = _checkpoint_shapes(folder)
     targets = _target_modules(settings, shapes, folder)
-    settings, estimate = _fitting(settings, source.name, folder, shapes, targets, device)
+    if teacher is not None:
+        teacher.prepare(folder, device)  # its tokenizer checked, its size known
+    settings, estimate = _fitting(settings, source.name, folder, shapes, targets, device,
+                                  teacher.weight_bytes if teacher is not None else 0.0)
 
     from transformers import AutoTokenizer
 
@@ -195,13 +208,14 @@ def tune(base: str | os.PathLike[str] | ModelSource, data: str | os.PathLike[str
                    if eval_read is not None else None)
     return _train(settings, folder, gguf, target, tokenizer, train_tokens, eval_tokens,
                   targets, estimate, device, resume=resume, progress=progress,
-                  data=data_read.path)
+                  data=data_read.path, teacher=teacher)
 
 
 # -- checks ------------------------------------------------------------------------------
-def _output(output: str | os.PathLike[str] | None, source: ModelSource, resume: bool
-            ) -> Path:
-    target = Path(output) if output is not None else Path.cwd() / f"{stem(source)}-tuned"
+def _output(output: str | os.PathLike[str] | None, source: ModelSource, resume: bool,
+            suffix: str) -> Path:
+    target = Path(output) if output is not None else \
+        Path.cwd() / f"{stem(source)}-{suffix}"
     if not resume:
         return checked_new(target, "folder")
     if not (target / CHECKPOINTS).is_dir():
@@ -273,7 +287,8 @@ def _config(folder: Path) -> dict[str, Any]:
 
 
 def _estimate(settings: TuneSettings, folder: Path, shapes: dict[str, tuple[int, ...]],
-              targets: tuple[str, ...], device: str) -> TrainingEstimate:
+              targets: tuple[str, ...], device: str, teacher_bytes: float = 0.0
+              ) -> TrainingEstimate:
     config = _config(folder)
     parameters = sum(math.prod(shape) for shape in shapes.values())
     if settings.full:
@@ -289,7 +304,8 @@ def _estimate(settings: TuneSettings, folder: Path, shapes: dict[str, tuple[int,
         intermediate=config.get("intermediate_size") or 4 * config["hidden_size"],
         vocab=config["vocab_size"],
         batch=settings.batch_size, length=settings.max_length,
-        checkpointing=bool(settings.checkpointing), activation_bytes=weight_bytes)
+        checkpointing=bool(settings.checkpointing), activation_bytes=weight_bytes,
+        teacher_bytes=teacher_bytes)
 
 
 def _budget(device: str) -> float | None:
@@ -302,8 +318,8 @@ def _budget(device: str) -> float | None:
 
 
 def _fitting(settings: TuneSettings, name: str, folder: Path,
-             shapes: dict[str, tuple[int, ...]], targets: tuple[str, ...], device: str
-             ) -> tuple[TuneSettings, TrainingEstimate]:
+             shapes: dict[str, tuple[int, ...]], targets: tuple[str, ...], device: str,
+             teacher_bytes: float = 0.0) -> tuple[TuneSettings, TrainingEstimate]:
     """The settings to train with (activation checkpointing decided, when left to this:
     on only if the run does not fit without it) and their memory estimate; refused,
     naming a smaller setting that fits, when they do not fit."""
@@ -311,16 +327,17 @@ def _fitting(settings: TuneSettings, name: str, folder: Path,
     choices = [settings] if settings.checkpointing is not None else \
         [_replaced(settings, checkpointing=False), _replaced(settings, checkpointing=True)]
     if budget is None:  # memory unknown: as asked
-        return choices[0], _estimate(choices[0], folder, shapes, targets, device)
+        return choices[0], _estimate(choices[0], folder, shapes, targets, device,
+                                           teacher_bytes)
     for choice in choices:
-        estimate = _estimate(choice, folder, shapes, targets, device)
+        estimate = _estimate(choice, folder, shapes, targets, device, teacher_bytes)
         if estimate.fits(budget):
             return choice, estimate
     where = "GPU memory" if device.startswith("cuda") else "RAM"
     message = (f"training {name} needs about {estimate.describe()}, and "
                f"{budget / 1024**3:.1f} GiB of {where} is free")
     for smaller in _smaller_settings(choices[-1]):
-        fitting = _estimate(smaller, folder, shapes, targets, device)
+        fitting = _estimate(smaller, folder, shapes, targets, device, teacher_bytes)
         if fitting.fits(budget):
             raise InvalidRequestError(
                 f"{message}; {_flags(smaller, settings)} fits ({fitting.total / 1024**3:.1f} "
@@ -361,7 +378,7 @@ def _flags(smaller: TuneSettings, settings: TuneSettings) -> str:
 def _train(settings: TuneSettings, folder: Path, gguf: Path | None, target: Path,
            tokenizer: Any, train_tokens: TokenizedData, eval_tokens: TokenizedData | None,
            targets: tuple[str, ...], estimate: TrainingEstimate, device: str, *,
-           resume: bool, progress: bool, data: Path) -> Tuned:
+           resume: bool, progress: bool, data: Path, teacher: Any = None) -> Tuned:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -396,8 +413,10 @@ def _train(settings: TuneSettings, folder: Path, gguf: Path | None, target: Path
     stop = _Stop()
     bar = _Progress(total_steps, progress, stop)
     checkpoints.mkdir(parents=True, exist_ok=True)
+    trainer_class = SFTTrainer if teacher is None else teacher.trainer_class(SFTTrainer,
+                                                                             dtype)
     with _quiet_datasets():  # its per-step bars over a few hundred rows are noise
-        trainer = SFTTrainer(
+        trainer = trainer_class(
             model=model, args=config, processing_class=tokenizer, peft_config=peft_config,
             train_dataset=Dataset.from_list(list(train_tokens.sequences)),
             eval_dataset=(Dataset.from_list(list(eval_tokens.sequences))
@@ -416,7 +435,8 @@ def _train(settings: TuneSettings, folder: Path, gguf: Path | None, target: Path
                   eval_loss=after, tokens=int(trainer.state.num_input_tokens_seen or 0)
                   - bar.tokens_at_start, seconds=seconds, estimate=estimate,
                   interrupted=stop.requested)
-    _write_result(trainer, tokenizer, tuned, settings, data, train_tokens)
+    _write_result(trainer, tokenizer, tuned, settings, data, train_tokens,
+                  teacher.record() if teacher is not None else {})
     return tuned
 
 
@@ -434,7 +454,7 @@ def _last_whole_checkpoint(checkpoints: Path) -> Path | None:
 
 
 def _write_result(trainer: Any, tokenizer: Any, tuned: Tuned, settings: TuneSettings,
-                  data: Path, tokens: TokenizedData) -> None:
+                  data: Path, tokens: TokenizedData, extra: dict[str, Any]) -> None:
     """The adapter (or model), tokenizer and ``adam-tune.json`` written to a temporary
     folder inside the output, then moved into place file by file, the record last."""
     staging = Path(tempfile.mkdtemp(prefix=".result-", dir=tuned.path))
@@ -447,7 +467,7 @@ def _write_result(trainer: Any, tokenizer: Any, tuned: Tuned, settings: TuneSett
             "data": str(data), "settings": asdict(settings), "steps": tuned.steps,
             "train_loss": tuned.train_loss, "eval_loss_before": tuned.eval_loss_before,
             "eval_loss": tuned.eval_loss, "trained_tokens": tokens.trained_tokens,
-            "interrupted": tuned.interrupted}
+            "interrupted": tuned.interrupted, **extra}
         (staging / TUNE_RECORD).write_text(json.dumps(record, indent=2) + "\n",
                                            encoding="utf-8")
         (tuned.path / TUNE_RECORD).unlink(missing_ok=True)

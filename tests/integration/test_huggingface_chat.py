@@ -34,9 +34,15 @@ def test_info_describes_the_real_model(chat_model, chat_gguf_path):
     assert info.quantization == "Q4_1"
 
 
-def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_gguf_path):
-    assert chat_model.info().details["from_conversion_cache"] is False
-    again = HuggingFaceModel(str(chat_gguf_path))
+def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_gguf_path,
+                                                               tmp_path):
+    # a cache of its own: whichever test converted the GGUF first in the session's cache
+    first = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=tmp_path)
+    try:
+        assert first.info().details["from_conversion_cache"] is False
+    finally:
+        first.unload()
+    again = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=tmp_path)
     try:
         assert again.info().details["from_conversion_cache"] is True
         assert again.chat(QUESTION, max_tokens=8, **GREEDY).text == chat_model.chat(

@@ -27,6 +27,8 @@ MODULES = [
     "adam_integrations.tools.tune_data",
     "adam_integrations.tools.tune",
     "adam_integrations.tools.merge",
+    "adam_integrations.tools.prune",
+    "adam_integrations.tools.distill",
     "adam_integrations.core.adapters",
     "adam_integrations.wire.request",
     "adam_integrations.wire.ollama",
