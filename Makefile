@@ -77,6 +77,7 @@ bench: install
 	$(BIN)/python benchmarks/quantize_eval.py
 	$(BIN)/python benchmarks/convert_imatrix.py
 	$(BIN)/python benchmarks/busy_cpu.py
+	$(BIN)/python benchmarks/tune.py
 
 clean:
 	rm -rf $(VENV) $(SLIM) site .pytest_cache .ruff_cache

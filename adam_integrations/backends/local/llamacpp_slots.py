@@ -345,7 +345,8 @@ class _SlotEngine:
         """Give waiting requests, first come first served, a free slot
         (``choose_slot``)."""
         while self._waiting:
-            slot = choose_slot(self._slots, self._waiting[0].prompt)
+            slot = choose_slot(self._slots, self._waiting[0].prompt,
+                               self._waiting[0].adapters)
             if slot is None:
                 return
             self._take(slot, self._waiting.pop(0))
@@ -548,9 +549,12 @@ class _SlotEngine:
 
 
 # -- the scheduling rules, apart from llama.cpp (tests/unit/backends/test_slot_rules.py) --
-def choose_slot(slots: list[_Slot], prompt: list[int]) -> _Slot | None:
-    """The free slot a request with ``prompt`` takes (None: all are busy): the one whose
-    cache shares the longest prefix with the prompt; among equals, one next to busy slots
+def choose_slot(slots: list[_Slot], prompt: list[int],
+                adapters: tuple[tuple[int, float], ...] = ()) -> _Slot | None:
+    """The free slot a request with ``prompt`` (and ``adapters``) takes (None: all are
+    busy): the one whose cache, computed with the same adapters, shares the longest prefix
+    with the prompt (so each adapter keeps its own cached prompts while slots allow);
+    among equals, one next to busy slots
     (a step computes each run of consecutive busy sequences separately: see ``_step``),
     then the least recently used."""
     free = [slot for slot in slots if slot.request is None]
@@ -561,8 +565,10 @@ def choose_slot(slots: list[_Slot], prompt: list[int]) -> _Slot | None:
         neighbours = slots[max(slot.sequence - 1, 0):slot.sequence + 2]
         return sum(other.request is not None for other in neighbours)
 
-    return max(free, key=lambda s: (common_prefix(s.tokens, prompt), busy_neighbours(s),
-                                    -s.used_at))
+    def reusable(slot: _Slot) -> int:
+        return common_prefix(slot.tokens, prompt) if slot.adapters == adapters else 0
+
+    return max(free, key=lambda s: (reusable(s), busy_neighbours(s), -s.used_at))
 
 
 def prompt_chunks(working: list[SlotRequest], batch: int = BATCH,
