@@ -14,9 +14,10 @@ the dependencies has: issue 41's goals.
   mean KL (nats) and top-1 agreement over the held-out text. Goal: KL <= 0.01, top-1 >= 97%.
 - **serving**: llama.cpp decode tokens/s with the adapter against without (goal >= 0.9x),
   and the time a request takes after another adapter's against after its own (the switch).
-- **prune**: 25% of the blocks dropped by importance against at random (held-out
-  perplexity), then distillation of the pruned model from the original: the share of
-  the lost perplexity recovered (goal >= half).
+- **prune**: 25% of the blocks dropped by importance (measured on the domain's training
+  half) against at random, then the pruned model distilled from the original on that
+  half: the domain's held-out perplexity of each, and the share of the perplexity the
+  pruning lost that distillation recovered (goal >= half).
 - **throughput**: ``tools.tune`` tokens/s against a plain TRL ``SFTTrainer`` of the same
   configuration on the same tokens (goal >= 0.95x).
 
@@ -201,19 +202,19 @@ def run_serving(adapter: Path, results: dict, rounds: int = 3) -> None:
 
 def run_prune(work: Path, paths: dict[str, Path], steps: int, results: dict) -> None:
     base = converted_gguf(EMBEDDED_CHAT.require_path())[0]
-    figures = {"base": perplexity(base, paths["general"])}
+    figures = {"base": perplexity(base, paths["held"])}
     pruned = {}
     for strategy in ("importance", "random"):
         done = prune("smollm2", paths["train"], layer_ratio=0.25, strategy=strategy,
                      output=work / f"pruned-{strategy}")
         pruned[strategy] = done
-        figures[strategy] = perplexity(done.path, paths["general"])
+        figures[strategy] = perplexity(done.path, paths["held"])
         figures[f"{strategy}_dropped"] = list(done.dropped)
     figures["importance_table"] = list(pruned["importance"].importance)
     recovered = distill("smollm2", pruned["importance"].path, paths["train"],
                         output=work / "distilled", max_steps=steps, batch_size=4,
                         max_length=LENGTH, learning_rate=1e-4, progress=True)
-    figures["distilled"] = perplexity(recovered.path, paths["general"])
+    figures["distilled"] = perplexity(recovered.path, paths["held"])
     lost = figures["importance"] - figures["base"]
     figures["recovered_share"] = (figures["importance"] - figures["distilled"]) / lost
     results["prune"] = figures
