@@ -18,6 +18,8 @@ routes check it directly:
   server runs with ``--max-tokens 4``: no forced call, and any object as the format);
 - an empty text is embedded only by a model that adds tokens of its own (the chat model
   refuses it, naming it);
+- a per-request ``lora`` entry names one of the model's adapters, and the fuzzed server
+  loads none (``lora adapter 1 does not exist: this model has no adapters``): only ``[]``;
 - ``dimensions`` at most the served embedding model's, and an embedding model asked to
   generate is refused (``... is an embedding model and cannot generate text``);
 - a JSON schema given as an answer's format or a tool's parameters must be a valid
@@ -129,6 +131,8 @@ def _coherent(path: str, body: dict[str, Any]) -> None:
         body["prompt"] = PLAIN_TEXT_PROMPT
     if path in ("/v1/completions", "/api/generate"):
         body.pop("suffix", None)  # the served model has no fill-in-the-middle tokens
+    if isinstance(body.get("lora"), list):
+        body["lora"] = []  # the served model has no adapters to choose
     for key in ("think", "reasoning_effort", "thinking", "chat_template_kwargs"):
         body.pop(key, None)  # the served model cannot think, its template has no switches
     if isinstance(body.get("reasoning"), dict):
