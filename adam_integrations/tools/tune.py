@@ -412,20 +412,24 @@ def _train(settings: TuneSettings, folder: Path, gguf: Path | None, target: Path
         activation_checkpointing=bool(settings.checkpointing))
     stop = _Stop()
     bar = _Progress(total_steps, progress, stop)
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    trainer_class = SFTTrainer if teacher is None else teacher.trainer_class(SFTTrainer,
-                                                                             dtype)
-    with _quiet_datasets():  # its per-step bars over a few hundred rows are noise
-        trainer = trainer_class(
-            model=model, args=config, processing_class=tokenizer, peft_config=peft_config,
-            train_dataset=Dataset.from_list(list(train_tokens.sequences)),
-            eval_dataset=(Dataset.from_list(list(eval_tokens.sequences))
-                          if eval_tokens else None), callbacks=[bar.callback()])
-    trainer.remove_callback(PrinterCallback)  # the bar shows the loss; no log lines
-    before = _eval_loss(trainer) if eval_tokens and last is None else None
-    started = time.perf_counter()
-    with stop.on_interrupt(), bar:
-        result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    # from here on a Ctrl-C saves and stops at the end of a step (the test waits for the
+    # checkpoints folder to send one)
+    with stop.on_interrupt():
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        trainer_class = SFTTrainer if teacher is None else teacher.trainer_class(
+            SFTTrainer, dtype)
+        with _quiet_datasets():  # its per-step bars over a few hundred rows are noise
+            trainer = trainer_class(
+                model=model, args=config, processing_class=tokenizer,
+                peft_config=peft_config,
+                train_dataset=Dataset.from_list(list(train_tokens.sequences)),
+                eval_dataset=(Dataset.from_list(list(eval_tokens.sequences))
+                              if eval_tokens else None), callbacks=[bar.callback()])
+        trainer.remove_callback(PrinterCallback)  # the bar shows the loss; no log lines
+        before = _eval_loss(trainer) if eval_tokens and last is None else None
+        started = time.perf_counter()
+        with bar:
+            result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     seconds = time.perf_counter() - started
     after = _eval_loss(trainer) if eval_tokens else None
     tuned = Tuned(path=target, base=folder, base_gguf=gguf,
