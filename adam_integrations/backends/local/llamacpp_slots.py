@@ -421,7 +421,8 @@ class _SlotEngine:
         working = [r for r in working if r.source is None or self._copy_shared(r)]
         if not working:  # every request waits for a prefix another one reads: none left
             return
-        working = self._one_adapter_set(working)
+        if self._lora:  # a model without adapters has one set: nothing to choose
+            working = self._one_adapter_set(working)
         self.most_at_once = max(self.most_at_once, len(working))
         reading = [r for r in working if r.pending]
         chunks = prompt_chunks(working)
