@@ -95,3 +95,28 @@ def _located(reference: str) -> Path:
         raise InvalidRequestError(f"{reference} is not in the local Hugging Face cache; "
                                   f"`adam pull {reference}` downloads it", param="adapters")
     return snapshot
+
+
+def chosen_adapters(lora: Sequence[tuple[int, float]] | None,
+                    scales: Sequence[float]) -> tuple[tuple[int, float], ...]:
+    """The adapters one request runs with, as ``(index, scale)`` pairs: ``lora``'s choice
+    (``GenerationConfig.lora``, llama-server's per-request field), checked against the
+    ``scales`` of the adapters loaded; else all of them at those scales. Adapters at scale
+    0 are left out.
+
+    Example:
+        >>> chosen_adapters(None, [1.0, 0.5])
+        ((0, 1.0), (1, 0.5))
+        >>> chosen_adapters([(1, 2.0), (0, 0.0)], [1.0, 0.5])
+        ((1, 2.0),)
+    """
+    if lora is None:
+        return tuple((index, scale) for index, scale in enumerate(scales) if scale)
+    for index, _ in lora:
+        if index >= len(scales):
+            raise InvalidRequestError(
+                f"lora adapter {index} does not exist: this model has "
+                + (f"{len(scales)} adapters (ids 0-{len(scales) - 1})"
+                   if scales else "no adapters (load them with adapters=, or adam "
+                   "serve --lora)"), param="lora")
+    return tuple((index, scale) for index, scale in lora if scale)

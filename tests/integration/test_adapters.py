@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,36 @@ def test_the_gguf_adapter_on_llamacpp_scores_as_peft_does_on_transformers(tiny_p
     assert _mean_gap(peft, llamacpp) < 0.01  # the same model, on two engines
     assert _mean_gap(base, llamacpp) > 0.3  # and the adapter changed it
     assert sum(llamacpp) > sum(base)  # towards the data it learnt
+
+
+def test_a_qwen3_adapter_on_llamacpp_scores_as_peft_does_on_transformers(qwen3, tmp_path,
+                                                                        monkeypatch):
+    """Beyond Llama: Qwen3's layout (NeoX RoPE rows kept as they are, q/k norms untouched)
+    on the Qwen3 fixture, its transformers folder and GGUF of the same weights; the
+    adapter named ``hf:org/repo`` from the Hugging Face cache on llama.cpp."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(qwen3.dense_folder, dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                        init_lora_weights=False)  # random A and B: the adapter does something
+    adapter = tmp_path / "adapter"
+    get_peft_model(model, config).save_pretrained(adapter)
+    snapshot = tmp_path / "hub" / "models--me--qwen3-lora" / "snapshots" / ("0" * 40)
+    shutil.copytree(adapter, snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    text = "Qwen3 reads this sentence on two engines with one adapter."
+    peft = _scores(HuggingFaceModel(str(qwen3.dense_folder), adapters=[adapter],
+                                    dtype="float32"), text)
+    llamacpp = _scores(LlamaCppModel(str(qwen3.dense_gguf), adapters=["hf:me/qwen3-lora"]),
+                       text)
+    base = _scores(LlamaCppModel(str(qwen3.dense_gguf)), text)
+    assert _mean_gap(peft, llamacpp) < _mean_gap(base, llamacpp) / 20, (
+        _mean_gap(peft, llamacpp), _mean_gap(base, llamacpp))
 
 
 def test_a_peft_folder_is_converted_once_and_a_gguf_adapter_is_taken_as_it_is(tiny_parts):
@@ -167,13 +198,21 @@ def test_an_adapter_trained_on_the_checkpoint_applies_to_the_embedded_q4_1_gguf(
     assert math.fsum(quantized) > math.fsum(base)
 
 
-def test_each_request_chooses_its_adapters_and_concurrent_ones_do_not_mix(tiny_parts):
+@pytest.mark.parametrize("backend", ["llamacpp", "huggingface"])
+def test_each_request_chooses_its_adapters_and_concurrent_ones_do_not_mix(tiny_parts,
+                                                                         backend):
     from concurrent.futures import ThreadPoolExecutor
 
     folder, gguf, adapter = tiny_parts
-    both = LlamaCppModel(str(gguf), adapters=[adapter], parallel=4)
-    alone = LlamaCppModel(str(gguf), adapters=[adapter])
-    plain = LlamaCppModel(str(gguf))
+
+    def model(adapters=(), **options):
+        if backend == "llamacpp":
+            return LlamaCppModel(str(gguf), adapters=list(adapters), **options)
+        return HuggingFaceModel(str(folder), adapters=list(adapters), dtype="float32",
+                                **options)
+
+    both, alone, plain = model([adapter], parallel=4), model([adapter]), model()
+    half = model([(adapter, 0.5)])
     ask = [{"role": "user", "content": "Add 7 and 7."}]
     try:
         tuned = alone.chat(ask, max_tokens=12, temperature=0.0).text
@@ -182,24 +221,22 @@ def test_each_request_chooses_its_adapters_and_concurrent_ones_do_not_mix(tiny_p
         assert both.chat(ask, max_tokens=12, temperature=0.0, lora=[]).text == base
         assert both.chat(ask, max_tokens=12, temperature=0.0,
                          lora=[{"id": 0, "scale": 1.0}]).text == tuned
+        assert both.chat(ask, max_tokens=12, temperature=0.0, lora=[(0, 0.5)]).text == \
+            half.chat(ask, max_tokens=12, temperature=0.0).text  # the scale is the request's
         choices = [[], [(0, 1.0)]] * 4
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda lora: both.chat(
                 ask, max_tokens=12, temperature=0.0, lora=lora).text, choices))
         assert answers == [base, tuned] * 4  # each with its own adapters, in one engine
-        assert both.info().details["most_at_once"] >= 2
+        assert both.chat(ask, max_tokens=12, temperature=0.0).text == tuned  # the default
         with pytest.raises(InvalidRequestError, match=r"lora adapter 3 does not exist: "
                                                       r"this model has 1 adapters"):
             both.chat(ask, max_tokens=2, lora=[{"id": 3}])
-        hf = HuggingFaceModel(str(folder), adapters=[adapter], dtype="float32")
-        from adam_integrations import UnsupportedOperationError
-
-        with pytest.raises(UnsupportedOperationError, match=r"runs on llama\.cpp"):
-            hf.chat(ask, max_tokens=2, lora=[])
-        hf.unload()
+        with pytest.raises(InvalidRequestError, match=r"lora adapter 0 is listed twice"):
+            both.chat(ask, max_tokens=2, lora=[(0, 1.0), (0, 0.5)])
     finally:
-        for model in (both, alone, plain):
-            model.unload()
+        for each in (both, alone, plain, half):
+            each.unload()
 
 
 def test_adam_serve_serves_each_lora_as_a_model_and_takes_per_request_lora(tiny_parts,
@@ -248,6 +285,37 @@ def test_adam_serve_serves_each_lora_as_a_model_and_takes_per_request_lora(tiny_
              "--model", "base=smollm2", "--lora", bad], capture_output=True, text=True,
             timeout=120)
         assert failed.returncode != 0 and message in failed.stderr, failed.stderr[-2000:]
+
+
+def test_adam_serve_lora_on_a_checkpoint_serves_the_base_and_each_adapter(tiny_parts,
+                                                                         tmp_path):
+    import openai
+
+    from tests.integration.conftest import ServeProcess
+
+    folder, _, adapter = tiny_parts
+    ask = [{"role": "user", "content": "Add 7 and 7."}]
+    answers = []
+    for adapters in ([adapter], []):  # on transformers, in-process
+        model = HuggingFaceModel(str(folder), adapters=adapters)  # as adam serve loads it
+        answers.append(model.chat(ask, max_tokens=12, temperature=0.0).text)
+        model.unload()
+    tuned, base = answers
+    assert tuned != base
+    running = ServeProcess(tmp_path / "serve.log", "--model", f"tiny={folder}", "--lora",
+                           f"pirate={adapter}")
+    try:
+        client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="none")
+
+        def answer(model: str, **extra) -> str:
+            reply = client.chat.completions.create(model=model, messages=ask, max_tokens=12,
+                                                   temperature=0.0, extra_body=extra)
+            return reply.choices[0].message.content
+
+        assert answer("pirate") == tuned and answer("tiny") == base  # one load, both names
+        assert answer("tiny", lora=[{"id": 0, "scale": 1.0}]) == tuned
+    finally:
+        running.stop()
 
 
 def test_adapter_in_a_modelfile_and_on_api_create_through_the_ollama_client(tiny_parts,

@@ -42,7 +42,7 @@ from adam_integrations.backends.local.llamacpp_slots import (
     SlotScheduler,
 )
 from adam_integrations.catalog.embedding import embedding_prompt
-from adam_integrations.core.adapters import AdapterLike
+from adam_integrations.core.adapters import AdapterLike, chosen_adapters
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     AdamError,
@@ -102,16 +102,7 @@ class _Loaded:
     def adapters_for(self, config: GenerationConfig) -> tuple[tuple[int, float], ...]:
         """The adapters a request decodes with (indices into ``lora``, with scales):
         ``config.lora``'s choice, else all at their scales."""
-        if config.lora is None:
-            return tuple((index, scale) for index, (_, scale) in enumerate(self.lora))
-        for index, _ in config.lora:
-            if index >= len(self.lora):
-                raise InvalidRequestError(
-                    f"lora adapter {index} does not exist: this model has "
-                    + (f"{len(self.lora)} adapters (ids 0-{len(self.lora) - 1})"
-                       if self.lora else "no adapters (load them with adapters=, or adam "
-                       "serve --lora)"), param="lora")
-        return tuple((index, scale) for index, scale in config.lora if scale)
+        return chosen_adapters(config.lora, [scale for _, scale in self.lora])
 
     def piece(self, token: int) -> str:
         """One token's text, special tokens written out (for markers such as </think>)."""

@@ -25,7 +25,11 @@ The loop (``Batcher``), one step at a time:
   temperature/top-k/top-p/min-p), its own random generator (so a seed gives the same
   answer alone or batched), its own token limit and its own cancellation: a row that ends
   (end of turn, limit, the reader left) leaves the batch at the next step, and its reader
-  is released at once.
+  is released at once;
+- **LoRA adapters chosen per request** (llama-server's ``lora``, ``adam serve --lora``):
+  rows batch with the rows that run the same adapters; each group's forward pass applies
+  its own (``ActiveAdapters.use``), and kept prompts serve only requests with the same
+  adapters (vLLM batches adapters per row instead, with kernels of its own).
 
 The loop runs as a job on the compute thread and gives the thread up between steps when
 other torch work waits (another model, embeddings), then carries on.
@@ -85,6 +89,8 @@ class GenerationRequest:
     top_logprobs: int | None = None
     """None: tokens reach the reader as ids; else as ``ScoredToken``s with this many
     alternatives."""
+    adapters: tuple[tuple[int, float], ...] = ()
+    """The LoRA adapters the request runs with (``(index, scale)``; ``chosen_adapters``)."""
     tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     cancel: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -134,16 +140,20 @@ class _KeptPrompt:
 
     tokens: list[int]
     layers: list[tuple[Any, Any]]
+    adapters: tuple[tuple[int, float], ...]
+    """The adapters the keys and values were computed with: only requests with the same
+    ones may use them."""
 
 
 @dataclass(eq=False)
 class _Group:
-    """Rows decoded by one forward pass: their cache (padded on the left to one width) and
-    the attention mask that hides the padding."""
+    """Rows decoded by one forward pass: their cache (padded on the left to one width),
+    the attention mask that hides the padding, and the adapters they all run with."""
 
     rows: list[_Row]
     cache: Any
     mask: Any
+    adapters: tuple[tuple[int, float], ...]
     padded: bool = False
 
 
@@ -253,6 +263,7 @@ class Batcher:
             self._start_from_kept(row)
         chunk = row.ids[:, row.read:min(row.prompt_length, row.read + budget)]
         options = {"logits_to_keep": 1} if self._keeps_logits else {}
+        self._use(row.request.adapters)
         output = self._loaded.model(input_ids=chunk.to(self._loaded.device), use_cache=True,
                                     **{self._cache_name: row.cache}, **options)
         row.cache, row.read = output[self._cache_name], row.read + int(chunk.shape[-1])
@@ -268,20 +279,24 @@ class Batcher:
         """Keep ``row``'s prompt, read whole, for later requests that start like it."""
         if not _paddable(row.cache):
             return
-        tokens = row.ids[0, :row.prompt_length].tolist()
-        self._kept = [kept for kept in self._kept if kept.tokens != tokens[:len(kept.tokens)]]
+        tokens, adapters = row.ids[0, :row.prompt_length].tolist(), row.request.adapters
+        self._kept = [kept for kept in self._kept if kept.adapters != adapters
+                      or kept.tokens != tokens[:len(kept.tokens)]]
         self._kept.append(_KeptPrompt(tokens, [(layer.keys, layer.values)
-                                               for layer in row.cache.layers]))
+                                               for layer in row.cache.layers], adapters))
         del self._kept[:-self.parallel]
 
     def _start_from_kept(self, row: _Row) -> None:
-        """Start ``row``'s cache from the kept prompt that shares most of its prompt (all
-        but its last token at most: that one is read for the logits)."""
+        """Start ``row``'s cache from the kept prompt, computed with the same adapters,
+        that shares most of its prompt (all but its last token at most: that one is read
+        for the logits)."""
         from transformers.cache_utils import DynamicCache
 
         prompt = row.ids[0, :row.prompt_length - 1].tolist()
         best, shared = None, 0
         for kept in self._kept:
+            if kept.adapters != row.request.adapters:
+                continue
             common = common_prefix(kept.tokens, prompt)
             if common > shared:
                 best, shared = kept, common
@@ -299,9 +314,11 @@ class Batcher:
 
         cache, row.cache = row.cache, None
         mask = torch.ones((1, row.length), dtype=torch.long, device=self._loaded.device)
-        group = self._groups[0] if self._groups and _paddable(cache) else None
+        adapters = row.request.adapters
+        group = next((group for group in self._groups if group.adapters == adapters),
+                     None) if _paddable(cache) else None
         if group is None:
-            self._groups.append(_Group([row], cache, mask))
+            self._groups.append(_Group([row], cache, mask, adapters))
             return
         group.padded |= _merge(group, cache, mask)
         group.rows.append(row)
@@ -316,11 +333,17 @@ class Batcher:
                                                        dtype=torch.long, device=device)], 1)
         padding = {"attention_mask": group.mask, "position_ids": torch.tensor(
             [[row.length - 1] for row in group.rows], device=device)} if group.padded else {}
+        self._use(group.adapters)
         output = self._loaded.model(input_ids=tokens, use_cache=True,
                                     **{self._cache_name: group.cache}, **padding)
         group.cache = output[self._cache_name]
         for i, row in enumerate(group.rows):
             self._choose(row, output.logits[i:i + 1, -1, :])
+
+    def _use(self, adapters: tuple[tuple[int, float], ...]) -> None:
+        """Have the next forward pass apply ``adapters`` (a no-op when they already do)."""
+        if self._loaded.adapters is not None:
+            self._loaded.adapters.use(adapters)
 
     def _choose(self, row: _Row, logits: Any) -> bool:
         """Run ``row``'s processors on its next-token logits, pick the token, hand it to

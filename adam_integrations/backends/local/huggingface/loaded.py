@@ -10,6 +10,7 @@ from adam_integrations.core.prompt import TemplateTraits
 from adam_integrations.decoding.grammar import Grammars
 
 if TYPE_CHECKING:
+    from adam_integrations.backends.local.huggingface.adapters import ActiveAdapters
     from adam_integrations.backends.local.huggingface.embedding import EmbeddingQueue
     from adam_integrations.backends.local.huggingface.generation import Batcher
 
@@ -45,5 +46,7 @@ class LoadedModel:
     """The token prompts are padded with in a batch (chat models)."""
     batcher: Batcher | None = None
     """Concurrent requests batched together (chat models)."""
+    adapters: ActiveAdapters | None = None
+    """The LoRA adapters injected (``adapters=``) and which of them apply now."""
     embeddings: EmbeddingQueue | None = None
     """Concurrent requests embedded together (embedding models)."""

@@ -43,7 +43,7 @@ from adam_integrations.backends.local.huggingface.gguf_conversion import convert
 from adam_integrations.backends.local.huggingface.loaded import LoadedModel
 from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
 from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
-from adam_integrations.core.adapters import AdapterLike
+from adam_integrations.core.adapters import AdapterLike, chosen_adapters
 from adam_integrations.core.chat_template import render_chat_template
 from adam_integrations.core.errors import (
     InvalidRequestError,
@@ -226,8 +226,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             raise ModelLoadError(
                 f"transformers could not load {self.source.name} from {folder}: {error}"
             ) from error
-        if self.adapters:
-            apply_peft_adapters(model, self.adapters, self.source.name)
+        adapters = apply_peft_adapters(model, self.adapters, self.source.name) \
+            if self.adapters else None
         model.eval()
         if self._chat_template is not None:
             tokenizer.chat_template = self._chat_template
@@ -245,7 +245,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
             family=getattr(model.config, "model_type", None),
             traits=TemplateTraits.of(getattr(tokenizer, "chat_template", None)),
             grammars=Grammars(_tokenizer_info(tokenizer, vocab_size, eos_ids), eos_ids),
-            pad_id=int(pad[0] if isinstance(pad, list) else pad))
+            pad_id=int(pad[0] if isinstance(pad, list) else pad), adapters=adapters)
         loaded.batcher = Batcher(loaded, self._parallel)
         return loaded
 
@@ -396,6 +396,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         def forward() -> Any:
             import torch
 
+            if loaded.adapters is not None:
+                loaded.adapters.use(loaded.adapters.defaults)
             with torch.inference_mode():
                 ids = torch.tensor([tokens], device=loaded.device)
                 return loaded.model(input_ids=ids).logits[0].float().cpu().numpy()
@@ -444,12 +446,8 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
     ) -> Iterator[Chunk]:
         """Check limits and build everything up front, so bad requests fail before the
         stream starts; the returned iterator then only generates."""
-        if config.lora is not None and config.lora != tuple(
-                (index, adapter.scale) for index, adapter in enumerate(self.adapters)):
-            raise UnsupportedOperationError(
-                "the transformers backend applies its adapters (adapters=) to every "
-                "request; choosing adapters per request (lora) runs on llama.cpp",
-                param="lora")
+        adapters = chosen_adapters(config.lora, loaded.adapters.scales
+                                   if loaded.adapters is not None else [])
         generation = self._generation(loaded, prompt, int(input_ids.shape[-1]),
                                       _context_window(loaded.model.config), config,
                                       load_seconds)
@@ -462,7 +460,7 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
         return stream_tokens(loaded, GenerationRequest(input_ids, config, generation.max_new,
                                                        processors, generator,
                                                        generation.assembler, decoder,
-                                                       top_logprobs(config)))
+                                                       top_logprobs(config), adapters))
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
