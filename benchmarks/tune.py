@@ -13,6 +13,9 @@ the dependencies has: issue 41's goals.
   weights) against PEFT on transformers, and the merged checkpoint converted to F16:
   mean KL (nats) and top-1 agreement over the held-out text. Goal: KL <= 0.01, top-1 >= 97%.
 - **serving**: llama.cpp decode tokens/s with the adapter against without (goal >= 0.9x),
+  measured in turns; the same with the adapter's attention projections alone; the anchors
+  (llama-cpp-python's ``lora_path``, ``llama-server --lora``, the same llama.cpp); a
+  1B-shaped model with a rank-16 adapter (LoRA's cost per layer shrinks as layers widen);
   and the time a request takes after another adapter's against after its own (the switch).
 - **prune**: 25% of the blocks dropped by importance (measured on the domain's training
   half) against at random, then the pruned model distilled from the original on that
@@ -138,14 +141,30 @@ def run_agreement(work: Path, paths: dict[str, Path], adapter: Path, results: di
     results["agreement"] = figures
 
 
-def _decode_speed(adapters: list[Path], ask: list[dict], rounds: int) -> float:
-    model = LlamaCppModel("smollm2", adapters=adapters, parallel=1)
+ASK = "Explain what a tokenizer does."
+DECODE_TOKENS = 128
+
+
+def _decode_speed(gguf: Path, adapters: list[Path], rounds: int) -> float:
+    """Decode tokens/s on the llama.cpp backend (one slot), the median of ``rounds``."""
+    model = LlamaCppModel(str(gguf), adapters=adapters, parallel=1)
     try:
-        model.chat(ask, max_tokens=8, temperature=0.0)  # loaded, warm
-        return statistics.median(model.chat(ask, max_tokens=128, temperature=0.0)
-                                 .usage.tokens_per_second for _ in range(rounds))
+        model.complete(ASK, max_tokens=8, temperature=0.0)  # loaded, warm
+        return statistics.median(
+            model.complete(ASK, max_tokens=DECODE_TOKENS, temperature=0.0)
+            .usage.tokens_per_second for _ in range(rounds))
     finally:
         model.unload()
+
+
+def _ratio(gguf: Path, adapter: Path, rounds: int) -> tuple[float, float]:
+    """Tokens/s without and with ``adapter``, measured in turns (base, adapter, base, ...)
+    so that the machine's drift does not favour either."""
+    base, tuned = [], []
+    for _ in range(rounds):
+        base.append(_decode_speed(gguf, [], 1))
+        tuned.append(_decode_speed(gguf, [adapter], 1))
+    return statistics.median(base), statistics.median(tuned)
 
 
 def _anchor_speed(lora: Path | None, rounds: int) -> float:
@@ -159,20 +178,91 @@ def _anchor_speed(lora: Path | None, rounds: int) -> float:
         speeds = []
         for _ in range(rounds):
             began = time.perf_counter()
-            done = llm.create_completion("Explain what a tokenizer does.", max_tokens=128,
-                                         temperature=0.0)
+            done = llm.create_completion(ASK, max_tokens=DECODE_TOKENS, temperature=0.0)
             speeds.append(done["usage"]["completion_tokens"] / (time.perf_counter() - began))
         return statistics.median(speeds)
     finally:
         llm.close()
 
 
-def run_serving(adapter: Path, results: dict, rounds: int = 3) -> None:
-    ask = [{"role": "user", "content": "Explain what a tokenizer does."}]
-    base, tuned = _decode_speed([], ask, rounds), _decode_speed([adapter], ask, rounds)
-    gguf = adapter_for_gguf(adapter, read_gguf_header(EMBEDDED_CHAT.require_path()),
-                            EMBEDDED_CHAT.require_path())
+def _llama_server_speed(lora: Path | None, rounds: int) -> float:
+    """llama.cpp's own ``llama-server --lora`` (decode tokens/s from its timings)."""
+    import httpx
+    from llama_server_build import llama_server_binary  # benchmarks/, built once
+    from server_process import _ServerProcess
+
+    class LlamaServer(_ServerProcess):
+        name = "llama-server"
+
+        def command(self, port: int) -> list[str]:
+            return [str(llama_server_binary()), "-m", str(EMBEDDED_CHAT.require_path()),
+                    "--host", "127.0.0.1", "--port", str(port), "-np", "1", "-c", "512",
+                    "-t", str(usable_cores()), *(["--lora", str(lora)] if lora else [])]
+
+        def urls(self, port: int) -> tuple[str, str]:
+            return (f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/health")
+
+    with LlamaServer() as url:
+        def once(tokens: int) -> float:
+            answer = httpx.post(f"{url}/completion", timeout=300, json={
+                "prompt": ASK, "n_predict": tokens, "temperature": 0, "cache_prompt": False})
+            return float(answer.json()["timings"]["predicted_per_second"])
+
+        once(8)
+        return statistics.median(once(DECODE_TOKENS) for _ in range(rounds))
+
+
+def _attention_only(adapter: Path, target: Path) -> Path:
+    """The adapter's attention projections alone, as a PEFT folder of its own (for the
+    decode cost of fewer adapted layers; the weights are the trained ones)."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    target.mkdir(parents=True, exist_ok=True)
+    save_file({key: value for key, value in weights.items() if ".self_attn." in key},
+              str(target / "adapter_model.safetensors"))
+    config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    config["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    (target / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    return target
+
+
+def _wider_model(work: Path) -> tuple[Path, Path]:
+    """A Llama of 1B's shape (hidden 2048, 16 blocks, MLP 8192: Llama 3.2 1B's) with
+    random weights, as Q4_1 like the embedded model, and a random rank-16 adapter on all
+    its linear layers: decode speed does not depend on what the weights say."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    checkpoint = converted_gguf(EMBEDDED_CHAT.require_path())[0]
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=2048, intermediate_size=8192,
+        num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
+        max_position_embeddings=4096, tie_word_embeddings=True))
+    model.save_pretrained(work / "wide")
+    tokenizer.save_pretrained(work / "wide")
+    get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                     init_lora_weights=False)).save_pretrained(
+        work / "wide-adapter")
+    write_gguf(work / "wide", work / "wide-f16.gguf", "F16")
+    quantize(str(work / "wide-f16.gguf"), "Q4_1", output=work / "wide-q4_1.gguf",
+             progress=False)
+    return work / "wide-q4_1.gguf", work / "wide-adapter"
+
+
+def run_serving(work: Path, adapter: Path, results: dict, rounds: int = 5) -> None:
+    embedded = EMBEDDED_CHAT.require_path()
+    base, tuned = _ratio(embedded, adapter, rounds)
+    attention = _attention_only(adapter, work / "adapter-attention")
+    base_a, tuned_a = _ratio(embedded, attention, rounds)
+    gguf = adapter_for_gguf(adapter, read_gguf_header(embedded), embedded)
     anchor_base, anchor_tuned = _anchor_speed(None, rounds), _anchor_speed(gguf, rounds)
+    server_base, server_tuned = _llama_server_speed(None, rounds), \
+        _llama_server_speed(gguf, rounds)
+    wide_base, wide_tuned = _ratio(*_wider_model(work), rounds)
     # two slots: each adapter set keeps its own cached prompt (llamacpp_slots.choose_slot)
     model = LlamaCppModel("smollm2", adapters=[adapter], parallel=2)
     short = [{"role": "user", "content": "Hi"}]
@@ -188,14 +278,20 @@ def run_serving(adapter: Path, results: dict, rounds: int = 3) -> None:
         model.unload()
     results["serving"] = {
         "base_tokens_per_second": base, "adapter_tokens_per_second": tuned,
-        "ratio": tuned / base, "llama_cpp_python_base": anchor_base,
-        "llama_cpp_python_adapter": anchor_tuned,
+        "ratio": tuned / base, "attention_only_ratio": tuned_a / base_a,
         "llama_cpp_python_ratio": anchor_tuned / anchor_base,
+        "llama_server_base": server_base, "llama_server_adapter": server_tuned,
+        "llama_server_ratio": server_tuned / server_base,
+        "wide_base_tokens_per_second": wide_base, "wide_adapter_tokens_per_second": wide_tuned,
+        "wide_ratio": wide_tuned / wide_base,
         "request_after_same_adapter_ms": 1000 * statistics.median(same),
         "request_after_switch_ms": 1000 * statistics.median(switched)}
     print(f"serving: decode {tuned:.1f} tokens/s with the adapter, {base:.1f} without "
-          f"({tuned / base:.2f}x; llama-cpp-python's own lora_path: {anchor_tuned:.1f} and "
-          f"{anchor_base:.1f}, {anchor_tuned / anchor_base:.2f}x); a 1-token request "
+          f"({tuned / base:.2f}x; attention-only adapter {tuned_a / base_a:.2f}x; "
+          f"llama-cpp-python's own lora_path {anchor_tuned / anchor_base:.2f}x; "
+          f"llama-server --lora {server_tuned:.1f} and {server_base:.1f}, "
+          f"{server_tuned / server_base:.2f}x); a 1B-shaped model (Q4_1): {wide_tuned:.1f} "
+          f"and {wide_base:.1f}, {wide_tuned / wide_base:.2f}x; a 1-token request "
           f"{1000 * statistics.median(same):.0f} ms after its own adapter, "
           f"{1000 * statistics.median(switched):.0f} ms after a switch")
 
@@ -278,7 +374,7 @@ def main() -> int:
     if "agreement" in parts:
         run_agreement(work, paths, adapter, results)
     if "serving" in parts:
-        run_serving(adapter, results)
+        run_serving(work, adapter, results)
     if "prune" in parts:
         run_prune(work, paths, args.steps, results)
     if "throughput" in parts:

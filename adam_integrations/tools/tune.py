@@ -14,8 +14,8 @@ What is here is what the trainer does not do for a user:
   trained on its dequantized checkpoint, so the adapter applies to that GGUF too;
 - a progress bar with the loss, tokens/s and time left; checkpoints under
   ``<output>/checkpoints`` (a run killed or stopped with Ctrl-C resumes from the last
-  whole one with ``resume=True``; the first Ctrl-C saves and stops at the end of the
-  step, leaving a usable adapter); the result written beside them under a temporary
+  whole one with ``resume=True``; the first Ctrl-C or SIGTERM saves and stops at the end
+  of the step, leaving a usable adapter); the result written beside them under a temporary
   name and moved into place when whole, with ``adam-tune.json`` saying what it was
   trained on.
 
@@ -495,8 +495,11 @@ def _quiet_datasets() -> Iterator[None]:
 
 
 class _Stop:
-    """The first Ctrl-C asks the trainer to save and stop after the current step (so the
-    weights are whole); a second one interrupts at once."""
+    """The first Ctrl-C (or SIGTERM, as ``kill``, ``docker stop`` and job schedulers send
+    it) asks the trainer to save and stop after the current step, so the weights are whole;
+    a second one interrupts at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
@@ -509,13 +512,15 @@ class _Stop:
 
         def handler(signum: int, frame: Any) -> None:
             self.requested = True
-            signal.signal(signal.SIGINT, previous)
+            for number, was in previous.items():
+                signal.signal(number, was)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {number: signal.signal(number, handler) for number in self.SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, was in previous.items():
+                signal.signal(number, was)
 
 
 class _Progress:

@@ -102,6 +102,19 @@ def smollm2_checkpoint(chat_gguf_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_llama_gguf(tmp_path_factory, smollm2_checkpoint) -> Path:
+    """A tiny random-weight Llama with SmolLM2's tokenizer and template as an F32 GGUF
+    (``tests/fixtures/tiny_models.py``): for tests of converting a GGUF, which take
+    seconds on it and half a minute on the embedded model."""
+    from adam_integrations.sharing.checkpoint_gguf import write_gguf
+    from tests.fixtures.tiny_models import tiny_llama
+
+    root = tmp_path_factory.mktemp("tiny-llama-gguf")
+    write_gguf(tiny_llama(root / "tiny-llama", smollm2_checkpoint), root / "tiny.gguf", "F32")
+    return root / "tiny.gguf"
+
+
+@pytest.fixture(scope="session")
 def embedding_folder() -> Path:
     return EMBEDDED_EMBEDDING.require_path()
 

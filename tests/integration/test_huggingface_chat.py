@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,19 +35,28 @@ def test_info_describes_the_real_model(chat_model, chat_gguf_path):
     assert info.quantization == "Q4_1"
 
 
-def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(chat_model, chat_gguf_path,
-                                                               tmp_path):
-    # a cache of its own: whichever test converted the GGUF first in the session's cache
-    first = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=tmp_path)
+@pytest.fixture(scope="module")
+def tiny_conversion(tiny_llama_gguf, tmp_path_factory) -> tuple[Path, bool, str]:
+    """The tiny GGUF converted once into a conversion cache of its own (whichever test
+    converted a GGUF first in the session's cache): the cache, whether that load came from
+    the cache, and its greedy answer."""
+    root = tmp_path_factory.mktemp("conversions") / "gguf-conversions"
+    first = HuggingFaceModel(str(tiny_llama_gguf), conversion_cache_dir=root)
     try:
-        assert first.info().details["from_conversion_cache"] is False
+        return (root, first.info().details["from_conversion_cache"],
+                first.chat(QUESTION, max_tokens=8, **GREEDY).text)
     finally:
         first.unload()
-    again = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=tmp_path)
+
+
+def test_a_second_load_of_a_gguf_reuses_the_cached_conversion(tiny_llama_gguf,
+                                                               tiny_conversion):
+    root, first_from_cache, answer = tiny_conversion
+    assert first_from_cache is False
+    again = HuggingFaceModel(str(tiny_llama_gguf), conversion_cache_dir=root)
     try:
         assert again.info().details["from_conversion_cache"] is True
-        assert again.chat(QUESTION, max_tokens=8, **GREEDY).text == chat_model.chat(
-            QUESTION, max_tokens=8, **GREEDY).text
+        assert again.chat(QUESTION, max_tokens=8, **GREEDY).text == answer
     finally:
         again.unload()
 
@@ -62,22 +72,22 @@ def test_the_conversion_cache_is_named_after_the_transformers_that_wrote_it(chat
 
 
 def test_a_cached_conversion_that_no_longer_loads_is_converted_again_and_replaced(
-        tmp_path, chat_model, chat_gguf_path):
+        tmp_path, tiny_llama_gguf, tiny_conversion):
     """As after a transformers downgrade: the cached folder names a model type this
     transformers does not know. The entry is converted again, not reported as broken."""
-    cached = chat_model.engine(load=False).folder
+    cached_root, _, answer = tiny_conversion
     root = tmp_path / "gguf-conversions"
-    shutil.copytree(cached, root / cached.name)
-    config = root / cached.name / "config.json"
+    shutil.copytree(cached_root, root)
+    [cached] = list(root.iterdir())
+    config = cached / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()),
                                   "model_type": "no-such-model-type"}))
-    model = HuggingFaceModel(str(chat_gguf_path), conversion_cache_dir=root)
+    model = HuggingFaceModel(str(tiny_llama_gguf), conversion_cache_dir=root)
     try:
         assert model.info().details["from_conversion_cache"] is False
         assert "no-such-model-type" not in config.read_text()  # replaced in place
         assert [p.name for p in root.iterdir()] == [cached.name]  # nothing left beside it
-        assert model.chat(QUESTION, max_tokens=8, **GREEDY).text == chat_model.chat(
-            QUESTION, max_tokens=8, **GREEDY).text
+        assert model.chat(QUESTION, max_tokens=8, **GREEDY).text == answer
     finally:
         model.unload()
 

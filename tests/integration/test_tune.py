@@ -216,22 +216,28 @@ def test_the_command_line_trains_and_ctrl_c_leaves_a_usable_adapter(tiny, chat_d
                  "--eval-data", str(chat_data)]) == 0
     out = capsys.readouterr().out
     assert "LoRA adapter:" in out and "3 steps" in out and "held-out loss" in out
-    # a long run stopped with Ctrl-C: saved at the end of the step, reported, resumable
-    target = tmp_path / "stopped"
-    process = subprocess.Popen(
+    # long runs stopped with Ctrl-C, and with SIGTERM (kill, docker stop): saved at the end
+    # of the step, reported, resumable
+    runs = {number: (tmp_path / f"stopped-{number.name}", subprocess.Popen(
         [sys.executable, "-m", "adam_integrations.cli", "tune", str(tiny), "--data",
-         str(chat_data), "-o", str(target), "--max-steps", "100000", "--max-length", "64",
-         "--save-steps", "100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+         str(chat_data), "-o", str(tmp_path / f"stopped-{number.name}"), "--max-steps",
+         "100000", "--max-length", "64", "--save-steps", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})) for number in (signal.SIGINT,
+                                                                      signal.SIGTERM)}
     deadline = time.monotonic() + 120
-    while not (target / "checkpoints").is_dir() and time.monotonic() < deadline:
+    while not all((target / "checkpoints").is_dir() for target, _ in runs.values()) and \
+            time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3)  # training under way
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr[-2000:]
-    assert "stopped early" in stdout
-    record = json.loads((target / TUNE_RECORD).read_text())
-    assert record["interrupted"] and 0 < record["steps"] < 100000
-    assert (target / "adapter_model.safetensors").is_file()
-    assert math.isfinite(record["train_loss"])
+    for number, (_, process) in runs.items():
+        process.send_signal(number)
+    for target, process in runs.values():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr[-2000:]
+        assert "stopped early" in stdout
+        record = json.loads((target / TUNE_RECORD).read_text())
+        assert record["interrupted"] and 0 < record["steps"] < 100000
+        assert (target / "adapter_model.safetensors").is_file()
+        assert math.isfinite(record["train_loss"])
+        assert not list(target.glob(".result-*"))
