@@ -41,6 +41,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.registry import ModelRegistry, registry
+from adam_integrations.core.rerank import RankedDocument, Reranking
 from adam_integrations.core.types import (
     ChatMessage,
     Chunk,
@@ -69,6 +70,8 @@ __all__ = [
     "ModelNotFoundError",
     "ModelRegistry",
     "ModelSource",
+    "RankedDocument",
+    "Reranking",
     "SchemaRelaxationWarning",
     "ToolCall",
     "UnknownBackendError",

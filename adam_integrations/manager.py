@@ -31,6 +31,7 @@ from adam_integrations.core.errors import (
 )
 from adam_integrations.core.loaded import loaded_models, parse_keep_alive
 from adam_integrations.core.registry import AUTO, BackendChoice, accepted_options, registry
+from adam_integrations.core.rerank import Reranking
 from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
 from adam_integrations.core.stores.ollama_store import ModelLayers
 from adam_integrations.core.types import (
@@ -41,6 +42,7 @@ from adam_integrations.core.types import (
     GenerationConfig,
     ModelInfo,
     ModelSource,
+    Purpose,
     check_prompt,
     collect,
 )
@@ -82,6 +84,9 @@ class ModelManager:
             ``shared_as`` then holds its Ollama name. A transformers checkpoint
             (safetensors) is converted to a GGUF once, kept in the cache, and shared.
         embedding_model: the model reference for ``embed``; None = the default embedder.
+        rerank_model: the model reference for ``rerank`` (a Qwen3-Reranker, or any chat
+            model, by Qwen3-Reranker's method); None = the embedded chat model, which
+            ranks weakly.
         min_speed: with no model named, the pick for this machine is the largest that
             decodes at this many tokens/s or more (estimated; default 10).
         keep_alive: unload the models after this much idle time (seconds or "5m"; 0 =
@@ -106,6 +111,7 @@ class ModelManager:
         model: str | None = None,
         share_with_ollama: bool = False,
         embedding_model: str | None = None,
+        rerank_model: str | None = None,
         keep_alive: float | str | None = None,
         min_speed: float = MIN_SPEED,
         **backend_options: Any,
@@ -135,6 +141,10 @@ class ModelManager:
         self._embedder: ModelBackend | None = None
         self.embedding_explanation = ""
         """Like ``explanation``, for the embedding model (set once it is created)."""
+        self._rerank_reference = rerank_model
+        self._reranker: ModelBackend | None = None
+        self.rerank_explanation = ""
+        """Like ``explanation``, for the reranking model (set once it is created)."""
 
     def __repr__(self) -> str:
         if "choice" not in self.__dict__:
@@ -231,17 +241,31 @@ class ModelManager:
     def embedder(self) -> ModelBackend:
         """The embedding model's backend, created on first use."""
         if self._embedder is None:
-            source = resolve_model(self._embedding_reference, purpose="embedding")
-            requested = self.model_type
-            if requested.lower() != AUTO and registry.get(requested).refuses(source):
-                requested = AUTO  # e.g. llama.cpp chat, safetensors embedder
-            choice = registry.choose(requested, source)
-            options = accepted_options(choice.backend_class, self._backend_options)
-            options.pop("adapters", None)  # the chat model's, not the embedder's
-            self._embedder = self._shared_backend(source, choice, options)
-            self.embedding_explanation = (f"{source.explanation}; on {choice.backend_class.name}"
-                                          f": {choice.reason}")
+            self._embedder, self.embedding_explanation = self._role_backend(
+                self._embedding_reference, "embedding")
         return self._embedder
+
+    @property
+    def reranker(self) -> ModelBackend:
+        """The reranking model's backend, created on first use."""
+        if self._reranker is None:
+            self._reranker, self.rerank_explanation = self._role_backend(
+                self._rerank_reference, "rerank")
+        return self._reranker
+
+    def _role_backend(self, reference: str | None,
+                      purpose: Purpose) -> tuple[ModelBackend, str]:
+        """The backend of the embedding or reranking model (one load shared with any other
+        user of the same model and options), and why it was chosen."""
+        source = resolve_model(reference, purpose=purpose)
+        requested = self.model_type
+        if requested.lower() != AUTO and registry.get(requested).refuses(source):
+            requested = AUTO  # e.g. llama.cpp chat, safetensors embedder
+        choice = registry.choose(requested, source)
+        options = accepted_options(choice.backend_class, self._backend_options)
+        options.pop("adapters", None)  # the chat model's, not this one's
+        return (self._shared_backend(source, choice, options),
+                f"{source.explanation}; on {choice.backend_class.name}: {choice.reason}")
 
     def _shared_backend(
         self, source: ModelSource, choice: BackendChoice, options: dict[str, Any]
@@ -260,8 +284,9 @@ class ModelManager:
         """Free the memory of both models; the next call loads again."""
         if "backend" in self.__dict__:
             self.backend.unload()
-        if self._embedder is not None:
-            self._embedder.unload()
+        for backend in (self._embedder, self._reranker):
+            if backend is not None:
+                backend.unload()
 
     def __enter__(self) -> ModelManager:
         return self
@@ -416,6 +441,22 @@ class ModelManager:
         """Async ``batch_embed``."""
         with loaded_models.in_use(self.embedder):
             return await self.embedder.aembed(texts, kind=kind)
+
+    # -- reranking -------------------------------------------------------------------
+    def rerank(self, query: str, documents: list[str], *, top_n: int | None = None,
+               instruction: str | None = None) -> Reranking:
+        """``documents`` ordered by relevance to ``query``, best first, each with its index
+        and score (``ModelBackend.rerank``), on the reranking model (``rerank_model``)."""
+        with loaded_models.in_use(self.reranker):
+            return self.reranker.rerank(query, documents, top_n=top_n,
+                                        instruction=instruction)
+
+    async def arerank(self, query: str, documents: list[str], *, top_n: int | None = None,
+                      instruction: str | None = None) -> Reranking:
+        """Async ``rerank``."""
+        with loaded_models.in_use(self.reranker):
+            return await self.reranker.arerank(query, documents, top_n=top_n,
+                                               instruction=instruction)
 
     # -- helpers ---------------------------------------------------------------------
     def _single_turn(

@@ -31,11 +31,15 @@ def default_model(purpose: Purpose = "chat", *, min_speed: float = MIN_SPEED) ->
         reference, pick = default_chat_reference(min_speed)
         if reference is not None:
             return replace(resolve_reference(reference), explanation=f"no model named; {pick}")
-    model = EMBEDDED_CHAT if purpose == "chat" else EMBEDDED_EMBEDDING
+    model = EMBEDDED_EMBEDDING if purpose == "embedding" else EMBEDDED_CHAT
     why = (
         f"no model named; using the embedded default {model.description} "
         f"(offline fallback from the {model.distribution} package)"
     )
+    if purpose == "rerank":
+        why = (f"no reranker named; the embedded {model.description} reranks by "
+               "Qwen3-Reranker's method, weakly: name a reranker (e.g. "
+               "qwen3_reranker_0.6b) for good rankings")
     if pick:
         why = f"{why}; {pick}"
     return local_source(model.require_path(), name=model.name, embedded=True, explanation=why)

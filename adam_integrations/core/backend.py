@@ -1,7 +1,8 @@
 """ModelBackend: the interface every backend (transformers, llama.cpp, Ollama) implements.
 
 A backend implements four primitives: ``_stream_chat``, ``_stream_complete``, ``_embed``
-and ``info``, plus ``load``/``unload``/``is_loaded``. Everything else is derived here, once:
+and ``info``, plus ``load``/``unload``/``is_loaded``, and ``_rerank`` where it can rerank.
+Everything else is derived here, once:
 
 - input validation (messages, prompt, generation options, embedding input);
 - non-streaming calls, which are the stream collected (``chat``, ``complete``);
@@ -22,6 +23,7 @@ from adam_integrations.core.errors import (
     InvalidRequestError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.rerank import PairScores, Reranking, check_rerank, ranked
 from adam_integrations.core.streaming import iterate_in_thread
 from adam_integrations.core.tools import ResponseFormat
 from adam_integrations.core.types import (
@@ -98,6 +100,15 @@ class ModelBackend(ABC):
     @abstractmethod
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
         """Embed a validated, non-empty list of texts (queries or documents)."""
+
+    def _rerank(self, query: str, documents: list[str],
+                instruction: str | None) -> PairScores:
+        """Score validated, non-empty ``documents`` against ``query``, in their order.
+        A backend that cannot rerank keeps this refusal."""
+        raise UnsupportedOperationError(
+            f"the {self.name or type(self).__name__} backend cannot rerank; rerank with a "
+            "model on the in-process backends (llama.cpp, transformers) or an "
+            "OpenAI-compatible server with /v1/rerank")
 
     def sampling_preset(self, config: GenerationConfig) -> dict[str, Any]:
         """The model family's recommended sampling for this request's mode, as
@@ -195,6 +206,22 @@ class ModelBackend(ABC):
         """
         checked = check_texts(texts)
         return self._embed(checked, kind) if checked else []
+
+    def rerank(self, query: str, documents: list[str], *, top_n: int | None = None,
+               instruction: str | None = None) -> Reranking:
+        """The ``documents`` ordered by relevance to ``query``, best first (``top_n`` of
+        them when given), each with its index in ``documents`` and its score.
+        ``instruction`` says what relevance means for Qwen3-Reranker's method (default:
+        "Given a web search query, retrieve relevant passages that answer the query")."""
+        checked, texts, count, how = check_rerank(query, documents, top_n, instruction)
+        return ranked(self._rerank(checked, texts, how), texts, count, self.info().name)
+
+    async def arerank(self, query: str, documents: list[str], *, top_n: int | None = None,
+                      instruction: str | None = None) -> Reranking:
+        """Async ``rerank``, computed on a worker thread."""
+        checked, texts, count, how = check_rerank(query, documents, top_n, instruction)
+        scores = await asyncio.to_thread(self._rerank, checked, texts, how)
+        return ranked(scores, texts, count, self.info().name)
 
     async def astream_chat(
         self, messages: Messages, config: GenerationConfig | None = None, **options: Any

@@ -38,7 +38,7 @@ Capability = Literal["completion", "chat", "embedding", "tools", "thinking", "in
 """``insert``: fill-in-the-middle (a completion with a ``suffix``)."""
 
 SourceKind = Literal["hub", "folder", "gguf", "ollama", "remote"]
-Purpose = Literal["chat", "embedding"]
+Purpose = Literal["chat", "embedding", "rerank"]
 EmbeddingKind = Literal["document", "query"]
 """What a text to embed is: retrieval models embed queries and documents differently."""
 

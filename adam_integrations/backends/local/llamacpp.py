@@ -38,6 +38,7 @@ from adam_integrations.backends.local.llamacpp_slots import (
     END_OF_ANSWER,
     END_OF_TURN,
     FINISHED,
+    LastLogits,
     PromptScores,
     SlotScheduler,
 )
@@ -53,6 +54,13 @@ from adam_integrations.core.errors import (
 from adam_integrations.core.hardware import available_memory, usable_cores
 from adam_integrations.core.memory import GIB, kv_bytes_per_token, largest_context
 from adam_integrations.core.prompt import TemplateTraits, insert_unsupported
+from adam_integrations.core.rerank import (
+    PairScores,
+    document_tokens,
+    rerank_prompt,
+    yes_no_ids,
+    yes_probability,
+)
 from adam_integrations.core.stores.gguf_header import GGUFHeader, read_gguf_header
 from adam_integrations.core.stores.hub import hub_gguf
 from adam_integrations.core.streaming import Failure, current_stop_signal
@@ -342,6 +350,49 @@ class LlamaCppModel(InProcessBackend[_Loaded]):
                 scores = event.scores
         return prompt_logprobs(tokens, scores,
                                lambda t: loaded.llama.detokenize([t], special=True))
+
+    def _rerank(self, query: str, documents: list[str],
+                instruction: str | None) -> PairScores:
+        """Qwen3-Reranker's method (``core.rerank``) in the slots: every document is a
+        request of its own, read together as the slots allow; the part shared by all (the
+        judge's prompt, instruction and query) is read once and reused from the slot
+        caches, so each document costs only its own tokens. A document too long for a
+        slot's window is cut, as the reference code truncates it."""
+        loaded = self._ensure_loaded()
+        self._check_generates(loaded)
+        llama = loaded.llama
+
+        def tokens(text: str, *, first: bool = False) -> list[int]:
+            return list(llama.tokenize(text.encode(), add_bos=first, special=True))
+
+        yes, no = yes_no_ids(tokens, self.source.name)
+        prompt = rerank_prompt(query, instruction)
+        shared, answer = tokens(prompt.shared, first=True), tokens(prompt.answer_start)
+        middles, truncated = document_tokens(
+            prompt, documents, tokens, window=loaded.slots.window - 1,
+            used=len(shared) + len(answer), name=self.source.name)
+        pairs = [shared + middle + answer for middle in middles]
+        adapters = loaded.adapters_for(GenerationConfig())
+        requests = [loaded.slots.submit(pair, 0, None, None, adapters=adapters,
+                                        last_logits=(yes, no)) for pair in pairs]
+        scores = []
+        try:
+            for request in requests:
+                found = None
+                while (event := request.events.get()) is not FINISHED:
+                    if isinstance(event, Failure):
+                        raise AdamError(f"reranking failed: {event.error}") from event.error
+                    if isinstance(event, LastLogits):
+                        found = event.values
+                if found is None:
+                    raise AdamError("reranking stopped before every document was read "
+                                    "(the model was unloaded); send it again")
+                scores.append(yes_probability(yes_logit=found[0], no_logit=found[1]))
+        finally:
+            for request in requests:
+                if not request.released.is_set():
+                    loaded.slots.cancel_soon(request)
+        return PairScores(scores, sum(map(len, pairs)), truncated)
 
     def _generating(self, loaded: _Loaded) -> bool:
         return loaded.slots.busy()

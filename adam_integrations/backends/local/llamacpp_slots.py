@@ -115,6 +115,17 @@ class SlotRequest:
     """The LoRA adapters this request is decoded with (indices into the scheduler's
     ``adapters``, with scales): a step decodes only requests of one set
     (``_SlotEngine._one_adapter_set``)."""
+    last_logits: tuple[int, ...] | None = None
+    """With ``max_new`` 0: the token ids whose logits after the prompt's last token are
+    sent as one ``LastLogits`` event (reranking by a yes/no answer)."""
+
+
+@dataclass(frozen=True)
+class LastLogits:
+    """Event: the logits after the prompt's last token of the ids asked for
+    (``SlotRequest.last_logits``), in their order."""
+
+    values: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -171,14 +182,16 @@ class SlotScheduler:
                penalties: Penalties | None = None,
                top_logprobs: int | None = None,
                prompt_top: int | None = None,
-               adapters: tuple[tuple[int, float], ...] = ()) -> SlotRequest:
+               adapters: tuple[tuple[int, float], ...] = (),
+               last_logits: tuple[int, ...] | None = None) -> SlotRequest:
         """Queue a generation of at most ``max_new`` tokens (0: only read the prompt) with
         the LoRA ``adapters`` (indices into this scheduler's, with scales); its tokens arrive on
         ``request.events`` (scored, with ``top_logprobs`` alternatives, unless it is
         None), after the prompt's scores when ``prompt_top`` is given (see
-        ``SlotRequest.prompt_top``)."""
+        ``SlotRequest.prompt_top``), or the logits of ``last_logits`` after the prompt
+        (``SlotRequest.last_logits``)."""
         return self._engine.submit(prompt, max_new, sampler, decoder, penalties,
-                                   top_logprobs, prompt_top, adapters)
+                                   top_logprobs, prompt_top, adapters, last_logits)
 
     def cancel(self, request: SlotRequest) -> None:
         """Stop ``request`` at the next step and wait until it has left its slot (then its
@@ -272,13 +285,14 @@ class _SlotEngine:
                decoder: ConstrainedDecoder | None,
                penalties: Penalties | None, top_logprobs: int | None,
                prompt_top: int | None = None,
-               adapters: tuple[tuple[int, float], ...] = ()) -> SlotRequest:
+               adapters: tuple[tuple[int, float], ...] = (),
+               last_logits: tuple[int, ...] | None = None) -> SlotRequest:
         if not prompt:
             raise AdamError("a generation needs at least one prompt token")
         request = SlotRequest(prompt=list(prompt), max_new=max_new, sampler=sampler,
                               decoder=decoder, penalties=penalties,
                               top_logprobs=top_logprobs, prompt_top=prompt_top,
-                              adapters=adapters)
+                              adapters=adapters, last_logits=last_logits)
         with self._state:
             if self._closing:
                 raise AdamError("the model was unloaded while this request started; "
@@ -438,7 +452,7 @@ class _SlotEngine:
                     read = len(request.slot.tokens)  # prompt tokens read, this one too
                     if scoring and read < len(request.prompt):
                         request.scoring.append((row, request.prompt[read]))
-                if not request.pending and request.max_new > 0:
+                if not request.pending and (request.max_new > 0 or request.last_logits):
                     # the prompt's last token gives the first logits
                     self._batch.logits[row], request.row = True, row
         batch = self._batch
@@ -455,6 +469,11 @@ class _SlotEngine:
                 request.events.put(PromptScores(request.prompt_scores))
                 request.prompt_top = None
             if request.max_new == 0:  # it only read the prompt
+                if request.last_logits is not None and request.row >= 0:
+                    logits = self._logits(request.row)
+                    request.events.put(LastLogits(tuple(float(logits[token])
+                                                        for token in request.last_logits)))
+                    request.row = -1
                 self._finish(request)
             elif request.row >= 0:
                 self._sample(request)

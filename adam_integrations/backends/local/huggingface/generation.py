@@ -173,11 +173,9 @@ class Batcher:
         """Prompts read lately, the most recently used last."""
         self._scheduled = False
         self._lock = threading.Lock()
-        parameters = inspect.signature(loaded.model.forward).parameters
-        self._keeps_logits = "logits_to_keep" in parameters
-        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
-        """What this transformers calls the cache, as argument and output (``cache`` from
-        5.25; ``past_key_values`` before)."""
+        self._keeps_logits = "logits_to_keep" in inspect.signature(
+            loaded.model.forward).parameters
+        self._cache_name = cache_name(loaded.model)
 
     def submit(self, request: GenerationRequest) -> None:
         with self._lock:
@@ -277,7 +275,7 @@ class Batcher:
 
     def _keep(self, row: _Row) -> None:
         """Keep ``row``'s prompt, read whole, for later requests that start like it."""
-        if not _paddable(row.cache):
+        if not paddable(row.cache):
             return
         tokens, adapters = row.ids[0, :row.prompt_length].tolist(), row.request.adapters
         self._kept = [kept for kept in self._kept if kept.adapters != adapters
@@ -316,7 +314,7 @@ class Batcher:
         mask = torch.ones((1, row.length), dtype=torch.long, device=self._loaded.device)
         adapters = row.request.adapters
         group = next((group for group in self._groups if group.adapters == adapters),
-                     None) if _paddable(cache) else None
+                     None) if paddable(cache) else None
         if group is None:
             self._groups.append(_Group([row], cache, mask, adapters))
             return
@@ -376,7 +374,14 @@ class Batcher:
         self._reading, self._groups = [], []
 
 
-def _paddable(cache: Any) -> bool:
+def cache_name(module: Any) -> str:
+    """What this transformers calls the cache of ``module``'s forward, as argument and
+    output (``cache`` from 5.25; ``past_key_values`` before)."""
+    return "cache" if "cache" in inspect.signature(module.forward).parameters \
+        else "past_key_values"
+
+
+def paddable(cache: Any) -> bool:
     """Whether ``cache`` holds plain full-attention keys and values (which can be padded
     on the left and batched), rather than sliding windows or recurrent states."""
     from transformers.cache_utils import DynamicLayer
@@ -411,7 +416,7 @@ def _select_rows(group: _Group, keep: list[int]) -> None:
     group.mask = group.mask[keep]
     used = group.mask.sum(0).nonzero()
     first = int(used[0]) if len(used) else 0
-    if first and _paddable(group.cache):
+    if first and paddable(group.cache):
         for layer in group.cache.layers:
             layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
         group.mask = group.mask[:, first:]

@@ -42,6 +42,7 @@ from adam_integrations.backends.local.huggingface.generation import (
 from adam_integrations.backends.local.huggingface.gguf_conversion import converted_gguf
 from adam_integrations.backends.local.huggingface.loaded import LoadedModel
 from adam_integrations.backends.local.huggingface.onnx_int8 import OnnxEncoder
+from adam_integrations.backends.local.huggingface.rerank import score_pairs
 from adam_integrations.backends.local.in_process import InProcessBackend, parallel_slots
 from adam_integrations.core.adapters import AdapterLike, chosen_adapters
 from adam_integrations.core.chat_template import render_chat_template
@@ -51,6 +52,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.prompt import FIM_MARKERS, TemplateTraits, insert_unsupported
+from adam_integrations.core.rerank import PairScores, document_tokens, rerank_prompt, yes_no_ids
 from adam_integrations.core.stores.gguf_header import read_gguf_header
 from adam_integrations.core.stores.hub import hub_file, hub_gguf, hub_snapshot
 from adam_integrations.core.types import (
@@ -69,6 +71,9 @@ from adam_integrations.decoding.logprobs import top_logprobs
 logger = logging.getLogger(__name__)
 
 DEFAULT_EMBED_BATCH_SIZE = 32
+RERANK_WINDOW = 8192
+"""The most tokens one (query, document) pair is read in: the model's own context when
+shorter (Qwen3-Reranker's reference code reads 8192)."""
 
 # Files a transformers model never needs when safetensors are present.
 _HUB_IGNORE = ["*.gguf", "*.pt", "*.h5", "*.msgpack", "*.onnx", "onnx/*", "openvino/*",
@@ -461,6 +466,31 @@ class HuggingFaceModel(InProcessBackend[LoadedModel]):
                                                        processors, generator,
                                                        generation.assembler, decoder,
                                                        top_logprobs(config), adapters))
+
+    # -- reranking -------------------------------------------------------------------
+    def _rerank(self, query: str, documents: list[str],
+                instruction: str | None) -> PairScores:
+        """Qwen3-Reranker's method (``core.rerank``; ``huggingface.rerank``): the shared
+        part read once, the documents in batches; a document too long for the model's
+        context is cut, as the reference code truncates it."""
+        loaded = self._ensure_loaded()
+        self._check_kind(loaded, "causal")
+        tokenizer = loaded.tokenizer
+
+        def tokens(text: str) -> list[int]:
+            return list(tokenizer.encode(text, add_special_tokens=False))
+
+        yes, no = yes_no_ids(tokens, self.source.name)
+        prompt = rerank_prompt(query, instruction)
+        shared = list(tokenizer.encode(prompt.shared))  # a BOS where the tokenizer adds one
+        answer = tokens(prompt.answer_start)
+        window = min(_context_window(loaded.model.config) or RERANK_WINDOW, RERANK_WINDOW)
+        middles, truncated = document_tokens(prompt, documents, tokens, window=window,
+                                             used=len(shared) + len(answer),
+                                             name=self.source.name)
+        scores = score_pairs(loaded, shared, middles, answer, yes, no)
+        return PairScores(scores, sum(len(shared) + len(m) + len(answer) for m in middles),
+                          truncated)
 
     # -- embeddings ------------------------------------------------------------------
     def _embed(self, texts: list[str], kind: EmbeddingKind) -> list[list[float]]:
