@@ -144,3 +144,49 @@ def test_the_manager_reranks_with_its_rerank_model_and_explains_the_default(qwen
         assert "reranks by Qwen3-Reranker's method, weakly" in default.rerank_explanation
     finally:
         default.unload()
+
+
+async def test_langchains_compressor_keeps_the_best_with_their_scores(qwen3):
+    from langchain_core.documents import Document
+
+    from adam_integrations.langchain import AdamReranker
+
+    reranker = AdamReranker(model=str(qwen3.dense_gguf), top_n=2)
+    documents = [Document(page_content=text, metadata={"n": i}, id=f"d{i}")
+                 for i, text in enumerate(DOCUMENTS)]
+    try:
+        expected = reranker.manager.rerank(QUERY, DOCUMENTS, top_n=2).results
+        kept = reranker.compress_documents(documents, QUERY)
+        assert [d.metadata["n"] for d in kept] == [r.index for r in expected]
+        assert [d.id for d in kept] == [f"d{r.index}" for r in expected]
+        assert [d.metadata["relevance_score"] for d in kept] == pytest.approx(
+            [r.relevance_score for r in expected], abs=1e-6)
+        assert "relevance_score" not in documents[0].metadata  # copies, not changed
+        again = await reranker.acompress_documents(documents, QUERY)
+        assert [d.metadata["n"] for d in again] == [d.metadata["n"] for d in kept]
+        assert reranker.compress_documents([], QUERY) == []
+    finally:
+        reranker.manager.unload()
+
+
+async def test_llama_indexs_postprocessor_keeps_the_best_nodes_with_their_scores(qwen3):
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from adam_integrations.llama_index import AdamRerank
+
+    rerank = AdamRerank(model=str(qwen3.dense_gguf), top_n=2)
+    nodes = [NodeWithScore(node=TextNode(text=text, id_=f"n{i}"), score=0.0)
+             for i, text in enumerate(DOCUMENTS)]
+    try:
+        expected = rerank.manager.rerank(QUERY, DOCUMENTS, top_n=2).results
+        kept = rerank.postprocess_nodes(nodes, query_str=QUERY)
+        assert [n.node.id_ for n in kept] == [f"n{r.index}" for r in expected]
+        assert [n.score for n in kept] == pytest.approx(
+            [r.relevance_score for r in expected], abs=1e-6)
+        again = await rerank.apostprocess_nodes(nodes, query_str=QUERY)
+        assert [n.node.id_ for n in again] == [n.node.id_ for n in kept]
+        assert rerank.postprocess_nodes([], query_str=QUERY) == []
+        with pytest.raises(InvalidRequestError, match="needs the query"):
+            rerank.postprocess_nodes(nodes)
+    finally:
+        rerank.manager.unload()

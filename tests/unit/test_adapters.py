@@ -145,7 +145,8 @@ def test_both_frameworks_take_their_settings_from_one_place(backend):
 
 @pytest.mark.parametrize(("cls", "misspelt", "meant"), [
     ("ChatAdam", "temprature", "temperature"), ("AdamLLM", "max_new_tokens", "max_tokens"),
-    ("AdamEmbeddings", "modle", "model"), ("AdamEmbedding", "modle", "model")])
+    ("AdamEmbeddings", "modle", "model"), ("AdamEmbedding", "modle", "model"),
+    ("AdamReranker", "top_k", "top_n"), ("AdamRerank", "topn", "top_n")])
 def test_a_misspelt_constructor_field_fails_naming_the_field_it_meant(cls, misspelt, meant):
     """docs/errors.md: a typo fails, with "did you mean" (issue 39), on every framework
     class, as this package's own error (not pydantic's ValidationError)."""
