@@ -27,6 +27,9 @@ from adam_integrations.wire import openai as openai_wire
 
 TOKENIZER_ROUTES = ("/tokenize", "/detokenize", "/tokenizer_info")
 """vLLM's tokenizer endpoints, outside ``/v1`` but answering as its ``/v1`` does."""
+RERANK_ROUTES = ("/rerank", "/v2/rerank")
+"""The reranking routes outside ``/v1`` (vLLM's, Jina's and Cohere's), answering as ``/v1``
+does."""
 
 ErrorObject = Callable[[int, str, "str | None", "str | None"], dict[str, Any]]
 
@@ -73,7 +76,7 @@ DIALECTS: tuple[Dialect, ...] = (
             lambda status, message, param, code: anthropic_wire.error_object(status,
                                                                              message),
             anthropic_wire.ERROR_SCHEMA, "adam_integrations.server.anthropic_api"),
-    Dialect("openai", ("/v1", *TOKENIZER_ROUTES),
+    Dialect("openai", ("/v1", *TOKENIZER_ROUTES, *RERANK_ROUTES),
             lambda status, message, param, code: openai_wire.error_object(
                 status, message, param=param, code=code),
             openai_wire.ERROR_SCHEMA, "adam_integrations.server.openai_api"),

@@ -34,7 +34,8 @@ T = TypeVar("T")
 # The routes that run a model (the others only read state): what the queue limit counts.
 MODEL_ROUTES = frozenset({"/api/chat", "/api/generate", "/api/embed", "/api/embeddings",
                           "/api/pull", "/v1/chat/completions", "/v1/completions",
-                          "/v1/embeddings", "/v1/responses", "/v1/messages"})
+                          "/v1/embeddings", "/v1/responses", "/v1/messages",
+                          "/v1/rerank", "/rerank", "/v2/rerank", "/api/rerank"})
 
 
 def counts_as_work(scope: Scope) -> bool:

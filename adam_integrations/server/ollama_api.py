@@ -56,6 +56,7 @@ from adam_integrations.sharing.ollama_create import BlobUpload, create_model
 from adam_integrations.tools import quantize_into_store
 from adam_integrations.tools.quantize import NEEDS_IMATRIX, QUANTIZATIONS
 from adam_integrations.wire import ollama as wire
+from adam_integrations.wire import rerank as rerank_wire
 from adam_integrations.wire.modelfile import render_modelfile
 
 OLLAMA_VERSION = "0.12.0"  # the Ollama API level these routes follow, for clients that check
@@ -73,6 +74,7 @@ def routes(service: ModelService) -> list[Route]:
         Route("/api/generate", api.generate, methods=["POST"]),
         Route("/api/embed", api.embed, methods=["POST"]),
         Route("/api/embeddings", api.embeddings, methods=["POST"]),
+        Route("/api/rerank", api.rerank, methods=["POST"]),
         Route("/api/pull", api.pull, methods=["POST"]),
         Route("/api/copy", api.copy, methods=["POST"]),
         Route("/api/create", api.create, methods=["POST"]),
@@ -255,6 +257,17 @@ class OllamaApi:
             return JSONResponse({"embedding": []})
         vectors = await self.service.embed(served, [prompt], keep_alive_of(body, served))
         return JSONResponse({"embedding": vectors[0]})
+
+    async def rerank(self, request: Request) -> Response:
+        """Reranking for Ollama clients (Ollama has none): ``/v1/rerank``'s fields and
+        answer (``wire.rerank``), Ollama's errors and ``keep_alive``."""
+        body = await read_json(request)
+        asked = rerank_wire.RerankRequest.parse(body)
+        served = await self.service.get(asked.model)
+        reranking = await self.service.rerank(
+            served, asked.query, asked.texts(), top_n=asked.top_n,
+            instruction=asked.instruction, keep_alive=keep_alive_of(body, served))
+        return JSONResponse(rerank_wire.rerank_answer(reranking, asked.model, asked))
 
     async def pull(self, request: Request) -> Response:
         body = await read_json(request)
@@ -491,6 +504,11 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                                                ollama.EmbeddingsResponse))},
                                            request_body(wire.EmbeddingsRequest,
                                                         EMBEDDER))},
+    "/api/rerank": {"post": operation(
+        "/api/rerank", "documents ranked for a query (/v1/rerank's fields and answer; "
+        "Ollama has no reranking of its own), on any chat model",
+        {"content": json_content(rerank_wire.RERANK_ANSWER)},
+        request_body(rerank_wire.RerankRequest))},
     "/api/pull": {"post": operation("/api/pull", "make a model ready (download what is "
                                      "missing)", streamed(answer(
                                          ollama.ProgressResponse, "status"),

@@ -24,6 +24,7 @@ from adam_integrations.core.errors import AdamError, InvalidRequestError, ModelN
 from adam_integrations.core.stores.gguf_header import ENCODER_ARCHITECTURES
 from adam_integrations.core.types import Chunk, TokenLogprob
 from adam_integrations.served import ServedModel
+from adam_integrations.server.dialects import RERANK_ROUTES
 from adam_integrations.server.errors import code_of, status_of
 from adam_integrations.server.names import canonical_name
 from adam_integrations.server.openapi import (
@@ -42,6 +43,7 @@ from adam_integrations.server.serving import ModelService, StoredModel
 from adam_integrations.server.streams import built_answer, sse_data, started_stream
 from adam_integrations.wire import openai as wire
 from adam_integrations.wire import openai_responses as responses_wire
+from adam_integrations.wire import rerank as rerank_wire
 
 
 def routes(service: ModelService) -> list[Route]:
@@ -50,6 +52,8 @@ def routes(service: ModelService) -> list[Route]:
         Route("/v1/chat/completions", api.chat_completions, methods=["POST"]),
         Route("/v1/completions", api.completions, methods=["POST"]),
         Route("/v1/embeddings", api.embeddings, methods=["POST"]),
+        *(Route(path, api.rerank, methods=["POST"]) for path in ("/v1/rerank",
+                                                                 *RERANK_ROUTES)),
         Route("/v1/responses", api.responses, methods=["POST"]),
         Route("/v1/models", api.list_models, methods=["GET"]),
         Route("/v1/models/{model:path}", api.get_model, methods=["GET"]),
@@ -122,6 +126,16 @@ class OpenAIApi:
             "data": [{"object": "embedding", "index": i, "embedding": encode(v)}
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def rerank(self, request: Request) -> Response:
+        """vLLM's and llama-server's reranking (``wire.rerank``), on any chat model."""
+        body = await read_json(request)
+        asked = rerank_wire.RerankRequest.parse(body)
+        served = await self.service.get(asked.model)
+        reranking = await self.service.rerank(served, asked.query, asked.texts(),
+                                              top_n=asked.top_n,
+                                              instruction=asked.instruction)
+        return JSONResponse(rerank_wire.rerank_answer(reranking, asked.model, asked))
 
     async def responses(self, request: Request) -> Response:
         """OpenAI's Responses API, stateless (``wire.openai_responses``): the same stream
@@ -431,5 +445,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "prompt": {"type": "string"}}})},
         request_body(wire.DetokenizeRequest))},
     "/tokenizer_info": {"get": _tokenizer_info()},
+    **{path: {"post": operation(path, "documents ranked for a query (vLLM's and "
+                                      "llama-server's rerank), on any chat model",
+                                {"content": json_content(rerank_wire.RERANK_ANSWER)},
+                                request_body(rerank_wire.RerankRequest))}
+       for path in ("/v1/rerank", *RERANK_ROUTES)},
 }
 """This dialect's routes as ``/openapi.json`` describes them (``server.openapi``)."""

@@ -37,6 +37,7 @@ from adam_integrations.core.errors import (
     UnsupportedOperationError,
 )
 from adam_integrations.core.loaded import UNSET, loaded_models
+from adam_integrations.core.rerank import Reranking
 from adam_integrations.core.stores.ollama_store import find_manifest
 from adam_integrations.core.stores.weight_files import WeightsSummary, describe_weights
 from adam_integrations.core.types import (
@@ -253,6 +254,22 @@ class ModelService:
                 f"dimensions={dimensions}, but this model's vectors have {len(vectors[0])}; "
                 "ask for as many or fewer", param="dimensions")
         return [_normalized(v[:dimensions]) for v in vectors]
+
+    async def rerank(self, served: ServedModel, query: str, documents: list[str], *,
+                     top_n: int | None = None, instruction: str | None = None,
+                     keep_alive: KeepAlive = UNSET) -> Reranking:
+        """``documents`` ranked for ``query`` on the served model (any causal LM, by
+        Qwen3-Reranker's method), best first."""
+        self._check_prompt([query, *documents])
+        timeout = self.settings.request_timeout
+        with served.in_use(keep_alive):
+            try:
+                return await asyncio.wait_for(served.backend.arerank(
+                    query, documents, top_n=top_n, instruction=instruction), timeout)
+            except TimeoutError:
+                raise self._timed_out() from None
+            except AdamError as error:
+                raise as_asked(error, served) from None
 
     def _check_prompt(self, texts: Iterable[str]) -> None:
         total = sum(len(t) for t in texts)

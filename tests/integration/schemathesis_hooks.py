@@ -21,7 +21,8 @@ routes check it directly:
 - a per-request ``lora`` entry names one of the model's adapters, and the fuzzed server
   loads none (``lora adapter 1 does not exist: this model has no adapters``): only ``[]``;
 - ``dimensions`` at most the served embedding model's, and an embedding model asked to
-  generate is refused (``... is an embedding model and cannot generate text``);
+  generate or to rerank is refused (``... is an embedding model and cannot generate
+  text``);
 - a JSON schema given as an answer's format or a tool's parameters must be a valid
   JSON schema (its own metaschema), and a tool call's arguments text must be JSON;
 - what the served model cannot do is refused in Ollama's words: thinking
@@ -48,13 +49,15 @@ DIMENSIONS = 384  # the served embedding model's vectors
 EMBED_MODEL = "all-minilm:l6-v2"
 GENERATING = frozenset({"/api/chat", "/api/generate", "/v1/chat/completions",
                         "/v1/completions", "/v1/responses", "/v1/messages",
-                        "/v1/messages/count_tokens", "/tokenize", "/detokenize"})
+                        "/v1/messages/count_tokens", "/tokenize", "/detokenize",
+                        "/v1/rerank", "/rerank", "/v2/rerank", "/api/rerank"})
 
 
 @schemathesis.check
 def errors_come_in_the_routes_shape(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every 4xx answer is Anthropic's error object on ``/v1/messages``, OpenAI's on the rest
-    of ``/v1`` (and vLLM's tokenizer routes), Ollama's ``{"error": "<what went wrong>"}``
+    of ``/v1`` (and vLLM's tokenizer and rerank routes outside it), Ollama's
+    ``{"error": "<what went wrong>"}``
     elsewhere. Each answer is also counted, by route and status, into the file
     ``ADAM_FUZZ_COUNTS`` names (the test's report)."""
     counts = os.environ.get("ADAM_FUZZ_COUNTS")
@@ -67,7 +70,8 @@ def errors_come_in_the_routes_shape(ctx: Any, response: Any, case: Any) -> bool 
     path = case.formatted_path
     if path.startswith("/v1/messages"):
         message = body["error"]["message"] if body.get("type") == "error" else None
-    elif path.startswith("/v1/") or path in ("/tokenize", "/detokenize", "/tokenizer_info"):
+    elif path.startswith("/v1/") or path in ("/tokenize", "/detokenize", "/tokenizer_info",
+                                             "/rerank", "/v2/rerank"):
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) and set(error) == {
             "message", "type", "param", "code"} else None

@@ -30,6 +30,7 @@ from adam_integrations.wire import anthropic as anthropic_wire
 from adam_integrations.wire import ollama as ollama_wire
 from adam_integrations.wire import openai as openai_wire
 from adam_integrations.wire import openai_responses as responses_wire
+from adam_integrations.wire import rerank as rerank_wire
 from adam_integrations.wire.request import WireRequest
 from tests.integration.conftest import ServeProcess
 
@@ -58,6 +59,8 @@ VALID: dict[str, dict[str, Any]] = {
     "/v1/messages/count_tokens": {"model": CHAT, "messages": HELLO},
     "/tokenize": {"model": CHAT, "prompt": "Say hi."},
     "/detokenize": {"model": CHAT, "tokens": [1, 2]},
+    **{path: {"model": CHAT, "query": "Say hi.", "documents": ["hi", "bye"]}
+       for path in ("/v1/rerank", "/rerank", "/v2/rerank", "/api/rerank")},
 }
 REQUESTS: dict[str, type[WireRequest]] = {
     "/api/chat": ollama_wire.ChatRequest, "/api/generate": ollama_wire.GenerateRequest,
@@ -72,6 +75,8 @@ REQUESTS: dict[str, type[WireRequest]] = {
     "/v1/messages": anthropic_wire.MessagesRequest,
     "/v1/messages/count_tokens": anthropic_wire.CountTokensRequest,
     "/tokenize": openai_wire.TokenizeRequest, "/detokenize": openai_wire.DetokenizeRequest,
+    **{path: rerank_wire.RerankRequest
+       for path in ("/v1/rerank", "/rerank", "/v2/rerank", "/api/rerank")},
 }
 FIELDS: dict[str, list[str]] = {path: [*request.json_schema()["properties"], "name"]
                                 for path, request in REQUESTS.items()}
@@ -206,7 +211,7 @@ def test_deep_nesting_and_lone_surrogates_are_400s(hostile, path):
     _check(response := _send(server, method, path, deep), running, f"{path} deep")
     assert response.status_code == 400
     field = {"/api/copy": "destination", "/api/delete": "model",
-             "/api/create": "system"}.get(path, "prompt")
+             "/api/create": "system"}.get(path, "query" if "rerank" in path else "prompt")
     lone = json.loads(json.dumps(VALID[path]))
     lone[field] = "\ud800"
     if "messages" in lone:

@@ -31,6 +31,7 @@ MODULES = [
     "adam_integrations.tools.distill",
     "adam_integrations.core.adapters",
     "adam_integrations.core.rerank",
+    "adam_integrations.wire.rerank",
     "adam_integrations.wire.request",
     "adam_integrations.wire.ollama",
     "adam_integrations.server.connections",
