@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from adam_integrations.core.rerank import Reranking
+from adam_integrations.core.errors import UnsupportedOperationError
+from adam_integrations.core.rerank import PairScores, Reranking
 from adam_integrations.wire.request import RequestPart, WireRequest
 
 
@@ -81,3 +82,27 @@ RERANK_ANSWER: dict[str, Any] = {
                            "document": {"type": "object", "required": ["text"],
                                         "properties": {"text": {"type": "string"}}}}}}}}
 """The answer's JSON schema (``/openapi.json``)."""
+
+
+def rerank_scores(answer: Any, count: int, server: str) -> PairScores:
+    """A server's rerank answer (Jina's shape, every document ranked) read back as one
+    score per document, in request order; an answer of another shape is refused naming
+    the server."""
+    results = answer.get("results") if isinstance(answer, dict) else None
+    scores: list[float | None] = [None] * count
+    for result in results if isinstance(results, list) else []:
+        index = result.get("index") if isinstance(result, dict) else None
+        score = result.get("relevance_score") if isinstance(result, dict) else None
+        if isinstance(index, int) and 0 <= index < count and isinstance(
+                score, (int, float)) and not isinstance(score, bool):
+            scores[index] = float(score)
+    if any(score is None for score in scores):
+        raise UnsupportedOperationError(
+            f"the server at {server} answered /v1/rerank without a relevance_score for "
+            "every document (Jina's and vLLM's shape): rerank on an engine that answers so")
+    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    tokens = usage.get("total_tokens") or usage.get("prompt_tokens") or 0
+    truncated = usage.get("truncated_documents") or []
+    return PairScores([s for s in scores if s is not None],
+                      tokens if isinstance(tokens, int) else 0,
+                      [i for i in truncated if isinstance(i, int)])

@@ -56,3 +56,40 @@ def test_an_unknown_model_and_an_embedding_model_are_refused(server):
     embedder = httpx.post(f"{server}/api/rerank", timeout=60, json={
         "model": "all-minilm:l6-v2", "query": QUERY, "documents": ["a"]})
     assert embedder.status_code == 400 and "embedding model" in embedder.json()["error"]
+
+
+def test_the_remote_backends_rerank_on_a_server_that_can(server):
+    """The OpenAI-compatible backend calls the engine's /v1/rerank and the Ollama backend
+    /api/rerank: against adam serve both get the server's own scores."""
+    from adam_integrations.backends.local.llamacpp import LlamaCppModel
+    from adam_integrations.backends.remote.ollama import OllamaModel
+    from adam_integrations.backends.remote.openai_compat import OpenAICompatibleModel
+
+    texts = ["Paris is the capital of France.", "Bananas are yellow."]
+    local = LlamaCppModel("smollm2")
+    try:
+        expected = {r.index: r.relevance_score for r in local.rerank(QUERY, texts).results}
+    finally:
+        local.unload()
+    for remote in (OpenAICompatibleModel(f"smollm2:135m@{server}/v1"),
+                   OllamaModel("smollm2:135m", host=server)):
+        reranking = remote.rerank(QUERY, texts, top_n=1)
+        assert len(reranking.results) == 1 and reranking.prompt_tokens > 0
+        best = reranking.results[0]
+        assert best.index == max(expected, key=expected.get)
+        # the same model in another process and batch: Q4_1 sums differ a little
+        assert best.relevance_score == pytest.approx(expected[best.index], abs=5e-3)
+
+
+def test_a_server_without_reranking_is_said_to_have_none(llama_server):
+    from adam_integrations import UnsupportedOperationError
+    from adam_integrations.backends.remote.ollama import OllamaModel
+    from adam_integrations.backends.remote.openai_compat import OpenAICompatibleModel
+
+    # llama-cpp-python's server has neither /v1/rerank nor /api/rerank
+    with pytest.raises(UnsupportedOperationError, match="has no /v1/rerank"):
+        OpenAICompatibleModel(f"smollm2@{llama_server}").rerank(QUERY, ["a"])
+    ollama = OllamaModel("smollm2:135m", host=llama_server.removesuffix("/v1"))
+    with pytest.raises(UnsupportedOperationError, match=r"Ollama has no reranking "
+                                                        r"\(ollama/ollama#3368\)"):
+        ollama.rerank(QUERY, ["a"])

@@ -39,6 +39,7 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.rerank import PairScores
 from adam_integrations.core.resolver import resolve
 from adam_integrations.core.types import (
     ChatMessage,
@@ -52,6 +53,7 @@ from adam_integrations.core.types import (
     coerce_messages,
 )
 from adam_integrations.wire import ollama as wire
+from adam_integrations.wire.rerank import rerank_scores
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 EMBED_BATCH = 64
@@ -267,6 +269,38 @@ class OllamaModel(ModelBackend):
                 model=self.model_name, input=batch, keep_alive=self._keep_alive))
             vectors.extend([float(x) for x in v] for v in response.embeddings)
         return vectors
+
+    def _rerank(self, query: str, documents: list[str],
+                instruction: str | None) -> PairScores:
+        """``/api/rerank`` where the server has one (adam serve: ``wire.rerank``). Ollama
+        itself has no reranking (ollama/ollama#3368): its 404 is said so. (No ``load()``
+        first: whether the server has the model, the route's answer says.)"""
+        import ollama
+
+        body: dict[str, Any] = {"model": self.model_name, "query": query,
+                                "documents": documents, "return_documents": False,
+                                "keep_alive": self._keep_alive}
+        if instruction:
+            body["instruction"] = instruction
+        with self._errors_mapped():
+            # the client's own connection: its host, headers and timeout
+            response = self.client._client.post("/api/rerank", json=body)
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = None
+            if response.status_code == 404 and not (isinstance(answer, dict)
+                                                    and "error" in answer):  # no such route
+                raise UnsupportedOperationError(
+                    f"the Ollama server at {self.host} cannot rerank: Ollama has no "
+                    "reranking (ollama/ollama#3368). Serve the model with `adam serve` "
+                    "(POST /api/rerank), or rerank in-process: "
+                    "ModelManager(rerank_model=...)")
+            if response.status_code >= 400:
+                raise ollama.ResponseError(
+                    answer.get("error", response.text) if isinstance(answer, dict)
+                    else response.text, response.status_code)
+        return rerank_scores(answer, len(documents), self.host)
 
     def count_tokens(self, text: str) -> int:
         raise UnsupportedOperationError("Ollama's API does not expose its tokenizer")

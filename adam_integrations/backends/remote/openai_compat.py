@@ -49,6 +49,7 @@ from adam_integrations.core.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
+from adam_integrations.core.rerank import PairScores
 from adam_integrations.core.resolver import REMOTE_ENGINES, remote_source
 from adam_integrations.core.types import (
     ChatMessage,
@@ -60,6 +61,7 @@ from adam_integrations.core.types import (
     coerce_messages,
 )
 from adam_integrations.wire import openai as wire
+from adam_integrations.wire.rerank import rerank_scores
 
 EMBED_BATCH = 64
 DEFAULT_RETRIES = 3
@@ -365,6 +367,29 @@ class OpenAICompatibleModel(ModelBackend):
                         "(with pooling) to embed with it")
                 vectors.append([float(x) for x in vector])
         return vectors
+
+    def _rerank(self, query: str, documents: list[str],
+                instruction: str | None) -> PairScores:
+        """The engine's own ``/v1/rerank`` (vLLM, SGLang, llama-server and adam serve take
+        Jina's shape, ``wire.rerank``)."""
+        import openai
+
+        self.load()
+        body: dict[str, Any] = {"model": self.model_id, "query": query,
+                                "documents": documents, "return_documents": False}
+        if instruction:
+            body["instruction"] = instruction
+        with self._errors_mapped():
+            try:
+                answer = self.client.post("/rerank", body=body, cast_to=object)
+            except openai.NotFoundError as error:
+                if self.model_id in str(error):
+                    raise  # the model is not served: said as for every other call
+                raise UnsupportedOperationError(
+                    f"the server at {self.base_url} has no /v1/rerank; rerank on an engine "
+                    "that has one (vLLM, SGLang, llama-server --reranking, adam serve)"
+                ) from None
+        return rerank_scores(answer, len(documents), self.base_url)
 
     def count_tokens(self, text: str) -> int:
         """Tokens by the server's tokenizer (vLLM's and llama.cpp's ``/tokenize``), else
